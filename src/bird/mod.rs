@@ -1,0 +1,1 @@
+//! BIRD control-socket client (being written).

@@ -1,0 +1,602 @@
+//! The clap definition: the one source for parsing, `--help`, shell completions and the man
+//! page. Flag names, short forms and defaults follow calicoctl v3.32.1; flags marked "beyond"
+//! are ours.
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const CRUD_AFTER_HELP: &str = "Valid resource types are:
+    - bgpconfiguration
+    - bgpfilter
+    - bgppeer
+    - caliconodestatus
+    - clusterinformation
+    - felixconfiguration
+    - globalnetworkpolicy
+    - globalnetworkset
+    - hostendpoint
+    - ipamconfiguration
+    - ippool
+    - ipreservation
+    - kubecontrollersconfiguration
+    - networkpolicy
+    - networkset
+    - node
+    - profile
+    - stagedglobalnetworkpolicy
+    - stagedkubernetesnetworkpolicy
+    - stagednetworkpolicy
+    - tier
+    - workloadendpoint";
+
+/// The top level.
+#[derive(Debug, Parser)]
+#[command(
+    name = "calicoctl",
+    about = "The calicoctl command line tool is used to manage Calico network and security\npolicy, to view and manage endpoint configuration, and to manage a Calico\nnode instance.",
+    long_about = None,
+    disable_version_flag = true,
+    infer_long_args = true,
+    subcommand_required = true,
+    arg_required_else_help = false,
+    after_help = "Set the Calico datastore access information in the environment variables or\nsupply details in a config file (default /etc/calico/calicoctl.cfg).\nSee 'calicoctl <command> --help' to read about a specific subcommand."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the command word.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Set the log level (one of panic, fatal, error, warn, info, debug, trace).
+    #[arg(short = 'l', long = "log-level", global = true, default_value = "panic", value_name = "level")]
+    pub log_level: String,
+
+    /// The name of the context to use: a named context of the config file, or the kubeconfig
+    /// context for the Kubernetes datastore.
+    #[arg(long, global = true, value_name = "context", add = clap_complete::engine::ArgValueCompleter::new(crate::complete::contexts))]
+    pub context: Option<String>,
+
+    /// Allow client and cluster versions mismatch.
+    #[arg(long = "allow-version-mismatch", global = true)]
+    pub allow_version_mismatch: bool,
+
+    /// Path to the file containing connection configuration in YAML or JSON format.
+    #[arg(short = 'c', long = "config", global = true, value_name = "CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]
+    pub config: String,
+
+    /// Bound on connecting to and on each request to the datastore (beyond calicoctl).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+
+    /// Print calicoctl's pointer to the version command.
+    #[arg(long = "version", action = ArgAction::SetTrue, hide = true)]
+    pub version_flag: bool,
+}
+
+/// File input shared by create/apply/replace/delete/get/validate/diff.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// Filename to use to create the resource. If set to "-" loads from stdin. If filename is a
+    /// directory, this command is invoked for each .json .yaml and .yml file within that directory.
+    #[arg(short = 'f', long = "filename", value_name = "FILENAME", value_hint = clap::ValueHint::AnyPath)]
+    pub filename: Option<String>,
+
+    /// If filename is a directory, walk through the directory recursively.
+    #[arg(short = 'R', long = "recursive")]
+    pub recursive: bool,
+
+    /// Do not error if any files are empty.
+    #[arg(long = "skip-empty")]
+    pub skip_empty: bool,
+}
+
+/// `-n/--namespace`.
+#[derive(Debug, Clone, Args)]
+pub struct NamespaceArg {
+    /// Namespace of the resource. Only applicable to NetworkPolicy, NetworkSet and
+    /// WorkloadEndpoint. Uses the default namespace if not specified.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a resource by file, directory or stdin.
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Create a set of resources from a file (IP pools, BGP peers, policies):\n  calicoctl create -f ./resources.yaml\n\n  # Create from stdin, skipping what already exists:\n  cat pool.yaml | calicoctl create --skip-exists -f -\n\n", "Valid resource types are: see 'calicoctl get --help'."))]
+    Create(CreateArgs),
+    /// Replace a resource by file, directory or stdin.
+    #[command(after_help = CRUD_AFTER_HELP)]
+    Replace(ReplaceArgs),
+    /// Apply a resource by file, directory or stdin. This creates a resource if it does not
+    /// exist, and replaces a resource if it does exists.
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  # Disable the node-to-node mesh, peer with a ToR switch and add a pool:\n  cat <<EOF | calicoctl apply -f -\n  apiVersion: projectcalico.org/v3\n  kind: BGPConfiguration\n  metadata: {name: default}\n  spec: {nodeToNodeMeshEnabled: false, asNumber: 64512}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: BGPPeer\n  metadata: {name: rack1-tor}\n  spec: {peerIP: 192.168.1.1, asNumber: 64513, nodeSelector: rack == 'r1'}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: IPPool\n  metadata: {name: pool-a}\n  spec: {cidr: 10.244.0.0/16, natOutgoing: true}\n  EOF\n\n  # Show what would change, without writing:\n  calicoctl apply --dry-run -f policy.yaml")]
+    Apply(ApplyArgs),
+    /// Patch a preexisting resource in place.
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  # Enable Prometheus metrics in Felix:\n  calicoctl patch felixconfiguration default -p '{\"spec\":{\"prometheusMetricsEnabled\": true}}'\n\n  # Disable an IP pool:\n  calicoctl patch ippool pool-a -p '{\"spec\":{\"disabled\": true}}'")]
+    Patch(PatchArgs),
+    /// Delete a resource identified by file, directory, stdin or resource type and name.
+    #[command(after_help = CRUD_AFTER_HELP)]
+    Delete(DeleteArgs),
+    /// Get a resource identified by file, directory, stdin or resource type and name.
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  calicoctl get ippools -o wide\n  calicoctl get nodes -o yaml\n  calicoctl get networkpolicy -A\n  calicoctl get bgppeer rack1-tor -o jsonpath='{.spec.peerIP}'\n  calicoctl get ippool -o custom-columns=NAME,CIDR")]
+    Get(GetArgs),
+    /// Add or update labels of resources.
+    #[command(after_help = CRUD_AFTER_HELP)]
+    Label(LabelArgs),
+    /// Validate a resource by file, directory or stdin without applying it.
+    #[command(after_help = CRUD_AFTER_HELP)]
+    Validate(ValidateArgs),
+    /// Show differences between files and the datastore (beyond calicoctl; exit 0 same, 1
+    /// differs, >1 error).
+    Diff(DiffArgs),
+    /// IP address management.
+    Ipam(IpamArgs),
+    /// Calico node management.
+    Node(NodeArgs),
+    /// Display the version of this binary.
+    Version(VersionArgs),
+    /// Calico datastore management.
+    Datastore(DatastoreArgs),
+    /// Access cluster information.
+    Cluster(ClusterArgs),
+    /// Show or change calicoctl's configuration contexts (beyond calicoctl).
+    Config(ConfigArgs),
+    /// Print a shell completion script (beyond calicoctl).
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Skip over and treat as successful any attempts to create an entry that already exists.
+    #[arg(long = "skip-exists")]
+    pub skip_exists: bool,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+    /// Print what would be created/configured/unchanged without writing (beyond calicoctl; exit
+    /// codes as diff).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// The resource type.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::kinds))]
+    pub kind: String,
+    /// The name of the resource.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::names))]
+    pub name: String,
+    /// Spec to use to patch the resource.
+    #[arg(short = 'p', long = "patch", value_name = "PATCH")]
+    pub patch: String,
+    /// Format of patch type: strategic (default), json, merge. Accepted and ignored, like
+    /// calicoctl (a strategic merge patch is always applied).
+    #[arg(short = 't', long = "type", value_name = "TYPE", default_value = "strategic")]
+    pub patch_type: String,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The resource type.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::kinds))]
+    pub kind: Option<String>,
+    /// The names of the resources.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::names))]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Skip over and treat as successful, resources that don't exist.
+    #[arg(short = 's', long = "skip-not-exists")]
+    pub skip_not_exists: bool,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The resource type.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::kinds))]
+    pub kind: Option<String>,
+    /// The names of the resources.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::names))]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub file: FileArgs,
+    /// Output format. One of: yaml, json, ps, wide, custom-columns=..., go-template=...,
+    /// go-template-file=..., and (beyond calicoctl) name, jsonpath=..., jsonpath-file=...
+    #[arg(short = 'o', long = "output", value_name = "OUTPUT FORMAT", default_value = "ps")]
+    pub output: String,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+    /// If present, list the requested object(s) across all namespaces.
+    #[arg(short = 'A', long = "all-namespaces")]
+    pub all_namespaces: bool,
+    /// If present, returns the requested object(s) stripped of cluster-specific information.
+    /// This flag will be ignored if the resource name is not specified.
+    #[arg(long = "export")]
+    pub export: bool,
+    /// Do not print table headers (beyond calicoctl).
+    #[arg(long = "no-headers")]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The resource type.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::kinds))]
+    pub kind: String,
+    /// The name of the resource.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::names))]
+    pub name: String,
+    /// `key=value` to set, or `key` with --remove.
+    pub label: String,
+    /// If true, overwrite the value when the key is already present in labels.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// If true, remove the specified key in labels of the resource.
+    #[arg(long)]
+    pub remove: bool,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub file: FileArgs,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Poll for changes to the cluster information at a frequency specified using POLL
+    /// duration (e.g. 1s, 10m, 2h etc.). A value of 0 (the default) disables polling.
+    #[arg(long, value_name = "POLL")]
+    pub poll: Option<String>,
+    /// Display only the client version.
+    #[arg(long)]
+    pub client: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct IpamArgs {
+    #[command(subcommand)]
+    pub command: IpamCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpamCommand {
+    /// Check the integrity of the IPAM datastructures.
+    Check(IpamCheckArgs),
+    /// Release a Calico assigned IP address.
+    #[command(after_long_help = "Examples:\n  calicoctl ipam release --ip=10.244.7.3\n  calicoctl ipam release --from-report=report.json")]
+    Release(IpamReleaseArgs),
+    /// Show details of a Calico configuration, assigned IP address, or of overall IP usage.
+    #[command(after_long_help = "Examples:\n  calicoctl ipam show\n  calicoctl ipam show --show-blocks\n  calicoctl ipam show --ip=10.244.7.3")]
+    Show(IpamShowArgs),
+    /// Split the IP pool specified by the CIDR into the specified number of smaller IPPools.
+    Split(IpamSplitArgs),
+    /// Configure IPAM.
+    Configure(IpamConfigureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IpamCheckArgs {
+    /// Print all IPs that are checked.
+    #[arg(long = "show-all-ips")]
+    pub show_all_ips: bool,
+    /// Print all IPs that are leaked or not allocated properly.
+    #[arg(long = "show-problem-ips")]
+    pub show_problem_ips: bool,
+    /// Path to output report file.
+    #[arg(short = 'o', long = "output", value_name = "OUTPUT")]
+    pub output: Option<String>,
+    /// Path to Kubeconfig file (used with the etcd datastore to read pods).
+    #[arg(long, value_name = "KUBECONFIG")]
+    pub kubeconfig: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamReleaseArgs {
+    /// IP address to release.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Report file(s) produced by 'ipam check -o' to release leaked IPs and handles from.
+    #[arg(long = "from-report", value_name = "REPORT")]
+    pub from_report: Vec<String>,
+    /// Force release of leaked addresses.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamShowArgs {
+    /// Report whether this specific IP address is in use.
+    #[arg(long, value_name = "IP", conflicts_with_all = ["show_blocks", "show_borrowed", "show_configuration"])]
+    pub ip: Option<String>,
+    /// Show detailed information for IP blocks as well as pools.
+    #[arg(long = "show-blocks", conflicts_with_all = ["show_borrowed", "show_configuration"])]
+    pub show_blocks: bool,
+    /// Show detailed information for "borrowed" IP addresses.
+    #[arg(long = "show-borrowed", conflicts_with = "show_configuration")]
+    pub show_borrowed: bool,
+    /// Show current Calico IPAM configuration.
+    #[arg(long = "show-configuration")]
+    pub show_configuration: bool,
+    /// Output format: table (default), json or yaml (beyond calicoctl).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "table")]
+    pub output: String,
+    /// Exit 3 when a pool's use is above this percentage (beyond calicoctl).
+    #[arg(long = "fail-above", value_name = "PERCENT")]
+    pub fail_above: Option<f64>,
+    /// Per-pool/per-node utilisation with warnings (beyond calicoctl).
+    #[arg(long)]
+    pub utilization: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamSplitArgs {
+    /// The number of smaller pools to split into (a power of 2).
+    pub number: String,
+    /// CIDR of the IP pool to split.
+    #[arg(long, value_name = "CIDR")]
+    pub cidr: Option<String>,
+    /// Name of the IP pool to split.
+    #[arg(long, value_name = "POOL_NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IpamConfigureArgs {
+    /// Set StrictAffinity to true/false.
+    #[arg(long, value_name = "true/false")]
+    pub strictaffinity: Option<String>,
+    /// Set the maximum number of blocks that can be affine to each host.
+    #[arg(long = "max-blocks-per-host", value_name = "number")]
+    pub max_blocks_per_host: Option<String>,
+    /// Set KubeVirtVMAddressPersistence (Enabled or Disabled).
+    #[arg(long = "kubevirt-ip-persistence", value_name = "Enabled|Disabled")]
+    pub kubevirt_ip_persistence: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true, about = "Calico node management.", long_about = "These commands must be run directly on the compute host running the Calico node instance.")]
+pub struct NodeArgs {
+    #[command(subcommand)]
+    pub command: NodeCommand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// View the current status of a Calico node.
+    Status(NodeStatusArgs),
+    /// Gather a diagnostics bundle for a Calico node.
+    Diags(NodeDiagsArgs),
+    /// Verify the compute host is able to run a Calico node instance.
+    Checksystem(NodeChecksystemArgs),
+    /// Show which IP addresses calico-node's autodetection methods would pick (beyond calicoctl).
+    #[command(name = "ip-autodetect")]
+    IpAutodetect(NodeAutodetectArgs),
+    /// Find Calico nodes whose host is gone and remove everything they left (beyond calicoctl).
+    Cleanup(NodeCleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeStatusArgs {
+    /// BIRD (IPv4, or BIRD 2 for both families) control socket (beyond calicoctl).
+    #[arg(long = "bird-socket", value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
+    pub bird_socket: Option<String>,
+    /// BIRD 1.x IPv6 control socket (beyond calicoctl).
+    #[arg(long = "bird6-socket", value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
+    pub bird6_socket: Option<String>,
+    /// Output format (beyond calicoctl).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: ReportFormat,
+    /// Exit 3 when a BGP peer is not Established (beyond calicoctl).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeDiagsArgs {
+    /// The directory containing Calico logs.
+    #[arg(long = "log-dir", value_name = "LOG_DIR", default_value = "/var/log/calico")]
+    pub log_dir: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeChecksystemArgs {
+    /// Override the kernel config file location.
+    #[arg(short = 'f', long = "kernel-config", value_name = "kernel-config")]
+    pub kernel_config: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeAutodetectArgs {
+    /// IPv4 autodetection method (IP_AUTODETECTION_METHOD syntax).
+    #[arg(long, value_name = "METHOD", default_value = "first-found")]
+    pub method: String,
+    /// IPv6 autodetection method (IP6_AUTODETECTION_METHOD syntax).
+    #[arg(long = "ip6-method", value_name = "METHOD", default_value = "first-found")]
+    pub ip6_method: String,
+    /// Name of this node's Node resource, to compare with (defaults to the hostname).
+    #[arg(long = "name", value_name = "NODE")]
+    pub name: Option<String>,
+    /// Also compare with the Node resources in the datastore.
+    #[arg(long = "check-datastore")]
+    pub check_datastore: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeCleanupArgs {
+    /// Nodes to consider explicitly (otherwise: all nodes with evidence of death).
+    pub nodes: Vec<String>,
+    /// Make the changes (default is a dry run that only prints the plan).
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation (for CI).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also remove nodes that show signs of life.
+    #[arg(long)]
+    pub force: bool,
+    /// A Felix report older than this proves a node dead (etcd).
+    #[arg(long = "stale-after", value_name = "DURATION", default_value = "24h")]
+    pub stale_after: String,
+    /// Kubeconfig to check Kubernetes Nodes against (etcd datastore).
+    #[arg(long, value_name = "KUBECONFIG")]
+    pub kubeconfig: Option<String>,
+    /// Local BIRD socket to look for Established sessions to candidate nodes.
+    #[arg(long = "bird-socket", value_name = "PATH")]
+    pub bird_socket: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct DatastoreArgs {
+    #[command(subcommand)]
+    pub command: DatastoreCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatastoreCommand {
+    /// Migrate the contents of an etcdv3 datastore to a Kubernetes datastore.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: MigrateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Export the contents of the etcdv3 datastore to yaml.
+    Export,
+    /// Store and convert yaml of resources into the Kubernetes datastore.
+    Import {
+        /// Filename to use to import resources. If set to "-" loads from stdin.
+        #[arg(short = 'f', long = "filename", value_name = "FILENAME")]
+        filename: String,
+    },
+    /// Lock the datastore to prevent changes from occurring during datastore migration.
+    Lock,
+    /// Unlock the datastore to allow changes once the migration is completed.
+    Unlock,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Collect snapshot of diagnostic info and logs related to Calico at the cluster-level.
+    Diags {
+        /// Only collect logs newer than provided relative duration, in seconds (s), minutes (m)
+        /// or hours (h).
+        #[arg(long, value_name = "SINCE")]
+        since: Option<String>,
+        /// Only collect up to this number of logs, for each kind of Calico component.
+        #[arg(long = "max-logs", value_name = "MAXLOGS", default_value = "5", allow_hyphen_values = true)]
+        max_logs: i64,
+        /// Collect logs first from these nodes (comma-separated).
+        #[arg(long = "focus-nodes", value_name = "NODES")]
+        focus_nodes: Option<String>,
+        /// Maximum number of kubectl commands run in parallel.
+        #[arg(long = "max-parallelism", value_name = "N", default_value = "10")]
+        max_parallelism: usize,
+        /// Don't clean up the temporary directory.
+        #[arg(long = "skip-temp-dir-cleanup")]
+        skip_temp_dir_cleanup: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// List the contexts of the config file.
+    #[command(name = "get-contexts")]
+    GetContexts,
+    /// Print the current context.
+    #[command(name = "current-context")]
+    CurrentContext,
+    /// Set the current context of the config file.
+    #[command(name = "use-context")]
+    UseContext {
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::contexts))]
+        name: String,
+    },
+    /// Print the effective configuration (secrets redacted).
+    View {
+        #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+        output: ViewFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViewFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to generate a completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

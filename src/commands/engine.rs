@@ -1,0 +1,488 @@
+//! The CRUD engine shared by create/apply/replace/delete/get/validate (calicoctl-surface.md
+//! §10): input building, namespace rules, per-resource actions and calicoctl's result messages.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde_json::{Map, Value};
+
+use super::{Ctx, Failure, stdout_fail};
+use crate::cli::FileArgs;
+use crate::datastore::client::Client;
+use crate::datastore::{DatastoreError, resource_id};
+use crate::model::kinds::{API_VERSION, KindInfo, by_cli_name};
+use crate::model::manifest::{self, ManifestError, Resource};
+use crate::model::meta;
+use crate::model::schema::schema;
+
+/// Concurrent datastore operations in flight for bulk commands.
+pub const CONCURRENCY: usize = 32;
+
+/// The resources a command works on.
+pub struct Input {
+    pub resources: Vec<Resource>,
+    /// Set when every resource has the same kind or they came from `KIND NAME…`.
+    pub single_kind: Option<&'static str>,
+    pub from_file: bool,
+}
+
+/// Why the input could not be built.
+pub enum InputError {
+    /// A parse/IO problem: calicoctl prints `failed to execute command: <e>`.
+    Parse(String),
+    /// Printed raw (empty input, unsupported kind…).
+    Raw(String),
+}
+
+/// Builds the input list from `-f` or `KIND [NAME…]` (§10.1 step 2).
+pub fn build_input(
+    file: &FileArgs,
+    kind: Option<&str>,
+    names: &[String],
+) -> Result<Input, InputError> {
+    if let Some(f) = &file.filename {
+        let resources = manifest::read_input(f, file.recursive, file.skip_empty).map_err(|e| match e {
+            ManifestError::EmptyFile(_) | ManifestError::EmptyDir(_) => InputError::Raw(e.to_string()),
+            other => InputError::Parse(other.to_string()),
+        })?;
+        let single_kind = match resources.first() {
+            Some(first) if resources.iter().all(|r| r.kind.kind == first.kind.kind) => {
+                Some(first.kind.kind)
+            }
+            _ => None,
+        };
+        return Ok(Input {
+            resources,
+            single_kind,
+            from_file: true,
+        });
+    }
+    let Some(kind) = kind else {
+        return Err(InputError::Raw(
+            "either a resource type or --filename must be given".to_string(),
+        ));
+    };
+    let k = by_cli_name(kind)
+        .ok_or_else(|| InputError::Raw(format!("resource type '{kind}' is not supported")))?;
+    let make = |name: &str| Resource {
+        kind: k,
+        obj: skeleton(k, name),
+    };
+    let resources = if names.is_empty() {
+        vec![make("")]
+    } else {
+        names.iter().map(|n| make(n)).collect()
+    };
+    Ok(Input {
+        resources,
+        single_kind: Some(k.kind),
+        from_file: false,
+    })
+}
+
+/// An object with only kind/apiVersion/name, as calicoctl builds from `KIND NAME`.
+pub fn skeleton(k: &KindInfo, name: &str) -> Value {
+    let mut meta = Map::new();
+    if !name.is_empty() {
+        meta.insert("name".into(), Value::String(name.to_string()));
+    }
+    let raw = serde_json::json!({"kind": k.kind, "apiVersion": API_VERSION, "metadata": meta});
+    schema().decode(&k.type_name(), &raw, false).unwrap_or(raw)
+}
+
+/// Namespace flags of a command.
+#[derive(Debug, Clone, Default)]
+pub struct NsFlags {
+    pub namespace: Option<String>,
+    pub all_namespaces: bool,
+}
+
+/// Applies §10.2 to one resource; returns the namespace to use ("" for cluster-scoped, ""
+/// with `-A` for "all namespaces").
+pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, String> {
+    let cli_ns = flags.namespace.clone().unwrap_or_default();
+    let res_ns = meta::namespace(&res.obj);
+    if res.kind.namespaced {
+        if flags.all_namespaces && !cli_ns.is_empty() {
+            return Err("cannot use both --namespace and --all-namespaces flags at the same time".into());
+        }
+        let ns = if flags.all_namespaces {
+            String::new()
+        } else if res_ns.is_empty() {
+            if cli_ns.is_empty() { "default".to_string() } else { cli_ns }
+        } else if !cli_ns.is_empty() && res_ns != cli_ns {
+            return Err(format!(
+                "resource namespace does not match client namespace. {res_ns} != {cli_ns}"
+            ));
+        } else {
+            res_ns
+        };
+        meta::set_meta_str(&mut res.obj, "namespace", (!ns.is_empty()).then_some(ns.as_str()));
+        Ok(ns)
+    } else {
+        if !res_ns.is_empty() {
+            return Err(format!(
+                "namespace should not be specified for a non-namespaced resource. {} is not a namespaced resource",
+                res.kind.kind
+            ));
+        }
+        if flags.all_namespaces || flags.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+            return Err(format!("{} is not namespaced", res.kind.kind));
+        }
+        Ok(String::new())
+    }
+}
+
+/// Normalises a version for the mismatch check: one leading `v` stripped, cut at `-`.
+pub fn normalize_version(v: &str) -> String {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    v.split('-').next().unwrap_or(v).to_string()
+}
+
+/// The client version this binary reports.
+pub fn client_version() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// §9: compares our version with ClusterInformation's. Errors are calicoctl's texts.
+pub async fn version_check(client: &Client) -> Result<(), String> {
+    let Some(ci) = crate::model::kinds::by_kind("ClusterInformation") else {
+        return Ok(());
+    };
+    let info = match client.get(ci, "", "default").await {
+        Ok(i) => i,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => {
+            return Err(format!(
+                "unable to get Cluster Information to verify version mismatch: {e}\nUse --allow-version-mismatch to override"
+            ));
+        }
+    };
+    let cluster = info
+        .get("spec")
+        .and_then(|s| s.get("calicoVersion"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if cluster.is_empty() {
+        return Ok(());
+    }
+    let ours = client_version();
+    if normalize_version(&ours) != normalize_version(cluster) {
+        return Err(format!(
+            "version mismatch.\nClient Version:   {ours}\nCluster Version:  {}\nUse --allow-version-mismatch to override",
+            normalize_version(cluster)
+        ));
+    }
+    Ok(())
+}
+
+/// Steps shared by mutating commands: client (lazily), version check, input, client errors.
+pub struct Prepared {
+    pub client: Client,
+    pub input: Input,
+}
+
+/// Runs §10.1 steps 1–3. `check_version` is false for validate.
+pub async fn prepare(
+    ctx: &mut Ctx,
+    file: &FileArgs,
+    kind: Option<&str>,
+    names: &[String],
+    check_version: bool,
+    request_prefix: &str,
+) -> Result<Prepared, Failure> {
+    let client = ctx.client().await;
+    if check_version
+        && !ctx.allow_version_mismatch
+        && let Ok(c) = &client
+    {
+        version_check(c)
+            .await
+            .map_err(|e| Failure::Stderr(format!("{request_prefix}{e}")))?;
+    }
+    let input = build_input(file, kind, names).map_err(|e| match e {
+        InputError::Parse(m) => Failure::Stderr(format!("failed to execute command: {m}")),
+        InputError::Raw(m) => Failure::Stderr(format!("{request_prefix}{m}")),
+    })?;
+    let client = client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+    Ok(Prepared { client, input })
+}
+
+/// Keeps only the metadata calicoctl passes to Create.
+pub fn reduce_metadata(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    meta::edit_meta(&mut o, |m| {
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "name" | "namespace" | "resourceVersion" | "labels" | "annotations"
+            )
+        })
+    });
+    o
+}
+
+fn is_knp(res: &Resource) -> bool {
+    res.kind.kind == "NetworkPolicy" && meta::name(&res.obj).starts_with("knp.default.")
+}
+
+fn knp_error(op: &str, res: &Resource) -> String {
+    format!(
+        "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
+        resource_id(res.kind.kind, &meta::namespace(&res.obj), &meta::name(&res.obj))
+    )
+}
+
+/// Create one resource (optionally treating "already exists" as success).
+pub async fn do_create(client: &Client, res: &Resource, skip_exists: bool) -> Result<Value, String> {
+    if res.kind.flags.readonly {
+        return Err(format!("operation create or apply is not supported on {}", res.kind.kind));
+    }
+    if is_knp(res) {
+        return Err(knp_error("create or apply", res));
+    }
+    match client.create(res.kind, &reduce_metadata(&res.obj)).await {
+        Ok(v) => Ok(v),
+        Err(e) if skip_exists && e.is_already_exists() => Ok(res.obj.clone()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Apply = create, falling back to the update algorithm when the object exists.
+pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, String> {
+    if res.kind.flags.readonly {
+        return Err(format!(
+            "operation apply is not supported on {}: resource is readonly",
+            res.kind.kind
+        ));
+    }
+    let rv = meta::resource_version(&res.obj);
+    let mut stripped = reduce_metadata(&res.obj);
+    meta::set_meta_str(&mut stripped, "resourceVersion", None);
+    if is_knp(res) {
+        return do_update(client, res).await;
+    }
+    match client.create(res.kind, &stripped).await {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_already_exists() || e.is_unsupported() => {
+            let mut with_rv = res.clone();
+            meta::set_meta_str(&mut with_rv.obj, "resourceVersion", (!rv.is_empty()).then_some(rv.as_str()));
+            do_update(client, &with_rv).await
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Replace: the update algorithm (§5.3).
+pub async fn do_replace(client: &Client, res: &Resource) -> Result<Value, String> {
+    if res.kind.flags.readonly {
+        return Err(format!(
+            "operation apply or replace is not supported on {}",
+            res.kind.kind
+        ));
+    }
+    do_update(client, res).await
+}
+
+/// The server's metadata with the input's labels and annotations, and the input's spec.
+pub fn merge_for_update(current: &Value, input: &Value) -> Value {
+    let mut out = input.clone();
+    let mut meta = current.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let in_meta = input.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    for f in ["labels", "annotations"] {
+        match in_meta.get(f) {
+            Some(v) => {
+                meta.insert(f.to_string(), v.clone());
+            }
+            None => {
+                meta.remove(f);
+            }
+        }
+    }
+    if let Some(o) = out.as_object_mut() {
+        o.insert("metadata".into(), Value::Object(meta));
+    }
+    meta::edit_meta(&mut out, |_| {});
+    out
+}
+
+/// §5.3: with a resourceVersion, one CAS attempt; without, up to 5 attempts 1 s apart.
+pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String> {
+    let kind = res.kind;
+    let ns = meta::namespace(&res.obj);
+    let name = meta::name(&res.obj);
+    let rv = meta::resource_version(&res.obj);
+    if !rv.is_empty() {
+        let cur = client.get(kind, &ns, &name).await.map_err(|e| e.to_string())?;
+        if meta::resource_version(&cur) != rv {
+            return Err(DatastoreError::Conflict {
+                id: resource_id(kind.kind, &ns, &name),
+            }
+            .to_string());
+        }
+        let merged = merge_for_update(&cur, &res.obj);
+        return client.update(kind, &merged).await.map_err(|e| e.to_string());
+    }
+    for attempt in 0..5 {
+        let cur = client.get(kind, &ns, &name).await.map_err(|e| e.to_string())?;
+        let merged = merge_for_update(&cur, &res.obj);
+        match client.update(kind, &merged).await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_conflict() => {
+                if attempt < 4 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("failed to update the resource: %!s(<nil>)".to_string())
+}
+
+/// Delete one resource; resourceVersion from a file is enforced.
+pub async fn do_delete(
+    client: &Client,
+    res: &Resource,
+    from_file: bool,
+    skip_not_exists: bool,
+) -> Result<Value, String> {
+    if res.kind.flags.readonly {
+        return Err(format!("operation delete is not supported on {}", res.kind.kind));
+    }
+    if is_knp(res) {
+        return Err(knp_error("delete", res));
+    }
+    let rv = meta::resource_version(&res.obj);
+    let rev = (from_file && !rv.is_empty()).then_some(rv.as_str());
+    match client
+        .delete(res.kind, &meta::namespace(&res.obj), &meta::name(&res.obj), rev)
+        .await
+    {
+        Ok(v) => Ok(v),
+        Err(e) if skip_not_exists && e.is_not_found() => Ok(res.obj.clone()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs `op` over resources with bounded concurrency, keeping input order, and never running
+/// two operations on the same object at once (later duplicates wait for earlier ones).
+pub async fn run_all<'a, F, Fut>(resources: &'a [Resource], op: F) -> Vec<Result<Value, String>>
+where
+    F: Fn(usize, &'a Resource) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>> + 'a,
+{
+    // Waves: a resource goes into the first wave in which its identity has not appeared yet.
+    let mut wave_of: Vec<usize> = Vec::with_capacity(resources.len());
+    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    for r in resources {
+        let key = (r.kind.kind.to_string(), meta::namespace(&r.obj), meta::name(&r.obj));
+        let w = seen.get(&key).map(|w| w + 1).unwrap_or(0);
+        seen.insert(key, w);
+        wave_of.push(w);
+    }
+    let waves = wave_of.iter().copied().max().map(|m| m + 1).unwrap_or(0);
+    let mut results: Vec<Option<Result<Value, String>>> = (0..resources.len()).map(|_| None).collect();
+    for w in 0..waves {
+        let idx: Vec<usize> = (0..resources.len()).filter(|&i| wave_of[i] == w).collect();
+        let outs: Vec<(usize, Result<Value, String>)> = stream::iter(idx)
+            .map(|i| {
+                let fut = op(i, &resources[i]);
+                async move { (i, fut.await) }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        for (i, r) in outs {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("not processed".into())))
+        .collect()
+}
+
+/// The verbs whose results follow the create/apply/validate rows of the §10.3 matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Create,
+    Apply,
+    Validate,
+}
+
+impl Verb {
+    fn verb(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Apply => "apply",
+            Verb::Validate => "validate",
+        }
+    }
+    fn past(self) -> &'static str {
+        match self {
+            Verb::Create => "created",
+            Verb::Apply => "applied",
+            Verb::Validate => "validated",
+        }
+    }
+}
+
+/// Go's `%v` of a `[]error`.
+pub fn go_error_list(errs: &[String]) -> String {
+    format!("[{}]", errs.join(" "))
+}
+
+/// Reports create/apply/validate results exactly as calicoctl (§10.3).
+pub fn report_cav(
+    out: &mut dyn Write,
+    verb: Verb,
+    single_kind: Option<&str>,
+    results: &[Result<Value, String>],
+) -> Result<i32, Failure> {
+    let total = results.len();
+    let errs: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
+    let ok = total - errs.len();
+    if errs.is_empty() {
+        match single_kind {
+            Some(k) => writeln!(out, "Successfully {} {ok} '{k}' resource(s)", verb.past())?,
+            None => writeln!(out, "Successfully {} {ok} resource(s)", verb.past())?,
+        }
+        return Ok(0);
+    }
+    if errs.len() == total {
+        let msg = match (total, single_kind) {
+            (1, Some(k)) => format!("failed to {} '{k}' resource: {}", verb.verb(), go_error_list(&errs)),
+            (1, None) => format!("failed to {} resource: {}", verb.verb(), go_error_list(&errs)),
+            (_, Some(k)) => format!("failed to {} any '{k}' resources: {}", verb.verb(), go_error_list(&errs)),
+            (_, None) => format!("failed to {} any resources: {}", verb.verb(), go_error_list(&errs)),
+        };
+        return Err(Failure::Stderr(msg));
+    }
+    if ok > errs.len() {
+        match single_kind {
+            Some(k) => writeln!(
+                out,
+                "Partial success: {} the first {ok} out of {total} '{k}' resources:",
+                verb.past()
+            )?,
+            None => writeln!(
+                out,
+                "Partial success: {} the first {ok} out of {total} resources:",
+                verb.past()
+            )?,
+        }
+    }
+    let prefix = match verb {
+        Verb::Create => "hit error",
+        Verb::Apply | Verb::Validate => "hit error(s)",
+    };
+    Err(Failure::Stderr(format!("{prefix}: {}", go_error_list(&errs))))
+}
+
+/// `No resources specified` (exit 0) when `--skip-empty` found nothing.
+pub fn no_resources(out: &mut dyn Write) -> Result<i32, Failure> {
+    writeln!(out, "No resources specified")?;
+    Ok(0)
+}

@@ -1,0 +1,122 @@
+//! `calicoctl get` (calicoctl-surface.md §5.5) plus `-o name|jsonpath`, `--no-headers`.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::engine::{self, NsFlags};
+use super::{CmdResult, Ctx, Failure};
+use crate::cli::GetArgs;
+use crate::datastore::ListOptions;
+use crate::datastore::client::Client;
+use crate::model::kinds::{ColumnCtx, by_kind};
+use crate::model::meta;
+use crate::output::{self, OutputFormat, PrintOptions, Printed};
+
+const PREFIX: &str = "failed to get resources: ";
+
+pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
+    let format = OutputFormat::parse(&args.output).map_err(Failure::Stderr)?;
+    if args.file.filename.is_none() && args.names.iter().any(|n| n.is_empty()) {
+        return Err(Failure::Stderr(format!("{PREFIX}resource name may not be empty")));
+    }
+    let p = engine::prepare(ctx, &args.file, args.kind.as_deref(), &args.names, true, PREFIX).await?;
+    if p.input.resources.is_empty() {
+        return engine::no_resources(&mut ctx.out);
+    }
+    if let OutputFormat::CustomColumns(cols) = &format {
+        output::check_headings(p.input.resources[0].kind, cols).map_err(Failure::Stderr)?;
+    }
+    let flags = NsFlags {
+        namespace: args.ns.namespace.clone(),
+        all_namespaces: args.all_namespaces,
+    };
+    let listing = !p.input.from_file && args.names.is_empty();
+    let mut printed: Vec<Printed> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    for mut res in p.input.resources {
+        let ns = match engine::resolve_namespace(&mut res, &flags) {
+            Ok(ns) => ns,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let kind = res.kind;
+        if listing {
+            let opts = ListOptions {
+                namespace: if kind.namespaced && !args.all_namespaces { Some(ns) } else { None },
+                name_prefix: None,
+            };
+            match p.client.list(kind, &opts).await {
+                Ok(l) => printed.push(Printed::List { kind, items: l.items, revision: l.revision }),
+                Err(e) => errors.push(e.to_string()),
+            }
+            continue;
+        }
+        if kind.namespaced && args.all_namespaces {
+            errors.push("cannot use --all-namespace flag for getting a single resource".into());
+            continue;
+        }
+        match p.client.get(kind, &ns, &meta::name(&res.obj)).await {
+            Ok(mut obj) => {
+                if args.export {
+                    export(&mut obj);
+                }
+                printed.push(Printed::Object { kind, obj });
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let needs_asn = printed.iter().any(|pr| match pr {
+        Printed::List { kind, .. } | Printed::Object { kind, .. } => kind.kind == "Node",
+    }) || matches!(format, OutputFormat::GoTemplate(_));
+    let column_ctx = ColumnCtx {
+        default_asn: if needs_asn { default_asn(&p.client).await } else { String::new() },
+    };
+    let opts = PrintOptions {
+        print_namespace: args.all_namespaces || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty()),
+        no_headers: args.no_headers,
+        column_ctx,
+    };
+    output::print(&mut ctx.out, &printed, &format, &opts).map_err(Failure::Stderr)?;
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        ctx.out.flush()?;
+        Err(Failure::Stderr(errors.join("\n")))
+    }
+}
+
+/// `--export`: strip cluster-specific metadata.
+fn export(obj: &mut Value) {
+    meta::edit_meta(obj, |m| {
+        for f in [
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            m.remove(f);
+        }
+    });
+}
+
+/// The cluster default AS number shown as `(64512)` in `get nodes -o wide`.
+pub async fn default_asn(client: &Client) -> String {
+    let Some(k) = by_kind("BGPConfiguration") else {
+        return "64512".into();
+    };
+    match client.get(k, "", "default").await {
+        Ok(c) => c
+            .get("spec")
+            .and_then(|s| s.get("asNumber"))
+            .and_then(Value::as_u64)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "64512".into()),
+        Err(e) if e.is_not_found() => "64512".into(),
+        Err(_) => "unknown".into(),
+    }
+}

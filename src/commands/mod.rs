@@ -1,0 +1,144 @@
+//! One file per command. Each takes its clap args plus [`Ctx`] and returns an exit code or a
+//! [`Failure`]; the edges (`lib.rs`) print failures the way calicoctl does.
+
+pub mod apply;
+pub mod completion;
+pub mod config;
+pub mod create;
+pub mod delete;
+pub mod diff;
+pub mod engine;
+pub mod get;
+pub mod label;
+pub mod node;
+pub mod patch;
+pub mod replace;
+pub mod validate;
+pub mod version;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config as cfg;
+use crate::datastore::client::Client;
+use crate::datastore::etcd::{EtcdDatastore, EtcdSettings};
+
+/// How a command failed, and where calicoctl prints that.
+#[derive(Debug)]
+pub enum Failure {
+    /// Printed to stderr followed by a newline (after calicoctl's error massaging); exit 1.
+    Stderr(String),
+    /// Printed to stdout followed by a newline; exit 1 (calicoctl's direct-exit cases).
+    Stdout(String),
+    /// Already reported; exit with this code.
+    Exit(i32),
+    /// Report the inner failure but exit with a specific code (e.g. diff's 2).
+    Coded(Box<Failure>, i32),
+}
+
+/// Keeps a failure's message but changes its exit code.
+pub fn with_exit(f: Failure, code: i32) -> Failure {
+    match f {
+        Failure::Exit(_) => Failure::Exit(code),
+        Failure::Coded(inner, _) => Failure::Coded(inner, code),
+        other => Failure::Coded(Box::new(other), code),
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Stderr(e.to_string())
+    }
+}
+
+/// A command's result: the exit code, or how it failed.
+pub type CmdResult = Result<i32, Failure>;
+
+pub fn stderr_fail(msg: impl Into<String>) -> Failure {
+    Failure::Stderr(msg.into())
+}
+
+pub fn stdout_fail(msg: impl Into<String>) -> Failure {
+    Failure::Stdout(msg.into())
+}
+
+/// What every command needs from the global options.
+pub struct Ctx {
+    pub config_path: String,
+    pub context: Option<String>,
+    pub allow_version_mismatch: bool,
+    pub timeout: Duration,
+    /// `calicoctl` or `kubectl calico`.
+    pub program: String,
+    pub out: Box<dyn Write>,
+    pub err: Box<dyn Write>,
+}
+
+impl Ctx {
+    /// Loads the configuration (file / env / context) and prints warnings.
+    pub fn load_config(&mut self) -> Result<cfg::Loaded, cfg::ConfigError> {
+        let loaded = cfg::load(&self.config_path, self.context.as_deref(), &cfg::ProcessEnv)?;
+        for w in &loaded.warnings {
+            let _ = writeln!(self.err, "{w}");
+        }
+        crate::log::debug(&format!("loaded configuration from {:?}", loaded.source));
+        Ok(loaded)
+    }
+
+    /// Builds a client for the configured datastore. Errors are libcalico's client texts.
+    pub async fn client(&mut self) -> Result<Client, String> {
+        let loaded = self.load_config().map_err(|e| e.to_string())?;
+        connect(&loaded.spec, self.timeout).await
+    }
+}
+
+/// Builds a client from a spec (validation texts of calicoctl-surface.md §2.3).
+pub async fn connect(spec: &cfg::Spec, timeout: Duration) -> Result<Client, String> {
+    match spec.datastore_type.as_str() {
+        "etcdv3" => {
+            if !spec.etcd_endpoints.is_empty() && !spec.etcd_discovery_srv.is_empty() {
+                return Err("multiple discovery or bootstrap options specified, use either \"etcdEndpoints\" or \"etcdDiscoverySrv\"".into());
+            }
+            if spec.etcd_endpoints.is_empty() && spec.etcd_discovery_srv.is_empty() {
+                return Err("no etcd endpoints specified".into());
+            }
+            let inline = !spec.etcd_key.is_empty() || !spec.etcd_cert.is_empty() || !spec.etcd_ca_cert.is_empty();
+            let files = !spec.etcd_key_file.is_empty()
+                || !spec.etcd_cert_file.is_empty()
+                || !spec.etcd_ca_cert_file.is_empty();
+            if inline && files {
+                return Err("Cannot mix inline certificate-key and certificate / key files".into());
+            }
+            if !spec.etcd_discovery_srv.is_empty() {
+                return Err(format!(
+                    "failed to discover etcd endpoints through SRV discovery: SRV discovery of {} is not supported by this build; set etcdEndpoints",
+                    spec.etcd_discovery_srv
+                ));
+            }
+            let settings = EtcdSettings {
+                endpoints: spec
+                    .etcd_endpoints
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                username: spec.etcd_username.clone(),
+                password: spec.etcd_password.clone(),
+                ca_file: spec.etcd_ca_cert_file.clone(),
+                cert_file: spec.etcd_cert_file.clone(),
+                key_file: spec.etcd_key_file.clone(),
+                ca_pem: spec.etcd_ca_cert.clone(),
+                cert_pem: spec.etcd_cert.clone(),
+                key_pem: spec.etcd_key.clone(),
+                timeout,
+            };
+            let ds = EtcdDatastore::connect(&settings)
+                .await
+                .map_err(|e| format!("could not initialize etcdv3 client: {e}"))?;
+            Ok(Client::new(Arc::new(ds)))
+        }
+        "kubernetes" => crate::datastore::connect_kubernetes(spec, timeout).await,
+        other => Err(format!("unknown datastore type: {other}")),
+    }
+}

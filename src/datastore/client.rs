@@ -1,0 +1,293 @@
+//! The libcalico-go "clientv3" layer: what every write goes through regardless of backend —
+//! defaults, validation, uid/creationTimestamp on create, cross-object checks (pool overlap,
+//! tier existence) and `EnsureInitialized`.
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use super::{Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
+use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
+use crate::model::meta;
+use crate::model::schema::schema;
+use crate::model::validate::{FieldError, ValidationError, apply_defaults, validate};
+
+/// The built-in tiers and their orders (v3.32).
+pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
+    ("default", 1_000_000.0, None),
+    ("kube-admin", 1_000.0, Some("Pass")),
+    ("kube-baseline", 10_000_000.0, Some("Pass")),
+];
+
+/// A datastore plus libcalico's client-side semantics.
+#[derive(Clone)]
+pub struct Client {
+    pub ds: Arc<dyn Datastore>,
+}
+
+fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
+    DatastoreError::Validation(ValidationError(vec![FieldError {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        reason: reason.to_string(),
+    }]))
+}
+
+impl Client {
+    pub fn new(ds: Arc<dyn Datastore>) -> Self {
+        Client { ds }
+    }
+
+    pub async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
+        let mut v = self.ds.get(kind, ns, name).await?;
+        read_defaults(kind, &mut v);
+        Ok(v)
+    }
+
+    pub async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
+        let mut l = self.ds.list(kind, opts).await?;
+        for v in &mut l.items {
+            read_defaults(kind, v);
+        }
+        if kind.kind == "Tier" {
+            // calicoctl lists tiers by order, nil orders last (stable).
+            l.items.sort_by(|a, b| {
+                let oa = a.get("spec").and_then(|s| s.get("order")).and_then(Value::as_f64);
+                let ob = b.get("spec").and_then(|s| s.get("order")).and_then(Value::as_f64);
+                match (oa, ob) {
+                    (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                }
+            });
+        }
+        Ok(l)
+    }
+
+    /// Defaults + validation + identity, without writing (used by create and dry runs).
+    pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let rv = meta::resource_version(obj);
+        if !rv.is_empty() {
+            return Err(invalid(
+                "Metadata.ResourceVersion",
+                &rv,
+                "field must not be set for a Create request",
+            ));
+        }
+        let mut o = obj.clone();
+        apply_defaults(kind, &mut o);
+        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        self.check_create(kind, &o).await?;
+        if meta::meta_str(&o, "uid").is_empty() {
+            meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
+        }
+        if meta::meta_str(&o, "creationTimestamp").is_empty() {
+            meta::set_meta_str(
+                &mut o,
+                "creationTimestamp",
+                Some(&crate::model::gotypes::now_rfc3339()),
+            );
+        }
+        Ok(o)
+    }
+
+    pub async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let o = self.prepare_create(kind, obj).await?;
+        if kind.kind == "Node" {
+            self.ensure_initialized().await;
+        }
+        self.ds.create(kind, &o).await
+    }
+
+    /// Defaults + validation for an update, without writing.
+    pub async fn prepare_update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let mut o = obj.clone();
+        apply_defaults(kind, &mut o);
+        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        let rv = meta::resource_version(&o);
+        if rv.is_empty() {
+            return Err(invalid(
+                "Metadata.ResourceVersion",
+                "",
+                "field must be set for an Update request",
+            ));
+        }
+        self.check_update(kind, &o).await?;
+        Ok(o)
+    }
+
+    pub async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let o = self.prepare_update(kind, obj).await?;
+        self.ds.update(kind, &o).await
+    }
+
+    pub async fn delete(
+        &self,
+        kind: &'static KindInfo,
+        ns: &str,
+        name: &str,
+        revision: Option<&str>,
+    ) -> Result<Value> {
+        self.ds.delete(kind, ns, name, revision).await
+    }
+
+    /// Cross-object rules checked before a create.
+    async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
+        match kind.kind {
+            "IPPool" => self.check_pool_overlap(o).await,
+            "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn check_update(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
+        match kind.kind {
+            "IPPool" => {
+                let cur = match self.ds.get(kind, "", &meta::name(o)).await {
+                    Ok(c) => c,
+                    Err(e) if e.is_not_found() => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                let old_cidr: Option<IpNet> = str_at(&cur, &["spec", "cidr"]).parse().ok();
+                let new_cidr: Option<IpNet> = str_at(o, &["spec", "cidr"]).parse().ok();
+                if old_cidr.map(|c| c.trunc()) != new_cidr.map(|c| c.trunc()) {
+                    return Err(invalid(
+                        "IPPool.Spec.CIDR",
+                        &str_at(o, &["spec", "cidr"]),
+                        "IPPool CIDR cannot be modified",
+                    ));
+                }
+                let ob = cur.get("spec").and_then(|s| s.get("blockSize")).and_then(Value::as_i64);
+                let nb = o.get("spec").and_then(|s| s.get("blockSize")).and_then(Value::as_i64);
+                if ob.is_some() && ob != nb {
+                    return Err(invalid(
+                        "IPPool.Spec.BlockSize",
+                        &nb.unwrap_or(0).to_string(),
+                        "IPPool BlockSize cannot be modified",
+                    ));
+                }
+                Ok(())
+            }
+            "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn check_tier_exists(&self, o: &Value) -> Result<()> {
+        let tier = str_at(o, &["spec", "tier"]);
+        let tier = if tier.is_empty() { "default".to_string() } else { tier };
+        let tk = by_kind("Tier").ok_or_else(|| DatastoreError::Other("no Tier kind".into()))?;
+        match self.ds.get(tk, "", &tier).await {
+            Ok(_) => Ok(()),
+            // The default tier is created on demand, as EnsureInitialized would have.
+            Err(e) if e.is_not_found() && tier == "default" => {
+                self.ensure_tiers().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check_pool_overlap(&self, o: &Value) -> Result<()> {
+        let Ok(new) = str_at(o, &["spec", "cidr"]).parse::<IpNet>() else {
+            return Ok(());
+        };
+        let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
+        let pools = self.ds.list(pk, &ListOptions::default()).await?;
+        for p in &pools.items {
+            if let Ok(other) = str_at(p, &["spec", "cidr"]).parse::<IpNet>()
+                && (other.contains(&new.network()) || new.contains(&other.network()))
+            {
+                return Err(invalid(
+                    "IPPool.Spec.CIDR",
+                    &new.to_string(),
+                    &format!("IPPool({}) CIDR overlaps with IPPool({}) CIDR {}", meta::name(o), meta::name(p), other),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Best-effort `EnsureInitialized`: ClusterInformation `default` and the built-in tiers.
+    /// Errors are ignored, as in calicoctl.
+    pub async fn ensure_initialized(&self) {
+        let Some(ci) = by_kind("ClusterInformation") else { return };
+        match self.ds.get(ci, "", "default").await {
+            Err(e) if e.is_not_found() => {
+                let guid = uuid::Uuid::new_v4().simple().to_string();
+                let raw = json!({
+                    "kind": "ClusterInformation",
+                    "apiVersion": API_VERSION,
+                    "metadata": {"name": "default", "uid": uuid::Uuid::new_v4().to_string(),
+                                 "creationTimestamp": crate::model::gotypes::now_rfc3339()},
+                    "spec": {"clusterGUID": guid, "datastoreReady": true}
+                });
+                if let Ok(obj) = schema().decode("v3.ClusterInformation", &raw, false) {
+                    let _ = self.ds.create(ci, &obj).await;
+                }
+            }
+            Ok(mut cur) => {
+                let mut changed = false;
+                if let Some(spec) = cur.get_mut("spec").and_then(Value::as_object_mut) {
+                    if spec.get("clusterGUID").and_then(Value::as_str).unwrap_or_default().is_empty() {
+                        spec.insert("clusterGUID".into(), uuid::Uuid::new_v4().simple().to_string().into());
+                        changed = true;
+                    }
+                    if spec.get("datastoreReady").is_none_or(Value::is_null) {
+                        spec.insert("datastoreReady".into(), Value::Bool(true));
+                        changed = true;
+                    }
+                }
+                if changed
+                    && let Ok(obj) = schema().decode("v3.ClusterInformation", &cur, false)
+                {
+                    let _ = self.ds.update(ci, &obj).await;
+                }
+            }
+            Err(_) => {}
+        }
+        self.ensure_tiers().await;
+    }
+
+    async fn ensure_tiers(&self) {
+        let Some(tk) = by_kind("Tier") else { return };
+        for (name, order, action) in DEFAULT_TIERS {
+            if self.ds.get(tk, "", name).await.is_ok() {
+                continue;
+            }
+            let mut spec = json!({ "order": order });
+            if let Some(a) = action {
+                spec["defaultAction"] = json!(a);
+            }
+            let raw = json!({
+                "kind": "Tier", "apiVersion": API_VERSION,
+                "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
+                             "creationTimestamp": crate::model::gotypes::now_rfc3339()},
+                "spec": spec
+            });
+            if let Ok(obj) = schema().decode("v3.Tier", &raw, false) {
+                let _ = self.ds.create(tk, &obj).await;
+            }
+        }
+    }
+
+    /// The resource id for messages.
+    pub fn id_of(kind: &KindInfo, obj: &Value) -> String {
+        resource_id(kind.kind, &meta::namespace(obj), &meta::name(obj))
+    }
+}
+
+/// Defaults libcalico applies when *reading* some kinds (e.g. pools missing newer fields).
+fn read_defaults(kind: &KindInfo, v: &mut Value) {
+    if kind.kind == "IPPool" {
+        let rv = meta::resource_version(v);
+        apply_defaults(kind, v);
+        if !rv.is_empty() {
+            meta::set_meta_str(v, "resourceVersion", Some(&rv));
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! etcd encodings of IPAM objects (datastore-model.md §1.5): compact Go JSON with libcalico's
+//! field names (`affinity_claim_time`, `handle_id`, `strict_affinity` …) in Go field order.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::model::ipam::*;
+use crate::output::json::to_go_json;
+
+fn str_map(m: &BTreeMap<String, String>) -> Value {
+    Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+}
+
+fn read_str_map(v: Option<&Value>) -> Option<BTreeMap<String, String>> {
+    match v? {
+        Value::Object(m) => Some(
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Encodes an IPAM value for etcd.
+pub fn encode(value: &IpamValue) -> String {
+    let mut m = Map::new();
+    match value {
+        IpamValue::Block(b) => {
+            m.insert("cidr".into(), Value::String(b.cidr.to_string()));
+            m.insert(
+                "affinity".into(),
+                b.affinity.clone().map(Value::String).unwrap_or(Value::Null),
+            );
+            if let Some(t) = &b.affinity_claim_time {
+                m.insert("affinity_claim_time".into(), Value::String(t.clone()));
+            }
+            m.insert(
+                "allocations".into(),
+                Value::Array(
+                    b.allocations
+                        .iter()
+                        .map(|a| a.map(|i| Value::from(i as u64)).unwrap_or(Value::Null))
+                        .collect(),
+                ),
+            );
+            m.insert(
+                "unallocated".into(),
+                match &b.unallocated {
+                    Some(u) => Value::Array(u.iter().map(|i| Value::from(*i as u64)).collect()),
+                    None => Value::Null,
+                },
+            );
+            m.insert(
+                "attributes".into(),
+                match &b.attributes {
+                    Some(a) => Value::Array(a.iter().map(encode_attr).collect()),
+                    None => Value::Null,
+                },
+            );
+            m.insert("sequenceNumber".into(), Value::from(b.sequence_number));
+            m.insert(
+                "sequenceNumberForAllocation".into(),
+                match &b.sequence_number_for_allocation {
+                    Some(s) => Value::Object(s.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+                    None => Value::Null,
+                },
+            );
+            m.insert("deleted".into(), Value::Bool(b.deleted));
+            if let Some(h) = &b.host_affinity {
+                m.insert("hostAffinity".into(), Value::String(h.clone()));
+            }
+        }
+        IpamValue::Affinity(a) => {
+            m.insert("state".into(), Value::String(a.state.clone()));
+            m.insert("deleted".into(), Value::Bool(a.deleted));
+        }
+        IpamValue::Handle(h) => {
+            m.insert(
+                "block".into(),
+                Value::Object(h.block.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+            );
+            m.insert("deleted".into(), Value::Bool(h.deleted));
+        }
+        IpamValue::Config(c) => {
+            if c.strict_affinity {
+                m.insert("strict_affinity".into(), Value::Bool(true));
+            }
+            if c.auto_allocate_blocks {
+                m.insert("auto_allocate_blocks".into(), Value::Bool(true));
+            }
+            if c.max_blocks_per_host != 0 {
+                m.insert("maxBlocksPerHost".into(), Value::from(c.max_blocks_per_host));
+            }
+            if let Some(k) = &c.kubevirt_vm_address_persistence {
+                m.insert("kubeVirtVMAddressPersistence".into(), Value::String(k.clone()));
+            }
+            if let Some(s) = c.ip_cooldown_seconds.filter(|s| *s != 0) {
+                m.insert("ipCooldownSeconds".into(), Value::from(s));
+            }
+        }
+    }
+    to_go_json(&Value::Object(m))
+}
+
+fn encode_attr(a: &AllocationAttribute) -> Value {
+    let mut m = Map::new();
+    if let Some(h) = &a.handle_id {
+        m.insert("handle_id".into(), Value::String(h.clone()));
+    }
+    if let Some(s) = a.secondary.as_ref().filter(|s| !s.is_empty()) {
+        m.insert("secondary".into(), str_map(s));
+    }
+    if let Some(s) = a.alternate_owner_attrs.as_ref().filter(|s| !s.is_empty()) {
+        m.insert("alternateOwnerAttrs".into(), str_map(s));
+    }
+    if let Some(r) = &a.released_at {
+        m.insert("releasedAt".into(), Value::String(r.clone()));
+    }
+    Value::Object(m)
+}
+
+/// Decodes an etcd IPAM value for `key`. Empty affinity values (very old data) read as `{}`.
+pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
+    let v: Value = if raw.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(raw).map_err(|e| e.to_string())?
+    };
+    let obj = v.as_object().ok_or("value is not a JSON object")?;
+    Ok(match key {
+        IpamKey::Block(cidr) => IpamValue::Block(decode_block(obj, *cidr)?),
+        IpamKey::Affinity { .. } => IpamValue::Affinity(BlockAffinity {
+            state: obj.get("state").and_then(Value::as_str).unwrap_or_default().to_string(),
+            deleted: obj.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+        }),
+        IpamKey::Handle(_) => {
+            let mut block = BTreeMap::new();
+            if let Some(Value::Object(b)) = obj.get("block") {
+                for (k, v) in b {
+                    block.insert(k.clone(), v.as_i64().ok_or("handle count is not an integer")?);
+                }
+            }
+            IpamValue::Handle(IpamHandle {
+                block,
+                deleted: obj.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+            })
+        }
+        IpamKey::Config => IpamValue::Config(IpamConfig {
+            strict_affinity: obj.get("strict_affinity").and_then(Value::as_bool).unwrap_or(false),
+            auto_allocate_blocks: obj
+                .get("auto_allocate_blocks")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            max_blocks_per_host: obj.get("maxBlocksPerHost").and_then(Value::as_i64).unwrap_or(0),
+            kubevirt_vm_address_persistence: obj
+                .get("kubeVirtVMAddressPersistence")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ip_cooldown_seconds: obj.get("ipCooldownSeconds").and_then(Value::as_i64),
+        }),
+    })
+}
+
+/// Strictly checks a block's structure: a corrupt block must be reported, never "fixed".
+fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<AllocationBlock, String> {
+    let cidr: ipnet::IpNet = obj
+        .get("cidr")
+        .and_then(Value::as_str)
+        .ok_or("block has no cidr")?
+        .parse()
+        .map_err(|e| format!("block cidr: {e}"))?;
+    if cidr.trunc() != key_cidr {
+        return Err(format!("block cidr {cidr} does not match its key {key_cidr}"));
+    }
+    let size = 1usize
+        .checked_shl((cidr.max_prefix_len() - cidr.prefix_len()) as u32)
+        .ok_or("block too large")?;
+    let allocations: Vec<Option<usize>> = match obj.get("allocations") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                Value::Null => Ok(None),
+                Value::Number(n) => n
+                    .as_u64()
+                    .map(|u| Some(u as usize))
+                    .ok_or_else(|| "allocation index is not a non-negative integer".to_string()),
+                _ => Err("allocation entry is not a number or null".to_string()),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::Null) | None => vec![None; size],
+        _ => return Err("allocations is not an array".into()),
+    };
+    if allocations.len() != size {
+        return Err(format!(
+            "block {cidr} has {} allocations, expected {size}",
+            allocations.len()
+        ));
+    }
+    let unallocated = match obj.get("unallocated") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|x| x.as_u64().map(|u| u as usize).ok_or("unallocated entry is not an integer"))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(Value::Null) | None => None,
+        _ => return Err("unallocated is not an array".into()),
+    };
+    let attributes = match obj.get("attributes") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|x| {
+                    let o = x.as_object().ok_or("attribute is not an object")?;
+                    Ok(AllocationAttribute {
+                        handle_id: o.get("handle_id").and_then(Value::as_str).map(str::to_string),
+                        secondary: read_str_map(o.get("secondary")),
+                        alternate_owner_attrs: read_str_map(o.get("alternateOwnerAttrs")),
+                        released_at: o.get("releasedAt").and_then(Value::as_str).map(str::to_string),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        ),
+        Some(Value::Null) | None => None,
+        _ => return Err("attributes is not an array".into()),
+    };
+    let nattrs = attributes.as_ref().map(Vec::len).unwrap_or(0);
+    if let Some(bad) = allocations.iter().flatten().find(|&&i| i >= nattrs) {
+        return Err(format!("allocation refers to attribute {bad} but there are {nattrs}"));
+    }
+    if let Some(u) = &unallocated
+        && let Some(bad) = u.iter().find(|&&i| i >= size)
+    {
+        return Err(format!("unallocated ordinal {bad} is outside the block"));
+    }
+    let seq_alloc = match obj.get("sequenceNumberForAllocation") {
+        Some(Value::Object(m)) => Some(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), v.as_u64().ok_or("sequence number is not an integer")?)))
+                .collect::<Result<BTreeMap<_, _>, String>>()?,
+        ),
+        _ => None,
+    };
+    Ok(AllocationBlock {
+        cidr,
+        affinity: obj.get("affinity").and_then(Value::as_str).map(str::to_string),
+        affinity_claim_time: obj.get("affinity_claim_time").and_then(Value::as_str).map(str::to_string),
+        allocations,
+        unallocated,
+        attributes,
+        sequence_number: obj.get("sequenceNumber").and_then(Value::as_u64).unwrap_or(0),
+        sequence_number_for_allocation: seq_alloc,
+        deleted: obj.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+        host_affinity: obj.get("hostAffinity").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"{"cidr":"10.244.7.0/29","affinity":"host:node1","affinity_claim_time":"2025-06-01T10:00:00Z","allocations":[0,1,2,null,null,null,null,null],"unallocated":[4,5,6,7,3],"attributes":[{"handle_id":"ipip-tunnel-addr-node1","secondary":{"node":"node1","type":"ipipTunnelAddress"}},{"handle_id":"k8s-pod-network.5f2a","secondary":{"namespace":"default","node":"node1","pod":"nginx-7c9f","timestamp":"2025-06-01 10:05:12.123456789 +0000 UTC"}},{"handle_id":"k8s-pod-network.9e8d","secondary":{"namespace":"kube-system","node":"node2","pod":"coredns-5d8f","timestamp":"2025-06-01 10:06:00.5 +0000 UTC"}}],"sequenceNumber":1748772000000000005,"sequenceNumberForAllocation":{"0":1748772000000000000,"1":1748772000000000001,"2":1748772000000000002},"deleted":false}"#;
+
+    #[test]
+    fn block_round_trips_byte_for_byte() {
+        let key = IpamKey::Block("10.244.7.0/29".parse().unwrap());
+        let v = decode(&key, EXAMPLE).unwrap();
+        assert_eq!(encode(&v), EXAMPLE);
+    }
+
+    #[test]
+    fn config_never_stored_empty() {
+        let s = encode(&IpamValue::Config(IpamConfig::default()));
+        assert_eq!(s, r#"{"auto_allocate_blocks":true}"#);
+    }
+
+    #[test]
+    fn corrupt_blocks_are_rejected() {
+        let key = IpamKey::Block("10.244.7.0/29".parse().unwrap());
+        assert!(decode(&key, r#"{"cidr":"10.244.7.0/29","allocations":[0]}"#).is_err());
+        assert!(decode(&key, "not json").is_err());
+        assert!(decode(&key, r#"{"cidr":"10.0.0.0/29","allocations":[null,null,null,null,null,null,null,null]}"#).is_err());
+        let bad_attr = EXAMPLE.replace("[0,1,2,", "[0,1,9,");
+        assert!(decode(&key, &bad_attr).is_err());
+    }
+
+    #[test]
+    fn affinity_and_handle() {
+        let k = IpamKey::Handle("h".into());
+        let raw = r#"{"block":{"10.244.7.0/29":1},"deleted":false}"#;
+        assert_eq!(encode(&decode(&k, raw).unwrap()), raw);
+        let a = IpamKey::Affinity {
+            host: "n".into(),
+            affinity_type: AffinityType::Host,
+            cidr: "10.244.7.0/29".parse().unwrap(),
+        };
+        assert_eq!(encode(&decode(&a, "").unwrap()), r#"{"state":"","deleted":false}"#);
+    }
+}

@@ -1,0 +1,693 @@
+//! The etcd v3 backend: libcalico-go's exact keys, values and transaction shapes (§1.3–§1.5).
+
+pub mod ipam;
+pub mod keys;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Identity,
+    KeyValue, TlsOptions, Txn, TxnOp, TxnOpResponse,
+};
+use serde_json::Value;
+
+use super::{
+    Backend, Datastore, DatastoreError, FelixReport, ListOptions, ObjectList, Result, resource_id,
+};
+use crate::model::ipam::{IpamKey, IpamKv, IpamList, IpamValue};
+use crate::model::kinds::{KindInfo, by_kind};
+use crate::model::meta;
+use crate::model::schema::schema;
+use crate::output::json::to_go_json;
+
+/// The annotation etcd policy objects carry their v3 name in (≥ v3.30).
+pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
+/// The profile every etcd datastore pretends to have.
+pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
+
+/// Page size for large prefix reads, so memory stays bounded by what we keep.
+const LIST_PAGE: i64 = 1000;
+
+/// How to reach etcd.
+#[derive(Debug, Clone, Default)]
+pub struct EtcdSettings {
+    pub endpoints: Vec<String>,
+    pub username: String,
+    pub password: String,
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Bound on connecting and on every request.
+    pub timeout: Duration,
+}
+
+/// The etcd datastore.
+pub struct EtcdDatastore {
+    client: Client,
+    endpoints: String,
+    timeout: Duration,
+}
+
+fn read_pem(path: &str, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        DatastoreError::Connection(format!("could not read etcd {what} file {path}: {e}"))
+    })
+}
+
+impl EtcdDatastore {
+    /// Builds the client. Nothing is sent until the first request, as with libcalico.
+    pub async fn connect(s: &EtcdSettings) -> Result<Self> {
+        if s.endpoints.is_empty() {
+            return Err(DatastoreError::Other("no etcd endpoints specified".into()));
+        }
+        let timeout = if s.timeout.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            s.timeout
+        };
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(timeout)
+            .with_timeout(timeout)
+            .with_keep_alive(Duration::from_secs(30), timeout);
+        if !s.username.is_empty() && !s.password.is_empty() {
+            opts = opts.with_user(s.username.clone(), s.password.clone());
+        }
+        let ca = if !s.ca_pem.is_empty() {
+            Some(s.ca_pem.as_bytes().to_vec())
+        } else if !s.ca_file.is_empty() {
+            Some(read_pem(&s.ca_file, "CA certificate")?)
+        } else {
+            None
+        };
+        let cert = if !s.cert_pem.is_empty() {
+            Some(s.cert_pem.as_bytes().to_vec())
+        } else if !s.cert_file.is_empty() {
+            Some(read_pem(&s.cert_file, "client certificate")?)
+        } else {
+            None
+        };
+        let key = if !s.key_pem.is_empty() {
+            Some(s.key_pem.as_bytes().to_vec())
+        } else if !s.key_file.is_empty() {
+            Some(read_pem(&s.key_file, "client key")?)
+        } else {
+            None
+        };
+        let wants_tls = s.endpoints.iter().any(|e| e.starts_with("https://"));
+        if wants_tls || ca.is_some() || cert.is_some() {
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = ca {
+                tls = tls.ca_certificate(Certificate::from_pem(ca));
+            }
+            match (cert, key) {
+                (Some(c), Some(k)) => tls = tls.identity(Identity::from_pem(c, k)),
+                (None, None) => {}
+                _ => {
+                    return Err(DatastoreError::Connection(
+                        "etcd TLS needs both a client certificate and its key (etcdCertFile and etcdKeyFile)".into(),
+                    ));
+                }
+            }
+            opts = opts.with_tls(tls);
+        }
+        let endpoints = s.endpoints.join(",");
+        let fut = Client::connect(s.endpoints.clone(), Some(opts));
+        let client = match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(classify(&e, &endpoints, timeout)),
+            Err(_) => return Err(timed_out(&endpoints, timeout)),
+        };
+        Ok(EtcdDatastore {
+            client,
+            endpoints,
+            timeout,
+        })
+    }
+
+    /// Runs one request with the overall timeout and classifies failures.
+    async fn call<T>(
+        &self,
+        fut: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(classify(&e, &self.endpoints, self.timeout)),
+            Err(_) => Err(timed_out(&self.endpoints, self.timeout)),
+        }
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
+        let mut kv = self.client.kv_client();
+        self.call(kv.txn(txn)).await
+    }
+
+    /// A consistent paged range read: every page at the revision of the first.
+    async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64)> {
+        let mut kv = self.client.kv_client();
+        let end = prefix_end(prefix.as_bytes());
+        let mut start = prefix.as_bytes().to_vec();
+        let mut out = Vec::new();
+        let mut revision = 0i64;
+        loop {
+            let opts = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LIST_PAGE)
+                .with_revision(revision);
+            let mut resp = self.call(kv.get(start.clone(), Some(opts))).await?;
+            if revision == 0 {
+                revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            }
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            let Some(last) = kvs.last() else { break };
+            start = last.key().to_vec();
+            start.push(0);
+            out.extend(kvs);
+            if !more {
+                break;
+            }
+        }
+        Ok((out, revision))
+    }
+
+    /// Turns a stored value into the canonical object we return.
+    fn decode_resource(&self, kind: &'static KindInfo, kv: &KeyValue) -> Result<Value> {
+        let key = String::from_utf8_lossy(kv.key()).to_string();
+        let raw: Value = serde_json::from_slice(kv.value()).map_err(|e| {
+            DatastoreError::Corrupt(format!("cannot parse the value of etcd key {key}: {e}"))
+        })?;
+        let mut obj = schema()
+            .decode(&kind.type_name(), &raw, false)
+            .map_err(|e| DatastoreError::Corrupt(format!("cannot decode etcd key {key}: {e}")))?;
+        // The key is the source of truth for identity, as in libcalico's key parsing.
+        if let Some((ns, name)) = keys::parse_resource_key(kind, &key) {
+            let mut stored_name = name;
+            if kind.flags.policy_name_annotation {
+                let ann = meta::annotations(&obj);
+                match ann.get(METADATA_ANNOTATION) {
+                    Some(json) => {
+                        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(json)
+                            && let Some(Value::String(n)) = m.get("name")
+                        {
+                            stored_name = n.clone();
+                        }
+                        meta::set_annotation(&mut obj, METADATA_ANNOTATION, None);
+                    }
+                    None => {
+                        let tier = kinds_str(&obj, "tier");
+                        if tier.is_empty() || tier == "default" {
+                            if let Some(s) = stored_name.strip_prefix("default.") {
+                                stored_name = s.to_string();
+                            }
+                        }
+                    }
+                }
+            }
+            meta::edit_meta(&mut obj, |m| {
+                m.insert("name".into(), Value::String(stored_name));
+                if kind.namespaced {
+                    m.insert("namespace".into(), Value::String(ns));
+                }
+            });
+        }
+        if let Some(o) = obj.as_object_mut() {
+            o.insert("kind".into(), Value::String(kind.kind.into()));
+            o.insert("apiVersion".into(), Value::String(crate::model::kinds::API_VERSION.into()));
+        }
+        meta::set_meta_str(&mut obj, "resourceVersion", Some(&kv.mod_revision().to_string()));
+        Ok(obj)
+    }
+
+    /// The JSON we store: no resourceVersion/selfLink; policies carry the name annotation.
+    fn encode_resource(&self, kind: &'static KindInfo, obj: &Value) -> Result<(String, String)> {
+        let mut o = obj.clone();
+        let name = meta::name(&o);
+        let ns = meta::namespace(&o);
+        meta::edit_meta(&mut o, |m| {
+            m.remove("resourceVersion");
+            m.remove("selfLink");
+        });
+        if kind.flags.policy_name_annotation {
+            let ann = to_go_json(&serde_json::json!({ "name": name }));
+            meta::set_annotation(&mut o, METADATA_ANNOTATION, Some(&ann));
+        }
+        if let Some(m) = o.as_object_mut() {
+            m.insert("kind".into(), Value::String(kind.kind.into()));
+            m.insert("apiVersion".into(), Value::String(crate::model::kinds::API_VERSION.into()));
+        }
+        let canon = schema()
+            .decode(&kind.type_name(), &o, false)
+            .map_err(|e| DatastoreError::Other(format!("cannot encode {}: {e}", kind.kind)))?;
+        Ok((keys::resource_key(kind, &ns, &name), to_go_json(&canon)))
+    }
+
+    fn default_allow_profile(&self) -> Value {
+        let raw = serde_json::json!({
+            "kind": "Profile",
+            "apiVersion": crate::model::kinds::API_VERSION,
+            "metadata": {"name": DEFAULT_ALLOW_PROFILE, "resourceVersion": "1"},
+            "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}
+        });
+        schema().decode("v3.Profile", &raw, false).unwrap_or(raw)
+    }
+}
+
+fn kinds_str(obj: &Value, spec_field: &str) -> String {
+    obj.get("spec")
+        .and_then(|s| s.get(spec_field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The smallest key after every key with this prefix.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn timed_out(endpoints: &str, timeout: Duration) -> DatastoreError {
+    DatastoreError::Connection(format!(
+        "etcd at {endpoints} did not answer within {}s (check that the endpoint is reachable and that the scheme http/https is right)",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// Names the endpoint and the likely cause, instead of gRPC's generic texts.
+fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+    let mut chain = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        src = s.source();
+    }
+    let lower = chain.to_lowercase();
+    let why = if lower.contains("unknownissuer") || lower.contains("unknown issuer") || lower.contains("unknownca") {
+        "TLS: the server certificate is not signed by the configured CA (check etcdCACertFile)".to_string()
+    } else if lower.contains("expired") {
+        "TLS: a certificate has expired (check the client and server certificates)".to_string()
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        "TLS: the server certificate does not match the endpoint host name".to_string()
+    } else if lower.contains("certificate required") || lower.contains("certificaterequired") || lower.contains("handshake failure") || lower.contains("bad certificate") {
+        "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") || lower.contains("received corrupt") || lower.contains("wrong version number") {
+        "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)".to_string()
+    } else if lower.contains("broken pipe") || lower.contains("brokenpipe") || lower.contains("connection reset") || lower.contains("h2 protocol error") || lower.contains("frame with invalid size") {
+        "the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates".to_string()
+    } else if lower.contains("connection refused") {
+        "connection refused".to_string()
+    } else if lower.contains("timed out") || lower.contains("deadline") || lower.contains("elapsed") {
+        format!("no answer within {}s", timeout.as_secs_f64())
+    } else if lower.contains("authentication failed") || lower.contains("invalid auth") {
+        "authentication failed: invalid etcd username or password".to_string()
+    } else if lower.contains("permission denied") || lower.contains("user name is empty") {
+        format!("permission denied: {chain}")
+    } else {
+        chain.clone()
+    };
+    DatastoreError::Connection(format!("error connecting to etcd at {endpoints}: {why}"))
+}
+
+#[async_trait]
+impl Datastore for EtcdDatastore {
+    fn backend(&self) -> Backend {
+        Backend::Etcd
+    }
+
+    async fn get(&self, kind: &'static KindInfo, namespace: &str, name: &str) -> Result<Value> {
+        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
+            return Ok(self.default_allow_profile());
+        }
+        let key = keys::resource_key(kind, namespace, name);
+        let mut kv = self.client.kv_client();
+        let resp = self.call(kv.get(key, None)).await?;
+        match resp.kvs().first() {
+            Some(item) => self.decode_resource(kind, item),
+            None => Err(DatastoreError::not_found(resource_id(kind.kind, namespace, name))),
+        }
+    }
+
+    async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
+        let prefix = keys::resource_list_prefix(
+            kind,
+            opts.namespace.as_deref(),
+            opts.name_prefix.as_deref(),
+        );
+        let (kvs, revision) = self.range(&prefix).await?;
+        let mut items = Vec::with_capacity(kvs.len());
+        for kv in &kvs {
+            let key = String::from_utf8_lossy(kv.key());
+            if keys::parse_resource_key(kind, &key).is_none() {
+                continue;
+            }
+            // Unparsable values are skipped, as libcalico does.
+            if let Ok(obj) = self.decode_resource(kind, kv) {
+                if let Some(p) = &opts.name_prefix
+                    && !meta::name(&obj).starts_with(p.as_str())
+                {
+                    continue;
+                }
+                items.push(obj);
+            }
+        }
+        if kind.kind == "Profile"
+            && opts
+                .name_prefix
+                .as_deref()
+                .is_none_or(|p| DEFAULT_ALLOW_PROFILE.starts_with(p))
+        {
+            let pos = items
+                .iter()
+                .position(|o| meta::name(o).as_str() > DEFAULT_ALLOW_PROFILE)
+                .unwrap_or(items.len());
+            items.insert(pos, self.default_allow_profile());
+        }
+        Ok(ObjectList {
+            items,
+            revision: revision.to_string(),
+        })
+    }
+
+    async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let name = meta::name(obj);
+        let ns = meta::namespace(obj);
+        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
+            return Err(DatastoreError::AlreadyExists {
+                id: resource_id(kind.kind, &ns, &name),
+                inner: "<nil>".into(),
+            });
+        }
+        let (key, value) = self.encode_resource(kind, obj)?;
+        let txn = Txn::new()
+            .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), value, None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        if !resp.succeeded() {
+            return Err(DatastoreError::AlreadyExists {
+                id: resource_id(kind.kind, &ns, &name),
+                inner: "<nil>".into(),
+            });
+        }
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        let mut out = obj.clone();
+        meta::set_meta_str(&mut out, "resourceVersion", Some(&rev.to_string()));
+        Ok(out)
+    }
+
+    async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let name = meta::name(obj);
+        let ns = meta::namespace(obj);
+        let id = resource_id(kind.kind, &ns, &name);
+        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
+            return Err(DatastoreError::Unsupported {
+                operation: "Update".into(),
+                id,
+                reason: String::new(),
+            });
+        }
+        let rv = meta::resource_version(obj);
+        let rev: i64 = rv.parse().map_err(|_| {
+            DatastoreError::Other(format!(
+                "error with field Metadata.ResourceVersion = '{rv}' (field must be set for an Update request)"
+            ))
+        })?;
+        let (key, value) = self.encode_resource(kind, obj)?;
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
+            .and_then([TxnOp::put(key.clone(), value, None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        if !resp.succeeded() {
+            let exists = resp.op_responses().iter().any(|r| match r {
+                TxnOpResponse::Get(g) => !g.kvs().is_empty(),
+                _ => false,
+            });
+            return Err(if exists {
+                DatastoreError::Conflict { id }
+            } else {
+                DatastoreError::not_found(id)
+            });
+        }
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        let mut out = obj.clone();
+        meta::set_meta_str(&mut out, "resourceVersion", Some(&rev.to_string()));
+        Ok(out)
+    }
+
+    async fn delete(
+        &self,
+        kind: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        revision: Option<&str>,
+    ) -> Result<Value> {
+        let id = resource_id(kind.kind, namespace, name);
+        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
+            return Err(DatastoreError::Unsupported {
+                operation: "Delete".into(),
+                id,
+                reason: String::new(),
+            });
+        }
+        let key = keys::resource_key(kind, namespace, name);
+        let mut txn = Txn::new();
+        if let Some(r) = revision.filter(|r| !r.is_empty()) {
+            let rev: i64 = r.parse().map_err(|_| DatastoreError::Conflict { id: id.clone() })?;
+            txn = txn.when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)]);
+        }
+        let txn = txn
+            .and_then([TxnOp::delete(key.clone(), Some(DeleteOptions::new().with_prev_key()))])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        let ops = resp.op_responses();
+        if !resp.succeeded() {
+            let exists = ops.iter().any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+            return Err(if exists {
+                DatastoreError::Conflict { id }
+            } else {
+                DatastoreError::not_found(id)
+            });
+        }
+        for op in &ops {
+            if let TxnOpResponse::Delete(d) = op {
+                if d.deleted() == 0 {
+                    return Err(DatastoreError::not_found(id));
+                }
+                if let Some(prev) = d.prev_kvs().first() {
+                    return self.decode_resource(kind, prev);
+                }
+            }
+        }
+        Err(DatastoreError::not_found(id))
+    }
+
+    async fn ipam_get(&self, key: &IpamKey) -> Result<IpamKv> {
+        let k = keys::ipam_key(key);
+        let mut kv = self.client.kv_client();
+        let resp = self.call(kv.get(k.clone(), None)).await?;
+        let Some(item) = resp.kvs().first() else {
+            return Err(DatastoreError::NotFound {
+                id: ipam_id(key),
+                inner: "<nil>".into(),
+            });
+        };
+        decode_ipam_kv(key.clone(), item)
+    }
+
+    async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>> {
+        let mut out = Vec::new();
+        for prefix in keys::ipam_list_prefix(list) {
+            let (kvs, _) = self.range(&prefix).await?;
+            for item in &kvs {
+                let k = String::from_utf8_lossy(item.key()).to_string();
+                let Some(key) = keys::parse_ipam_key(&k) else { continue };
+                let wanted = match (list, &key) {
+                    (IpamList::Blocks { .. }, IpamKey::Block(_)) => true,
+                    (IpamList::Affinities { version, .. }, IpamKey::Affinity { cidr, .. }) => {
+                        version.is_none_or(|v| (v == 4) == cidr.addr().is_ipv4())
+                    }
+                    (IpamList::Handles, IpamKey::Handle(_)) => true,
+                    _ => false,
+                };
+                if wanted {
+                    out.push(decode_ipam_kv(key, item)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv> {
+        let k = keys::ipam_key(&kv.key);
+        let txn = Txn::new()
+            .when([Compare::version(k.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(k.clone(), ipam::encode(&kv.value), None)])
+            .or_else([TxnOp::get(k.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        if !resp.succeeded() {
+            return Err(DatastoreError::AlreadyExists {
+                id: ipam_id(&kv.key),
+                inner: "<nil>".into(),
+            });
+        }
+        let mut out = kv.clone();
+        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        Ok(out)
+    }
+
+    async fn ipam_update(&self, kv: &IpamKv) -> Result<IpamKv> {
+        let k = keys::ipam_key(&kv.key);
+        let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
+            id: ipam_id(&kv.key),
+        })?;
+        let txn = Txn::new()
+            .when([Compare::mod_revision(k.clone(), CompareOp::Equal, rev)])
+            .and_then([TxnOp::put(k.clone(), ipam::encode(&kv.value), None)])
+            .or_else([TxnOp::get(k.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        if !resp.succeeded() {
+            let exists = resp
+                .op_responses()
+                .iter()
+                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+            let id = ipam_id(&kv.key);
+            return Err(if exists {
+                DatastoreError::Conflict { id }
+            } else {
+                DatastoreError::NotFound {
+                    id,
+                    inner: "<nil>".into(),
+                }
+            });
+        }
+        let mut out = kv.clone();
+        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        Ok(out)
+    }
+
+    async fn ipam_delete(&self, kv: &IpamKv) -> Result<()> {
+        let k = keys::ipam_key(&kv.key);
+        let mut txn = Txn::new();
+        if !kv.revision.is_empty() {
+            let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
+                id: ipam_id(&kv.key),
+            })?;
+            txn = txn.when([Compare::mod_revision(k.clone(), CompareOp::Equal, rev)]);
+        }
+        let txn = txn
+            .and_then([TxnOp::delete(k.clone(), None)])
+            .or_else([TxnOp::get(k.clone(), None)]);
+        let resp = self.txn(txn).await?;
+        let id = ipam_id(&kv.key);
+        if !resp.succeeded() {
+            let exists = resp
+                .op_responses()
+                .iter()
+                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+            return Err(if exists {
+                DatastoreError::Conflict { id }
+            } else {
+                DatastoreError::NotFound {
+                    id,
+                    inner: "<nil>".into(),
+                }
+            });
+        }
+        let deleted = resp
+            .op_responses()
+            .iter()
+            .any(|r| matches!(r, TxnOpResponse::Delete(d) if d.deleted() > 0));
+        if !deleted {
+            return Err(DatastoreError::NotFound {
+                id,
+                inner: "<nil>".into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
+        let k = keys::ipam_key(&kv.key);
+        let mut client = self.client.kv_client();
+        let resp = self.call(client.put(k, ipam::encode(&kv.value), None)).await?;
+        let mut out = kv.clone();
+        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        Ok(out)
+    }
+
+    async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
+        let mut out = Vec::new();
+        for prefix in ["/calico/felix/v2/", "/calico/felix/v1/"] {
+            let (kvs, _) = self.range(prefix).await?;
+            for kv in kvs {
+                let key = String::from_utf8_lossy(kv.key()).to_string();
+                let parts: Vec<&str> = key.split('/').collect();
+                // /calico/felix/v2/<region>/host/<host>/(status|last_reported_status)
+                let host_idx = parts.iter().position(|p| *p == "host");
+                let Some(h) = host_idx.and_then(|i| parts.get(i + 1)) else { continue };
+                let last = parts.last().copied().unwrap_or_default();
+                if last != "status" && last != "last_reported_status" {
+                    continue;
+                }
+                let time = serde_json::from_slice::<Value>(kv.value())
+                    .ok()
+                    .and_then(|v| v.get("time").and_then(Value::as_str).map(str::to_string))
+                    .unwrap_or_default();
+                out.push(FelixReport {
+                    host: h.to_string(),
+                    key,
+                    time,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn raw_keys(&self) -> Result<Vec<String>> {
+        let (kvs, _) = self.range("/calico/").await?;
+        Ok(kvs.iter().map(|kv| String::from_utf8_lossy(kv.key()).to_string()).collect())
+    }
+}
+
+fn ipam_id(key: &IpamKey) -> String {
+    match key {
+        IpamKey::Block(c) => format!("BlockKey(cidr={c})"),
+        IpamKey::Affinity { host, cidr, .. } => format!("BlockAffinityKey(cidr={cidr}, host={host})"),
+        IpamKey::Handle(h) => format!("IPAMHandleKey(id={h})"),
+        IpamKey::Config => "IPAMConfigKey()".to_string(),
+    }
+}
+
+fn decode_ipam_kv(key: IpamKey, item: &KeyValue) -> Result<IpamKv> {
+    let raw = String::from_utf8_lossy(item.value());
+    let value: IpamValue = ipam::decode(&key, &raw).map_err(|e| {
+        DatastoreError::Corrupt(format!(
+            "corrupt IPAM value at etcd key {}: {e}",
+            String::from_utf8_lossy(item.key())
+        ))
+    })?;
+    Ok(IpamKv {
+        key,
+        value,
+        revision: item.mod_revision().to_string(),
+        uid: None,
+    })
+}
+
+/// For callers that only know a Kind string (e.g. migration).
+pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
+    by_kind(kind)
+}

@@ -1,0 +1,178 @@
+//! The `Datastore` trait: the only door to etcd or the Kubernetes API.
+//!
+//! Backends store and fetch *canonical* v3 objects (see `model::schema`) and IPAM objects; they
+//! know key layouts and encodings, nothing about tables or commands. Client-side rules that
+//! calicoctl applies regardless of backend (defaults, validation, uid/creationTimestamp on
+//! create) live one level up in [`client`].
+
+pub mod client;
+pub mod etcd;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::model::ipam::{IpamKv, IpamList};
+use crate::model::kinds::KindInfo;
+
+/// Which backend a datastore is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Etcd,
+    Kubernetes,
+}
+
+/// Typed datastore failures. Texts follow libcalico-go's, which scripts match on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DatastoreError {
+    #[error("resource does not exist: {id} with error: {inner}")]
+    NotFound { id: String, inner: String },
+    #[error("resource already exists: {id} with error: {inner}")]
+    AlreadyExists { id: String, inner: String },
+    #[error("update conflict: {id}")]
+    Conflict { id: String },
+    #[error("operation {operation} is not supported on {id}{reason}")]
+    Unsupported {
+        operation: String,
+        id: String,
+        /// Empty, or `: <why>`.
+        reason: String,
+    },
+    /// Could not reach or talk to the datastore (refused, TLS, timeout…): names the endpoint.
+    #[error("{0}")]
+    Connection(String),
+    /// The server refused for lack of permission (Kubernetes 401/403).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A stored value could not be decoded.
+    #[error("{0}")]
+    Corrupt(String),
+    /// Client-side validation failed (libcalico's `ErrorValidation`).
+    #[error("{0}")]
+    Validation(crate::model::validate::ValidationError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DatastoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DatastoreError::NotFound { .. })
+    }
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, DatastoreError::AlreadyExists { .. })
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DatastoreError::Conflict { .. })
+    }
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, DatastoreError::Unsupported { .. })
+    }
+    /// A NotFound for a resource on etcd (whose inner error Go prints as `<nil>`).
+    pub fn not_found(id: String) -> Self {
+        DatastoreError::NotFound {
+            id,
+            inner: "<nil>".to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DatastoreError>;
+
+/// Builds a client for the Kubernetes datastore.
+pub async fn connect_kubernetes(
+    _spec: &crate::config::Spec,
+    _timeout: std::time::Duration,
+) -> std::result::Result<client::Client, String> {
+    Err("the Kubernetes datastore backend is not available in this build yet".to_string())
+}
+
+/// `Kind(name)` or `Kind(namespace/name)` as libcalico prints resource identifiers.
+pub fn resource_id(kind: &str, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{kind}({name})")
+    } else {
+        format!("{kind}({namespace}/{name})")
+    }
+}
+
+/// A listed set of objects plus the store revision they were read at.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectList {
+    pub items: Vec<Value>,
+    pub revision: String,
+}
+
+/// Which objects of a kind to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `None` = all namespaces (or a cluster-scoped kind).
+    pub namespace: Option<String>,
+    /// Only names starting with this.
+    pub name_prefix: Option<String>,
+}
+
+/// Felix's status report of one host (etcd only), for stale-node evidence.
+#[derive(Debug, Clone)]
+pub struct FelixReport {
+    pub host: String,
+    pub key: String,
+    /// The `time` field as written by Felix.
+    pub time: String,
+}
+
+/// The storage operations every backend implements.
+#[async_trait]
+pub trait Datastore: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// One object; `namespace` is empty for cluster-scoped kinds.
+    async fn get(&self, kind: &'static KindInfo, namespace: &str, name: &str) -> Result<Value>;
+    /// All objects of a kind (optionally one namespace / a name prefix).
+    async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList>;
+    /// Creates a canonical object (must not carry a resourceVersion); returns it as stored.
+    async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;
+    /// Compare-and-swap update on `metadata.resourceVersion`.
+    async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;
+    /// Deletes one object, optionally only at a given revision; returns the deleted object.
+    async fn delete(
+        &self,
+        kind: &'static KindInfo,
+        namespace: &str,
+        name: &str,
+        revision: Option<&str>,
+    ) -> Result<Value>;
+
+    /// Several creates; each result in input order. Backends may batch them (etcd: one txn
+    /// per chunk of independent keys) — the default does them one by one.
+    async fn create_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(kind_objs.len());
+        for (k, o) in kind_objs {
+            out.push(self.create(k, o).await);
+        }
+        out
+    }
+
+    async fn ipam_get(&self, key: &crate::model::ipam::IpamKey) -> Result<IpamKv>;
+    async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>>;
+    /// Create-if-absent.
+    async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv>;
+    /// CAS on `kv.revision`.
+    async fn ipam_update(&self, kv: &IpamKv) -> Result<IpamKv>;
+    /// CAS delete on `kv.revision` (Kubernetes: soft delete + UID precondition).
+    async fn ipam_delete(&self, kv: &IpamKv) -> Result<()>;
+    /// Unconditional write (IPAM config is written this way upstream).
+    async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv>;
+
+    /// Felix status reports; backends without them return an empty list.
+    async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
+        Ok(Vec::new())
+    }
+
+    /// Every raw key under the datastore's Calico prefix (etcd) — for diagnostics and tests.
+    async fn raw_keys(&self) -> Result<Vec<String>> {
+        Err(DatastoreError::Unsupported {
+            operation: "raw_keys".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
+}

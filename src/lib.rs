@@ -1,0 +1,226 @@
+//! calicoctl in Rust: a drop-in for Project Calico's calicoctl.
+//!
+//! Rooms (see docs/architecture.md): `cli` (flags) → `commands` (one file per command) →
+//! domain logic (`ipam`, `bird`, `cleanup`) → `datastore` (trait + etcd/Kubernetes backends)
+//! → `model` (types, validation, selectors); `output` prints. `config` reads configuration.
+
+pub mod bird;
+pub mod cli;
+pub mod commands;
+pub mod complete;
+pub mod config;
+pub mod datastore;
+pub mod log;
+pub mod model;
+pub mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use commands::{Ctx, Failure};
+
+/// The clap command, named for plugin mode when needed.
+pub fn cli_command(plugin: bool) -> clap::Command {
+    let cmd = cli::Cli::command();
+    if plugin {
+        cmd.name("kubectl-calico")
+            .bin_name("kubectl calico")
+            .about("calico kubectl plugin")
+    } else {
+        cmd
+    }
+}
+
+/// True when invoked as `kubectl-calico` (a kubectl plugin).
+pub fn is_plugin(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().starts_with("kubectl-"))
+        .unwrap_or(false)
+}
+
+/// calicoctl's error massaging (calicoctl-surface.md §0).
+pub fn massage_error(msg: &str) -> String {
+    let msg = msg
+        .strip_prefix("error unmarshaling JSON: while decoding JSON: json: ")
+        .unwrap_or(msg);
+    if let Some(i) = msg.find("unknown field \"") {
+        let rest = &msg[i + "unknown field \"".len()..];
+        if let Some(end) = rest.find('"') {
+            return format!(
+                "field in document is not recognized or is in the wrong location: {}",
+                &rest[..end]
+            );
+        }
+    }
+    msg.to_string()
+}
+
+fn top_level_commands() -> Vec<String> {
+    cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// Runs the program with `args` (including argv[0]); returns the exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    let plugin = args.first().map(|a| is_plugin(a)).unwrap_or(false);
+    let program = if plugin { "kubectl calico" } else { "calicoctl" };
+    let mut args: Vec<OsString> = args;
+    // `calicoctl --version` only points at the version command.
+    if args.get(1).map(|a| a == "--version").unwrap_or(false) {
+        println!("Run '{program} version' to see version information.");
+        return 0;
+    }
+    // `get -a` is the old spelling of `-A`.
+    if args.iter().any(|a| a == "get") {
+        for a in args.iter_mut() {
+            if a == "-a" {
+                *a = OsString::from("-A");
+            }
+        }
+    }
+    let matches = match cli_command(plugin).try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return usage_error(e, &args, plugin),
+    };
+    let parsed = match cli::Cli::from_arg_matches(&matches) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e, &args, plugin),
+    };
+    let Some(level) = log::parse_level(&parsed.global.log_level) else {
+        println!(
+            "Unknown log level: {}, expected one of: \npanic, fatal, error, warn, info, debug.",
+            parsed.global.log_level
+        );
+        return 1;
+    };
+    log::set_level(level);
+    let timeout = match model::gotypes::parse_go_duration(&parsed.global.timeout) {
+        Ok(n) if n > 0 => std::time::Duration::from_nanos(n as u64),
+        _ => {
+            eprintln!("invalid --timeout {:?}: use a duration such as 10s or 1m", parsed.global.timeout);
+            return 1;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut ctx = Ctx {
+        config_path: parsed.global.config.clone(),
+        context: parsed.global.context.clone(),
+        allow_version_mismatch: parsed.global.allow_version_mismatch,
+        timeout,
+        program: program.to_string(),
+        out: Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout)),
+        err: Box::new(std::io::stderr()),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = rt.block_on(dispatch(&mut ctx, &parsed.command));
+    let _ = ctx.out.flush();
+    let code = report(result, &mut ctx);
+    let _ = ctx.out.flush();
+    // Do not wait for lingering connections.
+    rt.shutdown_background();
+    code
+}
+
+/// Prints a command's failure the way calicoctl does and returns the exit code.
+fn report(result: commands::CmdResult, ctx: &mut Ctx) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(f) => print_failure(f, ctx),
+    }
+}
+
+fn print_failure(f: Failure, ctx: &mut Ctx) -> i32 {
+    match f {
+        Failure::Stderr(m) => {
+            let _ = writeln!(ctx.err, "{}", massage_error(&m));
+            1
+        }
+        Failure::Stdout(m) => {
+            let _ = writeln!(ctx.out, "{m}");
+            1
+        }
+        Failure::Exit(c) => c,
+        Failure::Coded(inner, code) => {
+            print_failure(*inner, ctx);
+            code
+        }
+    }
+}
+
+async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
+    use cli::Command as C;
+    match cmd {
+        C::Create(a) => commands::create::run(ctx, a).await,
+        C::Replace(a) => commands::replace::run(ctx, a).await,
+        C::Apply(a) => commands::apply::run(ctx, a).await,
+        C::Patch(a) => commands::patch::run(ctx, a).await,
+        C::Delete(a) => commands::delete::run(ctx, a).await,
+        C::Get(a) => commands::get::run(ctx, a).await,
+        C::Label(a) => commands::label::run(ctx, a).await,
+        C::Validate(a) => commands::validate::run(ctx, a).await,
+        C::Diff(a) => commands::diff::run(ctx, a).await,
+        C::Version(a) => commands::version::run(ctx, a).await,
+        C::Config(a) => commands::config::run(ctx, &a.command).await,
+        C::Completion(a) => commands::completion::run(ctx, a).await,
+        C::Node(a) => commands::node::run(ctx, a).await,
+        C::Ipam(_) | C::Datastore(_) | C::Cluster(_) => Err(Failure::Stderr(
+            "this command is not available in this build yet".into(),
+        )),
+    }
+}
+
+/// Usage errors exit 1 (calicoctl), help exits 0.
+fn usage_error(e: clap::Error, args: &[OsString], plugin: bool) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::InvalidSubcommand => {
+            let words: Vec<String> = args
+                .iter()
+                .skip(1)
+                .map(|a| a.to_string_lossy().to_string())
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            let top = top_level_commands();
+            match words.first() {
+                Some(w) if !top.contains(w) => {
+                    let mut cmd = cli_command(plugin);
+                    eprintln!("unknown command: {w:?}");
+                    eprintln!("{}", cmd.render_help());
+                    1
+                }
+                _ => {
+                    // calicoctl prints the group's help on stdout and exits 0.
+                    let mut sub = cli_command(plugin);
+                    sub.build();
+                    for w in &words {
+                        match sub.find_subcommand(w) {
+                            Some(s) => sub = s.clone(),
+                            None => break,
+                        }
+                    }
+                    println!("{}", sub.render_help());
+                    0
+                }
+            }
+        }
+        _ => {
+            let _ = e.print();
+            1
+        }
+    }
+}

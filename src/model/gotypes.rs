@@ -1,0 +1,223 @@
+//! Go value formats that Calico's JSON carries: `time.Duration` strings and RFC 3339 times.
+//! They must round-trip exactly as Go prints them, or stored values would differ from calicoctl's.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Parses a Go duration string (`time.ParseDuration`) into nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    let orig = s;
+    let invalid = || format!("time: invalid duration {:?}", orig);
+    let mut s = s;
+    let mut neg = false;
+    if let Some(rest) = s.strip_prefix('-') {
+        neg = true;
+        s = rest;
+    } else if let Some(rest) = s.strip_prefix('+') {
+        s = rest;
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        // integer part
+        let int_len = s.bytes().take_while(|b| b.is_ascii_digit()).count();
+        let int_part = &s[..int_len];
+        s = &s[int_len..];
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let flen = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+            frac_part = &rest[..flen];
+            s = &rest[flen..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map(|(i, _)| i)
+            .unwrap_or(s.len());
+        if unit_len == 0 {
+            return Err(format!("time: missing unit in duration {:?}", orig));
+        }
+        let unit = &s[..unit_len];
+        s = &s[unit_len..];
+        let mult: u128 = match unit {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => NANOS_PER_SEC as u128,
+            "m" => 60 * NANOS_PER_SEC as u128,
+            "h" => 3600 * NANOS_PER_SEC as u128,
+            _ => {
+                return Err(format!(
+                    "time: unknown unit {:?} in duration {:?}",
+                    unit, orig
+                ));
+            }
+        };
+        let int_val: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse::<u128>().map_err(|_| invalid())?
+        };
+        let mut v = int_val.checked_mul(mult).ok_or_else(invalid)?;
+        if !frac_part.is_empty() {
+            let mut scale: u128 = 1;
+            let mut frac: u128 = 0;
+            for b in frac_part.bytes().take(30) {
+                frac = frac * 10 + (b - b'0') as u128;
+                scale *= 10;
+            }
+            v += frac * mult / scale;
+        }
+        total = total.checked_add(v).ok_or_else(invalid)?;
+        if total > i64::MAX as u128 + 1 {
+            return Err(invalid());
+        }
+    }
+    if neg {
+        Ok((total as i128).wrapping_neg() as i64)
+    } else if total > i64::MAX as u128 {
+        Err(invalid())
+    } else {
+        Ok(total as i64)
+    }
+}
+
+/// Formats nanoseconds like Go's `time.Duration.String()`.
+pub fn format_go_duration(d: i64) -> String {
+    if d == 0 {
+        return "0s".to_string();
+    }
+    let neg = d < 0;
+    let u = d.unsigned_abs();
+    let mut out = String::new();
+    if u < NANOS_PER_SEC {
+        let (prec, unit) = if u < 1_000 {
+            (0, "ns")
+        } else if u < 1_000_000 {
+            (3, "\u{b5}s")
+        } else {
+            (6, "ms")
+        };
+        let (int, frac) = split_frac(u, prec);
+        out.push_str(&int.to_string());
+        out.push_str(&frac);
+        out.push_str(unit);
+    } else {
+        let (secs, frac) = split_frac(u, 9);
+        let s = secs % 60;
+        let mins = secs / 60;
+        if mins > 0 {
+            let m = mins % 60;
+            let h = mins / 60;
+            if h > 0 {
+                out.push_str(&format!("{h}h"));
+            }
+            out.push_str(&format!("{m}m"));
+        }
+        out.push_str(&format!("{s}{frac}s"));
+    }
+    if neg {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Splits `v` into `v / 10^prec` and the fraction text (`.5`, or empty) with trailing zeros trimmed.
+fn split_frac(v: u64, prec: u32) -> (u64, String) {
+    if prec == 0 {
+        return (v, String::new());
+    }
+    let p = 10u64.pow(prec);
+    let frac = v % p;
+    if frac == 0 {
+        return (v / p, String::new());
+    }
+    let digits = format!("{:0width$}", frac, width = prec as usize);
+    (v / p, format!(".{}", digits.trim_end_matches('0')))
+}
+
+/// Normalises a Go duration string to Go's canonical spelling (`90s` → `1m30s`).
+pub fn normalize_duration(s: &str) -> Result<String, String> {
+    parse_go_duration(s).map(format_go_duration)
+}
+
+/// Parses an RFC 3339 time the way `metav1.Time` does and returns it as Go re-emits it
+/// (UTC, whole seconds, `Z`).
+pub fn normalize_time(s: &str) -> Result<String, String> {
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
+        format!(
+            "parsing time {:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse {:?} as \"2006\"",
+            s, s
+        )
+    })?;
+    Ok(t.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The current time as `metav1.Time` marshals it.
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_like_go() {
+        for (input, want) in [
+            ("90s", "1m30s"),
+            ("0s", "0s"),
+            ("0", "0s"),
+            ("1h", "1h0m0s"),
+            ("1.5s", "1.5s"),
+            ("1500ms", "1.5s"),
+            ("2m", "2m0s"),
+            ("100ms", "100ms"),
+            ("1us", "1\u{b5}s"),
+            ("10ns", "10ns"),
+            ("-5s", "-5s"),
+            ("1h2m3.004s", "1h2m3.004s"),
+            ("25h", "25h0m0s"),
+            (".5s", "500ms"),
+        ] {
+            assert_eq!(normalize_duration(input).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_have_go_texts() {
+        assert_eq!(
+            normalize_duration("abc").unwrap_err(),
+            "time: invalid duration \"abc\""
+        );
+        assert_eq!(
+            normalize_duration("10").unwrap_err(),
+            "time: missing unit in duration \"10\""
+        );
+        assert_eq!(
+            normalize_duration("10x").unwrap_err(),
+            "time: unknown unit \"x\" in duration \"10x\""
+        );
+        assert!(normalize_duration("").is_err());
+        assert!(normalize_duration("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn times_are_utc_seconds() {
+        assert_eq!(
+            normalize_time("2025-06-01T12:00:00.123+02:00").unwrap(),
+            "2025-06-01T10:00:00Z"
+        );
+        assert!(normalize_time("yesterday").is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! The v3 model: kinds, schema-driven decoding, validation, selectors, IPAM types.
+
+pub mod gotypes;
+pub mod ipam;
+pub mod kinds;
+pub mod manifest;
+pub mod meta;
+pub mod schema;
+pub mod selector;
+pub mod validate;
+pub mod yaml_in;

@@ -1,0 +1,893 @@
+//! Interpreter for the schema language in `schema/*.schema` (see `schema/README.md`).
+//!
+//! Decoding turns any JSON value into the *canonical* value Go would produce by unmarshalling
+//! into the typed struct and marshalling it again: fields in declaration order, `omitempty`
+//! applied, absent non-omitempty fields filled with Go zero values, map keys sorted, numbers
+//! and custom types normalised. The canonical value is what we store, print and compare.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde_json::{Map, Number, Value};
+
+use super::gotypes;
+
+include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
+
+/// Builtin value types of the schema language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    String,
+    Bool,
+    Int { bits: u8, signed: bool },
+    Float { bits: u8 },
+    AsNumber,
+    Port,
+    Protocol,
+    IntOrString,
+    Time,
+    Duration,
+    Any,
+}
+
+impl Builtin {
+    fn from_name(name: &str) -> Option<Builtin> {
+        use Builtin::*;
+        Some(match name {
+            "string" => String,
+            "bool" => Bool,
+            "int" | "int64" => Int {
+                bits: 64,
+                signed: true,
+            },
+            "int8" => Int {
+                bits: 8,
+                signed: true,
+            },
+            "int16" => Int {
+                bits: 16,
+                signed: true,
+            },
+            "int32" => Int {
+                bits: 32,
+                signed: true,
+            },
+            "uint" | "uint64" => Int {
+                bits: 64,
+                signed: false,
+            },
+            "uint8" => Int {
+                bits: 8,
+                signed: false,
+            },
+            "uint16" => Int {
+                bits: 16,
+                signed: false,
+            },
+            "uint32" => Int {
+                bits: 32,
+                signed: false,
+            },
+            "float32" => Float { bits: 32 },
+            "float64" => Float { bits: 64 },
+            "numorstring.ASNumber" => AsNumber,
+            "numorstring.Port" => Port,
+            "numorstring.Protocol" => Protocol,
+            "intstr.IntOrString" => IntOrString,
+            "metav1.Time" => Time,
+            "metav1.Duration" => Duration,
+            "any" => Any,
+            _ => return None,
+        })
+    }
+}
+
+/// A field or element type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ty {
+    /// A builtin, possibly under a named Go type (`v3.IPIPMode`), kept for error texts.
+    Scalar { go_name: String, base: Builtin },
+    Struct(String),
+    Ptr(Box<Ty>),
+    Slice(Box<Ty>),
+    Map(Box<Ty>),
+}
+
+impl Ty {
+    /// The Go type as printed in `encoding/json` error messages.
+    pub fn go_string(&self) -> String {
+        match self {
+            Ty::Scalar { go_name, base } => match base {
+                // These custom types report the inner Go type they tried last.
+                Builtin::AsNumber | Builtin::Time | Builtin::Duration => "string".to_string(),
+                _ => go_name.clone(),
+            },
+            Ty::Struct(n) => n.clone(),
+            Ty::Ptr(t) => format!("*{}", t.go_string()),
+            Ty::Slice(t) => format!("[]{}", t.go_string()),
+            Ty::Map(t) => format!("map[string]{}", t.go_string()),
+        }
+    }
+
+    /// The type with pointers removed (Go dereferences before reporting).
+    pub fn deref(&self) -> &Ty {
+        match self {
+            Ty::Ptr(t) => t.deref(),
+            t => t,
+        }
+    }
+}
+
+/// One field of a struct.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub json: String,
+    pub go: String,
+    pub ty: Ty,
+    pub omitempty: bool,
+    pub omitzero: bool,
+    pub embed: bool,
+    pub enum_values: Option<Vec<String>>,
+}
+
+/// A struct definition.
+#[derive(Debug, Clone)]
+pub struct StructDef {
+    pub name: String,
+    pub fields: Vec<Field>,
+    exact: HashMap<String, usize>,
+    folded: HashMap<String, usize>,
+}
+
+impl StructDef {
+    /// Go's field matching: exact JSON name first, then case-insensitive.
+    pub fn lookup(&self, key: &str) -> Option<&Field> {
+        self.exact
+            .get(key)
+            .or_else(|| self.folded.get(&key.to_lowercase()))
+            .map(|&i| &self.fields[i])
+    }
+
+    /// Looks up a field by its Go name (for templates and validation messages).
+    pub fn by_go_name(&self, go: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.go == go)
+    }
+
+    /// The short Go name used in `Go struct field X.y` error texts.
+    pub fn short_name(&self) -> &str {
+        self.name.rsplit('.').next().unwrap_or(&self.name)
+    }
+}
+
+/// All parsed schema files.
+#[derive(Debug, Default)]
+pub struct Schema {
+    structs: HashMap<String, StructDef>,
+    scalars: HashMap<String, Builtin>,
+}
+
+/// The process-wide schema, parsed once on first use.
+pub fn schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        // The sources are compiled in and covered by tests; a failure is a build defect.
+        Schema::parse(SCHEMA_SOURCES).unwrap_or_else(|e| panic!("embedded schema: {e}"))
+    })
+}
+
+impl Schema {
+    /// Parses schema sources; every referenced type must resolve.
+    pub fn parse(sources: &[(&str, &str)]) -> Result<Schema, String> {
+        let mut schema = Schema::default();
+        // Raw field lines, resolved after all names are known.
+        let mut raw: Vec<(String, String, Vec<(usize, Vec<String>)>)> = Vec::new();
+        for (file, text) in sources {
+            let mut current: Option<(String, Vec<(usize, Vec<String>)>)> = None;
+            for (lineno, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let cols: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+                let at = || format!("{file}:{}", lineno + 1);
+                match cols[0].as_str() {
+                    "scalar" if current.is_none() => {
+                        if cols.len() != 3 {
+                            return Err(format!("{}: scalar needs a name and a base", at()));
+                        }
+                        let base = Builtin::from_name(&cols[2])
+                            .ok_or_else(|| format!("{}: unknown base {}", at(), cols[2]))?;
+                        schema.scalars.insert(cols[1].clone(), base);
+                    }
+                    "struct" if current.is_none() => {
+                        if cols.len() != 2 {
+                            return Err(format!("{}: struct needs one name", at()));
+                        }
+                        current = Some((cols[1].clone(), Vec::new()));
+                    }
+                    "end" => match current.take() {
+                        Some((name, fields)) => raw.push((file.to_string(), name, fields)),
+                        None => return Err(format!("{}: end without struct", at())),
+                    },
+                    _ => match current.as_mut() {
+                        Some((_, fields)) if cols.len() >= 3 => fields.push((lineno + 1, cols)),
+                        _ => return Err(format!("{}: cannot parse {:?}", at(), line)),
+                    },
+                }
+            }
+            if let Some((name, _)) = current {
+                return Err(format!("{file}: struct {name} has no end"));
+            }
+        }
+        let struct_names: std::collections::HashSet<String> =
+            raw.iter().map(|(_, n, _)| n.clone()).collect();
+        for (file, name, lines) in raw {
+            let mut def = StructDef {
+                name: name.clone(),
+                fields: Vec::new(),
+                exact: HashMap::new(),
+                folded: HashMap::new(),
+            };
+            for (lineno, cols) in lines {
+                let ty = schema
+                    .parse_type(&cols[2], &struct_names)
+                    .ok_or_else(|| format!("{file}:{lineno}: unknown type {}", cols[2]))?;
+                let mut field = Field {
+                    json: cols[0].clone(),
+                    go: cols[1].clone(),
+                    ty,
+                    omitempty: false,
+                    omitzero: false,
+                    embed: false,
+                    enum_values: None,
+                };
+                for flag in &cols[3..] {
+                    match flag.as_str() {
+                        "omitempty" => field.omitempty = true,
+                        "omitzero" => field.omitzero = true,
+                        "embed" => field.embed = true,
+                        "inline" => {}
+                        f if f.starts_with("enum=") => {
+                            field.enum_values =
+                                Some(f[5..].split('|').map(str::to_string).collect())
+                        }
+                        f => return Err(format!("{file}:{lineno}: unknown flag {f}")),
+                    }
+                }
+                let idx = def.fields.len();
+                def.exact.insert(field.json.clone(), idx);
+                def.folded.entry(field.json.to_lowercase()).or_insert(idx);
+                def.fields.push(field);
+            }
+            if schema.structs.insert(name.clone(), def).is_some() {
+                return Err(format!("{file}: struct {name} defined twice"));
+            }
+        }
+        Ok(schema)
+    }
+
+    fn parse_type(&self, s: &str, structs: &std::collections::HashSet<String>) -> Option<Ty> {
+        if let Some(rest) = s.strip_prefix('*') {
+            return Some(Ty::Ptr(Box::new(self.parse_type(rest, structs)?)));
+        }
+        if let Some(rest) = s.strip_prefix("[]") {
+            return Some(Ty::Slice(Box::new(self.parse_type(rest, structs)?)));
+        }
+        if let Some(rest) = s.strip_prefix("map[string]") {
+            return Some(Ty::Map(Box::new(self.parse_type(rest, structs)?)));
+        }
+        if let Some(b) = Builtin::from_name(s) {
+            return Some(Ty::Scalar {
+                go_name: s.to_string(),
+                base: b,
+            });
+        }
+        if let Some(b) = self.scalars.get(s) {
+            return Some(Ty::Scalar {
+                go_name: s.to_string(),
+                base: *b,
+            });
+        }
+        if structs.contains(s) {
+            return Some(Ty::Struct(s.to_string()));
+        }
+        None
+    }
+
+    /// A struct by Go type name (`v3.IPPoolSpec`).
+    pub fn get(&self, name: &str) -> Option<&StructDef> {
+        self.structs.get(name)
+    }
+
+    /// All struct names (for tests and tooling).
+    pub fn struct_names(&self) -> impl Iterator<Item = &str> {
+        self.structs.keys().map(String::as_str)
+    }
+
+    /// Decodes `v` as the struct `type_name` (see module docs). `strict` rejects unknown fields.
+    pub fn decode(&self, type_name: &str, v: &Value, strict: bool) -> Result<Value, DecodeError> {
+        let mut d = Decoder {
+            schema: self,
+            strict,
+            struct_name: String::new(),
+            path: Vec::new(),
+            depth: 0,
+        };
+        d.decode(&Ty::Struct(type_name.to_string()), v)
+    }
+
+    /// The Go zero value of a type, as Go would marshal it.
+    pub fn zero_value(&self, ty: &Ty) -> Value {
+        match ty {
+            Ty::Ptr(_) | Ty::Slice(_) | Ty::Map(_) => Value::Null,
+            Ty::Struct(name) => self
+                .decode(name, &Value::Object(Map::new()), false)
+                .unwrap_or(Value::Object(Map::new())),
+            Ty::Scalar { base, .. } => match base {
+                Builtin::String => Value::String(String::new()),
+                Builtin::Bool => Value::Bool(false),
+                Builtin::Int { .. }
+                | Builtin::Float { .. }
+                | Builtin::AsNumber
+                | Builtin::Port
+                | Builtin::Protocol
+                | Builtin::IntOrString => Value::Number(0.into()),
+                Builtin::Duration => Value::String("0s".into()),
+                Builtin::Time | Builtin::Any => Value::Null,
+            },
+        }
+    }
+}
+
+/// Why a value could not be decoded; `Display` gives Go's `encoding/json` texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    UnknownField(String),
+    Type {
+        value: String,
+        struct_name: String,
+        field: String,
+        go_type: String,
+    },
+    Custom(String),
+    TooDeep,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownField(k) => write!(f, "json: unknown field {k:?}"),
+            DecodeError::Type {
+                value,
+                struct_name,
+                field,
+                go_type,
+            } => {
+                if struct_name.is_empty() && field.is_empty() {
+                    write!(f, "json: cannot unmarshal {value} into Go value of type {go_type}")
+                } else {
+                    write!(
+                        f,
+                        "json: cannot unmarshal {value} into Go struct field {struct_name}.{field} of type {go_type}"
+                    )
+                }
+            }
+            DecodeError::Custom(s) => f.write_str(s),
+            DecodeError::TooDeep => f.write_str("json: exceeded max depth"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// How Go names the kind of JSON value it could not store.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The number literal Go's decoder sees after sigs.k8s.io/yaml turned YAML into JSON.
+pub fn number_literal(n: &Number) -> String {
+    if let Some(i) = n.as_i64() {
+        i.to_string()
+    } else if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        crate::output::gofmt::fmt_json_float(n.as_f64().unwrap_or(0.0))
+    }
+}
+
+/// A float stored the way Go marshals it: integral values become integer numbers.
+pub fn float_value(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        Value::Number(Number::from(f as i64))
+    } else {
+        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+const MAX_DEPTH: usize = 200;
+
+struct Decoder<'a> {
+    schema: &'a Schema,
+    strict: bool,
+    struct_name: String,
+    path: Vec<String>,
+    depth: usize,
+}
+
+impl Decoder<'_> {
+    fn type_error(&self, value: String, ty: &Ty) -> DecodeError {
+        DecodeError::Type {
+            value,
+            struct_name: self.struct_name.clone(),
+            field: self.path.join("."),
+            go_type: ty.deref().go_string(),
+        }
+    }
+
+    /// A custom unmarshaler's "cannot unmarshal X into Go value of type string", with the
+    /// field context Go adds on the way out.
+    fn inner_string_error(&self, v: &Value) -> DecodeError {
+        DecodeError::Type {
+            value: json_kind(v).to_string(),
+            struct_name: self.struct_name.clone(),
+            field: self.path.join("."),
+            go_type: "string".to_string(),
+        }
+    }
+
+    fn decode(&mut self, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        let r = self.decode_inner(ty, v);
+        self.depth -= 1;
+        r
+    }
+
+    fn decode_inner(&mut self, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
+        match ty {
+            Ty::Ptr(inner) => {
+                if v.is_null() {
+                    Ok(Value::Null)
+                } else {
+                    self.decode(inner, v)
+                }
+            }
+            Ty::Slice(elem) => match v {
+                Value::Null => Ok(Value::Null),
+                Value::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in items {
+                        if item.is_null() {
+                            out.push(self.null_element(elem));
+                        } else {
+                            out.push(self.decode(elem, item)?);
+                        }
+                    }
+                    Ok(Value::Array(out))
+                }
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Ty::Map(elem) => match v {
+                Value::Null => Ok(Value::Null),
+                Value::Object(m) => {
+                    let mut keys: Vec<&String> = m.keys().collect();
+                    keys.sort();
+                    let mut out = Map::new();
+                    for k in keys {
+                        let item = &m[k];
+                        let val = if item.is_null() {
+                            self.null_element(elem)
+                        } else {
+                            self.decode(elem, item)?
+                        };
+                        out.insert(k.clone(), val);
+                    }
+                    Ok(Value::Object(out))
+                }
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Ty::Struct(name) => self.decode_struct(name, ty, v),
+            Ty::Scalar { base, .. } => self.decode_scalar(*base, ty, v),
+        }
+    }
+
+    /// A JSON null stored into a slice/map element leaves the Go zero value.
+    fn null_element(&self, elem: &Ty) -> Value {
+        self.schema.zero_value(elem)
+    }
+
+    fn decode_struct(&mut self, name: &str, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
+        let def = self
+            .schema
+            .get(name)
+            .ok_or_else(|| DecodeError::Custom(format!("internal: unknown struct {name}")))?;
+        let obj = match v {
+            Value::Object(m) => m,
+            Value::Null => return Ok(self.schema.zero_value(ty)),
+            _ => return Err(self.type_error(json_kind(v).to_string(), ty)),
+        };
+        // Go walks the JSON text, whose keys sigs.k8s.io/yaml emitted sorted.
+        let mut keys: Vec<&String> = obj.keys().collect();
+        keys.sort();
+        let mut slots: Vec<Option<Value>> = vec![None; def.fields.len()];
+        for key in keys {
+            let Some(field) = def.lookup(key) else {
+                if self.strict {
+                    return Err(DecodeError::UnknownField(key.clone()));
+                }
+                continue;
+            };
+            let idx = def.fields.iter().position(|f| f.json == field.json).unwrap_or(0);
+            let item = &obj[key];
+            let saved_struct = std::mem::replace(&mut self.struct_name, def.short_name().to_string());
+            self.path.push(field.json.clone());
+            let r = if item.is_null() {
+                Ok(self.null_into(&field.ty))
+            } else {
+                self.decode(&field.ty, item)
+            };
+            self.path.pop();
+            self.struct_name = saved_struct;
+            slots[idx] = Some(r?);
+        }
+        let mut out = Map::new();
+        for (field, slot) in def.fields.iter().zip(slots) {
+            match slot {
+                Some(val) => {
+                    if (field.omitempty && is_empty(&field.ty, &val))
+                        || (field.omitzero && self.is_zero(&field.ty, &val))
+                    {
+                        continue;
+                    }
+                    out.insert(field.json.clone(), val);
+                }
+                None => {
+                    if field.omitempty || field.omitzero {
+                        continue;
+                    }
+                    out.insert(field.json.clone(), self.schema.zero_value(&field.ty));
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// A JSON null into a Go field: pointers/slices/maps become nil, everything else keeps its
+    /// zero value.
+    fn null_into(&self, ty: &Ty) -> Value {
+        self.schema.zero_value(ty)
+    }
+
+    fn is_zero(&self, ty: &Ty, v: &Value) -> bool {
+        match ty {
+            Ty::Struct(_) => *v == self.schema.zero_value(ty),
+            _ => is_empty(ty, v) || v.is_null(),
+        }
+    }
+
+    fn decode_scalar(&mut self, base: Builtin, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
+        match base {
+            Builtin::String => match v {
+                Value::String(_) => Ok(v.clone()),
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Builtin::Bool => match v {
+                Value::Bool(_) => Ok(v.clone()),
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Builtin::Int { bits, signed } => match v {
+                Value::Number(n) => {
+                    let lit = number_literal(n);
+                    parse_int_literal(&lit, bits, signed)
+                        .ok_or_else(|| self.type_error(format!("number {lit}"), ty))
+                }
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Builtin::Float { bits } => match v {
+                Value::Number(n) => {
+                    let f = n.as_f64().unwrap_or(0.0);
+                    if bits == 32 && f.abs() > f32::MAX as f64 {
+                        return Err(self.type_error(format!("number {}", number_literal(n)), ty));
+                    }
+                    if n.is_f64() {
+                        Ok(float_value(f))
+                    } else {
+                        Ok(v.clone())
+                    }
+                }
+                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+            },
+            Builtin::AsNumber => self.decode_asnumber(v),
+            Builtin::Port => self.decode_port(v),
+            Builtin::Protocol => match v {
+                Value::Number(n) => {
+                    let lit = number_literal(n);
+                    parse_int_literal(&lit, 8, false)
+                        .ok_or_else(|| self.type_error(format!("number {lit}"), &scalar("uint8")))
+                }
+                Value::String(s) => Ok(match s.parse::<u8>() {
+                    Ok(n) => Value::Number(n.into()),
+                    Err(_) => v.clone(),
+                }),
+                _ => Err(self.inner_string_error(v)),
+            },
+            Builtin::IntOrString => match v {
+                Value::Number(n) => {
+                    let lit = number_literal(n);
+                    parse_int_literal(&lit, 32, true)
+                        .ok_or_else(|| self.type_error(format!("number {lit}"), &scalar("int32")))
+                }
+                Value::String(_) => Ok(v.clone()),
+                _ => Err(self.inner_string_error(v)),
+            },
+            Builtin::Time => match v {
+                Value::String(s) => gotypes::normalize_time(s)
+                    .map(Value::String)
+                    .map_err(DecodeError::Custom),
+                _ => Err(self.inner_string_error(v)),
+            },
+            Builtin::Duration => match v {
+                Value::String(s) => gotypes::normalize_duration(s)
+                    .map(Value::String)
+                    .map_err(DecodeError::Custom),
+                _ => Err(self.inner_string_error(v)),
+            },
+            Builtin::Any => Ok(normalize_any(v)),
+        }
+    }
+
+    fn decode_asnumber(&self, v: &Value) -> Result<Value, DecodeError> {
+        match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(u) if u <= u32::MAX as u64 => Ok(Value::Number(u.into())),
+                _ => Err(self.inner_string_error(v)),
+            },
+            Value::String(s) => parse_asnumber(s)
+                .map(|n| Value::Number(n.into()))
+                .map_err(DecodeError::Custom),
+            _ => Err(self.inner_string_error(v)),
+        }
+    }
+
+    fn decode_port(&self, v: &Value) -> Result<Value, DecodeError> {
+        match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(u) if u <= u16::MAX as u64 => Ok(Value::Number(u.into())),
+                _ => Err(DecodeError::Custom(format!(
+                    "invalid port number: {}",
+                    number_literal(n)
+                ))),
+            },
+            Value::String(s) => Ok(normalize_port_string(s)),
+            _ => Err(self.inner_string_error(v)),
+        }
+    }
+}
+
+fn scalar(go: &str) -> Ty {
+    Ty::Scalar {
+        go_name: go.to_string(),
+        base: Builtin::String,
+    }
+}
+
+/// Go's omitempty test.
+pub fn is_empty(ty: &Ty, v: &Value) -> bool {
+    match (ty, v) {
+        (_, Value::Null) => !matches!(ty, Ty::Struct(_)),
+        (Ty::Struct(_), _) => false,
+        (Ty::Ptr(_), _) => false,
+        (Ty::Slice(_), Value::Array(a)) => a.is_empty(),
+        (Ty::Map(_), Value::Object(m)) => m.is_empty(),
+        (Ty::Scalar { base, .. }, _) => match base {
+            Builtin::String => v.as_str() == Some(""),
+            Builtin::Bool => v.as_bool() == Some(false),
+            Builtin::Int { .. } | Builtin::Float { .. } | Builtin::AsNumber => {
+                v.as_f64() == Some(0.0)
+            }
+            // Struct-backed custom types are never "empty" for omitempty.
+            Builtin::Port
+            | Builtin::Protocol
+            | Builtin::IntOrString
+            | Builtin::Time
+            | Builtin::Duration => false,
+            Builtin::Any => false,
+        },
+        _ => false,
+    }
+}
+
+/// `strconv.ParseInt(lit, 10, 64)` plus the overflow check for the target width.
+fn parse_int_literal(lit: &str, bits: u8, signed: bool) -> Option<Value> {
+    if signed {
+        let n: i64 = lit.parse().ok()?;
+        let (min, max) = match bits {
+            8 => (i8::MIN as i64, i8::MAX as i64),
+            16 => (i16::MIN as i64, i16::MAX as i64),
+            32 => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        (min..=max).contains(&n).then(|| Value::Number(n.into()))
+    } else {
+        let n: u64 = lit.parse().ok()?;
+        let max = match bits {
+            8 => u8::MAX as u64,
+            16 => u16::MAX as u64,
+            32 => u32::MAX as u64,
+            _ => u64::MAX,
+        };
+        (n <= max).then(|| Value::Number(n.into()))
+    }
+}
+
+/// Parses an AS number string: plain decimal or asdot `high.low`.
+pub fn parse_asnumber(s: &str) -> Result<u32, String> {
+    let bad = || format!("invalid AS number format: {s}");
+    if let Some((hi, lo)) = s.split_once('.') {
+        let hi: u32 = hi.parse().map_err(|_| bad())?;
+        let lo: u32 = lo.parse().map_err(|_| bad())?;
+        if hi > 0xffff || lo > 0xffff {
+            return Err(bad());
+        }
+        Ok((hi << 16) | lo)
+    } else {
+        s.parse::<u32>().map_err(|_| bad())
+    }
+}
+
+/// A port string as `numorstring.Port` re-marshals it: `"80"` becomes the number 80, a range
+/// `"a:b"` with a == b becomes a number, other ranges and names stay strings.
+fn normalize_port_string(s: &str) -> Value {
+    if let Ok(n) = s.parse::<u16>() {
+        return Value::Number(n.into());
+    }
+    if let Some((a, b)) = s.split_once(':')
+        && let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>())
+    {
+        if a == b {
+            return Value::Number(a.into());
+        }
+        return Value::String(format!("{a}:{b}"));
+    }
+    Value::String(s.to_string())
+}
+
+/// `interface{}` round trip: maps sorted, numbers as float64.
+fn normalize_any(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), normalize_any(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(normalize_any).collect()),
+        Value::Number(n) => float_value(n.as_f64().unwrap_or(0.0)),
+        _ => v.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn embedded_schema_parses() {
+        let s = schema();
+        assert!(s.get("v3.IPPoolSpec").is_some());
+        assert!(s.get("metav1.ObjectMeta").is_some());
+    }
+
+    fn decode(v: Value) -> Result<Value, DecodeError> {
+        schema().decode("v3.IPPool", &v, true)
+    }
+
+    #[test]
+    fn canonical_order_and_omitempty() {
+        let out = decode(json!({
+            "spec": {"natOutgoing": true, "CIDR": "10.0.0.0/16", "blockSize": 26.0, "disabled": false},
+            "metadata": {"name": "p", "labels": {"z": "1", "a": "2"}},
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "IPPool"
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            r#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"p","labels":{"a":"2","z":"1"}},"spec":{"cidr":"10.0.0.0/16","natOutgoing":true,"blockSize":26}}"#
+        );
+    }
+
+    #[test]
+    fn absent_required_fields_get_zero_values() {
+        let out = decode(json!({"kind": "IPPool", "spec": {}})).unwrap();
+        assert_eq!(out["spec"], json!({"cidr": ""}));
+        assert_eq!(out["metadata"], json!({}));
+    }
+
+    #[test]
+    fn go_error_texts() {
+        let e = decode(json!({"spec": {"blockSize": "26"}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal string into Go struct field IPPoolSpec.spec.blockSize of type int"
+        );
+        let e = decode(json!({"spec": {"blockSize": 26.5}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal number 26.5 into Go struct field IPPoolSpec.spec.blockSize of type int"
+        );
+        let e = decode(json!({"spec": {"ipipMode": 1}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal number into Go struct field IPPoolSpec.spec.ipipMode of type v3.IPIPMode"
+        );
+        let e = decode(json!({"metadata": {"labels": {"a": 1}}})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string"
+        );
+        let e = decode(json!({"spec": "x"})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "json: cannot unmarshal string into Go struct field IPPool.spec of type v3.IPPoolSpec"
+        );
+        let e = decode(json!({"spec": {"bogus": 1}})).unwrap_err();
+        assert_eq!(e.to_string(), "json: unknown field \"bogus\"");
+    }
+
+    #[test]
+    fn first_error_in_sorted_key_order() {
+        let e = decode(json!({"spec": {"zzz": 1}, "metadata": {"yyy": 1}})).unwrap_err();
+        assert_eq!(e, DecodeError::UnknownField("yyy".into()));
+    }
+
+    #[test]
+    fn lenient_drops_unknown() {
+        let out = schema()
+            .decode("v3.IPPool", &json!({"spec": {"cidr": "x", "future": 1}}), false)
+            .unwrap();
+        assert_eq!(out["spec"], json!({"cidr": "x"}));
+    }
+
+    #[test]
+    fn nulls_behave_like_go() {
+        let out = decode(json!({"spec": {"cidr": null, "natOutgoing": null, "allowedUses": null}}))
+            .unwrap();
+        assert_eq!(out["spec"], json!({"cidr": ""}));
+    }
+
+    #[test]
+    fn special_types() {
+        assert_eq!(parse_asnumber("1.10").unwrap(), 65546);
+        assert!(parse_asnumber("70000.1").is_err());
+        assert_eq!(normalize_port_string("80"), json!(80));
+        assert_eq!(normalize_port_string("80:90"), json!("80:90"));
+        assert_eq!(normalize_port_string("http"), json!("http"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error() {
+        let mut v = json!({});
+        for _ in 0..1000 {
+            v = json!({ "fieldsV1": v });
+        }
+        let doc = json!({"metadata": {"managedFields": [{"fieldsV1": v}]}});
+        // `any` values are copied, not recursed through the schema; but they must not blow up.
+        assert!(decode(doc).is_ok());
+    }
+}
