@@ -26,7 +26,14 @@ pub enum Change {
 fn comparable(v: &Value) -> Value {
     let mut o = v.clone();
     meta::edit_meta(&mut o, |m| {
-        for f in ["resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink"] {
+        for f in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+            "selfLink",
+        ] {
             m.remove(f);
         }
     });
@@ -44,8 +51,13 @@ pub async fn compute(client: &Client, resources: &mut [Resource], flags: &NsFlag
         let ns = meta::namespace(&r.obj);
         let name = meta::name(&r.obj);
         let change = match client.get(r.kind, &ns, &name).await {
-            Err(e) if e.is_not_found() => match client.prepare_create(r.kind, &engine::reduce_metadata(&r.obj)).await {
-                Ok(merged) => Change::Create { merged: comparable(&merged) },
+            Err(e) if e.is_not_found() => match client
+                .prepare_create(r.kind, &engine::reduce_metadata(&r.obj))
+                .await
+            {
+                Ok(merged) => Change::Create {
+                    merged: comparable(&merged),
+                },
                 Err(e) => Change::Error(e.to_string()),
             },
             Err(e) => Change::Error(e.to_string()),
@@ -54,7 +66,11 @@ pub async fn compute(client: &Client, resources: &mut [Resource], flags: &NsFlag
                 match client.prepare_update(r.kind, &merged).await {
                     Ok(m) => {
                         let (l, m) = (comparable(&live), comparable(&m));
-                        if l == m { Change::Unchanged } else { Change::Update { live: l, merged: m } }
+                        if l == m {
+                            Change::Unchanged
+                        } else {
+                            Change::Update { live: l, merged: m }
+                        }
                     }
                     Err(e) => Change::Error(e.to_string()),
                 }
@@ -67,7 +83,11 @@ pub async fn compute(client: &Client, resources: &mut [Resource], flags: &NsFlag
 
 /// `kind.projectcalico.org/name`, kubectl's object reference.
 pub fn object_ref(r: &Resource) -> String {
-    format!("{}.projectcalico.org/{}", r.kind.kind.to_lowercase(), meta::name(&r.obj))
+    format!(
+        "{}.projectcalico.org/{}",
+        r.kind.kind.to_lowercase(),
+        meta::name(&r.obj)
+    )
 }
 
 /// A unified diff of two texts (LCS over lines; inputs are small YAML documents).
@@ -78,7 +98,11 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] = if al[i] == bl[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if al[i] == bl[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let mut ops: Vec<(char, &str)> = Vec::new();
@@ -88,17 +112,22 @@ pub fn unified_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
             ops.push((' ', al[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            ops.push(('+', bl[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             ops.push(('-', al[i]));
             i += 1;
+        } else {
+            ops.push(('+', bl[j]));
+            j += 1;
         }
     }
     let mut out = format!("--- {a_name}\n+++ {b_name}\n");
     // One hunk per run of changes with 3 lines of context.
-    let changed: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.0 != ' ').map(|(i, _)| i).collect();
+    let changed: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.0 != ' ')
+        .map(|(i, _)| i)
+        .collect();
     let mut k = 0;
     while k < changed.len() {
         let start = changed[k].saturating_sub(3);
@@ -131,7 +160,10 @@ pub async fn run(ctx: &mut Ctx, args: &DiffArgs) -> CmdResult {
         Ok(p) => p,
         Err(f) => return Err(super::with_exit(f, 2)),
     };
-    let flags = NsFlags { namespace: args.ns.namespace.clone(), all_namespaces: false };
+    let flags = NsFlags {
+        namespace: args.ns.namespace.clone(),
+        all_namespaces: false,
+    };
     let mut resources = p.input.resources;
     let changes = compute(&p.client, &mut resources, &flags).await;
     let mut differs = false;
@@ -142,11 +174,29 @@ pub async fn run(ctx: &mut Ctx, args: &DiffArgs) -> CmdResult {
             Change::Unchanged => {}
             Change::Create { merged } => {
                 differs = true;
-                write!(ctx.out, "{}", unified_diff("", &to_yaml(merged), &format!("live/{name}"), &format!("merged/{name}")))?;
+                write!(
+                    ctx.out,
+                    "{}",
+                    unified_diff(
+                        "",
+                        &to_yaml(merged),
+                        &format!("live/{name}"),
+                        &format!("merged/{name}")
+                    )
+                )?;
             }
             Change::Update { live, merged } => {
                 differs = true;
-                write!(ctx.out, "{}", unified_diff(&to_yaml(live), &to_yaml(merged), &format!("live/{name}"), &format!("merged/{name}")))?;
+                write!(
+                    ctx.out,
+                    "{}",
+                    unified_diff(
+                        &to_yaml(live),
+                        &to_yaml(merged),
+                        &format!("live/{name}"),
+                        &format!("merged/{name}")
+                    )
+                )?;
             }
             Change::Error(e) => errors.push(format!("{name}: {e}")),
         }

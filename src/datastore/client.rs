@@ -53,8 +53,14 @@ impl Client {
         if kind.kind == "Tier" {
             // calicoctl lists tiers by order, nil orders last (stable).
             l.items.sort_by(|a, b| {
-                let oa = a.get("spec").and_then(|s| s.get("order")).and_then(Value::as_f64);
-                let ob = b.get("spec").and_then(|s| s.get("order")).and_then(Value::as_f64);
+                let oa = a
+                    .get("spec")
+                    .and_then(|s| s.get("order"))
+                    .and_then(Value::as_f64);
+                let ob = b
+                    .get("spec")
+                    .and_then(|s| s.get("order"))
+                    .and_then(Value::as_f64);
                 match (oa, ob) {
                     (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
                     (Some(_), None) => std::cmp::Ordering::Less,
@@ -137,7 +143,9 @@ impl Client {
     async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
         match kind.kind {
             "IPPool" => self.check_pool_overlap(o).await,
-            "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy"
+            "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
             | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
             _ => Ok(()),
         }
@@ -160,8 +168,14 @@ impl Client {
                         "IPPool CIDR cannot be modified",
                     ));
                 }
-                let ob = cur.get("spec").and_then(|s| s.get("blockSize")).and_then(Value::as_i64);
-                let nb = o.get("spec").and_then(|s| s.get("blockSize")).and_then(Value::as_i64);
+                let ob = cur
+                    .get("spec")
+                    .and_then(|s| s.get("blockSize"))
+                    .and_then(Value::as_i64);
+                let nb = o
+                    .get("spec")
+                    .and_then(|s| s.get("blockSize"))
+                    .and_then(Value::as_i64);
                 if ob.is_some() && ob != nb {
                     return Err(invalid(
                         "IPPool.Spec.BlockSize",
@@ -171,7 +185,9 @@ impl Client {
                 }
                 Ok(())
             }
-            "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy"
+            "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
             | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
             _ => Ok(()),
         }
@@ -179,7 +195,11 @@ impl Client {
 
     async fn check_tier_exists(&self, o: &Value) -> Result<()> {
         let tier = str_at(o, &["spec", "tier"]);
-        let tier = if tier.is_empty() { "default".to_string() } else { tier };
+        let tier = if tier.is_empty() {
+            "default".to_string()
+        } else {
+            tier
+        };
         let tk = by_kind("Tier").ok_or_else(|| DatastoreError::Other("no Tier kind".into()))?;
         match self.ds.get(tk, "", &tier).await {
             Ok(_) => Ok(()),
@@ -205,7 +225,12 @@ impl Client {
                 return Err(invalid(
                     "IPPool.Spec.CIDR",
                     &new.to_string(),
-                    &format!("IPPool({}) CIDR overlaps with IPPool({}) CIDR {}", meta::name(o), meta::name(p), other),
+                    &format!(
+                        "IPPool({}) CIDR overlaps with IPPool({}) CIDR {}",
+                        meta::name(o),
+                        meta::name(p),
+                        other
+                    ),
                 ));
             }
         }
@@ -215,7 +240,9 @@ impl Client {
     /// Best-effort `EnsureInitialized`: ClusterInformation `default` and the built-in tiers.
     /// Errors are ignored, as in calicoctl.
     pub async fn ensure_initialized(&self) {
-        let Some(ci) = by_kind("ClusterInformation") else { return };
+        let Some(ci) = by_kind("ClusterInformation") else {
+            return;
+        };
         match self.ds.get(ci, "", "default").await {
             Err(e) if e.is_not_found() => {
                 let guid = uuid::Uuid::new_v4().simple().to_string();
@@ -233,8 +260,16 @@ impl Client {
             Ok(mut cur) => {
                 let mut changed = false;
                 if let Some(spec) = cur.get_mut("spec").and_then(Value::as_object_mut) {
-                    if spec.get("clusterGUID").and_then(Value::as_str).unwrap_or_default().is_empty() {
-                        spec.insert("clusterGUID".into(), uuid::Uuid::new_v4().simple().to_string().into());
+                    if spec
+                        .get("clusterGUID")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .is_empty()
+                    {
+                        spec.insert(
+                            "clusterGUID".into(),
+                            uuid::Uuid::new_v4().simple().to_string().into(),
+                        );
                         changed = true;
                     }
                     if spec.get("datastoreReady").is_none_or(Value::is_null) {
@@ -242,9 +277,7 @@ impl Client {
                         changed = true;
                     }
                 }
-                if changed
-                    && let Ok(obj) = schema().decode("v3.ClusterInformation", &cur, false)
-                {
+                if changed && let Ok(obj) = schema().decode("v3.ClusterInformation", &cur, false) {
                     let _ = self.ds.update(ci, &obj).await;
                 }
             }

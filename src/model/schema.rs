@@ -87,7 +87,10 @@ impl Builtin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ty {
     /// A builtin, possibly under a named Go type (`v3.IPIPMode`), kept for error texts.
-    Scalar { go_name: String, base: Builtin },
+    Scalar {
+        go_name: String,
+        base: Builtin,
+    },
     Struct(String),
     Ptr(Box<Ty>),
     Slice(Box<Ty>),
@@ -111,9 +114,9 @@ impl Ty {
     }
 
     /// The type with pointers removed (Go dereferences before reporting).
-    pub fn deref(&self) -> &Ty {
+    pub fn pointee(&self) -> &Ty {
         match self {
-            Ty::Ptr(t) => t.deref(),
+            Ty::Ptr(t) => t.pointee(),
             t => t,
         }
     }
@@ -160,6 +163,9 @@ impl StructDef {
     }
 }
 
+/// A field line of a schema file: (line number, columns).
+type FieldLine = (usize, Vec<String>);
+
 /// All parsed schema files.
 #[derive(Debug, Default)]
 pub struct Schema {
@@ -181,9 +187,9 @@ impl Schema {
     pub fn parse(sources: &[(&str, &str)]) -> Result<Schema, String> {
         let mut schema = Schema::default();
         // Raw field lines, resolved after all names are known.
-        let mut raw: Vec<(String, String, Vec<(usize, Vec<String>)>)> = Vec::new();
+        let mut raw: Vec<(String, String, Vec<FieldLine>)> = Vec::new();
         for (file, text) in sources {
-            let mut current: Option<(String, Vec<(usize, Vec<String>)>)> = None;
+            let mut current: Option<(String, Vec<FieldLine>)> = None;
             for (lineno, line) in text.lines().enumerate() {
                 let line = line.split('#').next().unwrap_or("").trim();
                 if line.is_empty() {
@@ -365,7 +371,10 @@ impl fmt::Display for DecodeError {
                 go_type,
             } => {
                 if struct_name.is_empty() && field.is_empty() {
-                    write!(f, "json: cannot unmarshal {value} into Go value of type {go_type}")
+                    write!(
+                        f,
+                        "json: cannot unmarshal {value} into Go value of type {go_type}"
+                    )
                 } else {
                     write!(
                         f,
@@ -409,7 +418,9 @@ pub fn float_value(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() < 1e15 {
         Value::Number(Number::from(f as i64))
     } else {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -429,7 +440,7 @@ impl Decoder<'_> {
             value,
             struct_name: self.struct_name.clone(),
             field: self.path.join("."),
-            go_type: ty.deref().go_string(),
+            go_type: ty.pointee().go_string(),
         }
     }
 
@@ -528,9 +539,14 @@ impl Decoder<'_> {
                 }
                 continue;
             };
-            let idx = def.fields.iter().position(|f| f.json == field.json).unwrap_or(0);
+            let idx = def
+                .fields
+                .iter()
+                .position(|f| f.json == field.json)
+                .unwrap_or(0);
             let item = &obj[key];
-            let saved_struct = std::mem::replace(&mut self.struct_name, def.short_name().to_string());
+            let saved_struct =
+                std::mem::replace(&mut self.struct_name, def.short_name().to_string());
             self.path.push(field.json.clone());
             let r = if item.is_null() {
                 Ok(self.null_into(&field.ty))
@@ -553,10 +569,13 @@ impl Decoder<'_> {
                     out.insert(field.json.clone(), val);
                 }
                 None => {
-                    if field.omitempty || field.omitzero {
+                    // An absent field holds Go's zero value, which omitempty may drop (but
+                    // never for a struct) and omitzero always drops.
+                    let zero = self.schema.zero_value(&field.ty);
+                    if field.omitzero || (field.omitempty && is_empty(&field.ty, &zero)) {
                         continue;
                     }
-                    out.insert(field.json.clone(), self.schema.zero_value(&field.ty));
+                    out.insert(field.json.clone(), zero);
                 }
             }
         }
@@ -570,10 +589,7 @@ impl Decoder<'_> {
     }
 
     fn is_zero(&self, ty: &Ty, v: &Value) -> bool {
-        match ty {
-            Ty::Struct(_) => *v == self.schema.zero_value(ty),
-            _ => is_empty(ty, v) || v.is_null(),
-        }
+        *v == self.schema.zero_value(ty) || (!matches!(ty, Ty::Struct(_)) && is_empty(ty, v))
     }
 
     fn decode_scalar(&mut self, base: Builtin, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
@@ -682,29 +698,26 @@ fn scalar(go: &str) -> Ty {
     }
 }
 
-/// Go's omitempty test.
+/// Go's omitempty test: structs (and struct-backed custom types) are never empty.
 pub fn is_empty(ty: &Ty, v: &Value) -> bool {
-    match (ty, v) {
-        (_, Value::Null) => !matches!(ty, Ty::Struct(_)),
-        (Ty::Struct(_), _) => false,
-        (Ty::Ptr(_), _) => false,
-        (Ty::Slice(_), Value::Array(a)) => a.is_empty(),
-        (Ty::Map(_), Value::Object(m)) => m.is_empty(),
-        (Ty::Scalar { base, .. }, _) => match base {
-            Builtin::String => v.as_str() == Some(""),
-            Builtin::Bool => v.as_bool() == Some(false),
+    match ty {
+        Ty::Struct(_) => false,
+        Ty::Ptr(_) => v.is_null(),
+        Ty::Slice(_) => v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
+        Ty::Map(_) => v.is_null() || v.as_object().is_some_and(|m| m.is_empty()),
+        Ty::Scalar { base, .. } => match base {
+            Builtin::String => v.is_null() || v.as_str() == Some(""),
+            Builtin::Bool => v.is_null() || v.as_bool() == Some(false),
             Builtin::Int { .. } | Builtin::Float { .. } | Builtin::AsNumber => {
-                v.as_f64() == Some(0.0)
+                v.is_null() || v.as_f64() == Some(0.0)
             }
-            // Struct-backed custom types are never "empty" for omitempty.
             Builtin::Port
             | Builtin::Protocol
             | Builtin::IntOrString
             | Builtin::Time
             | Builtin::Duration => false,
-            Builtin::Any => false,
+            Builtin::Any => v.is_null(),
         },
-        _ => false,
     }
 }
 
@@ -859,7 +872,11 @@ mod tests {
     #[test]
     fn lenient_drops_unknown() {
         let out = schema()
-            .decode("v3.IPPool", &json!({"spec": {"cidr": "x", "future": 1}}), false)
+            .decode(
+                "v3.IPPool",
+                &json!({"spec": {"cidr": "x", "future": 1}}),
+                false,
+            )
             .unwrap();
         assert_eq!(out["spec"], json!({"cidr": "x"}));
     }

@@ -81,14 +81,17 @@ fn spec_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     match kind.kind {
         "IPPool" => default_ippool(obj),
-        "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy" => {
-            default_policy(obj)
-        }
+        "GlobalNetworkPolicy"
+        | "NetworkPolicy"
+        | "StagedGlobalNetworkPolicy"
+        | "StagedNetworkPolicy" => default_policy(obj),
         "FelixConfiguration" => {
             if let Some(s) = spec_mut(obj) {
                 s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
-                s.entry("bpfConnectTimeLoadBalancing").or_insert_with(|| "TCP".into());
-                s.entry("bpfHostNetworkedNATWithoutCTLB").or_insert_with(|| "Enabled".into());
+                s.entry("bpfConnectTimeLoadBalancing")
+                    .or_insert_with(|| "TCP".into());
+                s.entry("bpfHostNetworkedNATWithoutCTLB")
+                    .or_insert_with(|| "Enabled".into());
             }
         }
         "KubeControllersConfiguration" => {}
@@ -101,26 +104,47 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
 
 fn default_ippool(obj: &mut Value) {
     let Some(s) = spec_mut(obj) else { return };
-    let cidr_str = s.get("cidr").and_then(Value::as_str).unwrap_or_default().to_string();
+    let cidr_str = s
+        .get("cidr")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let parsed: Option<IpNet> = cidr_str.parse().ok();
     if let Some(n) = parsed {
         // libcalico normalises the CIDR (masked, canonical spelling) before persisting.
         s.insert("cidr".into(), Value::String(n.trunc().to_string()));
         let is_v6 = matches!(n, IpNet::V6(_));
         if s.get("blockSize").and_then(Value::as_i64).unwrap_or(0) == 0 {
-            s.insert("blockSize".into(), Value::from(if is_v6 { 122 } else { 26 }));
+            s.insert(
+                "blockSize".into(),
+                Value::from(if is_v6 { 122 } else { 26 }),
+            );
         }
     }
-    if s.get("nodeSelector").and_then(Value::as_str).unwrap_or_default().is_empty() {
+    if s.get("nodeSelector")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .is_empty()
+    {
         s.insert("nodeSelector".into(), "all()".into());
     }
     for m in ["ipipMode", "vxlanMode"] {
-        if s.get(m).and_then(Value::as_str).unwrap_or_default().is_empty() {
+        if s.get(m)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
             s.insert(m.into(), "Never".into());
         }
     }
-    if s.get("allowedUses").and_then(Value::as_array).is_none_or(|a| a.is_empty()) {
-        s.insert("allowedUses".into(), serde_json::json!(["Workload", "Tunnel"]));
+    if s.get("allowedUses")
+        .and_then(Value::as_array)
+        .is_none_or(|a| a.is_empty())
+    {
+        s.insert(
+            "allowedUses".into(),
+            serde_json::json!(["Workload", "Tunnel"]),
+        );
     }
     if s.get("assignmentMode").is_none_or(Value::is_null) {
         s.insert("assignmentMode".into(), "Automatic".into());
@@ -130,13 +154,30 @@ fn default_ippool(obj: &mut Value) {
 fn default_policy(obj: &mut Value) {
     let tier = {
         let Some(s) = spec_mut(obj) else { return };
-        let tier = s.get("tier").and_then(Value::as_str).unwrap_or_default().to_string();
-        let tier = if tier.is_empty() { "default".to_string() } else { tier };
+        let tier = s
+            .get("tier")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let tier = if tier.is_empty() {
+            "default".to_string()
+        } else {
+            tier
+        };
         s.insert("tier".into(), Value::String(tier.clone()));
-        let has_types = s.get("types").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let has_types = s
+            .get("types")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         if !has_types {
-            let ingress = s.get("ingress").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-            let egress = s.get("egress").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            let ingress = s
+                .get("ingress")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            let egress = s
+                .get("egress")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
             let types: Vec<&str> = match (ingress, egress) {
                 (_, false) => vec!["Ingress"],
                 (false, true) => vec!["Egress"],
@@ -166,22 +207,23 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
         "BGPConfiguration" => validate_bgpconfig(obj, &mut e),
         "Node" => validate_node(obj, &mut e),
         "HostEndpoint" => validate_hep(obj, &mut e),
-        "GlobalNetworkPolicy" | "NetworkPolicy" | "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy" => {
-            validate_policy(kind, obj, &mut e)
-        }
+        "GlobalNetworkPolicy"
+        | "NetworkPolicy"
+        | "StagedGlobalNetworkPolicy"
+        | "StagedNetworkPolicy" => validate_policy(kind, obj, &mut e),
         "Profile" => validate_rules_of(obj, &mut e),
         "GlobalNetworkSet" | "NetworkSet" => validate_nets(obj, "nets", &mut e),
         "IPReservation" => validate_nets(obj, "reservedCIDRs", &mut e),
         "Tier" => validate_tier(obj, &mut e),
         "WorkloadEndpoint" => validate_wep(obj, &mut e),
-        "ClusterInformation" | "KubeControllersConfiguration" | "IPAMConfiguration" => {
-            if crate::model::meta::name(obj) != "default" {
-                e.add(
-                    "Metadata.Name",
-                    crate::model::meta::name(obj),
-                    &format!("{} name must be default", kind.kind),
-                );
-            }
+        "ClusterInformation" | "KubeControllersConfiguration" | "IPAMConfiguration"
+            if crate::model::meta::name(obj) != "default" =>
+        {
+            e.add(
+                "Metadata.Name",
+                crate::model::meta::name(obj),
+                &format!("{} name must be default", kind.kind),
+            );
         }
         _ => {}
     }
@@ -191,7 +233,8 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
 fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -213,7 +256,9 @@ fn is_qualified_name(s: &str) -> bool {
     }
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
@@ -221,7 +266,8 @@ fn is_qualified_name(s: &str) -> bool {
 fn is_label_value(s: &str) -> bool {
     s.is_empty()
         || (s.len() <= 63
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && s.as_bytes()[0].is_ascii_alphanumeric()
             && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric())
 }
@@ -232,18 +278,25 @@ fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
         "Tier" => is_dns1123_label(&name),
         "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy" => {
             is_dns1123_label(&name)
-                || name.split_once('.').is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
+                || name
+                    .split_once('.')
+                    .is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
         }
         "NetworkPolicy" | "StagedNetworkPolicy" => {
             is_dns1123_label(&name)
-                || name.split_once('.').is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
+                || name
+                    .split_once('.')
+                    .is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
                 || name
                     .strip_prefix("knp.default.")
                     .or_else(|| name.strip_prefix("ossg.default."))
                     .is_some_and(is_dns1123_subdomain)
         }
         "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
-        "Node" => is_dns1123_subdomain(&name) || (!name.is_empty() && name.len() <= 253 && !name.contains('/')),
+        "Node" => {
+            is_dns1123_subdomain(&name)
+                || (!name.is_empty() && name.len() <= 253 && !name.contains('/'))
+        }
         _ => is_dns1123_subdomain(&name),
     };
     if !ok {
@@ -252,7 +305,11 @@ fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     if kind.namespaced {
         let ns = crate::model::meta::namespace(obj);
         if !is_dns1123_label(&ns) {
-            e.add("Metadata.Namespace", ns, "namespace must be a valid DNS-1123 label");
+            e.add(
+                "Metadata.Namespace",
+                ns,
+                "namespace must be a valid DNS-1123 label",
+            );
         }
     }
     for (k, v) in crate::model::meta::labels(obj) {
@@ -291,10 +348,16 @@ fn check_enums(ty: &Ty, v: &Value, e: &mut Errs) {
 }
 
 fn check_field_enum(f: &Field, v: &Value, e: &mut Errs) {
-    let Some(allowed) = &f.enum_values else { return };
+    let Some(allowed) = &f.enum_values else {
+        return;
+    };
     let check = |s: &str, e: &mut Errs| {
         if !s.is_empty() && !allowed.iter().any(|a| a == s) {
-            e.add(&f.go, s.to_string(), &format!("must be one of {}", allowed.join(", ")));
+            e.add(
+                &f.go,
+                s.to_string(),
+                &format!("must be one of {}", allowed.join(", ")),
+            );
         }
     };
     match v {
@@ -309,7 +372,11 @@ fn check_selector(name: &str, s: &str, allow_global: bool, e: &mut Errs) {
         Err(err) => e.add(name, s.to_string(), &format!("invalid selector: {err}")),
         Ok(sel) => {
             if sel.uses_global() && !(allow_global && sel.is_global_only()) {
-                e.add(name, s.to_string(), "global() may not be used in this selector");
+                e.add(
+                    name,
+                    s.to_string(),
+                    "global() may not be used in this selector",
+                );
             }
         }
     }
@@ -323,16 +390,25 @@ fn validate_ippool(obj: &Value, e: &mut Errs) {
         return;
     };
     let v6 = matches!(cidr, IpNet::V6(_));
-    let bs = spec.get("blockSize").and_then(Value::as_i64).unwrap_or(if v6 { 122 } else { 26 });
+    let bs = spec
+        .get("blockSize")
+        .and_then(Value::as_i64)
+        .unwrap_or(if v6 { 122 } else { 26 });
     let (lo, hi) = if v6 { (116, 128) } else { (20, 32) };
     if bs < lo || bs > hi {
         e.add(
             "IPPool.Spec.BlockSize",
             bs.to_string(),
-            &format!("IPv{} block size must be between {lo} and {hi}", if v6 { 6 } else { 4 }),
+            &format!(
+                "IPv{} block size must be between {lo} and {hi}",
+                if v6 { 6 } else { 4 }
+            ),
         );
     }
-    let disabled = spec.get("disabled").and_then(Value::as_bool).unwrap_or(false);
+    let disabled = spec
+        .get("disabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if (cidr.prefix_len() as i64) > bs && !disabled {
         e.add(
             "IPPool.Spec.CIDR",
@@ -344,33 +420,74 @@ fn validate_ippool(obj: &Value, e: &mut Errs) {
     let vxlan = str_at(&spec, &["vxlanMode"]);
     let enabled = |m: &str| !m.is_empty() && m != "Never";
     if v6 && enabled(&ipip) {
-        e.add("IPPool.Spec.IPIPMode", ipip.clone(), "IPIP is not supported on an IPv6 IP pool");
+        e.add(
+            "IPPool.Spec.IPIPMode",
+            ipip.clone(),
+            "IPIP is not supported on an IPv6 IP pool",
+        );
     }
     if enabled(&ipip) && enabled(&vxlan) {
-        e.add("IPPool.Spec.IPIPMode", ipip.clone(), "IPIPMode and VXLANMode cannot both be enabled");
+        e.add(
+            "IPPool.Spec.IPIPMode",
+            ipip.clone(),
+            "IPIPMode and VXLANMode cannot both be enabled",
+        );
     }
-    let link_local: IpNet = if v6 { "fe80::/10".parse().unwrap() } else { "169.254.0.0/16".parse().unwrap() };
+    let link_local: IpNet = if v6 {
+        "fe80::/10".parse().unwrap()
+    } else {
+        "169.254.0.0/16".parse().unwrap()
+    };
     if link_local.contains(&cidr.network()) || cidr.contains(&link_local.network()) {
-        e.add("IPPool.Spec.CIDR", cidr_s.clone(), "IP pool range overlaps with reserved link local range");
+        e.add(
+            "IPPool.Spec.CIDR",
+            cidr_s.clone(),
+            "IP pool range overlaps with reserved link local range",
+        );
     }
     let uses: Vec<String> = spec
         .get("allowedUses")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if uses.iter().any(|u| u == "LoadBalancer") {
         if uses.iter().any(|u| u == "Workload" || u == "Tunnel") {
-            e.add("IPPool.Spec.AllowedUses", uses.join(","), "LoadBalancer cannot be combined with Workload or Tunnel allowed uses");
+            e.add(
+                "IPPool.Spec.AllowedUses",
+                uses.join(","),
+                "LoadBalancer cannot be combined with Workload or Tunnel allowed uses",
+            );
         }
         if enabled(&ipip) || enabled(&vxlan) {
-            e.add("IPPool.Spec.AllowedUses", uses.join(","), "LoadBalancer IP pool cannot have IPIP or VXLAN enabled");
+            e.add(
+                "IPPool.Spec.AllowedUses",
+                uses.join(","),
+                "LoadBalancer IP pool cannot have IPIP or VXLAN enabled",
+            );
         }
-        if spec.get("disableBGPExport").and_then(Value::as_bool).unwrap_or(false) {
-            e.add("IPPool.Spec.DisableBGPExport", "true".to_string(), "LoadBalancer IP pool cannot have disableBGPExport set");
+        if spec
+            .get("disableBGPExport")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            e.add(
+                "IPPool.Spec.DisableBGPExport",
+                "true".to_string(),
+                "LoadBalancer IP pool cannot have disableBGPExport set",
+            );
         }
     }
     if uses.iter().any(|u| u == "Tunnel") && !str_at(&spec, &["namespaceSelector"]).is_empty() {
-        e.add("IPPool.Spec.NamespaceSelector", str_at(&spec, &["namespaceSelector"]), "Tunnel IP pools cannot have a namespaceSelector");
+        e.add(
+            "IPPool.Spec.NamespaceSelector",
+            str_at(&spec, &["namespaceSelector"]),
+            "Tunnel IP pools cannot have a namespaceSelector",
+        );
     }
     for f in ["nodeSelector", "namespaceSelector"] {
         let s = str_at(&spec, &[f]);
@@ -396,10 +513,12 @@ fn valid_peer_ip(s: &str) -> bool {
     if let Some(rest) = s.strip_prefix('[')
         && let Some((ip, port)) = rest.split_once("]:")
     {
-        return ip.parse::<std::net::Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok_and(|p| p > 0);
+        return ip.parse::<std::net::Ipv6Addr>().is_ok()
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
     }
     if let Some((ip, port)) = s.rsplit_once(':') {
-        return ip.parse::<std::net::Ipv4Addr>().is_ok() && port.parse::<u16>().is_ok_and(|p| p > 0);
+        return ip.parse::<std::net::Ipv4Addr>().is_ok()
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
     }
     false
 }
@@ -411,19 +530,31 @@ fn validate_bgppeer(obj: &Value, e: &mut Errs) {
     let peer_ip = str_at(&spec, &["peerIP"]);
     let peer_sel = str_at(&spec, &["peerSelector"]);
     if !node.is_empty() && !node_sel.is_empty() {
-        e.add("BGPPeer.Spec.Node", node.clone(), "cannot set both node and nodeSelector");
+        e.add(
+            "BGPPeer.Spec.Node",
+            node.clone(),
+            "cannot set both node and nodeSelector",
+        );
     }
     if !node.is_empty() && !is_dns1123_subdomain(&node) {
         e.add("Node", node.clone(), "name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
     }
     if !peer_ip.is_empty() && !peer_sel.is_empty() {
-        e.add("BGPPeer.Spec.PeerIP", peer_ip.clone(), "cannot set both peerIP and peerSelector");
+        e.add(
+            "BGPPeer.Spec.PeerIP",
+            peer_ip.clone(),
+            "cannot set both peerIP and peerSelector",
+        );
     }
     if !peer_ip.is_empty() && !valid_peer_ip(&peer_ip) {
         e.add("PeerIP", peer_ip.clone(), "invalid IP address");
     }
     if !peer_sel.is_empty() && spec.get("asNumber").and_then(Value::as_u64).unwrap_or(0) != 0 {
-        e.add("BGPPeer.Spec.ASNumber", str_at(&spec, &["asNumber"]), "ASNumber must be empty when PeerSelector is set");
+        e.add(
+            "BGPPeer.Spec.ASNumber",
+            str_at(&spec, &["asNumber"]),
+            "ASNumber must be empty when PeerSelector is set",
+        );
     }
     for (f, v) in [("NodeSelector", &node_sel), ("PeerSelector", &peer_sel)] {
         if !v.is_empty() {
@@ -434,10 +565,18 @@ fn validate_bgppeer(obj: &Value, e: &mut Errs) {
     if !lws.is_empty() {
         check_selector("LocalWorkloadSelector", &lws, false, e);
         if spec.get("asNumber").and_then(Value::as_u64).unwrap_or(0) == 0 {
-            e.add("BGPPeer.Spec.ASNumber", "0".to_string(), "ASNumber must be set when LocalWorkloadSelector is set");
+            e.add(
+                "BGPPeer.Spec.ASNumber",
+                "0".to_string(),
+                "ASNumber must be set when LocalWorkloadSelector is set",
+            );
         }
         if !peer_ip.is_empty() || !peer_sel.is_empty() {
-            e.add("BGPPeer.Spec.LocalWorkloadSelector", lws.clone(), "LocalWorkloadSelector cannot be combined with PeerIP or PeerSelector");
+            e.add(
+                "BGPPeer.Spec.LocalWorkloadSelector",
+                lws.clone(),
+                "LocalWorkloadSelector cannot be combined with PeerIP or PeerSelector",
+            );
         }
     }
     let src = str_at(&spec, &["sourceAddress"]);
@@ -469,18 +608,33 @@ fn validate_bgpconfig(obj: &Value, e: &mut Errs) {
         }
     }
     if spec.get("nodeToNodeMeshEnabled").and_then(Value::as_bool) == Some(false) {
-        for (f, go) in [("nodeMeshPassword", "NodeMeshPassword"), ("nodeMeshMaxRestartTime", "NodeMeshMaxRestartTime")] {
+        for (f, go) in [
+            ("nodeMeshPassword", "NodeMeshPassword"),
+            ("nodeMeshMaxRestartTime", "NodeMeshMaxRestartTime"),
+        ] {
             if spec.get(f).is_some_and(|v| !v.is_null()) {
-                e.add(&format!("BGPConfiguration.Spec.{go}"), String::new(), &format!("{go} cannot be set when node to node mesh is disabled"));
+                e.add(
+                    &format!("BGPConfiguration.Spec.{go}"),
+                    String::new(),
+                    &format!("{go} cannot be set when node to node mesh is disabled"),
+                );
             }
         }
     }
     if let Some(p) = spec.get("listenPort").and_then(Value::as_i64)
         && !(1..=65535).contains(&p)
     {
-        e.add("ListenPort", p.to_string(), "port must be between 1 and 65535");
+        e.add(
+            "ListenPort",
+            p.to_string(),
+            "port must be between 1 and 65535",
+        );
     }
-    for f in ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"] {
+    for f in [
+        "serviceClusterIPs",
+        "serviceExternalIPs",
+        "serviceLoadBalancerIPs",
+    ] {
         if let Some(Value::Array(a)) = spec.get(f) {
             for b in a {
                 let c = str_at(b, &["cidr"]);
@@ -496,12 +650,20 @@ fn validate_node(obj: &Value, e: &mut Errs) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     if let Some(bgp) = spec.get("bgp") {
         if bgp.as_object().is_some_and(|m| m.is_empty()) {
-            e.add("Node.Spec.BGP", "{}".to_string(), "Spec.BGP should not be empty");
+            e.add(
+                "Node.Spec.BGP",
+                "{}".to_string(),
+                "Spec.BGP should not be empty",
+            );
         }
         for f in ["ipv4Address", "ipv6Address"] {
             let a = str_at(bgp, &[f]);
             if !a.is_empty() && a.parse::<IpNet>().is_err() && a.parse::<IpAddr>().is_err() {
-                e.add(&go_name(f).replace("Ipv", "IPv"), a, "invalid IP address or CIDR");
+                e.add(
+                    &go_name(f).replace("Ipv", "IPv"),
+                    a,
+                    "invalid IP address or CIDR",
+                );
             }
         }
         let t = str_at(bgp, &["ipv4IPIPTunnelAddr"]);
@@ -518,7 +680,8 @@ fn validate_node(obj: &Value, e: &mut Errs) {
     if let Some(Value::Array(addrs)) = spec.get("addresses") {
         for a in addrs {
             let t = str_at(a, &["type"]);
-            if !t.is_empty() && !["CalicoNodeIP", "InternalIP", "ExternalIP"].contains(&t.as_str()) {
+            if !t.is_empty() && !["CalicoNodeIP", "InternalIP", "ExternalIP"].contains(&t.as_str())
+            {
                 e.add("Type", t, "must be CalicoNodeIP, InternalIP or ExternalIP");
             }
         }
@@ -528,16 +691,31 @@ fn validate_node(obj: &Value, e: &mut Errs) {
 fn validate_hep(obj: &Value, e: &mut Errs) {
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     if str_at(&spec, &["node"]).is_empty() {
-        e.add("HostEndpoint.Spec.Node", String::new(), "node must be specified");
+        e.add(
+            "HostEndpoint.Spec.Node",
+            String::new(),
+            "node must be specified",
+        );
     }
     let iface = str_at(&spec, &["interfaceName"]);
-    let ips = spec.get("expectedIPs").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+    let ips = spec
+        .get("expectedIPs")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
     if iface.is_empty() && ips == 0 {
-        e.add("HostEndpoint.Spec.InterfaceName", String::new(), "at least one of interface or expected IPs must be specified");
+        e.add(
+            "HostEndpoint.Spec.InterfaceName",
+            String::new(),
+            "at least one of interface or expected IPs must be specified",
+        );
     }
     if !iface.is_empty()
         && iface != "*"
-        && !(iface.len() <= 15 && iface.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'))
+        && !(iface.len() <= 15
+            && iface
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'))
     {
         e.add("InterfaceName", iface, "invalid interface name");
     }
@@ -554,12 +732,22 @@ fn validate_nets(obj: &Value, field: &str, e: &mut Errs) {
     if let Some(Value::Array(a)) = at(obj, &["spec", field]) {
         for n in a.iter().filter_map(Value::as_str) {
             if n.parse::<IpNet>().is_err() && n.parse::<IpAddr>().is_err() {
-                e.add(&go_name(field).replace("Cidrs", "CIDRs"), n.to_string(), "invalid CIDR");
+                e.add(
+                    &go_name(field).replace("Cidrs", "CIDRs"),
+                    n.to_string(),
+                    "invalid CIDR",
+                );
             }
         }
     }
-    if field == "nets" && crate::model::meta::labels(obj).contains_key("projectcalico.org/namespace") {
-        e.add("Metadata.Labels", "projectcalico.org/namespace".to_string(), "NetworkSet may not carry the projectcalico.org/namespace label");
+    if field == "nets"
+        && crate::model::meta::labels(obj).contains_key("projectcalico.org/namespace")
+    {
+        e.add(
+            "Metadata.Labels",
+            "projectcalico.org/namespace".to_string(),
+            "NetworkSet may not carry the projectcalico.org/namespace label",
+        );
     }
 }
 
@@ -575,7 +763,14 @@ fn validate_tier(obj: &Value, e: &mut Errs) {
     if let Some(w) = want
         && order.is_some_and(|o| o != w)
     {
-        e.add("Tier.Spec.Order", crate::output::gofmt::fmt_v_float(order.unwrap_or(0.0)), &format!("{name} tier order must be {}", crate::output::gofmt::fmt_v_float(w)));
+        e.add(
+            "Tier.Spec.Order",
+            crate::output::gofmt::fmt_v_float(order.unwrap_or(0.0)),
+            &format!(
+                "{name} tier order must be {}",
+                crate::output::gofmt::fmt_v_float(w)
+            ),
+        );
     }
     let da = str_at(obj, &["spec", "defaultAction"]);
     if !da.is_empty() && da != "Deny" && da != "Pass" {
@@ -588,7 +783,11 @@ fn validate_wep(obj: &Value, e: &mut Errs) {
         for n in nets.iter().filter_map(Value::as_str) {
             match n.parse::<IpNet>() {
                 Ok(net) if net.prefix_len() == net.max_prefix_len() => {}
-                Ok(_) => e.add("IPNetworks", n.to_string(), "IP network must be a single address (/32 or /128)"),
+                Ok(_) => e.add(
+                    "IPNetworks",
+                    n.to_string(),
+                    "IP network must be a single address (/32 or /128)",
+                ),
                 Err(_) => {
                     if n.parse::<IpAddr>().is_err() {
                         e.add("IPNetworks", n.to_string(), "invalid IP network");
@@ -619,15 +818,26 @@ fn validate_policy(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     if global {
         let b = |f: &str| spec.get(f).and_then(Value::as_bool).unwrap_or(false);
         if b("preDNAT") && b("doNotTrack") {
-            e.add("PolicySpec.PreDNAT", "true".to_string(), "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec");
+            e.add(
+                "PolicySpec.PreDNAT",
+                "true".to_string(),
+                "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec",
+            );
         }
         if (b("preDNAT") || b("doNotTrack")) && !b("applyOnForward") {
             e.add("PolicySpec.ApplyOnForward", "false".to_string(), "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true, for a given PolicySpec");
         }
         if b("preDNAT")
-            && spec.get("egress").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+            && spec
+                .get("egress")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
         {
-            e.add("PolicySpec.Egress", String::new(), "PreDNAT PolicySpec cannot have any Egress rules");
+            e.add(
+                "PolicySpec.Egress",
+                String::new(),
+                "PreDNAT PolicySpec cannot have any Egress rules",
+            );
         }
     }
     validate_rules_of(obj, e);
@@ -646,12 +856,18 @@ fn validate_rules_of(obj: &Value, e: &mut Errs) {
 fn validate_rule(r: &Value, egress: bool, e: &mut Errs) {
     let action = str_at(r, &["action"]);
     if !["Allow", "Deny", "Log", "Pass"].contains(&action.as_str()) {
-        e.add("Action", action.clone(), "must be one of Allow, Deny, Log, Pass");
+        e.add(
+            "Action",
+            action.clone(),
+            "must be one of Allow, Deny, Log, Pass",
+        );
     }
-    let proto = r.get("protocol").map(crate::model::kinds::go_v).unwrap_or_default();
+    let proto = r
+        .get("protocol")
+        .map(crate::model::kinds::go_v)
+        .unwrap_or_default();
     let proto_ok = |p: &str| {
-        ["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"].contains(&p)
-            || p.parse::<u8>().is_ok()
+        ["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"].contains(&p) || p.parse::<u8>().is_ok()
     };
     if !proto.is_empty() && !proto_ok(&proto) {
         e.add("Protocol", proto.clone(), "invalid protocol");
@@ -670,7 +886,11 @@ fn validate_rule(r: &Value, egress: bool, e: &mut Errs) {
                 }
                 for p in ports {
                     if p.as_u64() == Some(0) {
-                        e.add("Port", "0".to_string(), "port range invalid, port number must be between 1 and 65535");
+                        e.add(
+                            "Port",
+                            "0".to_string(),
+                            "port range invalid, port number must be between 1 and 65535",
+                        );
                     }
                 }
             }
@@ -695,21 +915,39 @@ fn validate_rule(r: &Value, egress: bool, e: &mut Errs) {
             check_selector("NamespaceSelector", &ns, true, e);
         }
         if ent.get("services").is_some_and(|s| !s.is_null()) {
-            let conflicting = ["selector", "notSelector", "nets", "notNets", "serviceAccounts", "namespaceSelector"]
-                .iter()
-                .any(|f| ent.get(*f).is_some_and(|v| !v.is_null() && v != "" && v != &Value::Array(vec![])));
+            let conflicting = [
+                "selector",
+                "notSelector",
+                "nets",
+                "notNets",
+                "serviceAccounts",
+                "namespaceSelector",
+            ]
+            .iter()
+            .any(|f| {
+                ent.get(*f)
+                    .is_some_and(|v| !v.is_null() && v != "" && v != &Value::Array(vec![]))
+            });
             if conflicting {
                 e.add("Services", String::new(), "Cannot specify services with selectors, nets, serviceAccounts or namespaceSelector");
             }
             if (egress && side == "source") || (!egress && side == "destination") {
-                e.add("Services", String::new(), "Services can only be used as egress destination or ingress source");
+                e.add(
+                    "Services",
+                    String::new(),
+                    "Services can only be used as egress destination or ingress source",
+                );
             }
         }
     }
     for icmp in ["icmp", "notICMP"] {
         if let Some(i) = r.get(icmp).filter(|v| !v.is_null()) {
             if !["ICMP", "ICMPv6", "1", "58"].contains(&proto.as_str()) {
-                e.add("Rule.ICMP", String::new(), "ICMP fields can only be specified with protocol ICMP or ICMPv6");
+                e.add(
+                    "Rule.ICMP",
+                    String::new(),
+                    "ICMP fields can only be specified with protocol ICMP or ICMPv6",
+                );
             }
             for f in ["type", "code"] {
                 if let Some(n) = i.get(f).and_then(Value::as_i64)
@@ -725,13 +963,25 @@ fn validate_rule(r: &Value, egress: bool, e: &mut Errs) {
     }
     if r.get("http").is_some_and(|h| !h.is_null()) {
         if action != "Allow" {
-            e.add("Rule.HTTP", String::new(), "HTTP match criteria can only be used in Allow rules");
+            e.add(
+                "Rule.HTTP",
+                String::new(),
+                "HTTP match criteria can only be used in Allow rules",
+            );
         }
         if egress {
-            e.add("Rule.HTTP", String::new(), "HTTP match criteria are not allowed in egress rules");
+            e.add(
+                "Rule.HTTP",
+                String::new(),
+                "HTTP match criteria are not allowed in egress rules",
+            );
         }
         if !proto.is_empty() && proto != "TCP" {
-            e.add("Rule.HTTP", String::new(), "HTTP match criteria require protocol TCP");
+            e.add(
+                "Rule.HTTP",
+                String::new(),
+                "HTTP match criteria require protocol TCP",
+            );
         }
     }
 }
@@ -770,8 +1020,13 @@ mod tests {
     #[test]
     fn multiple_errors_format() {
         let v = pool(json!({"cidr": "fe80::/64", "ipipMode": "Always"}));
-        let err = validate(by_kind("IPPool").unwrap(), &v).unwrap_err().to_string();
-        assert!(err.starts_with("error with the following fields:\n-  "), "{err}");
+        let err = validate(by_kind("IPPool").unwrap(), &v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("error with the following fields:\n-  "),
+            "{err}"
+        );
         assert!(err.ends_with('\n'));
     }
 

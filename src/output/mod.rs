@@ -143,7 +143,10 @@ pub fn check_headings(kind: &KindInfo, cols: &[String]) -> Result<(), String> {
     let valid = kind.all_headings();
     for c in cols {
         if !valid.contains(&c.as_str()) {
-            return Err(format!("unknown heading {c}, valid values are: {}", valid.join(", ")));
+            return Err(format!(
+                "unknown heading {c}, valid values are: {}",
+                valid.join(", ")
+            ));
         }
     }
     Ok(())
@@ -197,7 +200,8 @@ pub fn print(
                     };
                     rows.push(row);
                 }
-                out.write_all(tabwriter::tabwriter(&rows).as_bytes()).map_err(io)?;
+                out.write_all(tabwriter::tabwriter(&rows).as_bytes())
+                    .map_err(io)?;
                 out.write_all(b"\n").map_err(io)?;
             }
         }
@@ -207,7 +211,8 @@ pub fn print(
         }
         OutputFormat::Json => {
             let v = combined(printed);
-            out.write_all(json::to_go_json_indent(&v).as_bytes()).map_err(io)?;
+            out.write_all(json::to_go_json_indent(&v).as_bytes())
+                .map_err(io)?;
         }
         OutputFormat::Name => {
             for p in printed {
@@ -241,7 +246,9 @@ pub fn print(
             let tpl = gotemplate::parse(t).map_err(|e| e.to_string())?;
             let data = gotemplate::GoValue::Slice(printed.iter().map(go_view_printed).collect());
             let asn = opts.column_ctx.default_asn.clone();
-            let funcs = move |name: &str, args: &[gotemplate::GoValue]| -> Option<Result<gotemplate::GoValue, String>> {
+            let funcs = move |name: &str,
+                              args: &[gotemplate::GoValue]|
+                  -> Option<Result<gotemplate::GoValue, String>> {
                 if name != "config" {
                     return None;
                 }
@@ -290,7 +297,11 @@ fn kubectl_column(item: &Value, path: &str) -> Result<String, String> {
     };
     let t = jsonpath::parse(&tpl).map_err(|e| e.to_string())?;
     let s = t.execute(item).map_err(|e| e.to_string())?;
-    Ok(if s.is_empty() { "<none>".to_string() } else { s })
+    Ok(if s.is_empty() {
+        "<none>".to_string()
+    } else {
+        s
+    })
 }
 
 // ---- Go view for go-template -------------------------------------------------------------
@@ -356,7 +367,11 @@ pub fn go_view(ty: &Ty, v: Option<&Value>) -> gotemplate::GoValue {
         ),
         Ty::Map(elem) => GoValue::Map(
             v.and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, x)| (k.clone(), go_view(elem, Some(x)))).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, x)| (k.clone(), go_view(elem, Some(x))))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         Ty::Struct(name) => {
@@ -394,9 +409,7 @@ pub fn go_view(ty: &Ty, v: Option<&Value>) -> gotemplate::GoValue {
                 type_name: "metav1.Duration".into(),
                 fields: vec![GoField {
                     name: "Duration".into(),
-                    value: GoValue::String(
-                        x.and_then(Value::as_str).unwrap_or("0s").to_string(),
-                    ),
+                    value: GoValue::String(x.and_then(Value::as_str).unwrap_or("0s").to_string()),
                     embedded: true,
                 }],
             },

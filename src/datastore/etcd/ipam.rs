@@ -9,7 +9,11 @@ use crate::model::ipam::*;
 use crate::output::json::to_go_json;
 
 fn str_map(m: &BTreeMap<String, String>) -> Value {
-    Value::Object(m.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn read_str_map(v: Option<&Value>) -> Option<BTreeMap<String, String>> {
@@ -63,7 +67,11 @@ pub fn encode(value: &IpamValue) -> String {
             m.insert(
                 "sequenceNumberForAllocation".into(),
                 match &b.sequence_number_for_allocation {
-                    Some(s) => Value::Object(s.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+                    Some(s) => Value::Object(
+                        s.iter()
+                            .map(|(k, v)| (k.clone(), Value::from(*v)))
+                            .collect(),
+                    ),
                     None => Value::Null,
                 },
             );
@@ -79,7 +87,12 @@ pub fn encode(value: &IpamValue) -> String {
         IpamValue::Handle(h) => {
             m.insert(
                 "block".into(),
-                Value::Object(h.block.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect()),
+                Value::Object(
+                    h.block
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::from(*v)))
+                        .collect(),
+                ),
             );
             m.insert("deleted".into(), Value::Bool(h.deleted));
         }
@@ -91,10 +104,16 @@ pub fn encode(value: &IpamValue) -> String {
                 m.insert("auto_allocate_blocks".into(), Value::Bool(true));
             }
             if c.max_blocks_per_host != 0 {
-                m.insert("maxBlocksPerHost".into(), Value::from(c.max_blocks_per_host));
+                m.insert(
+                    "maxBlocksPerHost".into(),
+                    Value::from(c.max_blocks_per_host),
+                );
             }
             if let Some(k) = &c.kubevirt_vm_address_persistence {
-                m.insert("kubeVirtVMAddressPersistence".into(), Value::String(k.clone()));
+                m.insert(
+                    "kubeVirtVMAddressPersistence".into(),
+                    Value::String(k.clone()),
+                );
             }
             if let Some(s) = c.ip_cooldown_seconds.filter(|s| *s != 0) {
                 m.insert("ipCooldownSeconds".into(), Value::from(s));
@@ -132,14 +151,21 @@ pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
     Ok(match key {
         IpamKey::Block(cidr) => IpamValue::Block(decode_block(obj, *cidr)?),
         IpamKey::Affinity { .. } => IpamValue::Affinity(BlockAffinity {
-            state: obj.get("state").and_then(Value::as_str).unwrap_or_default().to_string(),
+            state: obj
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             deleted: obj.get("deleted").and_then(Value::as_bool).unwrap_or(false),
         }),
         IpamKey::Handle(_) => {
             let mut block = BTreeMap::new();
             if let Some(Value::Object(b)) = obj.get("block") {
                 for (k, v) in b {
-                    block.insert(k.clone(), v.as_i64().ok_or("handle count is not an integer")?);
+                    block.insert(
+                        k.clone(),
+                        v.as_i64().ok_or("handle count is not an integer")?,
+                    );
                 }
             }
             IpamValue::Handle(IpamHandle {
@@ -148,12 +174,18 @@ pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
             })
         }
         IpamKey::Config => IpamValue::Config(IpamConfig {
-            strict_affinity: obj.get("strict_affinity").and_then(Value::as_bool).unwrap_or(false),
+            strict_affinity: obj
+                .get("strict_affinity")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             auto_allocate_blocks: obj
                 .get("auto_allocate_blocks")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            max_blocks_per_host: obj.get("maxBlocksPerHost").and_then(Value::as_i64).unwrap_or(0),
+            max_blocks_per_host: obj
+                .get("maxBlocksPerHost")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             kubevirt_vm_address_persistence: obj
                 .get("kubeVirtVMAddressPersistence")
                 .and_then(Value::as_str)
@@ -164,7 +196,10 @@ pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
 }
 
 /// Strictly checks a block's structure: a corrupt block must be reported, never "fixed".
-fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<AllocationBlock, String> {
+fn decode_block(
+    obj: &Map<String, Value>,
+    key_cidr: ipnet::IpNet,
+) -> Result<AllocationBlock, String> {
     let cidr: ipnet::IpNet = obj
         .get("cidr")
         .and_then(Value::as_str)
@@ -172,23 +207,25 @@ fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<Allo
         .parse()
         .map_err(|e| format!("block cidr: {e}"))?;
     if cidr.trunc() != key_cidr {
-        return Err(format!("block cidr {cidr} does not match its key {key_cidr}"));
+        return Err(format!(
+            "block cidr {cidr} does not match its key {key_cidr}"
+        ));
     }
     let size = 1usize
         .checked_shl((cidr.max_prefix_len() - cidr.prefix_len()) as u32)
         .ok_or("block too large")?;
     let allocations: Vec<Option<usize>> = match obj.get("allocations") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| match x {
-                Value::Null => Ok(None),
-                Value::Number(n) => n
-                    .as_u64()
-                    .map(|u| Some(u as usize))
-                    .ok_or_else(|| "allocation index is not a non-negative integer".to_string()),
-                _ => Err("allocation entry is not a number or null".to_string()),
-            })
-            .collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => {
+            a.iter()
+                .map(|x| match x {
+                    Value::Null => Ok(None),
+                    Value::Number(n) => n.as_u64().map(|u| Some(u as usize)).ok_or_else(|| {
+                        "allocation index is not a non-negative integer".to_string()
+                    }),
+                    _ => Err("allocation entry is not a number or null".to_string()),
+                })
+                .collect::<Result<_, _>>()?
+        }
         Some(Value::Null) | None => vec![None; size],
         _ => return Err("allocations is not an array".into()),
     };
@@ -201,7 +238,11 @@ fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<Allo
     let unallocated = match obj.get("unallocated") {
         Some(Value::Array(a)) => Some(
             a.iter()
-                .map(|x| x.as_u64().map(|u| u as usize).ok_or("unallocated entry is not an integer"))
+                .map(|x| {
+                    x.as_u64()
+                        .map(|u| u as usize)
+                        .ok_or("unallocated entry is not an integer")
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(Value::Null) | None => None,
@@ -213,10 +254,16 @@ fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<Allo
                 .map(|x| {
                     let o = x.as_object().ok_or("attribute is not an object")?;
                     Ok(AllocationAttribute {
-                        handle_id: o.get("handle_id").and_then(Value::as_str).map(str::to_string),
+                        handle_id: o
+                            .get("handle_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                         secondary: read_str_map(o.get("secondary")),
                         alternate_owner_attrs: read_str_map(o.get("alternateOwnerAttrs")),
-                        released_at: o.get("releasedAt").and_then(Value::as_str).map(str::to_string),
+                        released_at: o
+                            .get("releasedAt")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?,
@@ -226,7 +273,9 @@ fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<Allo
     };
     let nattrs = attributes.as_ref().map(Vec::len).unwrap_or(0);
     if let Some(bad) = allocations.iter().flatten().find(|&&i| i >= nattrs) {
-        return Err(format!("allocation refers to attribute {bad} but there are {nattrs}"));
+        return Err(format!(
+            "allocation refers to attribute {bad} but there are {nattrs}"
+        ));
     }
     if let Some(u) = &unallocated
         && let Some(bad) = u.iter().find(|&&i| i >= size)
@@ -236,22 +285,39 @@ fn decode_block(obj: &Map<String, Value>, key_cidr: ipnet::IpNet) -> Result<Allo
     let seq_alloc = match obj.get("sequenceNumberForAllocation") {
         Some(Value::Object(m)) => Some(
             m.iter()
-                .map(|(k, v)| Ok((k.clone(), v.as_u64().ok_or("sequence number is not an integer")?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        v.as_u64().ok_or("sequence number is not an integer")?,
+                    ))
+                })
                 .collect::<Result<BTreeMap<_, _>, String>>()?,
         ),
         _ => None,
     };
     Ok(AllocationBlock {
         cidr,
-        affinity: obj.get("affinity").and_then(Value::as_str).map(str::to_string),
-        affinity_claim_time: obj.get("affinity_claim_time").and_then(Value::as_str).map(str::to_string),
+        affinity: obj
+            .get("affinity")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        affinity_claim_time: obj
+            .get("affinity_claim_time")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         allocations,
         unallocated,
         attributes,
-        sequence_number: obj.get("sequenceNumber").and_then(Value::as_u64).unwrap_or(0),
+        sequence_number: obj
+            .get("sequenceNumber")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
         sequence_number_for_allocation: seq_alloc,
         deleted: obj.get("deleted").and_then(Value::as_bool).unwrap_or(false),
-        host_affinity: obj.get("hostAffinity").and_then(Value::as_str).map(str::to_string),
+        host_affinity: obj
+            .get("hostAffinity")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -279,7 +345,13 @@ mod tests {
         let key = IpamKey::Block("10.244.7.0/29".parse().unwrap());
         assert!(decode(&key, r#"{"cidr":"10.244.7.0/29","allocations":[0]}"#).is_err());
         assert!(decode(&key, "not json").is_err());
-        assert!(decode(&key, r#"{"cidr":"10.0.0.0/29","allocations":[null,null,null,null,null,null,null,null]}"#).is_err());
+        assert!(
+            decode(
+                &key,
+                r#"{"cidr":"10.0.0.0/29","allocations":[null,null,null,null,null,null,null,null]}"#
+            )
+            .is_err()
+        );
         let bad_attr = EXAMPLE.replace("[0,1,2,", "[0,1,9,");
         assert!(decode(&key, &bad_attr).is_err());
     }
@@ -294,6 +366,9 @@ mod tests {
             affinity_type: AffinityType::Host,
             cidr: "10.244.7.0/29".parse().unwrap(),
         };
-        assert_eq!(encode(&decode(&a, "").unwrap()), r#"{"state":"","deleted":false}"#);
+        assert_eq!(
+            encode(&decode(&a, "").unwrap()),
+            r#"{"state":"","deleted":false}"#
+        );
     }
 }

@@ -67,7 +67,10 @@ pub fn cidr_segment(cidr: &IpNet) -> String {
 
 /// The inverse of [`cidr_segment`], re-masked.
 pub fn parse_cidr_segment(s: &str) -> Option<IpNet> {
-    s.replacen('-', "/", 1).parse::<IpNet>().ok().map(|n| n.trunc())
+    s.replacen('-', "/", 1)
+        .parse::<IpNet>()
+        .ok()
+        .map(|n| n.trunc())
 }
 
 fn version_segment(cidr: &IpNet) -> &'static str {
@@ -170,7 +173,10 @@ mod tests {
             "/calico/resources/v3/projectcalico.org/ippools/def"
         );
         assert_eq!(
-            parse_resource_key(np, "/calico/resources/v3/projectcalico.org/networkpolicies/ns/p"),
+            parse_resource_key(
+                np,
+                "/calico/resources/v3/projectcalico.org/networkpolicies/ns/p"
+            ),
             Some(("ns".into(), "p".into()))
         );
     }
@@ -192,7 +198,10 @@ mod tests {
             affinity_type: AffinityType::Host,
             cidr: b,
         };
-        assert_eq!(ipam_key(&aff), "/calico/ipam/v2/host/node1/ipv4/block/10.244.7.0-29");
+        assert_eq!(
+            ipam_key(&aff),
+            "/calico/ipam/v2/host/node1/ipv4/block/10.244.7.0-29"
+        );
         assert_eq!(parse_ipam_key(&ipam_key(&aff)), Some(aff));
         assert_eq!(
             parse_ipam_key("/calico/ipam/v2/assignment/ipv6/block/fd00:10:244::-122"),

@@ -200,10 +200,10 @@ impl EtcdDatastore {
                     }
                     None => {
                         let tier = kinds_str(&obj, "tier");
-                        if tier.is_empty() || tier == "default" {
-                            if let Some(s) = stored_name.strip_prefix("default.") {
-                                stored_name = s.to_string();
-                            }
+                        if (tier.is_empty() || tier == "default")
+                            && let Some(s) = stored_name.strip_prefix("default.")
+                        {
+                            stored_name = s.to_string();
                         }
                     }
                 }
@@ -217,9 +217,16 @@ impl EtcdDatastore {
         }
         if let Some(o) = obj.as_object_mut() {
             o.insert("kind".into(), Value::String(kind.kind.into()));
-            o.insert("apiVersion".into(), Value::String(crate::model::kinds::API_VERSION.into()));
+            o.insert(
+                "apiVersion".into(),
+                Value::String(crate::model::kinds::API_VERSION.into()),
+            );
         }
-        meta::set_meta_str(&mut obj, "resourceVersion", Some(&kv.mod_revision().to_string()));
+        meta::set_meta_str(
+            &mut obj,
+            "resourceVersion",
+            Some(&kv.mod_revision().to_string()),
+        );
         Ok(obj)
     }
 
@@ -238,7 +245,10 @@ impl EtcdDatastore {
         }
         if let Some(m) = o.as_object_mut() {
             m.insert("kind".into(), Value::String(kind.kind.into()));
-            m.insert("apiVersion".into(), Value::String(crate::model::kinds::API_VERSION.into()));
+            m.insert(
+                "apiVersion".into(),
+                Value::String(crate::model::kinds::API_VERSION.into()),
+            );
         }
         let canon = schema()
             .decode(&kind.type_name(), &o, false)
@@ -294,21 +304,40 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         src = s.source();
     }
     let lower = chain.to_lowercase();
-    let why = if lower.contains("unknownissuer") || lower.contains("unknown issuer") || lower.contains("unknownca") {
-        "TLS: the server certificate is not signed by the configured CA (check etcdCACertFile)".to_string()
+    let why = if lower.contains("unknownissuer")
+        || lower.contains("unknown issuer")
+        || lower.contains("unknownca")
+    {
+        "TLS: the server certificate is not signed by the configured CA (check etcdCACertFile)"
+            .to_string()
     } else if lower.contains("expired") {
         "TLS: a certificate has expired (check the client and server certificates)".to_string()
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "TLS: the server certificate does not match the endpoint host name".to_string()
-    } else if lower.contains("certificate required") || lower.contains("certificaterequired") || lower.contains("handshake failure") || lower.contains("bad certificate") {
+    } else if lower.contains("certificate required")
+        || lower.contains("certificaterequired")
+        || lower.contains("handshake failure")
+        || lower.contains("bad certificate")
+    {
         "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
-    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") || lower.contains("received corrupt") || lower.contains("wrong version number") {
-        "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)".to_string()
-    } else if lower.contains("broken pipe") || lower.contains("brokenpipe") || lower.contains("connection reset") || lower.contains("h2 protocol error") || lower.contains("frame with invalid size") {
+    } else if lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+        || lower.contains("received corrupt")
+        || lower.contains("wrong version number")
+    {
+        "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)"
+            .to_string()
+    } else if lower.contains("broken pipe")
+        || lower.contains("brokenpipe")
+        || lower.contains("connection reset")
+        || lower.contains("h2 protocol error")
+        || lower.contains("frame with invalid size")
+    {
         "the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates".to_string()
     } else if lower.contains("connection refused") {
         "connection refused".to_string()
-    } else if lower.contains("timed out") || lower.contains("deadline") || lower.contains("elapsed") {
+    } else if lower.contains("timed out") || lower.contains("deadline") || lower.contains("elapsed")
+    {
         format!("no answer within {}s", timeout.as_secs_f64())
     } else if lower.contains("authentication failed") || lower.contains("invalid auth") {
         "authentication failed: invalid etcd username or password".to_string()
@@ -335,7 +364,9 @@ impl Datastore for EtcdDatastore {
         let resp = self.call(kv.get(key, None)).await?;
         match resp.kvs().first() {
             Some(item) => self.decode_resource(kind, item),
-            None => Err(DatastoreError::not_found(resource_id(kind.kind, namespace, name))),
+            None => Err(DatastoreError::not_found(resource_id(
+                kind.kind, namespace, name,
+            ))),
         }
     }
 
@@ -465,16 +496,23 @@ impl Datastore for EtcdDatastore {
         let key = keys::resource_key(kind, namespace, name);
         let mut txn = Txn::new();
         if let Some(r) = revision.filter(|r| !r.is_empty()) {
-            let rev: i64 = r.parse().map_err(|_| DatastoreError::Conflict { id: id.clone() })?;
+            let rev: i64 = r
+                .parse()
+                .map_err(|_| DatastoreError::Conflict { id: id.clone() })?;
             txn = txn.when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)]);
         }
         let txn = txn
-            .and_then([TxnOp::delete(key.clone(), Some(DeleteOptions::new().with_prev_key()))])
+            .and_then([TxnOp::delete(
+                key.clone(),
+                Some(DeleteOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(key.clone(), None)]);
         let resp = self.txn(txn).await?;
         let ops = resp.op_responses();
         if !resp.succeeded() {
-            let exists = ops.iter().any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+            let exists = ops
+                .iter()
+                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
             return Err(if exists {
                 DatastoreError::Conflict { id }
             } else {
@@ -513,7 +551,9 @@ impl Datastore for EtcdDatastore {
             let (kvs, _) = self.range(&prefix).await?;
             for item in &kvs {
                 let k = String::from_utf8_lossy(item.key()).to_string();
-                let Some(key) = keys::parse_ipam_key(&k) else { continue };
+                let Some(key) = keys::parse_ipam_key(&k) else {
+                    continue;
+                };
                 let wanted = match (list, &key) {
                     (IpamList::Blocks { .. }, IpamKey::Block(_)) => true,
                     (IpamList::Affinities { version, .. }, IpamKey::Affinity { cidr, .. }) => {
@@ -622,7 +662,9 @@ impl Datastore for EtcdDatastore {
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         let k = keys::ipam_key(&kv.key);
         let mut client = self.client.kv_client();
-        let resp = self.call(client.put(k, ipam::encode(&kv.value), None)).await?;
+        let resp = self
+            .call(client.put(k, ipam::encode(&kv.value), None))
+            .await?;
         let mut out = kv.clone();
         out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
         Ok(out)
@@ -637,7 +679,9 @@ impl Datastore for EtcdDatastore {
                 let parts: Vec<&str> = key.split('/').collect();
                 // /calico/felix/v2/<region>/host/<host>/(status|last_reported_status)
                 let host_idx = parts.iter().position(|p| *p == "host");
-                let Some(h) = host_idx.and_then(|i| parts.get(i + 1)) else { continue };
+                let Some(h) = host_idx.and_then(|i| parts.get(i + 1)) else {
+                    continue;
+                };
                 let last = parts.last().copied().unwrap_or_default();
                 if last != "status" && last != "last_reported_status" {
                     continue;
@@ -658,14 +702,19 @@ impl Datastore for EtcdDatastore {
 
     async fn raw_keys(&self) -> Result<Vec<String>> {
         let (kvs, _) = self.range("/calico/").await?;
-        Ok(kvs.iter().map(|kv| String::from_utf8_lossy(kv.key()).to_string()).collect())
+        Ok(kvs
+            .iter()
+            .map(|kv| String::from_utf8_lossy(kv.key()).to_string())
+            .collect())
     }
 }
 
 fn ipam_id(key: &IpamKey) -> String {
     match key {
         IpamKey::Block(c) => format!("BlockKey(cidr={c})"),
-        IpamKey::Affinity { host, cidr, .. } => format!("BlockAffinityKey(cidr={cidr}, host={host})"),
+        IpamKey::Affinity { host, cidr, .. } => {
+            format!("BlockAffinityKey(cidr={cidr}, host={host})")
+        }
         IpamKey::Handle(h) => format!("IPAMHandleKey(id={h})"),
         IpamKey::Config => "IPAMConfigKey()".to_string(),
     }
