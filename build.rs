@@ -21,7 +21,9 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "schema"))
         .collect();
     files.sort();
-    let mut out = String::from("/// Embedded schema sources: (file name, text).\npub static SCHEMA_SOURCES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// Embedded schema sources: (file name, text).\npub static SCHEMA_SOURCES: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let abs = fs::canonicalize(f).expect("canonical path");

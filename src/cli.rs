@@ -4,7 +4,9 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-const CRUD_AFTER_HELP: &str = "Valid resource types are:
+macro_rules! resource_list {
+    () => {
+        "Valid resource types are:
     - bgpconfiguration
     - bgpfilter
     - bgppeer
@@ -26,7 +28,11 @@ const CRUD_AFTER_HELP: &str = "Valid resource types are:
     - stagedkubernetesnetworkpolicy
     - stagednetworkpolicy
     - tier
-    - workloadendpoint";
+    - workloadendpoint"
+    };
+}
+
+const CRUD_AFTER_HELP: &str = resource_list!();
 
 /// The top level.
 #[derive(Debug, Parser)]
@@ -52,7 +58,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Set the log level (one of panic, fatal, error, warn, info, debug, trace).
-    #[arg(short = 'l', long = "log-level", global = true, default_value = "panic", value_name = "level")]
+    #[arg(
+        short = 'l',
+        long = "log-level",
+        global = true,
+        default_value = "panic",
+        value_name = "level"
+    )]
     pub log_level: String,
 
     /// The name of the context to use: a named context of the config file, or the kubeconfig
@@ -106,23 +118,23 @@ pub struct NamespaceArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a resource by file, directory or stdin.
-    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Create a set of resources from a file (IP pools, BGP peers, policies):\n  calicoctl create -f ./resources.yaml\n\n  # Create from stdin, skipping what already exists:\n  cat pool.yaml | calicoctl create --skip-exists -f -\n\n", "Valid resource types are: see 'calicoctl get --help'."))]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Create a set of resources from a file (IP pools, BGP peers, policies):\n  calicoctl create -f ./resources.yaml\n\n  # Create from stdin, skipping what already exists:\n  cat pool.yaml | calicoctl create --skip-exists -f -\n\n", resource_list!()))]
     Create(CreateArgs),
     /// Replace a resource by file, directory or stdin.
     #[command(after_help = CRUD_AFTER_HELP)]
     Replace(ReplaceArgs),
     /// Apply a resource by file, directory or stdin. This creates a resource if it does not
     /// exist, and replaces a resource if it does exists.
-    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  # Disable the node-to-node mesh, peer with a ToR switch and add a pool:\n  cat <<EOF | calicoctl apply -f -\n  apiVersion: projectcalico.org/v3\n  kind: BGPConfiguration\n  metadata: {name: default}\n  spec: {nodeToNodeMeshEnabled: false, asNumber: 64512}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: BGPPeer\n  metadata: {name: rack1-tor}\n  spec: {peerIP: 192.168.1.1, asNumber: 64513, nodeSelector: rack == 'r1'}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: IPPool\n  metadata: {name: pool-a}\n  spec: {cidr: 10.244.0.0/16, natOutgoing: true}\n  EOF\n\n  # Show what would change, without writing:\n  calicoctl apply --dry-run -f policy.yaml")]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Disable the node-to-node mesh, peer with a ToR switch and add a pool:\n  cat <<EOF | calicoctl apply -f -\n  apiVersion: projectcalico.org/v3\n  kind: BGPConfiguration\n  metadata: {name: default}\n  spec: {nodeToNodeMeshEnabled: false, asNumber: 64512}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: BGPPeer\n  metadata: {name: rack1-tor}\n  spec: {peerIP: 192.168.1.1, asNumber: 64513, nodeSelector: rack == 'r1'}\n  ---\n  apiVersion: projectcalico.org/v3\n  kind: IPPool\n  metadata: {name: pool-a}\n  spec: {cidr: 10.244.0.0/16, natOutgoing: true}\n  EOF\n\n  # Show what would change, without writing:\n  calicoctl apply --dry-run -f policy.yaml", "\n\n", resource_list!()))]
     Apply(ApplyArgs),
     /// Patch a preexisting resource in place.
-    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  # Enable Prometheus metrics in Felix:\n  calicoctl patch felixconfiguration default -p '{\"spec\":{\"prometheusMetricsEnabled\": true}}'\n\n  # Disable an IP pool:\n  calicoctl patch ippool pool-a -p '{\"spec\":{\"disabled\": true}}'")]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Enable Prometheus metrics in Felix:\n  calicoctl patch felixconfiguration default -p '{\"spec\":{\"prometheusMetricsEnabled\": true}}'\n\n  # Disable an IP pool:\n  calicoctl patch ippool pool-a -p '{\"spec\":{\"disabled\": true}}'", "\n\n", resource_list!()))]
     Patch(PatchArgs),
     /// Delete a resource identified by file, directory, stdin or resource type and name.
     #[command(after_help = CRUD_AFTER_HELP)]
     Delete(DeleteArgs),
     /// Get a resource identified by file, directory, stdin or resource type and name.
-    #[command(after_help = CRUD_AFTER_HELP, after_long_help = "Examples:\n  calicoctl get ippools -o wide\n  calicoctl get nodes -o yaml\n  calicoctl get networkpolicy -A\n  calicoctl get bgppeer rack1-tor -o jsonpath='{.spec.peerIP}'\n  calicoctl get ippool -o custom-columns=NAME,CIDR")]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  calicoctl get ippools -o wide\n  calicoctl get nodes -o yaml\n  calicoctl get networkpolicy -A\n  calicoctl get bgppeer rack1-tor -o jsonpath='{.spec.peerIP}'\n  calicoctl get ippool -o custom-columns=NAME,CIDR", "\n\n", resource_list!()))]
     Get(GetArgs),
     /// Add or update labels of resources.
     #[command(after_help = CRUD_AFTER_HELP)]
@@ -193,7 +205,12 @@ pub struct PatchArgs {
     pub patch: String,
     /// Format of patch type: strategic (default), json, merge. Accepted and ignored, like
     /// calicoctl (a strategic merge patch is always applied).
-    #[arg(short = 't', long = "type", value_name = "TYPE", default_value = "strategic")]
+    #[arg(
+        short = 't',
+        long = "type",
+        value_name = "TYPE",
+        default_value = "strategic"
+    )]
     pub patch_type: String,
     #[command(flatten)]
     pub ns: NamespaceArg,
@@ -228,7 +245,12 @@ pub struct GetArgs {
     pub file: FileArgs,
     /// Output format. One of: yaml, json, ps, wide, custom-columns=..., go-template=...,
     /// go-template-file=..., and (beyond calicoctl) name, jsonpath=..., jsonpath-file=...
-    #[arg(short = 'o', long = "output", value_name = "OUTPUT FORMAT", default_value = "ps")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUTPUT FORMAT",
+        default_value = "ps"
+    )]
     pub output: String,
     #[command(flatten)]
     pub ns: NamespaceArg,
@@ -301,10 +323,14 @@ pub enum IpamCommand {
     /// Check the integrity of the IPAM datastructures.
     Check(IpamCheckArgs),
     /// Release a Calico assigned IP address.
-    #[command(after_long_help = "Examples:\n  calicoctl ipam release --ip=10.244.7.3\n  calicoctl ipam release --from-report=report.json")]
+    #[command(
+        after_long_help = "Examples:\n  calicoctl ipam release --ip=10.244.7.3\n  calicoctl ipam release --from-report=report.json"
+    )]
     Release(IpamReleaseArgs),
     /// Show details of a Calico configuration, assigned IP address, or of overall IP usage.
-    #[command(after_long_help = "Examples:\n  calicoctl ipam show\n  calicoctl ipam show --show-blocks\n  calicoctl ipam show --ip=10.244.7.3")]
+    #[command(
+        after_long_help = "Examples:\n  calicoctl ipam show\n  calicoctl ipam show --show-blocks\n  calicoctl ipam show --ip=10.244.7.3"
+    )]
     Show(IpamShowArgs),
     /// Split the IP pool specified by the CIDR into the specified number of smaller IPPools.
     Split(IpamSplitArgs),
@@ -356,7 +382,12 @@ pub struct IpamShowArgs {
     #[arg(long = "show-configuration")]
     pub show_configuration: bool,
     /// Output format: table (default), json or yaml (beyond calicoctl).
-    #[arg(short = 'o', long = "output", value_name = "FORMAT", default_value = "table")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        default_value = "table"
+    )]
     pub output: String,
     /// Exit 3 when a pool's use is above this percentage (beyond calicoctl).
     #[arg(long = "fail-above", value_name = "PERCENT")]
@@ -392,7 +423,11 @@ pub struct IpamConfigureArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(subcommand_required = true, about = "Calico node management.", long_about = "These commands must be run directly on the compute host running the Calico node instance.")]
+#[command(
+    subcommand_required = true,
+    about = "Calico node management.",
+    long_about = "These commands must be run directly on the compute host running the Calico node instance."
+)]
 pub struct NodeArgs {
     #[command(subcommand)]
     pub command: NodeCommand,
@@ -439,7 +474,11 @@ pub struct NodeStatusArgs {
 #[derive(Debug, Args)]
 pub struct NodeDiagsArgs {
     /// The directory containing Calico logs.
-    #[arg(long = "log-dir", value_name = "LOG_DIR", default_value = "/var/log/calico")]
+    #[arg(
+        long = "log-dir",
+        value_name = "LOG_DIR",
+        default_value = "/var/log/calico"
+    )]
     pub log_dir: String,
 }
 
@@ -456,7 +495,11 @@ pub struct NodeAutodetectArgs {
     #[arg(long, value_name = "METHOD", default_value = "first-found")]
     pub method: String,
     /// IPv6 autodetection method (IP6_AUTODETECTION_METHOD syntax).
-    #[arg(long = "ip6-method", value_name = "METHOD", default_value = "first-found")]
+    #[arg(
+        long = "ip6-method",
+        value_name = "METHOD",
+        default_value = "first-found"
+    )]
     pub ip6_method: String,
     /// Name of this node's Node resource, to compare with (defaults to the hostname).
     #[arg(long = "name", value_name = "NODE")]
@@ -546,7 +589,12 @@ pub enum ClusterCommand {
         #[arg(long, value_name = "SINCE")]
         since: Option<String>,
         /// Only collect up to this number of logs, for each kind of Calico component.
-        #[arg(long = "max-logs", value_name = "MAXLOGS", default_value = "5", allow_hyphen_values = true)]
+        #[arg(
+            long = "max-logs",
+            value_name = "MAXLOGS",
+            default_value = "5",
+            allow_hyphen_values = true
+        )]
         max_logs: i64,
         /// Collect logs first from these nodes (comma-separated).
         #[arg(long = "focus-nodes", value_name = "NODES")]

@@ -53,22 +53,34 @@ pub fn names(current: &OsStr) -> Vec<CompletionCandidate> {
     else {
         return Vec::new();
     };
-    let config = flag_value(&w, "-c", "--config").unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
+    let config = flag_value(&w, "-c", "--config")
+        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
     let context = flag_value(&w, "--context", "--context");
     let ns = flag_value(&w, "-n", "--namespace");
     let cur = current.to_string_lossy().to_string();
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return Vec::new();
     };
     rt.block_on(async {
-        let Ok(loaded) = crate::config::load(&config, context.as_deref(), &crate::config::ProcessEnv) else {
+        let Ok(loaded) =
+            crate::config::load(&config, context.as_deref(), &crate::config::ProcessEnv)
+        else {
             return Vec::new();
         };
-        let Ok(client) = crate::commands::connect(&loaded.spec, std::time::Duration::from_secs(2)).await else {
+        let Ok(client) =
+            crate::commands::connect(&loaded.spec, std::time::Duration::from_secs(2)).await
+        else {
             return Vec::new();
         };
         let opts = crate::datastore::ListOptions {
-            namespace: if kind.namespaced { Some(ns.unwrap_or_else(|| "default".into())) } else { None },
+            namespace: if kind.namespaced {
+                Some(ns.unwrap_or_else(|| "default".into()))
+            } else {
+                None
+            },
             name_prefix: None,
         };
         match client.list(kind, &opts).await {
@@ -87,7 +99,8 @@ pub fn names(current: &OsStr) -> Vec<CompletionCandidate> {
 /// Context names from the config file.
 pub fn contexts(current: &OsStr) -> Vec<CompletionCandidate> {
     let w = words();
-    let config = flag_value(&w, "-c", "--config").unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
+    let config = flag_value(&w, "-c", "--config")
+        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG_PATH.into());
     let cur = current.to_string_lossy().to_string();
     match crate::config::list_contexts(&config) {
         Ok((names, _, true)) => names

@@ -68,7 +68,11 @@ fn top_level_commands() -> Vec<String> {
 /// Runs the program with `args` (including argv[0]); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
     let plugin = args.first().map(|a| is_plugin(a)).unwrap_or(false);
-    let program = if plugin { "kubectl calico" } else { "calicoctl" };
+    let program = if plugin {
+        "kubectl calico"
+    } else {
+        "calicoctl"
+    };
     let mut args: Vec<OsString> = args;
     // `calicoctl --version` only points at the version command.
     if args.get(1).map(|a| a == "--version").unwrap_or(false) {
@@ -102,7 +106,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let timeout = match model::gotypes::parse_go_duration(&parsed.global.timeout) {
         Ok(n) if n > 0 => std::time::Duration::from_nanos(n as u64),
         _ => {
-            eprintln!("invalid --timeout {:?}: use a duration such as 10s or 1m", parsed.global.timeout);
+            eprintln!(
+                "invalid --timeout {:?}: use a duration such as 10s or 1m",
+                parsed.global.timeout
+            );
             return 1;
         }
     };
@@ -116,7 +123,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         out: Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout)),
         err: Box::new(std::io::stderr()),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

@@ -11,7 +11,11 @@ pub const LEVELS: &[&str] = &["panic", "fatal", "error", "warn", "info", "debug"
 /// Parses a `--log-level` value (case-insensitive; `warning` = `warn`).
 pub fn parse_level(s: &str) -> Option<u8> {
     let l = s.to_lowercase();
-    let l = if l == "warning" { "warn".to_string() } else { l };
+    let l = if l == "warning" {
+        "warn".to_string()
+    } else {
+        l
+    };
     LEVELS.iter().position(|x| *x == l).map(|p| p as u8)
 }
 
@@ -22,7 +26,10 @@ pub fn set_level(level: u8) {
 fn log(level: u8, msg: &str) {
     if LEVEL.load(Ordering::Relaxed) >= level {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        eprintln!("time=\"{now}\" level={} msg={:?}", LEVELS[level as usize], msg);
+        eprintln!(
+            "time=\"{now}\" level={} msg={:?}",
+            LEVELS[level as usize], msg
+        );
     }
 }
 

@@ -22,8 +22,14 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         let (mut differs, mut failed) = (false, false);
         for (r, c) in resources.iter().zip(&changes) {
             let what = match c {
-                Change::Create { .. } => { differs = true; "created" }
-                Change::Update { .. } => { differs = true; "configured" }
+                Change::Create { .. } => {
+                    differs = true;
+                    "created"
+                }
+                Change::Update { .. } => {
+                    differs = true;
+                    "configured"
+                }
                 Change::Unchanged => "unchanged",
                 Change::Error(e) => {
                     failed = true;
@@ -33,7 +39,13 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
             };
             writeln!(ctx.out, "{} {what} (dry run)", object_ref(r))?;
         }
-        return Ok(if failed { 2 } else if differs { 1 } else { 0 });
+        return Ok(if failed {
+            2
+        } else if differs {
+            1
+        } else {
+            0
+        });
     }
     p.client.ensure_initialized().await;
     let ns_errs: Vec<Option<String>> = resources

@@ -13,23 +13,44 @@ pub async fn run(ctx: &mut Ctx, cmd: &ConfigCommand) -> CmdResult {
             let path = ctx.config_path.clone();
             if std::fs::metadata(&path).is_err() {
                 if path != config::DEFAULT_CONFIG_PATH {
-                    return Err(Failure::Stdout(format!("Error reading config file: {path}")));
+                    return Err(Failure::Stdout(format!(
+                        "Error reading config file: {path}"
+                    )));
                 }
-                let mut rows = vec![vec!["CURRENT".to_string(), "NAME".to_string(), "SOURCE".to_string()]];
+                let mut rows = vec![vec![
+                    "CURRENT".to_string(),
+                    "NAME".to_string(),
+                    "SOURCE".to_string(),
+                ]];
                 rows.push(vec!["*".into(), "default".into(), "environment".into()]);
                 write!(ctx.out, "{}", tabwriter(&rows))?;
                 return Ok(0);
             }
-            let (names, current, _) = config::list_contexts(&path).map_err(|e| Failure::Stderr(e.to_string()))?;
-            let mut rows = vec![vec!["CURRENT".to_string(), "NAME".to_string(), "SOURCE".to_string()]];
+            let (names, current, _) =
+                config::list_contexts(&path).map_err(|e| Failure::Stderr(e.to_string()))?;
+            let mut rows = vec![vec![
+                "CURRENT".to_string(),
+                "NAME".to_string(),
+                "SOURCE".to_string(),
+            ]];
             for n in names {
-                rows.push(vec![if n == current { "*".into() } else { String::new() }, n, path.clone()]);
+                rows.push(vec![
+                    if n == current {
+                        "*".into()
+                    } else {
+                        String::new()
+                    },
+                    n,
+                    path.clone(),
+                ]);
             }
             write!(ctx.out, "{}", tabwriter(&rows))?;
             Ok(0)
         }
         ConfigCommand::CurrentContext => {
-            let loaded = ctx.load_config().map_err(|e| Failure::Stderr(e.to_string()))?;
+            let loaded = ctx
+                .load_config()
+                .map_err(|e| Failure::Stderr(e.to_string()))?;
             match loaded.source {
                 Source::Context { name, .. } => writeln!(ctx.out, "{name}")?,
                 Source::File(_) => writeln!(ctx.out, "default")?,
@@ -38,12 +59,15 @@ pub async fn run(ctx: &mut Ctx, cmd: &ConfigCommand) -> CmdResult {
             Ok(0)
         }
         ConfigCommand::UseContext { name } => {
-            config::use_context(&ctx.config_path, name).map_err(|e| Failure::Stderr(e.to_string()))?;
+            config::use_context(&ctx.config_path, name)
+                .map_err(|e| Failure::Stderr(e.to_string()))?;
             writeln!(ctx.out, "Switched to context \"{name}\".")?;
             Ok(0)
         }
         ConfigCommand::View { output } => {
-            let loaded = ctx.load_config().map_err(|e| Failure::Stderr(e.to_string()))?;
+            let loaded = ctx
+                .load_config()
+                .map_err(|e| Failure::Stderr(e.to_string()))?;
             let source = match &loaded.source {
                 Source::File(p) => p.display().to_string(),
                 Source::Context { file, name } => format!("{} (context {name})", file.display()),

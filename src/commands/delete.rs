@@ -52,5 +52,9 @@ pub async fn run(ctx: &mut Ctx, args: &DeleteArgs) -> CmdResult {
             None => writeln!(msg, "Failed to delete resource: {e}")?,
         }
     }
-    if msg.is_empty() { Ok(0) } else { Err(Failure::Stderr(msg)) }
+    if msg.is_empty() {
+        Ok(0)
+    } else {
+        Err(Failure::Stderr(msg))
+    }
 }

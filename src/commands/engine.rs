@@ -43,10 +43,13 @@ pub fn build_input(
     names: &[String],
 ) -> Result<Input, InputError> {
     if let Some(f) = &file.filename {
-        let resources = manifest::read_input(f, file.recursive, file.skip_empty).map_err(|e| match e {
-            ManifestError::EmptyFile(_) | ManifestError::EmptyDir(_) => InputError::Raw(e.to_string()),
-            other => InputError::Parse(other.to_string()),
-        })?;
+        let resources =
+            manifest::read_input(f, file.recursive, file.skip_empty).map_err(|e| match e {
+                ManifestError::EmptyFile(_) | ManifestError::EmptyDir(_) => {
+                    InputError::Raw(e.to_string())
+                }
+                other => InputError::Parse(other.to_string()),
+            })?;
         let single_kind = match resources.first() {
             Some(first) if resources.iter().all(|r| r.kind.kind == first.kind.kind) => {
                 Some(first.kind.kind)
@@ -106,12 +109,18 @@ pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, 
     let res_ns = meta::namespace(&res.obj);
     if res.kind.namespaced {
         if flags.all_namespaces && !cli_ns.is_empty() {
-            return Err("cannot use both --namespace and --all-namespaces flags at the same time".into());
+            return Err(
+                "cannot use both --namespace and --all-namespaces flags at the same time".into(),
+            );
         }
         let ns = if flags.all_namespaces {
             String::new()
         } else if res_ns.is_empty() {
-            if cli_ns.is_empty() { "default".to_string() } else { cli_ns }
+            if cli_ns.is_empty() {
+                "default".to_string()
+            } else {
+                cli_ns
+            }
         } else if !cli_ns.is_empty() && res_ns != cli_ns {
             return Err(format!(
                 "resource namespace does not match client namespace. {res_ns} != {cli_ns}"
@@ -119,7 +128,11 @@ pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, 
         } else {
             res_ns
         };
-        meta::set_meta_str(&mut res.obj, "namespace", (!ns.is_empty()).then_some(ns.as_str()));
+        meta::set_meta_str(
+            &mut res.obj,
+            "namespace",
+            (!ns.is_empty()).then_some(ns.as_str()),
+        );
         Ok(ns)
     } else {
         if !res_ns.is_empty() {
@@ -206,7 +219,8 @@ pub async fn prepare(
         InputError::Parse(m) => Failure::Stderr(format!("failed to execute command: {m}")),
         InputError::Raw(m) => Failure::Stderr(format!("{request_prefix}{m}")),
     })?;
-    let client = client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+    let client =
+        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
     Ok(Prepared { client, input })
 }
 
@@ -231,14 +245,25 @@ fn is_knp(res: &Resource) -> bool {
 fn knp_error(op: &str, res: &Resource) -> String {
     format!(
         "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
-        resource_id(res.kind.kind, &meta::namespace(&res.obj), &meta::name(&res.obj))
+        resource_id(
+            res.kind.kind,
+            &meta::namespace(&res.obj),
+            &meta::name(&res.obj)
+        )
     )
 }
 
 /// Create one resource (optionally treating "already exists" as success).
-pub async fn do_create(client: &Client, res: &Resource, skip_exists: bool) -> Result<Value, String> {
+pub async fn do_create(
+    client: &Client,
+    res: &Resource,
+    skip_exists: bool,
+) -> Result<Value, String> {
     if res.kind.flags.readonly {
-        return Err(format!("operation create or apply is not supported on {}", res.kind.kind));
+        return Err(format!(
+            "operation create or apply is not supported on {}",
+            res.kind.kind
+        ));
     }
     if is_knp(res) {
         return Err(knp_error("create or apply", res));
@@ -268,7 +293,11 @@ pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, String> 
         Ok(v) => Ok(v),
         Err(e) if e.is_already_exists() || e.is_unsupported() => {
             let mut with_rv = res.clone();
-            meta::set_meta_str(&mut with_rv.obj, "resourceVersion", (!rv.is_empty()).then_some(rv.as_str()));
+            meta::set_meta_str(
+                &mut with_rv.obj,
+                "resourceVersion",
+                (!rv.is_empty()).then_some(rv.as_str()),
+            );
             do_update(client, &with_rv).await
         }
         Err(e) => Err(e.to_string()),
@@ -289,8 +318,16 @@ pub async fn do_replace(client: &Client, res: &Resource) -> Result<Value, String
 /// The server's metadata with the input's labels and annotations, and the input's spec.
 pub fn merge_for_update(current: &Value, input: &Value) -> Value {
     let mut out = input.clone();
-    let mut meta = current.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
-    let in_meta = input.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut meta = current
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let in_meta = input
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for f in ["labels", "annotations"] {
         match in_meta.get(f) {
             Some(v) => {
@@ -315,7 +352,10 @@ pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String>
     let name = meta::name(&res.obj);
     let rv = meta::resource_version(&res.obj);
     if !rv.is_empty() {
-        let cur = client.get(kind, &ns, &name).await.map_err(|e| e.to_string())?;
+        let cur = client
+            .get(kind, &ns, &name)
+            .await
+            .map_err(|e| e.to_string())?;
         if meta::resource_version(&cur) != rv {
             return Err(DatastoreError::Conflict {
                 id: resource_id(kind.kind, &ns, &name),
@@ -323,10 +363,16 @@ pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String>
             .to_string());
         }
         let merged = merge_for_update(&cur, &res.obj);
-        return client.update(kind, &merged).await.map_err(|e| e.to_string());
+        return client
+            .update(kind, &merged)
+            .await
+            .map_err(|e| e.to_string());
     }
     for attempt in 0..5 {
-        let cur = client.get(kind, &ns, &name).await.map_err(|e| e.to_string())?;
+        let cur = client
+            .get(kind, &ns, &name)
+            .await
+            .map_err(|e| e.to_string())?;
         let merged = merge_for_update(&cur, &res.obj);
         match client.update(kind, &merged).await {
             Ok(v) => return Ok(v),
@@ -349,7 +395,10 @@ pub async fn do_delete(
     skip_not_exists: bool,
 ) -> Result<Value, String> {
     if res.kind.flags.readonly {
-        return Err(format!("operation delete is not supported on {}", res.kind.kind));
+        return Err(format!(
+            "operation delete is not supported on {}",
+            res.kind.kind
+        ));
     }
     if is_knp(res) {
         return Err(knp_error("delete", res));
@@ -357,7 +406,12 @@ pub async fn do_delete(
     let rv = meta::resource_version(&res.obj);
     let rev = (from_file && !rv.is_empty()).then_some(rv.as_str());
     match client
-        .delete(res.kind, &meta::namespace(&res.obj), &meta::name(&res.obj), rev)
+        .delete(
+            res.kind,
+            &meta::namespace(&res.obj),
+            &meta::name(&res.obj),
+            rev,
+        )
         .await
     {
         Ok(v) => Ok(v),
@@ -377,13 +431,18 @@ where
     let mut wave_of: Vec<usize> = Vec::with_capacity(resources.len());
     let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
     for r in resources {
-        let key = (r.kind.kind.to_string(), meta::namespace(&r.obj), meta::name(&r.obj));
+        let key = (
+            r.kind.kind.to_string(),
+            meta::namespace(&r.obj),
+            meta::name(&r.obj),
+        );
         let w = seen.get(&key).map(|w| w + 1).unwrap_or(0);
         seen.insert(key, w);
         wave_of.push(w);
     }
     let waves = wave_of.iter().copied().max().map(|m| m + 1).unwrap_or(0);
-    let mut results: Vec<Option<Result<Value, String>>> = (0..resources.len()).map(|_| None).collect();
+    let mut results: Vec<Option<Result<Value, String>>> =
+        (0..resources.len()).map(|_| None).collect();
     for w in 0..waves {
         let idx: Vec<usize> = (0..resources.len()).filter(|&i| wave_of[i] == w).collect();
         let outs: Vec<(usize, Result<Value, String>)> = stream::iter(idx)
@@ -442,7 +501,10 @@ pub fn report_cav(
     results: &[Result<Value, String>],
 ) -> Result<i32, Failure> {
     let total = results.len();
-    let errs: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
+    let errs: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().cloned())
+        .collect();
     let ok = total - errs.len();
     if errs.is_empty() {
         match single_kind {
@@ -453,10 +515,26 @@ pub fn report_cav(
     }
     if errs.len() == total {
         let msg = match (total, single_kind) {
-            (1, Some(k)) => format!("failed to {} '{k}' resource: {}", verb.verb(), go_error_list(&errs)),
-            (1, None) => format!("failed to {} resource: {}", verb.verb(), go_error_list(&errs)),
-            (_, Some(k)) => format!("failed to {} any '{k}' resources: {}", verb.verb(), go_error_list(&errs)),
-            (_, None) => format!("failed to {} any resources: {}", verb.verb(), go_error_list(&errs)),
+            (1, Some(k)) => format!(
+                "failed to {} '{k}' resource: {}",
+                verb.verb(),
+                go_error_list(&errs)
+            ),
+            (1, None) => format!(
+                "failed to {} resource: {}",
+                verb.verb(),
+                go_error_list(&errs)
+            ),
+            (_, Some(k)) => format!(
+                "failed to {} any '{k}' resources: {}",
+                verb.verb(),
+                go_error_list(&errs)
+            ),
+            (_, None) => format!(
+                "failed to {} any resources: {}",
+                verb.verb(),
+                go_error_list(&errs)
+            ),
         };
         return Err(Failure::Stderr(msg));
     }
@@ -478,7 +556,10 @@ pub fn report_cav(
         Verb::Create => "hit error",
         Verb::Apply | Verb::Validate => "hit error(s)",
     };
-    Err(Failure::Stderr(format!("{prefix}: {}", go_error_list(&errs))))
+    Err(Failure::Stderr(format!(
+        "{prefix}: {}",
+        go_error_list(&errs)
+    )))
 }
 
 /// `No resources specified` (exit 0) when `--skip-empty` found nothing.

@@ -18,9 +18,19 @@ const PREFIX: &str = "failed to get resources: ";
 pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
     let format = OutputFormat::parse(&args.output).map_err(Failure::Stderr)?;
     if args.file.filename.is_none() && args.names.iter().any(|n| n.is_empty()) {
-        return Err(Failure::Stderr(format!("{PREFIX}resource name may not be empty")));
+        return Err(Failure::Stderr(format!(
+            "{PREFIX}resource name may not be empty"
+        )));
     }
-    let p = engine::prepare(ctx, &args.file, args.kind.as_deref(), &args.names, true, PREFIX).await?;
+    let p = engine::prepare(
+        ctx,
+        &args.file,
+        args.kind.as_deref(),
+        &args.names,
+        true,
+        PREFIX,
+    )
+    .await?;
     if p.input.resources.is_empty() {
         return engine::no_resources(&mut ctx.out);
     }
@@ -45,11 +55,19 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         let kind = res.kind;
         if listing {
             let opts = ListOptions {
-                namespace: if kind.namespaced && !args.all_namespaces { Some(ns) } else { None },
+                namespace: if kind.namespaced && !args.all_namespaces {
+                    Some(ns)
+                } else {
+                    None
+                },
                 name_prefix: None,
             };
             match p.client.list(kind, &opts).await {
-                Ok(l) => printed.push(Printed::List { kind, items: l.items, revision: l.revision }),
+                Ok(l) => printed.push(Printed::List {
+                    kind,
+                    items: l.items,
+                    revision: l.revision,
+                }),
                 Err(e) => errors.push(e.to_string()),
             }
             continue;
@@ -72,10 +90,15 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         Printed::List { kind, .. } | Printed::Object { kind, .. } => kind.kind == "Node",
     }) || matches!(format, OutputFormat::GoTemplate(_));
     let column_ctx = ColumnCtx {
-        default_asn: if needs_asn { default_asn(&p.client).await } else { String::new() },
+        default_asn: if needs_asn {
+            default_asn(&p.client).await
+        } else {
+            String::new()
+        },
     };
     let opts = PrintOptions {
-        print_namespace: args.all_namespaces || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty()),
+        print_namespace: args.all_namespaces
+            || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty()),
         no_headers: args.no_headers,
         column_ctx,
     };

@@ -10,7 +10,8 @@ use crate::model::meta;
 
 pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     let (kind_arg, name) = (&args.kind, &args.name);
-    let get_err = |e: String| Failure::Stderr(format!("failed to get {kind_arg} {name}, error {e}"));
+    let get_err =
+        |e: String| Failure::Stderr(format!("failed to get {kind_arg} {name}, error {e}"));
     let client = ctx.client().await;
     if !ctx.allow_version_mismatch
         && let Ok(c) = &client
@@ -32,13 +33,25 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     };
     let kind = by_cli_name(kind_arg)
         .ok_or_else(|| get_err(format!("resource type '{kind_arg}' is not supported")))?;
-    let client = client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
-    let mut res = Resource { kind, obj: engine::skeleton(kind, name) };
-    let ns = engine::resolve_namespace(&mut res, &NsFlags { namespace: args.ns.namespace.clone(), all_namespaces: false })
-        .map_err(get_err)?;
+    let client =
+        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+    let mut res = Resource {
+        kind,
+        obj: engine::skeleton(kind, name),
+    };
+    let ns = engine::resolve_namespace(
+        &mut res,
+        &NsFlags {
+            namespace: args.ns.namespace.clone(),
+            all_namespaces: false,
+        },
+    )
+    .map_err(get_err)?;
     let mut obj = match client.get(kind, &ns, name).await {
         Ok(o) => o,
-        Err(e) if e.is_not_found() => return Err(Failure::Stderr(format!("{kind_arg} {name} not found"))),
+        Err(e) if e.is_not_found() => {
+            return Err(Failure::Stderr(format!("{kind_arg} {name} not found")));
+        }
         Err(e) => return Err(get_err(e.to_string())),
     };
     let labels = meta::labels(&obj);
@@ -67,10 +80,15 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
         }
     };
     if client.update(kind, &obj).await.is_err() {
-        return Err(Failure::Stderr(format!("failed to update {kind_arg} {name}, label not changed")));
+        return Err(Failure::Stderr(format!(
+            "failed to update {kind_arg} {name}, label not changed"
+        )));
     }
     match verb {
-        "removed" => writeln!(ctx.out, "Successfully removed label {key} from {kind_arg} {name}")?,
+        "removed" => writeln!(
+            ctx.out,
+            "Successfully removed label {key} from {kind_arg} {name}"
+        )?,
         v => writeln!(ctx.out, "Successfully {v} label {key} on {kind_arg} {name}")?,
     }
     Ok(0)

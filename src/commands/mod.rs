@@ -103,7 +103,9 @@ pub async fn connect(spec: &cfg::Spec, timeout: Duration) -> Result<Client, Stri
             if spec.etcd_endpoints.is_empty() && spec.etcd_discovery_srv.is_empty() {
                 return Err("no etcd endpoints specified".into());
             }
-            let inline = !spec.etcd_key.is_empty() || !spec.etcd_cert.is_empty() || !spec.etcd_ca_cert.is_empty();
+            let inline = !spec.etcd_key.is_empty()
+                || !spec.etcd_cert.is_empty()
+                || !spec.etcd_ca_cert.is_empty();
             let files = !spec.etcd_key_file.is_empty()
                 || !spec.etcd_cert_file.is_empty()
                 || !spec.etcd_ca_cert_file.is_empty();

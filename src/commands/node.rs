@@ -11,7 +11,9 @@ pub async fn run(ctx: &mut Ctx, args: &NodeArgs) -> CmdResult {
         | NodeCommand::IpAutodetect(_)
         | NodeCommand::Cleanup(_) => {
             let _ = ctx;
-            Err(Failure::Stderr("this node command is not available in this build yet".into()))
+            Err(Failure::Stderr(
+                "this node command is not available in this build yet".into(),
+            ))
         }
     }
 }

@@ -21,14 +21,28 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
     if args.name.is_empty() {
         return Err(Failure::Stderr("resource name may not be empty".into()));
     }
-    let kind = by_cli_name(&args.kind)
-        .ok_or_else(|| Failure::Stderr(format!("resource type '{}' is not supported", args.kind)))?;
-    let client = client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+    let kind = by_cli_name(&args.kind).ok_or_else(|| {
+        Failure::Stderr(format!("resource type '{}' is not supported", args.kind))
+    })?;
+    let client =
+        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
     let hit = |e: String| Failure::Stderr(format!("hit error: {e}"));
-    let mut res = Resource { kind, obj: engine::skeleton(kind, &args.name) };
-    let ns = engine::resolve_namespace(&mut res, &NsFlags { namespace: args.ns.namespace.clone(), all_namespaces: false })
-        .map_err(hit)?;
-    let current = client.get(kind, &ns, &args.name).await.map_err(|e| hit(e.to_string()))?;
+    let mut res = Resource {
+        kind,
+        obj: engine::skeleton(kind, &args.name),
+    };
+    let ns = engine::resolve_namespace(
+        &mut res,
+        &NsFlags {
+            namespace: args.ns.namespace.clone(),
+            all_namespaces: false,
+        },
+    )
+    .map_err(hit)?;
+    let current = client
+        .get(kind, &ns, &args.name)
+        .await
+        .map_err(|e| hit(e.to_string()))?;
     let patch: Value = serde_json::from_str(&args.patch)
         .map_err(|e| hit(format!("performing strategic merge patch: {e}")))?;
     if !patch.is_object() {
@@ -42,7 +56,11 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
         .map_err(|e| hit(format!("creating resource from patched data: {e}")))?;
     let mut obj = decoded.obj;
     // The update carries the revision just read.
-    meta::set_meta_str(&mut obj, "resourceVersion", Some(&meta::resource_version(&current)));
+    meta::set_meta_str(
+        &mut obj,
+        "resourceVersion",
+        Some(&meta::resource_version(&current)),
+    );
     client
         .update(kind, &obj)
         .await
@@ -66,7 +84,10 @@ pub fn strategic_merge(target: &Value, patch: &Value) -> Value {
             }
             let mut out: Map<String, Value> = target.as_object().cloned().unwrap_or_default();
             for (k, v) in p {
-                if k == "$patch" || k.starts_with("$setElementOrder") || k.starts_with("$retainKeys") {
+                if k == "$patch"
+                    || k.starts_with("$setElementOrder")
+                    || k.starts_with("$retainKeys")
+                {
                     continue;
                 }
                 if v.is_null() {
@@ -94,8 +115,17 @@ mod tests {
     #[test]
     fn merge_semantics() {
         let t = json!({"a": {"b": 1, "c": 2}, "l": [1, 2], "k": "v"});
-        assert_eq!(strategic_merge(&t, &json!({"a": {"b": null, "d": 3}, "l": [3]})), json!({"a": {"c": 2, "d": 3}, "l": [3], "k": "v"}));
-        assert_eq!(strategic_merge(&t, &json!({"a": {"$patch": "replace", "z": 1}})), json!({"a": {"z": 1}, "l": [1, 2], "k": "v"}));
-        assert_eq!(strategic_merge(&t, &json!({"a": {"$patch": "delete"}})), json!({"l": [1, 2], "k": "v"}));
+        assert_eq!(
+            strategic_merge(&t, &json!({"a": {"b": null, "d": 3}, "l": [3]})),
+            json!({"a": {"c": 2, "d": 3}, "l": [3], "k": "v"})
+        );
+        assert_eq!(
+            strategic_merge(&t, &json!({"a": {"$patch": "replace", "z": 1}})),
+            json!({"a": {"z": 1}, "l": [1, 2], "k": "v"})
+        );
+        assert_eq!(
+            strategic_merge(&t, &json!({"a": {"$patch": "delete"}})),
+            json!({"l": [1, 2], "k": "v"})
+        );
     }
 }

@@ -19,7 +19,11 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
         Some(p) => match crate::model::gotypes::parse_go_duration(p) {
             Ok(n) if n > 0 => Some(Duration::from_nanos(n as u64)),
             Ok(_) => None,
-            Err(_) => return Err(Failure::Stderr(format!("invalid poll duration specified: {p}"))),
+            Err(_) => {
+                return Err(Failure::Stderr(format!(
+                    "invalid poll duration specified: {p}"
+                )));
+            }
         },
     };
     writeln!(ctx.out, "Client Version:    {}", client_version())?;
@@ -41,14 +45,24 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
         }
         Err(e) => return Err(Failure::Stderr(e)),
     };
-    let Some(ci) = by_kind("ClusterInformation") else { return Ok(0) };
+    let Some(ci) = by_kind("ClusterInformation") else {
+        return Ok(0);
+    };
     let mut last: Option<(String, String)> = None;
     loop {
         match client.get(ci, "", "default").await {
             Ok(info) => {
                 let field = |f: &str| {
-                    let s = info.get("spec").and_then(|s| s.get(f)).and_then(Value::as_str).unwrap_or_default();
-                    if s.is_empty() { "unknown".to_string() } else { s.to_string() }
+                    let s = info
+                        .get("spec")
+                        .and_then(|s| s.get(f))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if s.is_empty() {
+                        "unknown".to_string()
+                    } else {
+                        s.to_string()
+                    }
                 };
                 let now = (field("calicoVersion"), field("clusterType"));
                 if last.as_ref() != Some(&now) {

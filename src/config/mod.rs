@@ -170,7 +170,10 @@ pub fn parse_file(path: &str, text: &str, context: Option<&str>) -> Result<Loade
 }
 
 fn check_type_meta(v: &Value, want_kind: &str) -> Result<(), String> {
-    let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if api != API_VERSION {
         return Err(format!("invalid config file: unknown APIVersion '{api}'"));
     }
@@ -252,7 +255,10 @@ fn contexts_of(canon: &Value) -> Vec<(String, Spec)> {
             a.iter()
                 .map(|c| {
                     (
-                        c.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
                         spec_from_value(c.get("spec").unwrap_or(&Value::Null)),
                     )
                 })
@@ -341,7 +347,10 @@ fn write_atomically(path: &str, content: &str) -> std::io::Result<()> {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn b(v: &Value, k: &str) -> bool {
@@ -485,7 +494,11 @@ const ENV_FIELDS: &[EnvField] = &[
         "K8sInsecureSkipTLSVerify",
         k8s_insecure_skip_tls_verify
     ),
-    bool_field!("K8S_DISABLE_NODE_POLL", "K8sDisableNodePoll", k8s_disable_node_poll),
+    bool_field!(
+        "K8S_DISABLE_NODE_POLL",
+        "K8sDisableNodePoll",
+        k8s_disable_node_poll
+    ),
     bool_field!("USE_POD_CIDR", "K8sUsePodCIDR", use_pod_cidr),
     EnvField {
         var: "K8S_CLIENT_QPS",
@@ -511,7 +524,11 @@ const ENV_FIELDS: &[EnvField] = &[
             Ok(())
         },
     },
-    string_field!("K8S_CURRENT_CONTEXT", "K8sCurrentContext", k8s_current_context),
+    string_field!(
+        "K8S_CURRENT_CONTEXT",
+        "K8sCurrentContext",
+        k8s_current_context
+    ),
 ];
 
 /// The env-var loader (envconfig with prefix `calico`): `CALICO_<NAME>` first, then `<NAME>`;
@@ -580,12 +597,20 @@ mod tests {
         }
     }
     fn env(pairs: &[(&str, &str)]) -> MapEnv {
-        MapEnv(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        MapEnv(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn prefixed_env_wins_even_when_empty() {
-        let e = env(&[("CALICO_ETCD_ENDPOINTS", ""), ("ETCD_ENDPOINTS", "http://x:2379")]);
+        let e = env(&[
+            ("CALICO_ETCD_ENDPOINTS", ""),
+            ("ETCD_ENDPOINTS", "http://x:2379"),
+        ]);
         let s = from_env(&e, None).unwrap();
         assert_eq!(s.etcd_endpoints, "");
         let e = env(&[("ETCD_ENDPOINTS", "http://x:2379")]);
@@ -606,7 +631,11 @@ mod tests {
 
     #[test]
     fn token_and_api_group_oddities() {
-        let e = env(&[("K8S_TOKEN", "a"), ("CALICO_K8SAPITOKEN", "b"), ("CALICO_API_GROUP", "projectcalico.org/v3")]);
+        let e = env(&[
+            ("K8S_TOKEN", "a"),
+            ("CALICO_K8SAPITOKEN", "b"),
+            ("CALICO_API_GROUP", "projectcalico.org/v3"),
+        ]);
         let s = from_env(&e, None).unwrap();
         assert_eq!(s.k8s_api_token, "b");
         assert_eq!(s.calico_api_group, "projectcalico.org/v3");
@@ -614,17 +643,37 @@ mod tests {
 
     #[test]
     fn file_errors() {
-        let err = parse_file("/c.cfg", "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  etcdAuthority: x\n", None).unwrap_err();
+        let err = parse_file(
+            "/c.cfg",
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  etcdAuthority: x\n",
+            None,
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with(
             "syntax error in /c.cfg: failed to parse config as YAML/JSON: error unmarshaling JSON: while decoding JSON: json: unknown field \"etcdAuthority\""
         ), "{err}");
-        let err = parse_file("/c.cfg", "apiVersion: v2\nkind: CalicoAPIConfig\n", None).unwrap_err();
-        assert_eq!(err.to_string(), "syntax error in /c.cfg: invalid config file: unknown APIVersion 'v2'");
-        let err = parse_file("/c.cfg", "apiVersion: projectcalico.org/v3\nkind: Foo\n", None).unwrap_err();
-        assert_eq!(err.to_string(), "syntax error in /c.cfg: invalid config file: expected kind 'CalicoAPIConfig', got 'Foo'");
+        let err =
+            parse_file("/c.cfg", "apiVersion: v2\nkind: CalicoAPIConfig\n", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "syntax error in /c.cfg: invalid config file: unknown APIVersion 'v2'"
+        );
+        let err = parse_file(
+            "/c.cfg",
+            "apiVersion: projectcalico.org/v3\nkind: Foo\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "syntax error in /c.cfg: invalid config file: expected kind 'CalicoAPIConfig', got 'Foo'"
+        );
         let v1 = "apiVersion: v1\nkind: calicoApiConfig\nmetadata:\nspec:\n  datastoreType: etcdv2\n  etcdEndpoints: http://x:2379\n";
         let err = parse_file("/c.cfg", v1, None).unwrap_err().to_string();
-        assert!(err.starts_with("syntax error in /c.cfg: invalid config file: unknown APIVersion 'v1'"), "{err}");
+        assert!(
+            err.starts_with("syntax error in /c.cfg: invalid config file: unknown APIVersion 'v1'"),
+            "{err}"
+        );
         assert!(err.contains("etcdEndpoints"), "{err}");
     }
 
@@ -636,6 +685,9 @@ mod tests {
         let l = parse_file("/c.cfg", text, Some("b")).unwrap();
         assert_eq!(l.spec.datastore_type, "kubernetes");
         let err = parse_file("/c.cfg", text, Some("zz")).unwrap_err();
-        assert_eq!(err.to_string(), "context \"zz\" not found in /c.cfg (available: a, b)");
+        assert_eq!(
+            err.to_string(),
+            "context \"zz\" not found in /c.cfg (available: a, b)"
+        );
     }
 }

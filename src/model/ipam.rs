@@ -58,7 +58,9 @@ impl AllocationBlock {
 
     /// The host this block is affine to (`host:` prefix removed).
     pub fn affinity_host(&self) -> Option<&str> {
-        self.affinity.as_deref().and_then(|a| a.strip_prefix("host:"))
+        self.affinity
+            .as_deref()
+            .and_then(|a| a.strip_prefix("host:"))
     }
 
     /// Number of allocated ordinals.
@@ -182,7 +184,9 @@ pub struct IpamKv {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpamList {
     /// All blocks, or those of one IP version.
-    Blocks { version: Option<u8> },
+    Blocks {
+        version: Option<u8>,
+    },
     /// Affinities, optionally of one host / IP version.
     Affinities {
         host: Option<String>,

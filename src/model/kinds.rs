@@ -172,7 +172,10 @@ pub fn go_v(v: &Value) -> String {
 
 /// A plain bool field (omitempty false is absent → `false`).
 fn bool_at(v: &Value, path: &[&str]) -> String {
-    at(v, path).and_then(Value::as_bool).unwrap_or(false).to_string()
+    at(v, path)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .to_string()
 }
 
 /// A pointer field: `<nil>` when absent.
@@ -218,7 +221,8 @@ pub fn truncate_joined(s: String, max: usize) -> String {
 fn map_join_at(v: &Value, path: &[&str]) -> String {
     match at(v, path) {
         Some(Value::Object(m)) => {
-            let mut pairs: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", go_v(v))).collect();
+            let mut pairs: Vec<String> =
+                m.iter().map(|(k, v)| format!("{k}={}", go_v(v))).collect();
             pairs.sort();
             pairs.join(",")
         }
@@ -284,17 +288,28 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "BGPConfiguration",
         plural: "bgpconfigurations",
-        names: &["bgpconfiguration", "bgpconfigurations", "bgpconfig", "bgpconfigs"],
+        names: &[
+            "bgpconfiguration",
+            "bgpconfigurations",
+            "bgpconfig",
+            "bgpconfigs",
+        ],
         namespaced: false,
         ps: &["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"],
         wide: &["NAME", "LOGSEVERITY", "MESHENABLED", "ASNUMBER"],
         extra: &[],
         columns: &[
-            col!("LOGSEVERITY", |o, _| str_at(o, &["spec", "logSeverityScreen"])),
-            col!("MESHENABLED", |o, _| match at(o, &["spec", "nodeToNodeMeshEnabled"]) {
-                Some(v) if !v.is_null() => go_v(v),
-                _ => "-".to_string(),
-            }),
+            col!("LOGSEVERITY", |o, _| str_at(
+                o,
+                &["spec", "logSeverityScreen"]
+            )),
+            col!(
+                "MESHENABLED",
+                |o, _| match at(o, &["spec", "nodeToNodeMeshEnabled"]) {
+                    Some(v) if !v.is_null() => go_v(v),
+                    _ => "-".to_string(),
+                }
+            ),
             col!("ASNUMBER", |o, _| match at(o, &["spec", "asNumber"]) {
                 Some(v) if !v.is_null() => go_v(v),
                 _ => "-".to_string(),
@@ -311,8 +326,20 @@ pub static KINDS: &[KindInfo] = &[
         plural: "bgpfilters",
         names: &["bgpfilter", "bgpfilters", "bgpf", "bgpfs", "bf", "bfs"],
         namespaced: false,
-        ps: &["NAME", "NUMEXPORTV4", "NUMIMPORTV4", "NUMEXPORTV6", "NUMIMPORTV6"],
-        wide: &["NAME", "NUMEXPORTV4", "NUMIMPORTV4", "NUMEXPORTV6", "NUMIMPORTV6"],
+        ps: &[
+            "NAME",
+            "NUMEXPORTV4",
+            "NUMIMPORTV4",
+            "NUMEXPORTV6",
+            "NUMIMPORTV6",
+        ],
+        wide: &[
+            "NAME",
+            "NUMEXPORTV4",
+            "NUMIMPORTV4",
+            "NUMEXPORTV6",
+            "NUMIMPORTV6",
+        ],
         extra: &[],
         columns: &[
             col!("NUMEXPORTV4", |o, _| count_at(o, &["spec", "exportV4"])),
@@ -342,9 +369,15 @@ pub static KINDS: &[KindInfo] = &[
                     return node;
                 }
                 let sel = str_at(o, &["spec", "nodeSelector"]);
-                if !sel.is_empty() { sel } else { "(global)".to_string() }
+                if !sel.is_empty() {
+                    sel
+                } else {
+                    "(global)".to_string()
+                }
             }),
-            col!("ASN", |o, _| at(o, &["spec", "asNumber"]).map(go_v).unwrap_or_else(|| "0".into())),
+            col!("ASN", |o, _| at(o, &["spec", "asNumber"])
+                .map(go_v)
+                .unwrap_or_else(|| "0".into())),
         ],
         flags: KindFlags {
             readonly: false,
@@ -355,7 +388,12 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "CalicoNodeStatus",
         plural: "caliconodestatuses",
-        names: &["caliconodestatus", "caliconodestatuses", "nodestatus", "nodestatuses"],
+        names: &[
+            "caliconodestatus",
+            "caliconodestatuses",
+            "nodestatus",
+            "nodestatuses",
+        ],
         namespaced: false,
         ps: &["NAME", "NODE"],
         wide: &["NAME", "NODE", "CLASSES"],
@@ -373,16 +411,39 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "ClusterInformation",
         plural: "clusterinformations",
-        names: &["clusterinformation", "clusterinformations", "clusterinfo", "clusterinfos"],
+        names: &[
+            "clusterinformation",
+            "clusterinformations",
+            "clusterinfo",
+            "clusterinfos",
+        ],
         namespaced: false,
-        ps: &["NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION", "DATASTOREREADY"],
-        wide: &["NAME", "CLUSTERGUID", "CLUSTERTYPE", "CALICOVERSION", "DATASTOREREADY"],
+        ps: &[
+            "NAME",
+            "CLUSTERGUID",
+            "CLUSTERTYPE",
+            "CALICOVERSION",
+            "DATASTOREREADY",
+        ],
+        wide: &[
+            "NAME",
+            "CLUSTERGUID",
+            "CLUSTERTYPE",
+            "CALICOVERSION",
+            "DATASTOREREADY",
+        ],
         extra: &[],
         columns: &[
             col!("CLUSTERGUID", |o, _| str_at(o, &["spec", "clusterGUID"])),
             col!("CLUSTERTYPE", |o, _| str_at(o, &["spec", "clusterType"])),
-            col!("CALICOVERSION", |o, _| str_at(o, &["spec", "calicoVersion"])),
-            col!("DATASTOREREADY", |o, _| ptr_at(o, &["spec", "datastoreReady"])),
+            col!("CALICOVERSION", |o, _| str_at(
+                o,
+                &["spec", "calicoVersion"]
+            )),
+            col!("DATASTOREREADY", |o, _| ptr_at(
+                o,
+                &["spec", "datastoreReady"]
+            )),
         ],
         flags: KindFlags {
             readonly: true,
@@ -393,7 +454,12 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "FelixConfiguration",
         plural: "felixconfigurations",
-        names: &["felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs"],
+        names: &[
+            "felixconfiguration",
+            "felixconfigurations",
+            "felixconfig",
+            "felixconfigs",
+        ],
         namespaced: false,
         ps: &["NAME"],
         wide: &["NAME"],
@@ -408,7 +474,12 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "GlobalNetworkPolicy",
         plural: "globalnetworkpolicies",
-        names: &["globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"],
+        names: &[
+            "globalnetworkpolicy",
+            "globalnetworkpolicies",
+            "gnp",
+            "gnps",
+        ],
         namespaced: false,
         ps: &["NAME", "TIER"],
         wide: &["NAME", "TIER", "ORDER", "SELECTOR"],
@@ -458,15 +529,36 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "IPAMConfiguration",
         plural: "ipamconfigurations",
-        names: &["ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"],
+        names: &[
+            "ipamconfiguration",
+            "ipamconfigurations",
+            "ipamconfig",
+            "ipamconfigs",
+        ],
         namespaced: false,
         ps: &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS"],
-        wide: &["NAME", "STRICTAFFINITY", "AUTOALLOCATEBLOCKS", "MAXBLOCKSPERHOST"],
+        wide: &[
+            "NAME",
+            "STRICTAFFINITY",
+            "AUTOALLOCATEBLOCKS",
+            "MAXBLOCKSPERHOST",
+        ],
         extra: &[],
         columns: &[
-            col!("STRICTAFFINITY", |o, _| bool_at(o, &["spec", "strictAffinity"])),
-            col!("AUTOALLOCATEBLOCKS", |o, _| bool_at(o, &["spec", "autoAllocateBlocks"])),
-            col!("MAXBLOCKSPERHOST", |o, _| at(o, &["spec", "maxBlocksPerHost"]).map(go_v).unwrap_or_else(|| "0".into())),
+            col!("STRICTAFFINITY", |o, _| bool_at(
+                o,
+                &["spec", "strictAffinity"]
+            )),
+            col!("AUTOALLOCATEBLOCKS", |o, _| bool_at(
+                o,
+                &["spec", "autoAllocateBlocks"]
+            )),
+            col!("MAXBLOCKSPERHOST", |o, _| at(
+                o,
+                &["spec", "maxBlocksPerHost"]
+            )
+            .map(go_v)
+            .unwrap_or_else(|| "0".into())),
         ],
         flags: KindFlags {
             readonly: false,
@@ -499,8 +591,14 @@ pub static KINDS: &[KindInfo] = &[
             col!("IPIPMODE", |o, _| or_never(o, &["spec", "ipipMode"])),
             col!("VXLANMODE", |o, _| or_never(o, &["spec", "vxlanMode"])),
             col!("DISABLED", |o, _| bool_at(o, &["spec", "disabled"])),
-            col!("DISABLEBGPEXPORT", |o, _| bool_at(o, &["spec", "disableBGPExport"])),
-            col!("ASSIGNMENTMODE", |o, _| ptr_at(o, &["spec", "assignmentMode"])),
+            col!("DISABLEBGPEXPORT", |o, _| bool_at(
+                o,
+                &["spec", "disableBGPExport"]
+            )),
+            col!("ASSIGNMENTMODE", |o, _| ptr_at(
+                o,
+                &["spec", "assignmentMode"]
+            )),
         ],
         flags: KindFlags {
             readonly: false,
@@ -511,12 +609,20 @@ pub static KINDS: &[KindInfo] = &[
     KindInfo {
         kind: "IPReservation",
         plural: "ipreservations",
-        names: &["ipreservation", "ipreservations", "reservation", "reservations"],
+        names: &[
+            "ipreservation",
+            "ipreservations",
+            "reservation",
+            "reservations",
+        ],
         namespaced: false,
         ps: &["NAME"],
         wide: &["NAME", "CIDRS"],
         extra: &[],
-        columns: &[col!("CIDRS", |o, _| join_trunc_at(o, &["spec", "reservedCIDRs"]))],
+        columns: &[col!("CIDRS", |o, _| join_trunc_at(
+            o,
+            &["spec", "reservedCIDRs"]
+        ))],
         flags: KindFlags {
             readonly: false,
             policy_name_annotation: false,
@@ -614,7 +720,10 @@ pub static KINDS: &[KindInfo] = &[
         ps: &["NAME"],
         wide: &["NAME", "LABELS"],
         extra: &[],
-        columns: &[col!("LABELS", |o, _| map_join_at(o, &["spec", "labelsToApply"]))],
+        columns: &[col!("LABELS", |o, _| map_join_at(
+            o,
+            &["spec", "labelsToApply"]
+        ))],
         flags: KindFlags {
             readonly: false,
             policy_name_annotation: false,
@@ -723,7 +832,11 @@ pub static KINDS: &[KindInfo] = &[
         columns: &[
             col!("WORKLOAD", |o, _| {
                 let w = str_at(o, &["spec", "workload"]);
-                if w.is_empty() { str_at(o, &["spec", "pod"]) } else { w }
+                if w.is_empty() {
+                    str_at(o, &["spec", "pod"])
+                } else {
+                    w
+                }
             }),
             col!("NODE", |o, _| str_at(o, &["spec", "node"])),
             col!("NETWORKS", |o, _| join_at(o, &["spec", "ipNetworks"])),
@@ -732,7 +845,11 @@ pub static KINDS: &[KindInfo] = &[
             col!("NATS", |o, _| match at(o, &["spec", "ipNATs"]) {
                 Some(Value::Array(a)) => a
                     .iter()
-                    .map(|n| format!("{{{} {}}}", str_at(n, &["internalIP"]), str_at(n, &["externalIP"])))
+                    .map(|n| format!(
+                        "{{{} {}}}",
+                        str_at(n, &["internalIP"]),
+                        str_at(n, &["externalIP"])
+                    ))
                     .collect::<Vec<_>>()
                     .join(","),
                 _ => String::new(),

@@ -78,8 +78,8 @@ pub fn read_input(
 }
 
 fn read_file(p: &Path) -> Result<String, ManifestError> {
-    let bytes = std::fs::read(p)
-        .map_err(|e| ManifestError::Io(go_open_error(&p.to_string_lossy(), &e)))?;
+    let bytes =
+        std::fs::read(p).map_err(|e| ManifestError::Io(go_open_error(&p.to_string_lossy(), &e)))?;
     String::from_utf8(bytes)
         .map_err(|_| ManifestError::Yaml(format!("{}: input is not valid UTF-8", p.display())))
 }
@@ -121,7 +121,8 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Manif
 
 /// Parses a whole stream (all documents) into resources.
 pub fn parse_stream(text: &str, name: &str) -> Result<Vec<Resource>, ManifestError> {
-    let docs = yaml_in::split_documents(text).map_err(|e| ManifestError::Yaml(format!("{name}: {e}")))?;
+    let docs =
+        yaml_in::split_documents(text).map_err(|e| ManifestError::Yaml(format!("{name}: {e}")))?;
     let mut out = Vec::new();
     for (doc, first_line) in docs {
         let v = yaml_in::yaml_to_json_at(&doc, first_line)
@@ -144,7 +145,10 @@ fn collect(v: &Value, out: &mut Vec<Resource>) -> Result<(), ManifestError> {
         }
         Value::Object(m) => {
             let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default();
-            let api = m.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            let api = m
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if kind.is_empty() {
                 return Err(ManifestError::Decode(
                     "Object 'Kind' is missing in the document".to_string(),
@@ -201,10 +205,16 @@ fn decode_list(kind: &'static KindInfo, v: &Value) -> Result<Vec<Value>, Manifes
             .iter()
             .any(|k| k.eq_ignore_ascii_case(key));
         if !known {
-            return Err(ManifestError::Decode(format!("json: unknown field {key:?}")));
+            return Err(ManifestError::Decode(format!(
+                "json: unknown field {key:?}"
+            )));
         }
     }
-    if let Some(meta) = obj.iter().find(|(k, _)| k.eq_ignore_ascii_case("metadata")).map(|(_, v)| v) {
+    if let Some(meta) = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("metadata"))
+        .map(|(_, v)| v)
+    {
         schema()
             .decode("metav1.ListMeta", meta, true)
             .map_err(|e| ManifestError::Decode(e.to_string()))?;
@@ -228,8 +238,10 @@ fn decode_list(kind: &'static KindInfo, v: &Value) -> Result<Vec<Value>, Manifes
     for mut item in items {
         // Items of a typed list take their kind from the list.
         if let Some(m) = item.as_object_mut() {
-            m.entry("kind").or_insert_with(|| Value::String(kind.kind.to_string()));
-            m.entry("apiVersion").or_insert_with(|| Value::String(API_VERSION.to_string()));
+            m.entry("kind")
+                .or_insert_with(|| Value::String(kind.kind.to_string()));
+            m.entry("apiVersion")
+                .or_insert_with(|| Value::String(API_VERSION.to_string()));
         }
         out.push(decode_one(kind, &item)?.obj);
     }
@@ -242,10 +254,20 @@ mod tests {
 
     #[test]
     fn unknown_kind_text() {
-        let e = parse_stream("apiVersion: projectcalico.org/v3\nkind: Foo\nmetadata:\n  name: x\n", "f").unwrap_err();
-        assert_eq!(e.to_string(), "unknown resource type (Foo) and/or version (projectcalico.org/v3)");
+        let e = parse_stream(
+            "apiVersion: projectcalico.org/v3\nkind: Foo\nmetadata:\n  name: x\n",
+            "f",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown resource type (Foo) and/or version (projectcalico.org/v3)"
+        );
         let e = parse_stream("apiVersion: v1\nkind: IPPool\n", "f").unwrap_err();
-        assert_eq!(e.to_string(), "unknown resource type (IPPool) and/or version (v1)");
+        assert_eq!(
+            e.to_string(),
+            "unknown resource type (IPPool) and/or version (v1)"
+        );
     }
 
     #[test]
@@ -259,6 +281,9 @@ mod tests {
     #[test]
     fn strict_decode_text() {
         let e = parse_stream("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/16, foo: 1}\n", "f").unwrap_err();
-        assert_eq!(e.to_string(), "error unmarshaling JSON: while decoding JSON: json: unknown field \"foo\"");
+        assert_eq!(
+            e.to_string(),
+            "error unmarshaling JSON: while decoding JSON: json: unknown field \"foo\""
+        );
     }
 }

@@ -26,7 +26,10 @@ pub fn resource_version(obj: &Value) -> String {
 }
 
 pub fn kind(obj: &Value) -> String {
-    obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string()
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Labels as a sorted map.

@@ -1,0 +1,89 @@
+//! Parsing, help, exit codes and plugin mode — no datastore needed.
+
+use crate::harness::*;
+
+#[test]
+fn version_flag_points_at_version_command() {
+    calicoctl(&["--version"])
+        .run()
+        .ok()
+        .stdout_is("Run 'calicoctl version' to see version information.\n");
+}
+
+#[test]
+fn client_version_lines() {
+    let out = calicoctl(&["version", "--client"]).run();
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], "Client Version:    v3.32.1");
+    assert!(lines[1].starts_with("Git commit:        "), "{}", lines[1]);
+}
+
+#[test]
+fn unknown_command_exits_1_with_doc() {
+    let out = calicoctl(&["foo"]).run();
+    out.fails(1);
+    assert!(
+        out.stderr.starts_with("unknown command: \"foo\"\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Usage: calicoctl"));
+}
+
+#[test]
+fn bad_flag_is_a_usage_error_exit_1() {
+    let out = calicoctl(&["get", "ippools", "--bogus"]).run();
+    out.fails(1);
+    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
+}
+
+#[test]
+fn unknown_log_level_on_stdout() {
+    calicoctl(&["-l", "chatty", "version", "--client"])
+        .run()
+        .fails(1)
+        .stdout_is("Unknown log level: chatty, expected one of: \npanic, fatal, error, warn, info, debug.\n");
+}
+
+#[test]
+fn help_exits_0() {
+    let out = calicoctl(&["get", "--help"]).run();
+    out.ok();
+    assert!(out.stdout.contains("Valid resource types are:"));
+    assert!(out.stdout.contains("    - ippool\n"));
+}
+
+#[test]
+fn long_options_may_be_abbreviated() {
+    // docopt accepted unique prefixes (`--out=yaml`); so do we.
+    let out = calicoctl(&["validate", "--filen=/nonexistent.yaml"]).run();
+    out.fails(1).stderr_is(
+        "failed to execute command: open /nonexistent.yaml: no such file or directory\n",
+    );
+}
+
+#[test]
+fn plugin_mode_help_says_kubectl_calico() {
+    let dir = tempdir();
+    let link = dir.path().join("kubectl-calico");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let out = calicoctl(&["--help"]).argv0(&link).run();
+    out.ok();
+    assert!(
+        out.stdout.contains("calico kubectl plugin"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Usage: kubectl calico"),
+        "{}",
+        out.stdout
+    );
+    calicoctl(&["--version"])
+        .argv0(&link)
+        .run()
+        .ok()
+        .stdout_is("Run 'kubectl calico version' to see version information.\n");
+}

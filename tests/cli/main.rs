@@ -1,0 +1,11 @@
+//! The CLI test binary: real etcd (and, where built, kube-apiserver and BIRD) behind the
+//! built `calicoctl`. See harness.rs.
+
+mod harness;
+
+mod cli_basics;
+mod config;
+mod crud;
+mod errors;
+mod output;
+mod tls;

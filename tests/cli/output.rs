@@ -1,0 +1,1 @@
+//! Golden outputs of `get` for every kind and format (fixtures seeded with etcdctl).

@@ -1,0 +1,123 @@
+//! etcd with client-certificate TLS: files, inline PEM, EC keys, wrong CA, missing cert,
+//! plain HTTP to a TLS port.
+
+use crate::harness::*;
+
+fn pool_file(dir: &std::path::Path) -> String {
+    let p = dir.join("p.yaml");
+    std::fs::write(&p, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: tlspool\nspec:\n  cidr: 10.5.0.0/16\n").unwrap();
+    p.to_string_lossy().to_string()
+}
+
+#[test]
+fn tls_with_client_cert_files() {
+    let certs = Certs::new("rsa");
+    let env = Env::tls(&certs);
+    let f = pool_file(env.dir.path());
+    env.ctl(&["apply", "-f", &f])
+        .run()
+        .ok()
+        .stdout_is("Successfully applied 1 'IPPool' resource(s)\n");
+    assert!(
+        env.etcd
+            .get("/calico/resources/v3/projectcalico.org/ippools/tlspool")
+            .is_some()
+    );
+}
+
+#[test]
+fn tls_with_inline_pem_and_ec_key() {
+    let certs = Certs::new("ec");
+    let etcd = Etcd::start_tls(&certs);
+    let dir = tempdir();
+    let indent = |p: std::path::PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
+    let cfg = dir.path().join("c.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  etcdEndpoints: {}\n  etcdCACert: |\n{}  etcdCert: |\n{}  etcdKey: |\n{}",
+            etcd.endpoint,
+            indent(certs.path("ca.crt")),
+            indent(certs.path("client.crt")),
+            indent(certs.path("client.key"))
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let f = pool_file(dir.path());
+    calicoctl(&["apply", "-f", &f, "-c", cfg.to_str().unwrap()])
+        .run()
+        .ok();
+    assert!(
+        etcd.get("/calico/resources/v3/projectcalico.org/ippools/tlspool")
+            .is_some()
+    );
+}
+
+#[test]
+fn tls_failures_are_distinct_one_line_errors() {
+    let certs = Certs::new("rsa");
+    let etcd = Etcd::start_tls(&certs);
+    let dir = tempdir();
+    let run = |spec: String| {
+        let cfg = dir.path().join("c.cfg");
+        std::fs::write(
+            &cfg,
+            format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n{spec}"),
+        )
+        .unwrap();
+        let start = std::time::Instant::now();
+        let out = calicoctl(&[
+            "get",
+            "ippools",
+            "--timeout",
+            "3s",
+            "--allow-version-mismatch",
+            "-c",
+            cfg.to_str().unwrap(),
+        ])
+        .run();
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        out
+    };
+    let ep = &etcd.endpoint;
+    let wrong_ca = run(format!(
+        "  etcdEndpoints: {ep}\n  etcdCACertFile: {}\n  etcdCertFile: {}\n  etcdKeyFile: {}\n",
+        certs.path("other-ca.crt").display(),
+        certs.path("client.crt").display(),
+        certs.path("client.key").display()
+    ));
+    wrong_ca.fails(1);
+    assert!(wrong_ca.stderr.contains(ep), "{}", wrong_ca.stderr);
+    assert!(wrong_ca.stderr.contains("CA"), "{}", wrong_ca.stderr);
+    assert_eq!(wrong_ca.stderr.lines().count(), 1, "{}", wrong_ca.stderr);
+    let no_cert = run(format!(
+        "  etcdEndpoints: {ep}\n  etcdCACertFile: {}\n",
+        certs.path("ca.crt").display()
+    ));
+    no_cert.fails(1);
+    assert!(no_cert.stderr.contains(ep), "{}", no_cert.stderr);
+    assert_ne!(no_cert.stderr, wrong_ca.stderr);
+    let plain = run(format!(
+        "  etcdEndpoints: {}\n",
+        ep.replace("https://", "http://")
+    ));
+    plain.fails(1);
+    assert!(plain.stderr.contains("127.0.0.1"), "{}", plain.stderr);
+    assert!(
+        plain.stderr.to_lowercase().contains("tls") || plain.stderr.contains("https"),
+        "{}",
+        plain.stderr
+    );
+    let missing = run(format!(
+        "  etcdEndpoints: {ep}\n  etcdCACertFile: /nonexistent/ca.pem\n"
+    ));
+    missing.fails(1).stdout_has("/nonexistent/ca.pem");
+}
