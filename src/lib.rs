@@ -10,6 +10,7 @@ pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod datastore;
+pub mod ipam;
 pub mod log;
 pub mod model;
 pub mod output;
@@ -184,7 +185,8 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
         C::Config(a) => commands::config::run(ctx, &a.command).await,
         C::Completion(a) => commands::completion::run(ctx, a).await,
         C::Node(a) => commands::node::run(ctx, a).await,
-        C::Ipam(_) | C::Datastore(_) | C::Cluster(_) => Err(Failure::Stderr(
+        C::Ipam(a) => commands::ipam::run(ctx, a).await,
+        C::Datastore(_) | C::Cluster(_) => Err(Failure::Stderr(
             "this command is not available in this build yet".into(),
         )),
     }

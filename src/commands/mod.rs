@@ -9,6 +9,7 @@ pub mod delete;
 pub mod diff;
 pub mod engine;
 pub mod get;
+pub mod ipam;
 pub mod label;
 pub mod node;
 pub mod patch;

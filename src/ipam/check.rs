@@ -1,0 +1,408 @@
+//! `ipam check` (calicoctl-surface.md §6.4): scans blocks, pools, nodes, workload endpoints and
+//! handles; prints calicoctl's report and builds the JSON report `release --from-report` uses.
+//! Memory is proportional to the number of allocations (one small record each).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{BlockKv, list_blocks, list_handles, list_pools};
+use crate::datastore::{Datastore, ListOptions, Result};
+use crate::model::kinds::{by_kind, str_at};
+use crate::model::meta;
+
+/// One allocation in the report (Go field order of calicoctl's report).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Allocation {
+    pub ip: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub handle: Option<String>,
+    #[serde(rename = "sequenceNumber")]
+    pub sequence_number: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(
+        rename = "creationTimestamp",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub creation_timestamp: Option<String>,
+    #[serde(rename = "inUse")]
+    pub in_use: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub borrowed: Option<bool>,
+    pub owners: Option<Vec<String>>,
+}
+
+/// A handle that no allocation refers to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeakedHandle {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "UID")]
+    pub uid: String,
+    #[serde(rename = "Revision")]
+    pub revision: String,
+}
+
+/// The machine-readable report (`ipam check -o FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub version: String,
+    #[serde(rename = "clusterGUID")]
+    pub cluster_guid: String,
+    #[serde(rename = "datastoreLocked")]
+    pub datastore_locked: bool,
+    #[serde(rename = "clusterInformationRevision")]
+    pub cluster_information_revision: String,
+    #[serde(rename = "clusterType")]
+    pub cluster_type: String,
+    pub allocations: BTreeMap<String, Vec<Allocation>>,
+    #[serde(
+        rename = "leakedHandles",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
+    pub leaked_handles: Vec<LeakedHandle>,
+}
+
+/// Options of `ipam check`.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub show_all_ips: bool,
+    pub show_problem_ips: bool,
+}
+
+/// The result: the text calicoctl prints, the report and the problem count.
+pub struct CheckResult {
+    pub text: String,
+    pub report: Report,
+    pub problems: usize,
+}
+
+fn attrs_string(m: &BTreeMap<String, String>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads ClusterInformation `default`: (GUID, revision, locked, type).
+pub async fn cluster_info(ds: &dyn Datastore) -> Result<(String, String, bool, String)> {
+    let Some(k) = by_kind("ClusterInformation") else {
+        return Ok(Default::default());
+    };
+    let ci = ds.get(k, "", "default").await?;
+    let spec = ci.get("spec").cloned().unwrap_or(Value::Null);
+    Ok((
+        str_at(&spec, &["clusterGUID"]),
+        meta::resource_version(&ci),
+        spec.get("datastoreReady").and_then(Value::as_bool) == Some(false),
+        str_at(&spec, &["clusterType"]),
+    ))
+}
+
+/// Runs the check.
+pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResult> {
+    let show_problems = opts.show_problem_ips || opts.show_all_ips;
+    let mut t = String::new();
+    let (guid, ci_rev, locked, ctype) = cluster_info(ds).await?;
+    let _ = writeln!(t, "Checking IPAM for inconsistencies...\n");
+    let _ = writeln!(t, "Loading all IPAM blocks...");
+    let blocks: Vec<BlockKv> = list_blocks(ds).await?;
+    let _ = writeln!(t, "Found {} IPAM blocks.", blocks.len());
+    // ip -> allocations; handle -> count of references in blocks.
+    let mut allocs: BTreeMap<String, Vec<Allocation>> = BTreeMap::new();
+    let mut handle_refs: HashMap<String, usize> = HashMap::new();
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    let mut nalloc = 0usize;
+    let mut windows_reserved: BTreeSet<String> = BTreeSet::new();
+    for b in &blocks {
+        let aff = b.block.affinity.clone().unwrap_or_else(|| "<none>".into());
+        let _ = writeln!(t, " IPAM block {} affinity={aff}:", b.block.cidr);
+        let owner = b.block.affinity_host().map(str::to_string);
+        for (ord, a) in b.block.allocations.iter().enumerate() {
+            if a.is_none() {
+                continue;
+            }
+            let Some(attr) = b.block.attribute_of(ord) else {
+                continue;
+            };
+            if attr.released_at.is_some() {
+                continue;
+            }
+            let ip = b.block.ip_at(ord).to_string();
+            let sec = attr.secondary.clone().unwrap_or_default();
+            if opts.show_all_ips {
+                let mut line = format!(
+                    "  {ip} allocated; attrs Main:{} Extra:{}",
+                    attr.handle_id.clone().unwrap_or_else(|| "<none>".into()),
+                    attrs_string(&sec)
+                );
+                if let Some(alt) = &attr.alternate_owner_attrs {
+                    let _ = write!(line, " Alternate:{}", attrs_string(alt));
+                }
+                let _ = writeln!(t, "{line}");
+            }
+            nalloc += 1;
+            if let Some(h) = &attr.handle_id {
+                *handle_refs.entry(h.clone()).or_default() += 1;
+                if h == "windows-reserved-ipam-handle" {
+                    windows_reserved.insert(ip.clone());
+                }
+            }
+            let node = sec.get("node").cloned().or_else(|| owner.clone());
+            if let Some(n) = &node {
+                *per_node.entry(n.clone()).or_default() += 1;
+            }
+            let seq = b
+                .block
+                .sequence_number_for_allocation
+                .as_ref()
+                .and_then(|m| m.get(&ord.to_string()))
+                .copied();
+            allocs.entry(ip.clone()).or_default().push(Allocation {
+                ip,
+                handle: attr.handle_id.clone(),
+                sequence_number: seq,
+                pod: sec.get("pod").cloned(),
+                namespace: sec.get("namespace").cloned(),
+                node: node.clone(),
+                kind: sec.get("type").cloned(),
+                creation_timestamp: sec.get("timestamp").cloned(),
+                in_use: false,
+                borrowed: Some(node.is_some() && owner.is_some() && node != owner),
+                owners: None,
+            });
+        }
+    }
+    let _ = writeln!(t, "IPAM blocks record {nalloc} allocations.\n");
+
+    let _ = writeln!(t, "Loading all IPAM pools...");
+    let pools: Vec<IpNet> = list_pools(ds)
+        .await?
+        .into_iter()
+        .filter(|p| !p.disabled)
+        .map(|p| p.cidr)
+        .collect();
+    for p in &pools {
+        let _ = writeln!(t, "  {p}");
+    }
+    let _ = writeln!(t, "Found {} active IP pools.\n", pools.len());
+
+    // ip -> owners
+    let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let _ = writeln!(t, "Loading all nodes.");
+    let mut ntunnel = 0;
+    if let Some(nk) = by_kind("Node") {
+        for n in ds.list(nk, &ListOptions::default()).await?.items {
+            let name = meta::name(&n);
+            for path in [
+                &["spec", "ipv4VXLANTunnelAddr"][..],
+                &["spec", "wireguard", "interfaceIPv4Address"][..],
+                &["spec", "bgp", "ipv4IPIPTunnelAddr"][..],
+            ] {
+                let ip = str_at(&n, path);
+                if ip.is_empty() {
+                    continue;
+                }
+                if opts.show_all_ips {
+                    let _ = writeln!(t, "  {ip} belongs to Node({name})");
+                }
+                owners.entry(ip).or_default().push(format!("Node({name})"));
+                ntunnel += 1;
+            }
+        }
+    }
+    let _ = writeln!(t, "Found {ntunnel} node tunnel IPs.\n");
+
+    let _ = writeln!(t, "Loading all service load balancer IPs.");
+    let _ = writeln!(
+        t,
+        "No configuration for LoadBalancer kubecontroller found, skipping service check\n"
+    );
+
+    let _ = writeln!(t, "Loading all workload endpoints.");
+    let mut nwep = 0;
+    if let Some(wk) = by_kind("WorkloadEndpoint") {
+        for w in ds.list(wk, &ListOptions::default()).await?.items {
+            let id = format!("{}/{}", meta::namespace(&w), meta::name(&w));
+            if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
+                for net in nets.iter().filter_map(Value::as_str) {
+                    let ip = net.split('/').next().unwrap_or(net).to_string();
+                    if opts.show_all_ips {
+                        let _ = writeln!(t, "  {ip} belongs to Workload({id})");
+                    }
+                    owners
+                        .entry(ip)
+                        .or_default()
+                        .push(format!("Workload({id})"));
+                    nwep += 1;
+                }
+            }
+        }
+    }
+    let _ = writeln!(t, "Found {nwep} workload IPs.");
+    let _ = writeln!(t, "Workloads and nodes are using {} IPs.\n", owners.len());
+
+    let _ = writeln!(t, "Loading all handles");
+    let handles = list_handles(ds).await?;
+    let _ = writeln!(t, "Looking for top (up to 20) nodes by allocations...");
+    let mut counts: Vec<(String, usize)> = per_node.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (n, c) in counts.iter().take(20) {
+        let _ = writeln!(t, "  {n} has {c} allocations");
+    }
+    let mut sorted: Vec<usize> = counts.iter().map(|c| c.1).collect();
+    sorted.sort();
+    let max = sorted.last().copied().unwrap_or(0);
+    let median = if sorted.is_empty() {
+        0
+    } else {
+        sorted[sorted.len() / 2]
+    };
+    let _ = writeln!(
+        t,
+        "Node with most allocations has {max}; median is {median}\n"
+    );
+
+    let _ = writeln!(
+        t,
+        "Scanning for IPs that are allocated but not actually in use..."
+    );
+    let mut leaked = 0;
+    for (ip, list) in allocs.iter_mut() {
+        let o = owners.get(ip);
+        for a in list.iter_mut() {
+            a.in_use = o.is_some() || windows_reserved.contains(ip);
+            a.owners = o.cloned();
+            if !a.in_use {
+                leaked += 1;
+                if show_problems {
+                    let attrs = [
+                        ("node", &a.node),
+                        ("pod", &a.pod),
+                        ("namespace", &a.namespace),
+                        ("type", &a.kind),
+                    ]
+                    .iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                    let _ = writeln!(t, "  {ip} leaked; attrs {attrs}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        t,
+        "Found {leaked} IPs that are allocated in IPAM but not actually in use."
+    );
+
+    let _ = writeln!(
+        t,
+        "Scanning for IPs that are in use by a workload or node but not allocated in IPAM..."
+    );
+    let (mut not_in_pool, mut no_alloc) = (0, 0);
+    for (ip, os) in &owners {
+        if os.len() > 1 && show_problems {
+            let _ = writeln!(t, "  {ip} has multiple owners.");
+        }
+        let Ok(addr) = ip.parse::<IpAddr>() else {
+            continue;
+        };
+        let in_pool = pools.iter().any(|p| p.contains(&addr));
+        if !in_pool {
+            not_in_pool += 1;
+            if show_problems {
+                let _ = writeln!(
+                    t,
+                    "  {ip} in use by {} is not in any active IP pool.",
+                    os.join(",")
+                );
+            }
+        } else if !allocs.contains_key(ip) {
+            no_alloc += 1;
+            if show_problems {
+                let _ = writeln!(
+                    t,
+                    "  {ip} in use by {} and in active IPAM pool but has no IPAM allocation.",
+                    os.join(",")
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        t,
+        "Found {not_in_pool} in-use IPs that are not in active IP pools."
+    );
+    let _ = writeln!(
+        t,
+        "Found {no_alloc} in-use IPs that are in active IP pools but have no corresponding IPAM allocation.\n"
+    );
+
+    let _ = writeln!(t, "Scanning for IPAM handles with no matching IPs...");
+    let mut leaked_handles = Vec::new();
+    let mut matched = 0;
+    let handle_ids: BTreeSet<String> = handles.iter().map(|h| h.0.clone()).collect();
+    for (id, _h, rev, uid) in &handles {
+        if handle_refs.contains_key(id) {
+            matched += 1;
+        } else {
+            if opts.show_all_ips {
+                let _ = writeln!(t, "  {id} doesn't have any active IPs.");
+            }
+            leaked_handles.push(LeakedHandle {
+                id: id.clone(),
+                uid: uid.clone().unwrap_or_default(),
+                revision: rev.clone(),
+            });
+        }
+    }
+    let _ = writeln!(
+        t,
+        "Found {} handles with no matching IPs (and {matched} handles with matches).",
+        leaked_handles.len()
+    );
+    let _ = writeln!(t, "Scanning for IPs with missing handle...");
+    let mut missing = 0;
+    let mut refs: Vec<&String> = handle_refs.keys().collect();
+    refs.sort();
+    for h in refs {
+        if !handle_ids.contains(h) {
+            missing += 1;
+            if show_problems {
+                let _ = writeln!(t, "  {h} is in use in a block but doesn't exist.");
+            }
+        }
+    }
+    let _ = writeln!(
+        t,
+        "Found {missing} handles mentioned in blocks with no matching handle resource."
+    );
+    let problems = leaked + not_in_pool + no_alloc + leaked_handles.len();
+    let _ = writeln!(t, "Check complete; found {problems} problems.");
+    Ok(CheckResult {
+        text: t,
+        report: Report {
+            version: crate::commands::engine::client_version(),
+            cluster_guid: guid,
+            datastore_locked: locked,
+            cluster_information_revision: ci_rev,
+            cluster_type: ctype,
+            allocations: allocs,
+            leaked_handles,
+        },
+        problems,
+    })
+}
