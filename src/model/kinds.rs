@@ -886,6 +886,18 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_a_schema() {
+        for k in KINDS {
+            let def = crate::model::schema::schema()
+                .get(&k.type_name())
+                .unwrap_or_else(|| panic!("no schema for {}", k.kind));
+            for f in ["kind", "apiVersion", "metadata", "spec"] {
+                assert!(def.lookup(f).is_some(), "{} lacks {f}", k.kind);
+            }
+        }
+    }
+
+    #[test]
     fn every_heading_has_a_column() {
         for k in KINDS {
             for h in k.all_headings() {
