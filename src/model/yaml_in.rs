@@ -1,7 +1,567 @@
-//! STUB (replaced by the real module).
+//! Reading YAML manifests the way calicoctl does: split the stream on `---` lines, then turn
+//! each document into JSON with gopkg.in/yaml.v2's YAML 1.1 resolution (as sigs.k8s.io/yaml
+//! does), so `natOutgoing: yes` is `true`, `0700` is 448, timestamps stay strings, and
+//! duplicate keys are errors (calicoctl decodes strictly).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use serde_json::{Map, Number, Value};
+
+/// calicoctl's maximum document size.
+pub const MAX_DOCUMENT: usize = 10 * 1024 * 1024;
+/// Nesting deeper than this is refused (no stack overflows on hostile input).
+const MAX_DEPTH: usize = 512;
+/// Nodes that alias expansion may produce (billion-laughs guard).
+const MAX_EXPANDED_NODES: usize = 1_000_000;
+
+/// A YAML problem with its position when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct YamlError { pub message: String, pub line: Option<usize>, pub column: Option<usize> }
-impl std::fmt::Display for YamlError { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(&self.message) } }
-pub fn split_documents(input: &str) -> Result<Vec<(String, usize)>, YamlError> { Ok(vec![(input.to_string(), 1)]) }
-pub fn yaml_to_json(doc: &str) -> Result<Option<serde_json::Value>, YamlError> { serde_json::from_str(doc).map(Some).map_err(|e| YamlError { message: e.to_string(), line: None, column: None }) }
-pub fn yaml_to_json_at(doc: &str, _l: usize) -> Result<Option<serde_json::Value>, YamlError> { yaml_to_json(doc) }
+pub struct YamlError {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "yaml: line {l}: {}", self.message),
+            None => write!(f, "yaml: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for YamlError {}
+
+fn err(message: impl Into<String>, line: Option<usize>) -> YamlError {
+    YamlError {
+        message: message.into(),
+        line,
+        column: None,
+    }
+}
+
+/// Splits a stream into documents like calicoctl: a line starting with `---` separates
+/// documents (the rest of that line is dropped); a `---` on the very first line is left to the
+/// YAML parser. Returns each document and its 1-based first line.
+pub fn split_documents(input: &str) -> Result<Vec<(String, usize)>, YamlError> {
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    let mut start = 1;
+    for (i, line) in input.split_inclusive('\n').enumerate() {
+        if i > 0 && line.starts_with("---") {
+            docs.push((std::mem::take(&mut cur), start));
+            start = i + 2;
+            continue;
+        }
+        cur.push_str(line);
+    }
+    docs.push((cur, start));
+    for (d, l) in &docs {
+        if d.len() > MAX_DOCUMENT {
+            return Err(err(
+                format!("document starting at line {l} is larger than 10 MiB"),
+                Some(*l),
+            ));
+        }
+    }
+    Ok(docs)
+}
+
+/// A parsed node; anchored nodes are shared, not copied.
+#[derive(Debug)]
+enum Node {
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+        tag: Option<Tag>,
+        line: usize,
+    },
+    Seq(Vec<Rc<Node>>),
+    Map(Vec<(Rc<Node>, Rc<Node>)>, usize),
+}
+
+enum Frame {
+    Seq(Vec<Rc<Node>>, usize),
+    Map(Vec<(Rc<Node>, Rc<Node>)>, Option<Rc<Node>>, usize, usize),
+}
+
+/// Parses one document into a JSON value (`None` for an empty document).
+pub fn yaml_to_json(doc: &str) -> Result<Option<Value>, YamlError> {
+    yaml_to_json_at(doc, 1)
+}
+
+/// Like [`yaml_to_json`], with error lines relative to a stream where `doc` starts at
+/// `first_line`.
+pub fn yaml_to_json_at(doc: &str, first_line: usize) -> Result<Option<Value>, YamlError> {
+    let off = first_line.saturating_sub(1);
+    let text = doc.strip_prefix('\u{feff}').unwrap_or(doc);
+    // Tabs are legal separators inside JSON-style flow collections; the scanner only accepts
+    // them there, so turn leading tabs of flow (JSON) documents into spaces.
+    let owned;
+    let text = if text.trim_start().starts_with(['{', '[']) && text.contains('\t') {
+        owned = text
+            .lines()
+            .map(|l| {
+                let n = l.len() - l.trim_start_matches('\t').len();
+                format!("{}{}", " ".repeat(n), &l[n..])
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        owned.as_str()
+    } else {
+        text
+    };
+    let root = parse_tree(text, off)?;
+    match root {
+        None => Ok(None),
+        Some(n) => {
+            let mut budget = MAX_EXPANDED_NODES;
+            to_json(&n, off, 0, &mut budget).map(Some)
+        }
+    }
+}
+
+fn parse_tree(text: &str, off: usize) -> Result<Option<Rc<Node>>, YamlError> {
+    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Rc<Node>> = None;
+    let mut docs = 0;
+    for item in Parser::new_from_str(text) {
+        let (ev, span) = item.map_err(|e| {
+            err(e.info().to_string(), Some(e.marker().line() + off))
+        })?;
+        let line = span.start.line() + off;
+        let (node, anchor): (Rc<Node>, usize) = match ev {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
+            Event::DocumentStart(_) => {
+                docs += 1;
+                if docs > 1 {
+                    return Err(err("expected a single document", Some(line)));
+                }
+                continue;
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(n) => (n.clone(), 0),
+                None => return Err(err("unknown anchor referenced", Some(line))),
+            },
+            Event::Scalar(v, style, anchor, tag) => (
+                Rc::new(Node::Scalar {
+                    value: v.into_owned(),
+                    style,
+                    tag: tag.map(Cow::into_owned),
+                    line,
+                }),
+                anchor,
+            ),
+            Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err("exceeded max depth of 512", Some(line)));
+                }
+                stack.push(Frame::Seq(Vec::new(), anchor));
+                continue;
+            }
+            Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err("exceeded max depth of 512", Some(line)));
+                }
+                stack.push(Frame::Map(Vec::new(), None, anchor, line));
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, anchor)) => (Rc::new(Node::Seq(items)), anchor),
+                _ => return Err(err("unbalanced sequence", Some(line))),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(items, None, anchor, l)) => (Rc::new(Node::Map(items, l)), anchor),
+                _ => return Err(err("unbalanced mapping", Some(line))),
+            },
+        };
+        if anchor != 0 {
+            anchors.insert(anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq(items, _)) => items.push(node),
+            Some(Frame::Map(items, pending, _, _)) => match pending.take() {
+                None => *pending = Some(node),
+                Some(k) => items.push((k, node)),
+            },
+        }
+    }
+    Ok(root)
+}
+
+fn tag_suffix(tag: &Option<Tag>) -> Option<&str> {
+    tag.as_ref().and_then(|t| {
+        if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+            Some(t.suffix.as_str())
+        } else {
+            None
+        }
+    })
+}
+
+/// Resolves a plain scalar the way yaml.v2 does.
+fn resolve_plain(s: &str, line: usize) -> Result<Value, YamlError> {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Ok(Value::Bool(true));
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Ok(Value::Bool(false));
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => {
+            return Err(err(format!("the value {s} cannot be represented in JSON"), Some(line)));
+        }
+        _ => {}
+    }
+    if let Some(v) = parse_go_int(s) {
+        return Ok(v);
+    }
+    if is_yaml_float(s)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        if !f.is_finite() {
+            return Err(err(format!("the value {s} cannot be represented in JSON"), Some(line)));
+        }
+        return Ok(Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null));
+    }
+    Ok(Value::String(s.to_string()))
+}
+
+/// yaml.v2's float syntax: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (then ParseUint), which yaml.v2 uses for plain scalars:
+/// sign, `0x`/`0o`/`0b` prefixes, leading-zero octal, underscores between digits.
+fn parse_go_int(s: &str) -> Option<Value> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.to_string(), true)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.to_string(), true)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, lower[1..].to_string(), true)
+    } else {
+        (10, lower.clone(), false)
+    };
+    // Underscores: only between digits (or right after a base prefix).
+    if digits.contains('_') {
+        let ok = !digits.ends_with('_')
+            && !digits.contains("__")
+            && (prefixed || !digits.starts_with('_'));
+        if !ok {
+            return None;
+        }
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    if clean.is_empty() || !clean.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mag = u128::from_str_radix(&clean, radix).ok()?;
+    if neg {
+        if mag <= i64::MAX as u128 + 1 {
+            Some(Value::Number(Number::from((mag as i128).wrapping_neg() as i64)))
+        } else {
+            None
+        }
+    } else if mag <= i64::MAX as u128 {
+        Some(Value::Number(Number::from(mag as i64)))
+    } else if mag <= u64::MAX as u128 {
+        Some(Value::Number(Number::from(mag as u64)))
+    } else {
+        None
+    }
+}
+
+fn scalar_value(value: &str, style: ScalarStyle, tag: &Option<Tag>, line: usize) -> Result<Value, YamlError> {
+    match tag_suffix(tag) {
+        Some("str") => return Ok(Value::String(value.to_string())),
+        Some("null") => return Ok(Value::Null),
+        Some("bool") => {
+            return match resolve_plain(value, line)? {
+                Value::Bool(b) => Ok(Value::Bool(b)),
+                _ => Err(err(format!("cannot decode !!str `{value}` as a !!bool"), Some(line))),
+            };
+        }
+        Some("int") => {
+            return parse_go_int(value)
+                .ok_or_else(|| err(format!("cannot decode !!str `{value}` as a !!int"), Some(line)));
+        }
+        Some("float") => {
+            return match resolve_plain(value, line)? {
+                Value::Number(n) => Ok(Value::Number(n)),
+                _ => Err(err(format!("cannot decode !!str `{value}` as a !!float"), Some(line))),
+            };
+        }
+        Some("binary") => {
+            use base64::Engine;
+            let clean: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(clean.as_bytes())
+                .map_err(|e| err(format!("!!binary value contains invalid base64 data: {e}"), Some(line)))?;
+            return Ok(Value::String(String::from_utf8_lossy(&bytes).to_string()));
+        }
+        _ => {}
+    }
+    match style {
+        ScalarStyle::Plain => resolve_plain(value, line),
+        _ => Ok(Value::String(value.to_string())),
+    }
+}
+
+/// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
+fn key_string(n: &Node, off: usize) -> Result<(String, bool), YamlError> {
+    match n {
+        Node::Scalar { value, style, tag, line } => {
+            let v = scalar_value(value, *style, tag, *line)?;
+            let merge = *style == ScalarStyle::Plain && value == "<<" && tag.is_none();
+            Ok((
+                match v {
+                    Value::String(s) => s,
+                    Value::Null => "null".to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(n) => crate::model::schema::number_literal(&n),
+                    _ => String::new(),
+                },
+                merge,
+            ))
+        }
+        Node::Seq(_) | Node::Map(..) => Err(err(
+            "a mapping key must be a scalar to convert to JSON",
+            line_of(n).map(|l| l + 0 * off),
+        )),
+    }
+}
+
+fn line_of(n: &Node) -> Option<usize> {
+    match n {
+        Node::Scalar { line, .. } => Some(*line),
+        Node::Map(_, l) => Some(*l),
+        Node::Seq(items) => items.first().and_then(|i| line_of(i)),
+    }
+}
+
+fn to_json(n: &Node, off: usize, depth: usize, budget: &mut usize) -> Result<Value, YamlError> {
+    if depth > MAX_DEPTH {
+        return Err(err("exceeded max depth of 512", line_of(n)));
+    }
+    if *budget == 0 {
+        return Err(err("document contains excessive aliasing", line_of(n)));
+    }
+    *budget -= 1;
+    match n {
+        Node::Scalar { value, style, tag, line } => scalar_value(value, *style, tag, *line),
+        Node::Seq(items) => items
+            .iter()
+            .map(|i| to_json(i, off, depth + 1, budget))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Node::Map(items, _) => {
+            let mut out = Map::new();
+            let mut merged: Vec<(String, Value)> = Vec::new();
+            for (k, v) in items {
+                let (key, is_merge) = key_string(k, off)?;
+                if is_merge {
+                    // `<<: *anchor` or `<<: [*a, *b]`: keys not set explicitly are merged in.
+                    let sources: Vec<Value> = match to_json(v, off, depth + 1, budget)? {
+                        Value::Array(a) => a,
+                        other => vec![other],
+                    };
+                    for s in sources {
+                        match s {
+                            Value::Object(m) => merged.extend(m),
+                            _ => {
+                                return Err(err("map merge requires map or sequence of maps as the value", line_of(k)));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if out.contains_key(&key) {
+                    return Err(err(format!("key {key:?} already set in map"), line_of(k)));
+                }
+                out.insert(key, to_json(v, off, depth + 1, budget)?);
+            }
+            for (k, v) in merged {
+                out.entry(k).or_insert(v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scalar(s: &str) -> Value {
+        yaml_to_json(&format!("v: {s}\n")).unwrap().unwrap()["v"].clone()
+    }
+
+    #[test]
+    fn yaml11_resolution() {
+        for (input, want) in [
+            ("yes", json!(true)),
+            ("No", json!(false)),
+            ("on", json!(true)),
+            ("OFF", json!(false)),
+            ("y", json!(true)),
+            ("true", json!(true)),
+            ("~", json!(null)),
+            ("null", json!(null)),
+            ("", json!(null)),
+            ("0x1F", json!(31)),
+            ("0700", json!(448)),
+            ("0o17", json!(15)),
+            ("0b101", json!(5)),
+            ("1_000", json!(1000)),
+            ("-42", json!(-42)),
+            ("18446744073709551615", json!(18446744073709551615u64)),
+            ("1.5", json!(1.5)),
+            ("1e3", json!(1000.0)),
+            (".5", json!(0.5)),
+            ("2001-12-14", json!("2001-12-14")),
+            ("2025-06-01T09:59:00Z", json!("2025-06-01T09:59:00Z")),
+            ("'yes'", json!("yes")),
+            ("\"0700\"", json!("0700")),
+            ("!!str 123", json!("123")),
+            ("!!int \"42\"", json!(42)),
+            ("10.0.0.0/16", json!("10.0.0.0/16")),
+            ("1:20", json!("1:20")),
+            ("all()", json!("all()")),
+            ("_1", json!("_1")),
+            ("1__0", json!("1__0")),
+            ("0x", json!("0x")),
+        ] {
+            assert_eq!(scalar(input), want, "{input}");
+        }
+        assert!(yaml_to_json("v: .inf\n").is_err());
+        assert!(yaml_to_json("v: .nan\n").is_err());
+    }
+
+    #[test]
+    fn keys_become_strings() {
+        let v = yaml_to_json("1: a\ntrue: b\nnull: c\n1.5: d\n").unwrap().unwrap();
+        assert_eq!(v, json!({"1": "a", "true": "b", "null": "c", "1.5": "d"}));
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let e = yaml_to_json("a: 1\nb:\n  c: 1\n  c: 2\n").unwrap_err();
+        assert_eq!(e.to_string(), "yaml: line 4: key \"c\" already set in map");
+        assert!(yaml_to_json("{a: 1, a: 2}").is_err());
+        let e = yaml_to_json_at("x: 1\nx: 2\n", 10).unwrap_err();
+        assert_eq!(e.line, Some(11));
+    }
+
+    #[test]
+    fn anchors_and_merge() {
+        let v = yaml_to_json("base: &b {p: 1, q: 2}\nd:\n  <<: *b\n  q: 3\nl: [*b]\n").unwrap().unwrap();
+        assert_eq!(v["d"], json!({"q": 3, "p": 1}));
+        assert_eq!(v["l"], json!([{"p": 1, "q": 2}]));
+        // YAML 1.1: the key `y` is the boolean true (a real go-yaml v2 gotcha).
+        assert_eq!(yaml_to_json("y: 1\n").unwrap().unwrap(), json!({"true": 1}));
+    }
+
+    #[test]
+    fn billion_laughs_and_depth_are_refused() {
+        let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for c in 'b'..='k' {
+            s.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            prev = c;
+        }
+        assert!(yaml_to_json(&s).unwrap_err().message.contains("aliasing"));
+        let deep = "[".repeat(100_000);
+        assert!(yaml_to_json(&deep).is_err());
+        let deep_map = (0..2000).map(|i| format!("{}a:\n", "  ".repeat(i))).collect::<String>();
+        assert!(yaml_to_json(&deep_map).is_err());
+    }
+
+    #[test]
+    fn splitting() {
+        let d = split_documents("---\na: 1\n--- # c\nb: 2\n---foo\n---\n").unwrap();
+        assert_eq!(d.len(), 4);
+        assert_eq!(d[0], ("---\na: 1\n".to_string(), 1));
+        assert_eq!(d[1], ("b: 2\n".to_string(), 4));
+        assert_eq!(d[2].0, "");
+        assert_eq!(yaml_to_json(&d[0].0).unwrap(), Some(json!({"a": 1})));
+        assert_eq!(yaml_to_json(&d[2].0).unwrap(), None);
+        assert_eq!(yaml_to_json("# only a comment\n").unwrap(), None);
+        // A `---` inside a literal block at column 0 still splits, like calicoctl.
+        assert_eq!(split_documents("a: |\n  x\n---\nb: 1\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn json_tabs_crlf_bom() {
+        let v = yaml_to_json("{\n\t\"a\": [\n\t\t1,\n\t\t2\n\t]\n}\n").unwrap().unwrap();
+        assert_eq!(v, json!({"a": [1, 2]}));
+        let v = yaml_to_json("a: 1\r\nb: yes\r\n").unwrap().unwrap();
+        assert_eq!(v, json!({"a": 1, "b": true}));
+        let v = yaml_to_json("\u{feff}a: 1\n").unwrap().unwrap();
+        assert_eq!(v, json!({"a": 1}));
+    }
+
+    #[test]
+    fn syntax_errors_have_lines() {
+        let e = yaml_to_json("a: 1\nb: [unclosed\n").unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+        assert!(e.to_string().starts_with("yaml: line "), "{e}");
+    }
+}
