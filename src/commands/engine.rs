@@ -224,6 +224,17 @@ pub async fn prepare(
     Ok(Prepared { client, input })
 }
 
+/// How CRUD commands report a client that could not be built: a missing non-default config
+/// file is its own bare line; everything else is "Failed to create Calico API client: …".
+/// Both go to stdout, as in calicoctl.
+pub fn client_failure(e: String) -> Failure {
+    if e.starts_with("Error reading config file: ") {
+        stdout_fail(e)
+    } else {
+        stdout_fail(format!("Failed to create Calico API client: {e}"))
+    }
+}
+
 /// Keeps only the metadata calicoctl passes to Create.
 pub fn reduce_metadata(obj: &Value) -> Value {
     let mut o = obj.clone();

@@ -21,7 +21,13 @@ use crate::output::yaml::to_yaml;
 pub const EXIT_THRESHOLD: i32 = 3;
 
 async fn client(ctx: &mut Ctx) -> Result<Client, Failure> {
-    let c = ctx.client().await.map_err(Failure::Stderr)?;
+    let c = ctx.client().await.map_err(|e| {
+        if e.starts_with("Error reading config file: ") {
+            stdout_fail(e)
+        } else {
+            Failure::Stderr(e)
+        }
+    })?;
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::engine::{self, NsFlags};
-use super::{CmdResult, Ctx, Failure, stdout_fail};
+use super::{CmdResult, Ctx, Failure};
 use crate::model::kinds::by_cli_name;
 use crate::model::manifest::Resource;
 use crate::model::meta;
@@ -34,7 +34,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     let kind = by_cli_name(kind_arg)
         .ok_or_else(|| get_err(format!("resource type '{kind_arg}' is not supported")))?;
     let client =
-        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+        client.map_err(engine::client_failure)?;
     let mut res = Resource {
         kind,
         obj: engine::skeleton(kind, name),

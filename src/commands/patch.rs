@@ -6,7 +6,7 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::engine::{self, NsFlags};
-use super::{CmdResult, Ctx, Failure, stdout_fail};
+use super::{CmdResult, Ctx, Failure};
 use crate::model::kinds::by_cli_name;
 use crate::model::manifest::{Resource, decode_one};
 use crate::model::meta;
@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
         Failure::Stderr(format!("resource type '{}' is not supported", args.kind))
     })?;
     let client =
-        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+        client.map_err(engine::client_failure)?;
     let hit = |e: String| Failure::Stderr(format!("hit error: {e}"));
     let mut res = Resource {
         kind,
