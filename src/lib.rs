@@ -153,6 +153,10 @@ fn report(result: commands::CmdResult, ctx: &mut Ctx) -> i32 {
 
 fn print_failure(f: Failure, ctx: &mut Ctx) -> i32 {
     match f {
+        // `calicoctl get … | head`: the reader went away; end quietly like other CLI tools.
+        // (SIGPIPE stays ignored: a default SIGPIPE would also kill us on a TLS socket
+        // that the server closed.)
+        Failure::Stderr(m) if m.contains("Broken pipe (os error 32)") => 141,
         Failure::Stderr(m) => {
             let _ = writeln!(ctx.err, "{}", massage_error(&m));
             1

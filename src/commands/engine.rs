@@ -219,8 +219,7 @@ pub async fn prepare(
         InputError::Parse(m) => Failure::Stderr(format!("failed to execute command: {m}")),
         InputError::Raw(m) => Failure::Stderr(format!("{request_prefix}{m}")),
     })?;
-    let client =
-        client.map_err(|e| stdout_fail(format!("Failed to create Calico API client: {e}")))?;
+    let client = client.map_err(client_failure)?;
     Ok(Prepared { client, input })
 }
 

@@ -33,8 +33,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     };
     let kind = by_cli_name(kind_arg)
         .ok_or_else(|| get_err(format!("resource type '{kind_arg}' is not supported")))?;
-    let client =
-        client.map_err(engine::client_failure)?;
+    let client = client.map_err(engine::client_failure)?;
     let mut res = Resource {
         kind,
         obj: engine::skeleton(kind, name),

@@ -24,8 +24,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
     let kind = by_cli_name(&args.kind).ok_or_else(|| {
         Failure::Stderr(format!("resource type '{}' is not supported", args.kind))
     })?;
-    let client =
-        client.map_err(engine::client_failure)?;
+    let client = client.map_err(engine::client_failure)?;
     let hit = |e: String| Failure::Stderr(format!("hit error: {e}"));
     let mut res = Resource {
         kind,

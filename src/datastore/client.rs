@@ -218,7 +218,11 @@ impl Client {
         };
         let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
         let pools = self.ds.list(pk, &ListOptions::default()).await?;
-        for p in pools.items.iter().filter(|p| meta::name(p) != meta::name(o)) {
+        for p in pools
+            .items
+            .iter()
+            .filter(|p| meta::name(p) != meta::name(o))
+        {
             if let Ok(other) = str_at(p, &["spec", "cidr"]).parse::<IpNet>()
                 && (other.contains(&new.network()) || new.contains(&other.network()))
             {

@@ -166,7 +166,7 @@ pub async fn list_handles(
 }
 
 /// Which block an IP falls into: the block containing it, if one exists.
-pub fn find_block<'a>(blocks: &'a [BlockKv], ip: IpAddr) -> Option<&'a BlockKv> {
+pub fn find_block(blocks: &[BlockKv], ip: IpAddr) -> Option<&BlockKv> {
     blocks.iter().find(|b| b.block.cidr.contains(&ip))
 }
 
@@ -249,8 +249,10 @@ async fn release_in_block(
         let mut kv = match get_block(ds, cidr).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
-                let mut r = ReleaseResult::default();
-                r.unallocated = reqs.iter().filter_map(|q| q.address).collect();
+                let r = ReleaseResult {
+                    unallocated: reqs.iter().filter_map(|q| q.address).collect(),
+                    ..Default::default()
+                };
                 return Ok((HashMap::new(), r));
             }
             Err(e) => return Err(e),

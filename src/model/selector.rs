@@ -278,7 +278,11 @@ impl P {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, SelectorError> {
@@ -287,7 +291,11 @@ impl P {
             self.pos += 1;
             v.push(self.unary()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::And(v)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, SelectorError> {
@@ -462,7 +470,10 @@ fn eval<'a>(e: &Expr, get: &dyn Fn(&str) -> Option<&'a str>) -> bool {
 }
 
 fn quote_set(vs: &[String]) -> String {
-    vs.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ")
+    vs.iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn canon(e: &Expr, out: &mut String) {
@@ -560,10 +571,10 @@ impl Selector {
             | Expr::NotIn(l, _)
             | Expr::Contains(l, _)
             | Expr::StartsWith(l, _)
-            | Expr::EndsWith(l, _) => {
-                if !v.contains(l) {
-                    v.push(l.clone())
-                }
+            | Expr::EndsWith(l, _)
+                if !v.contains(l) =>
+            {
+                v.push(l.clone())
             }
             _ => {}
         });
@@ -576,7 +587,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -640,7 +654,10 @@ mod tests {
         let deep = "(".repeat(10_000) + "all()" + &")".repeat(10_000);
         assert!(parse(&deep).is_err());
         let e = parse("app ==").unwrap_err();
-        assert_eq!(e.to_string(), "expected a quoted string: unexpected end of selector at position 6");
+        assert_eq!(
+            e.to_string(),
+            "expected a quoted string: unexpected end of selector at position 6"
+        );
     }
 
     #[test]
@@ -673,7 +690,15 @@ mod tests {
         assert!(s.is_global_only() && s.uses_global());
         let s = parse("has(a) && global()").unwrap();
         assert!(!s.is_global_only() && s.uses_global());
-        assert_eq!(parse("a == 'x' && has(b) || a in {}").unwrap().label_names(), ["a", "b"]);
-        assert_eq!(parse("a=='x'&&(b!='y'||!has(c))").unwrap().canonical(), "a == \"x\" && (b != \"y\" || !has(c))");
+        assert_eq!(
+            parse("a == 'x' && has(b) || a in {}")
+                .unwrap()
+                .label_names(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            parse("a=='x'&&(b!='y'||!has(c))").unwrap().canonical(),
+            "a == \"x\" && (b != \"y\" || !has(c))"
+        );
     }
 }

@@ -121,7 +121,7 @@ pub fn yaml_to_json_at(doc: &str, first_line: usize) -> Result<Option<Value>, Ya
         None => Ok(None),
         Some(n) => {
             let mut budget = MAX_EXPANDED_NODES;
-            to_json(&n, off, 0, &mut budget).map(Some)
+            to_json(&n, 0, &mut budget).map(Some)
         }
     }
 }
@@ -132,9 +132,8 @@ fn parse_tree(text: &str, off: usize) -> Result<Option<Rc<Node>>, YamlError> {
     let mut root: Option<Rc<Node>> = None;
     let mut docs = 0;
     for item in Parser::new_from_str(text) {
-        let (ev, span) = item.map_err(|e| {
-            err(e.info().to_string(), Some(e.marker().line() + off))
-        })?;
+        let (ev, span) =
+            item.map_err(|e| err(e.info().to_string(), Some(e.marker().line() + off)))?;
         let line = span.start.line() + off;
         let (node, anchor): (Rc<Node>, usize) = match ev {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
@@ -218,7 +217,10 @@ fn resolve_plain(s: &str, line: usize) -> Result<Value, YamlError> {
         }
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
         | ".nan" | ".NaN" | ".NAN" => {
-            return Err(err(format!("the value {s} cannot be represented in JSON"), Some(line)));
+            return Err(err(
+                format!("the value {s} cannot be represented in JSON"),
+                Some(line),
+            ));
         }
         _ => {}
     }
@@ -229,9 +231,14 @@ fn resolve_plain(s: &str, line: usize) -> Result<Value, YamlError> {
         && let Ok(f) = s.parse::<f64>()
     {
         if !f.is_finite() {
-            return Err(err(format!("the value {s} cannot be represented in JSON"), Some(line)));
+            return Err(err(
+                format!("the value {s} cannot be represented in JSON"),
+                Some(line),
+            ));
         }
-        return Ok(Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null));
+        return Ok(Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null));
     }
     Ok(Value::String(s.to_string()))
 }
@@ -315,7 +322,9 @@ fn parse_go_int(s: &str) -> Option<Value> {
     let mag = u128::from_str_radix(&clean, radix).ok()?;
     if neg {
         if mag <= i64::MAX as u128 + 1 {
-            Some(Value::Number(Number::from((mag as i128).wrapping_neg() as i64)))
+            Some(Value::Number(Number::from(
+                (mag as i128).wrapping_neg() as i64
+            )))
         } else {
             None
         }
@@ -328,24 +337,39 @@ fn parse_go_int(s: &str) -> Option<Value> {
     }
 }
 
-fn scalar_value(value: &str, style: ScalarStyle, tag: &Option<Tag>, line: usize) -> Result<Value, YamlError> {
+fn scalar_value(
+    value: &str,
+    style: ScalarStyle,
+    tag: &Option<Tag>,
+    line: usize,
+) -> Result<Value, YamlError> {
     match tag_suffix(tag) {
         Some("str") => return Ok(Value::String(value.to_string())),
         Some("null") => return Ok(Value::Null),
         Some("bool") => {
             return match resolve_plain(value, line)? {
                 Value::Bool(b) => Ok(Value::Bool(b)),
-                _ => Err(err(format!("cannot decode !!str `{value}` as a !!bool"), Some(line))),
+                _ => Err(err(
+                    format!("cannot decode !!str `{value}` as a !!bool"),
+                    Some(line),
+                )),
             };
         }
         Some("int") => {
-            return parse_go_int(value)
-                .ok_or_else(|| err(format!("cannot decode !!str `{value}` as a !!int"), Some(line)));
+            return parse_go_int(value).ok_or_else(|| {
+                err(
+                    format!("cannot decode !!str `{value}` as a !!int"),
+                    Some(line),
+                )
+            });
         }
         Some("float") => {
             return match resolve_plain(value, line)? {
                 Value::Number(n) => Ok(Value::Number(n)),
-                _ => Err(err(format!("cannot decode !!str `{value}` as a !!float"), Some(line))),
+                _ => Err(err(
+                    format!("cannot decode !!str `{value}` as a !!float"),
+                    Some(line),
+                )),
             };
         }
         Some("binary") => {
@@ -353,7 +377,12 @@ fn scalar_value(value: &str, style: ScalarStyle, tag: &Option<Tag>, line: usize)
             let clean: String = value.chars().filter(|c| !c.is_whitespace()).collect();
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(clean.as_bytes())
-                .map_err(|e| err(format!("!!binary value contains invalid base64 data: {e}"), Some(line)))?;
+                .map_err(|e| {
+                    err(
+                        format!("!!binary value contains invalid base64 data: {e}"),
+                        Some(line),
+                    )
+                })?;
             return Ok(Value::String(String::from_utf8_lossy(&bytes).to_string()));
         }
         _ => {}
@@ -365,9 +394,14 @@ fn scalar_value(value: &str, style: ScalarStyle, tag: &Option<Tag>, line: usize)
 }
 
 /// A map key as sigs.k8s.io/yaml turns it into a JSON object key.
-fn key_string(n: &Node, off: usize) -> Result<(String, bool), YamlError> {
+fn key_string(n: &Node) -> Result<(String, bool), YamlError> {
     match n {
-        Node::Scalar { value, style, tag, line } => {
+        Node::Scalar {
+            value,
+            style,
+            tag,
+            line,
+        } => {
             let v = scalar_value(value, *style, tag, *line)?;
             let merge = *style == ScalarStyle::Plain && value == "<<" && tag.is_none();
             Ok((
@@ -383,7 +417,7 @@ fn key_string(n: &Node, off: usize) -> Result<(String, bool), YamlError> {
         }
         Node::Seq(_) | Node::Map(..) => Err(err(
             "a mapping key must be a scalar to convert to JSON",
-            line_of(n).map(|l| l + 0 * off),
+            line_of(n),
         )),
     }
 }
@@ -396,7 +430,7 @@ fn line_of(n: &Node) -> Option<usize> {
     }
 }
 
-fn to_json(n: &Node, off: usize, depth: usize, budget: &mut usize) -> Result<Value, YamlError> {
+fn to_json(n: &Node, depth: usize, budget: &mut usize) -> Result<Value, YamlError> {
     if depth > MAX_DEPTH {
         return Err(err("exceeded max depth of 512", line_of(n)));
     }
@@ -405,20 +439,25 @@ fn to_json(n: &Node, off: usize, depth: usize, budget: &mut usize) -> Result<Val
     }
     *budget -= 1;
     match n {
-        Node::Scalar { value, style, tag, line } => scalar_value(value, *style, tag, *line),
+        Node::Scalar {
+            value,
+            style,
+            tag,
+            line,
+        } => scalar_value(value, *style, tag, *line),
         Node::Seq(items) => items
             .iter()
-            .map(|i| to_json(i, off, depth + 1, budget))
+            .map(|i| to_json(i, depth + 1, budget))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Node::Map(items, _) => {
             let mut out = Map::new();
             let mut merged: Vec<(String, Value)> = Vec::new();
             for (k, v) in items {
-                let (key, is_merge) = key_string(k, off)?;
+                let (key, is_merge) = key_string(k)?;
                 if is_merge {
                     // `<<: *anchor` or `<<: [*a, *b]`: keys not set explicitly are merged in.
-                    let sources: Vec<Value> = match to_json(v, off, depth + 1, budget)? {
+                    let sources: Vec<Value> = match to_json(v, depth + 1, budget)? {
                         Value::Array(a) => a,
                         other => vec![other],
                     };
@@ -426,7 +465,10 @@ fn to_json(n: &Node, off: usize, depth: usize, budget: &mut usize) -> Result<Val
                         match s {
                             Value::Object(m) => merged.extend(m),
                             _ => {
-                                return Err(err("map merge requires map or sequence of maps as the value", line_of(k)));
+                                return Err(err(
+                                    "map merge requires map or sequence of maps as the value",
+                                    line_of(k),
+                                ));
                             }
                         }
                     }
@@ -435,7 +477,7 @@ fn to_json(n: &Node, off: usize, depth: usize, budget: &mut usize) -> Result<Val
                 if out.contains_key(&key) {
                     return Err(err(format!("key {key:?} already set in map"), line_of(k)));
                 }
-                out.insert(key, to_json(v, off, depth + 1, budget)?);
+                out.insert(key, to_json(v, depth + 1, budget)?);
             }
             for (k, v) in merged {
                 out.entry(k).or_insert(v);
@@ -497,7 +539,9 @@ mod tests {
 
     #[test]
     fn keys_become_strings() {
-        let v = yaml_to_json("1: a\ntrue: b\nnull: c\n1.5: d\n").unwrap().unwrap();
+        let v = yaml_to_json("1: a\ntrue: b\nnull: c\n1.5: d\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(v, json!({"1": "a", "true": "b", "null": "c", "1.5": "d"}));
     }
 
@@ -512,7 +556,9 @@ mod tests {
 
     #[test]
     fn anchors_and_merge() {
-        let v = yaml_to_json("base: &b {p: 1, q: 2}\nd:\n  <<: *b\n  q: 3\nl: [*b]\n").unwrap().unwrap();
+        let v = yaml_to_json("base: &b {p: 1, q: 2}\nd:\n  <<: *b\n  q: 3\nl: [*b]\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(v["d"], json!({"q": 3, "p": 1}));
         assert_eq!(v["l"], json!([{"p": 1, "q": 2}]));
         // YAML 1.1: the key `y` is the boolean true (a real go-yaml v2 gotcha).
@@ -530,7 +576,9 @@ mod tests {
         assert!(yaml_to_json(&s).unwrap_err().message.contains("aliasing"));
         let deep = "[".repeat(100_000);
         assert!(yaml_to_json(&deep).is_err());
-        let deep_map = (0..2000).map(|i| format!("{}a:\n", "  ".repeat(i))).collect::<String>();
+        let deep_map = (0..2000)
+            .map(|i| format!("{}a:\n", "  ".repeat(i)))
+            .collect::<String>();
         assert!(yaml_to_json(&deep_map).is_err());
     }
 
@@ -550,7 +598,9 @@ mod tests {
 
     #[test]
     fn json_tabs_crlf_bom() {
-        let v = yaml_to_json("{\n\t\"a\": [\n\t\t1,\n\t\t2\n\t]\n}\n").unwrap().unwrap();
+        let v = yaml_to_json("{\n\t\"a\": [\n\t\t1,\n\t\t2\n\t]\n}\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(v, json!({"a": [1, 2]}));
         let v = yaml_to_json("a: 1\r\nb: yes\r\n").unwrap().unwrap();
         assert_eq!(v, json!({"a": 1, "b": true}));
