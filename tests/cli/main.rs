@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod bird;
 mod cli_basics;
 mod config;
 mod crud;
