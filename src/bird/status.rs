@@ -116,12 +116,12 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A client and its socket path, or the last connection error and every path tried.
+type Connected = Result<(BirdClient, String), (BirdError, Vec<String>)>;
+
 /// Connects to the first socket that accepts. A socket that accepts but then misbehaves is an
 /// execution error, not a connection error.
-fn connect(
-    paths: &[PathBuf],
-    timeout: Duration,
-) -> Result<Result<(BirdClient, String), (BirdError, Vec<String>)>, StatusError> {
+fn connect(paths: &[PathBuf], timeout: Duration) -> Result<Connected, StatusError> {
     let mut last = None;
     for p in paths {
         match BirdClient::connect(p, timeout) {
