@@ -763,3 +763,349 @@ impl Env {
         out
     }
 }
+
+// ---- kube-apiserver ---------------------------------------------------------------------
+
+/// Which Calico CRD layout to install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrdMode {
+    V1,
+    V3,
+}
+
+/// A real kube-apiserver (built by .ci/build-kube-apiserver.sh) with its own etcd and the
+/// Calico CRDs installed.
+pub struct KubeApiServer {
+    pub etcd: Etcd,
+    pub guard: ProcessGuard,
+    pub url: String,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub mode: CrdMode,
+}
+
+/// The kube-apiserver binary, if it has been built.
+pub fn kube_apiserver_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CALICOCTL_KUBE_APISERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var("CALICOCTL_CI_CACHE")
+        .map(PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/calicoctl-ci")))
+        .ok()?;
+    let rd = std::fs::read_dir(&cache).ok()?;
+    let mut found: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("kube-apiserver"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Starts a kube-apiserver or explains why not: `None` = skip (outside CI).
+pub fn kube_or_skip(mode: CrdMode) -> Option<KubeApiServer> {
+    match kube_apiserver_binary() {
+        Some(b) => Some(KubeApiServer::start(&b, mode)),
+        None if in_ci() => panic!(
+            "kube-apiserver is not built; run .ci/build-kube-apiserver.sh (CI must not skip)"
+        ),
+        None => {
+            eprintln!(
+                "skipping: no kube-apiserver binary (run .ci/build-kube-apiserver.sh; needs Go)"
+            );
+            None
+        }
+    }
+}
+
+impl KubeApiServer {
+    pub fn start(binary: &Path, mode: CrdMode) -> KubeApiServer {
+        let etcd = Etcd::start();
+        let dir = tempdir();
+        let d = dir.path();
+        openssl(d, &["genrsa", "-out", "sa.key", "2048"]);
+        openssl(d, &["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
+        let token = "calicoctl-test-admin-token".to_string();
+        std::fs::write(
+            d.join("tokens.csv"),
+            format!("{token},admin,admin-uid,system:masters\nlimited-token,bob,bob-uid\n"),
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.join("certs")).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(d.join("kube-apiserver.log")).unwrap();
+        let child = Command::new(binary)
+            .args([
+                &format!("--etcd-servers={}", etcd.endpoint),
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={port}"),
+                &format!("--cert-dir={}", d.join("certs").display()),
+                &format!("--token-auth-file={}", d.join("tokens.csv").display()),
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                &format!("--service-account-key-file={}", d.join("sa.pub").display()),
+                &format!(
+                    "--service-account-signing-key-file={}",
+                    d.join("sa.key").display()
+                ),
+                "--service-cluster-ip-range=10.96.0.0/12",
+                "--disable-admission-plugins=ServiceAccount",
+                "--enable-priority-and-fairness=false",
+            ])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kube-apiserver");
+        let url = format!("https://127.0.0.1:{port}");
+        let mut k = KubeApiServer {
+            etcd,
+            guard: ProcessGuard {
+                child: Some(child),
+                name: "kube-apiserver".into(),
+            },
+            url,
+            token: token.clone(),
+            kubeconfig: d.join("kubeconfig"),
+            dir,
+            mode,
+        };
+        if !k.wait_ready(Duration::from_secs(60)) {
+            let log = std::fs::read_to_string(k.dir.path().join("kube-apiserver.log"))
+                .unwrap_or_default();
+            panic!(
+                "kube-apiserver did not become ready:\n{}",
+                log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::fs::write(
+            &k.kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: admin\ncurrent-context: test\n",
+                k.url, k.token
+            ),
+        )
+        .unwrap();
+        k.install_crds();
+        k
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.guard.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            let (code, _) = self.curl("GET", "/readyz", None);
+            if code == 200 {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// A raw request with curl (independent of the code under test): (status, body).
+    pub fn curl(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.curl_as(&self.token, method, path, body)
+    }
+
+    pub fn curl_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}"))
+            .args(["-H", "Content-Type: application/json", "--max-time", "20"])
+            .arg(format!("{}{}", self.url, path));
+        if body.is_some() {
+            cmd.args(["--data-binary", "@-"]);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("curl is installed");
+        if let Some(b) = body {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(serde_json::to_string(b).unwrap().as_bytes())
+                .unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (
+            code.trim().parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn install_crds(&self) {
+        let dir = match self.mode {
+            CrdMode::V1 => "crd.projectcalico.org_v1",
+            CrdMode::V3 => "projectcalico.org_v3",
+        };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/calico-crds")
+            .join(dir);
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let crd = calicoctl::model::yaml_in::yaml_to_json(&text)
+                .unwrap()
+                .unwrap();
+            let (code, body) = self.curl(
+                "POST",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                Some(&crd),
+            );
+            assert!(
+                code == 201 || code == 409,
+                "CRD {} not installed ({code}): {body}",
+                p.display()
+            );
+            names.push(crd["metadata"]["name"].as_str().unwrap().to_string());
+        }
+        // Wait until every CRD is Established.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for n in names {
+            loop {
+                let (_, v) = self.curl(
+                    "GET",
+                    &format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}"),
+                    None,
+                );
+                let ok = v["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|x| x["type"] == "Established" && x["status"] == "True")
+                });
+                if ok {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "CRD {n} not established");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The CR of a Calico resource, read with plain REST.
+    pub fn cr(&self, plural: &str, ns: Option<&str>, name: &str) -> Option<serde_json::Value> {
+        let group = match self.mode {
+            CrdMode::V1 => "crd.projectcalico.org/v1",
+            CrdMode::V3 => "projectcalico.org/v3",
+        };
+        let path = match ns {
+            Some(n) => format!("/apis/{group}/namespaces/{n}/{plural}/{name}"),
+            None => format!("/apis/{group}/{plural}/{name}"),
+        };
+        let (code, v) = self.curl("GET", &path, None);
+        (code == 200).then_some(v)
+    }
+}
+
+/// One datastore under test: etcd or a kube-apiserver with Calico CRDs.
+pub enum Store {
+    Etcd(Env),
+    Kdd(KubeApiServer, tempfile::TempDir, PathBuf),
+}
+
+impl Store {
+    pub fn etcd() -> Option<Store> {
+        Some(Store::Etcd(Env::new()))
+    }
+
+    pub fn kdd(mode: CrdMode) -> Option<Store> {
+        let k = kube_or_skip(mode)?;
+        let dir = tempdir();
+        let cfg = dir.path().join("calicoctl.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: kubernetes\n  kubeconfig: {}\n",
+                k.kubeconfig.display()
+            ),
+        )
+        .unwrap();
+        Some(Store::Kdd(k, dir, cfg))
+    }
+
+    fn cfg(&self) -> &Path {
+        match self {
+            Store::Etcd(e) => &e.cfg,
+            Store::Kdd(_, _, c) => c,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        match self {
+            Store::Etcd(e) => e.dir.path(),
+            Store::Kdd(_, d, _) => d.path(),
+        }
+    }
+
+    pub fn is_kdd(&self) -> bool {
+        matches!(self, Store::Kdd(..))
+    }
+
+    /// `calicoctl -c <cfg> ARGS`.
+    pub fn ctl<S: AsRef<str>>(&self, args: &[S]) -> Run {
+        let mut a: Vec<String> = args.iter().map(|s| s.as_ref().to_string()).collect();
+        a.push("-c".into());
+        a.push(self.cfg().to_string_lossy().to_string());
+        calicoctl(&a)
+    }
+
+    pub fn file(&self, name: &str, content: &str) -> String {
+        let p = self.dir().join(name);
+        std::fs::write(&p, content).unwrap();
+        p.to_string_lossy().to_string()
+    }
+
+    pub fn apply(&self, manifest: &str) -> Out {
+        let f = self.file("apply-input.yaml", manifest);
+        let out = self.ctl(&["apply", "-f", &f]).run();
+        out.ok();
+        out
+    }
+
+    /// Kubernetes needs namespaces to exist; etcd does not care.
+    pub fn ensure_namespace(&self, ns: &str) {
+        if let Store::Kdd(k, ..) = self {
+            let (code, body) = k.curl("POST", "/api/v1/namespaces", Some(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})));
+            assert!(code == 201 || code == 409, "namespace {ns}: {code} {body}");
+        }
+    }
+
+    /// The inner error text of a NotFound for `plural/name`.
+    pub fn not_found(&self, plural: &str, name: &str) -> String {
+        match self {
+            Store::Etcd(_) => "<nil>".into(),
+            Store::Kdd(k, ..) => {
+                let group = match k.mode {
+                    CrdMode::V1 => "crd.projectcalico.org",
+                    CrdMode::V3 => "projectcalico.org",
+                };
+                format!("{plural}.{group} \"{name}\" not found")
+            }
+        }
+    }
+}

@@ -3,10 +3,12 @@
 
 mod harness;
 
+mod backends;
 mod bird;
 mod cli_basics;
 mod config;
 mod crud;
 mod errors;
+mod kdd;
 mod output;
 mod tls;

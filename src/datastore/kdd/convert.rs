@@ -1,0 +1,948 @@
+//! Pure conversions of the Kubernetes datastore (datastore-model.md §3): the v1 CRD metadata
+//! annotation, UID bit reversal, IPAM CR names and encodings, Node/Pod/Namespace mappings.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use sha1::Digest as _;
+
+use crate::model::ipam::*;
+use crate::model::kinds::{API_VERSION, KindInfo, str_at};
+use crate::model::meta;
+use crate::model::schema::schema;
+use crate::output::json::to_go_json;
+
+pub const CRD_GROUP_V1: &str = "crd.projectcalico.org/v1";
+pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
+
+/// libcalico's `ConvertUID`: reverse the bits of every byte, keep bytes 6 and 8 (version and
+/// variant). An involution.
+pub fn reverse_uid(uid: &str) -> String {
+    let Ok(u) = uuid::Uuid::parse_str(uid) else {
+        return uid.to_string();
+    };
+    let orig = *u.as_bytes();
+    let mut b = orig.map(|x| x.reverse_bits());
+    b[6] = orig[6];
+    b[8] = orig[8];
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+fn calico_key(k: &str) -> bool {
+    k.contains("projectcalico.org/") || k.contains("operator.tigera.io/")
+}
+
+fn str_map(v: Option<&Value>) -> Map<String, Value> {
+    v.and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+/// v3 object → crd.projectcalico.org/v1 CR.
+pub fn to_v1_cr(kind: &KindInfo, obj: &Value) -> Value {
+    let m = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let mut cr_meta = Map::new();
+    cr_meta.insert("name".into(), Value::String(meta::name(obj)));
+    if kind.namespaced {
+        cr_meta.insert("namespace".into(), Value::String(meta::namespace(obj)));
+    }
+    let rv = meta::resource_version(obj);
+    if !rv.is_empty() {
+        cr_meta.insert("resourceVersion".into(), Value::String(rv));
+    }
+    let uid = meta::meta_str(obj, "uid");
+    if !uid.is_empty() {
+        cr_meta.insert("uid".into(), Value::String(reverse_uid(&uid)));
+    }
+    let labels: Map<String, Value> = str_map(m.get("labels"))
+        .into_iter()
+        .filter(|(k, _)| calico_key(k))
+        .collect();
+    if !labels.is_empty() {
+        cr_meta.insert("labels".into(), Value::Object(labels));
+    }
+    // The whole v3 metadata (minus what the CR carries itself) rides in an annotation.
+    let mut ann_meta = m.as_object().cloned().unwrap_or_default();
+    for f in [
+        "namespace",
+        "resourceVersion",
+        "uid",
+        "selfLink",
+        "managedFields",
+    ] {
+        ann_meta.remove(f);
+    }
+    if !kind.flags.policy_name_annotation {
+        ann_meta.remove("name");
+    }
+    let ann_meta = schema()
+        .decode("metav1.ObjectMeta", &Value::Object(ann_meta.clone()), false)
+        .unwrap_or(Value::Object(ann_meta));
+    let mut anns: Map<String, Value> = str_map(m.get("annotations"))
+        .into_iter()
+        .filter(|(k, _)| calico_key(k))
+        .collect();
+    anns.insert(
+        METADATA_ANNOTATION.into(),
+        Value::String(to_go_json(&ann_meta)),
+    );
+    cr_meta.insert("annotations".into(), Value::Object(anns));
+    let mut cr = Map::new();
+    cr.insert("apiVersion".into(), Value::String(CRD_GROUP_V1.into()));
+    cr.insert("kind".into(), Value::String(kind.kind.into()));
+    cr.insert("metadata".into(), Value::Object(cr_meta));
+    for f in ["spec", "status"] {
+        if let Some(v) = obj.get(f) {
+            cr.insert(f.into(), v.clone());
+        }
+    }
+    Value::Object(cr)
+}
+
+/// crd.projectcalico.org/v1 CR → canonical v3 object.
+pub fn from_v1_cr(kind: &KindInfo, cr: &Value) -> Value {
+    let cm = cr.get("metadata").cloned().unwrap_or(json!({}));
+    let mut labels = str_map(cm.get("labels"));
+    let mut anns = str_map(cm.get("annotations"));
+    let mut m = Map::new();
+    let ann_meta: Option<Map<String, Value>> = anns
+        .remove(METADATA_ANNOTATION)
+        .and_then(|v| {
+            v.as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        })
+        .and_then(|v| v.as_object().cloned());
+    let mut name = str_at(&cm, &["name"]);
+    let mut created = cm.get("creationTimestamp").cloned();
+    if let Some(am) = &ann_meta {
+        for (k, v) in am {
+            match k.as_str() {
+                "labels" => labels.extend(str_map(Some(v))),
+                "annotations" => anns.extend(str_map(Some(v))),
+                "name" if kind.flags.policy_name_annotation => {
+                    if let Some(n) = v.as_str() {
+                        name = n.to_string();
+                    }
+                }
+                "name" | "namespace" | "resourceVersion" | "uid" => {}
+                "creationTimestamp" => {
+                    if !v.is_null() {
+                        created = Some(v.clone());
+                    }
+                }
+                _ => {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    } else {
+        for f in [
+            "generation",
+            "ownerReferences",
+            "finalizers",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            if let Some(v) = cm.get(f) {
+                m.insert(f.into(), v.clone());
+            }
+        }
+    }
+    m.insert("name".into(), Value::String(name));
+    if kind.namespaced {
+        m.insert(
+            "namespace".into(),
+            cm.get("namespace").cloned().unwrap_or(Value::Null),
+        );
+    }
+    let uid = str_at(&cm, &["uid"]);
+    if !uid.is_empty() {
+        m.insert("uid".into(), Value::String(reverse_uid(&uid)));
+    }
+    m.insert(
+        "resourceVersion".into(),
+        cm.get("resourceVersion").cloned().unwrap_or(Value::Null),
+    );
+    if let Some(c) = created {
+        m.insert("creationTimestamp".into(), c);
+    }
+    if !labels.is_empty() {
+        m.insert("labels".into(), Value::Object(labels));
+    }
+    if !anns.is_empty() {
+        m.insert("annotations".into(), Value::Object(anns));
+    }
+    let mut v3 = Map::new();
+    v3.insert("kind".into(), Value::String(kind.kind.into()));
+    v3.insert("apiVersion".into(), Value::String(API_VERSION.into()));
+    v3.insert("metadata".into(), Value::Object(m));
+    for f in ["spec", "status"] {
+        if let Some(v) = cr.get(f) {
+            v3.insert(f.into(), v.clone());
+        }
+    }
+    let raw = Value::Object(v3);
+    schema()
+        .decode(&kind.type_name(), &raw, false)
+        .unwrap_or(raw)
+}
+
+/// projectcalico.org/v3 CR (no-API-server mode) → canonical v3 object.
+pub fn from_v3_cr(kind: &KindInfo, cr: &Value) -> Value {
+    let mut o = cr.clone();
+    meta::edit_meta(&mut o, |m| {
+        m.remove("managedFields");
+        m.remove("generation");
+    });
+    schema().decode(&kind.type_name(), &o, false).unwrap_or(o)
+}
+
+/// CIDR → IPAMBlock name: `.`, `:` and `/` become `-`.
+pub fn block_name(cidr: &ipnet::IpNet) -> String {
+    cidr.trunc().to_string().replace(['.', ':', '/'], "-")
+}
+
+/// Base32 (RFC 4648, no padding) — the hostname-hash label form.
+fn base32(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for &b in data {
+        buf = (buf << 8) | b as u32;
+        bits += 8;
+        while bits >= 5 {
+            out.push(A[((buf >> (bits - 5)) & 31) as usize] as char);
+            bits -= 5;
+        }
+    }
+    if bits > 0 {
+        out.push(A[((buf << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// `projectcalico.org/hostname-hash`: base32 of SHA3-256(hostname).
+pub fn hostname_hash(host: &str) -> String {
+    base32(&sha3::Sha3_256::digest(host.as_bytes()))
+}
+
+/// BlockAffinity name `<host>-<cidr-name>`, hashed when it would reach 253 characters.
+pub fn affinity_name(host: &str, cidr: &ipnet::IpNet) -> String {
+    let cn = block_name(cidr);
+    let name = format!("{host}-{cn}");
+    if name.len() < 253 {
+        return name;
+    }
+    let keep = 252usize
+        .saturating_sub(cn.len())
+        .saturating_sub(13)
+        .min(host.len());
+    let mut cut = keep;
+    while !host.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = sha2::Sha256::digest(format!("{host}+{cn}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{cn}-{}", &host[..cut], &hex[..11])
+}
+
+fn attr_json(a: &AllocationAttribute) -> Value {
+    let mut m = Map::new();
+    if let Some(h) = &a.handle_id {
+        m.insert("handle_id".into(), Value::String(h.clone()));
+    }
+    if let Some(s) = a.secondary.as_ref().filter(|s| !s.is_empty()) {
+        m.insert("secondary".into(), json!(s));
+    }
+    if let Some(s) = a.alternate_owner_attrs.as_ref().filter(|s| !s.is_empty()) {
+        m.insert("alternateOwnerAttrs".into(), json!(s));
+    }
+    if let Some(r) = &a.released_at {
+        m.insert("releasedAt".into(), Value::String(r.clone()));
+    }
+    Value::Object(m)
+}
+
+/// The CR `spec` of an IPAM value (v1 CRD field names; `v3` changes the affinity `deleted`).
+pub fn ipam_spec(key: &IpamKey, v: &IpamValue, v3: bool) -> Value {
+    match v {
+        IpamValue::Block(b) => {
+            let mut m = Map::new();
+            m.insert("cidr".into(), Value::String(b.cidr.to_string()));
+            if let Some(a) = &b.affinity {
+                m.insert("affinity".into(), Value::String(a.clone()));
+            }
+            if let Some(t) = &b.affinity_claim_time {
+                m.insert("affinityClaimTime".into(), Value::String(t.clone()));
+            }
+            m.insert("allocations".into(), json!(b.allocations));
+            m.insert("unallocated".into(), json!(b.unallocated));
+            m.insert(
+                "attributes".into(),
+                b.attributes
+                    .as_ref()
+                    .map(|a| Value::Array(a.iter().map(attr_json).collect()))
+                    .unwrap_or(Value::Null),
+            );
+            m.insert("sequenceNumber".into(), json!(b.sequence_number));
+            m.insert(
+                "sequenceNumberForAllocation".into(),
+                json!(b.sequence_number_for_allocation),
+            );
+            m.insert("deleted".into(), Value::Bool(b.deleted));
+            m.insert("strictAffinity".into(), Value::Bool(false));
+            Value::Object(m)
+        }
+        IpamValue::Affinity(a) => {
+            let (host, t, cidr) = match key {
+                IpamKey::Affinity {
+                    host,
+                    affinity_type,
+                    cidr,
+                } => (host.clone(), affinity_type.as_str(), cidr.to_string()),
+                _ => (String::new(), "host", String::new()),
+            };
+            json!({"state": a.state, "node": host, "type": t, "cidr": cidr,
+                   "deleted": if v3 { json!(a.deleted) } else { json!(a.deleted.to_string()) }})
+        }
+        IpamValue::Handle(h) => {
+            let id = match key {
+                IpamKey::Handle(id) => id.clone(),
+                _ => String::new(),
+            };
+            json!({"handleID": id, "block": h.block, "deleted": h.deleted})
+        }
+        IpamValue::Config(c) => {
+            let mut m = Map::new();
+            m.insert("strictAffinity".into(), Value::Bool(c.strict_affinity));
+            m.insert(
+                "autoAllocateBlocks".into(),
+                Value::Bool(c.auto_allocate_blocks),
+            );
+            if c.max_blocks_per_host != 0 {
+                m.insert("maxBlocksPerHost".into(), json!(c.max_blocks_per_host));
+            }
+            if let Some(k) = &c.kubevirt_vm_address_persistence {
+                m.insert(
+                    "kubeVirtVMAddressPersistence".into(),
+                    Value::String(k.clone()),
+                );
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn read_map(v: Option<&Value>) -> Option<BTreeMap<String, String>> {
+    v.and_then(Value::as_object).map(|m| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()
+    })
+}
+
+/// Reads an IPAM CR spec back.
+pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, String> {
+    Ok(match key {
+        IpamKey::Block(cidr) => {
+            let allocations: Vec<Option<usize>> = spec
+                .get("allocations")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|x| x.as_u64().map(|u| u as usize)).collect())
+                .unwrap_or_default();
+            let size = 1usize << (cidr.max_prefix_len() - cidr.prefix_len()).min(30);
+            if allocations.len() != size {
+                return Err(format!(
+                    "block {cidr} has {} allocations, expected {size}",
+                    allocations.len()
+                ));
+            }
+            IpamValue::Block(AllocationBlock {
+                cidr: *cidr,
+                affinity: spec
+                    .get("affinity")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                affinity_claim_time: spec
+                    .get("affinityClaimTime")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                allocations,
+                unallocated: spec.get("unallocated").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_u64().map(|u| u as usize))
+                        .collect()
+                }),
+                attributes: spec.get("attributes").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .map(|x| AllocationAttribute {
+                            handle_id: x
+                                .get("handle_id")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                            secondary: read_map(x.get("secondary")),
+                            alternate_owner_attrs: read_map(x.get("alternateOwnerAttrs")),
+                            released_at: x
+                                .get("releasedAt")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        })
+                        .collect()
+                }),
+                sequence_number: spec
+                    .get("sequenceNumber")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                sequence_number_for_allocation: spec
+                    .get("sequenceNumberForAllocation")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                            .collect()
+                    }),
+                deleted: spec
+                    .get("deleted")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                host_affinity: None,
+            })
+        }
+        IpamKey::Affinity { .. } => IpamValue::Affinity(BlockAffinity {
+            state: str_at(spec, &["state"]),
+            deleted: match spec.get("deleted") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s == "true",
+                _ => false,
+            },
+        }),
+        IpamKey::Handle(_) => IpamValue::Handle(IpamHandle {
+            block: spec
+                .get("block")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_i64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            deleted: spec
+                .get("deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }),
+        IpamKey::Config => IpamValue::Config(IpamConfig {
+            strict_affinity: spec
+                .get("strictAffinity")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            auto_allocate_blocks: spec
+                .get("autoAllocateBlocks")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            max_blocks_per_host: spec
+                .get("maxBlocksPerHost")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            kubevirt_vm_address_persistence: spec
+                .get("kubeVirtVMAddressPersistence")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ip_cooldown_seconds: spec.get("ipCooldownSeconds").and_then(Value::as_i64),
+        }),
+    })
+}
+
+/// Doubles every `-` of a WEP name component.
+fn escape_component(s: &str) -> String {
+    s.replace('-', "--")
+}
+
+/// The WorkloadEndpoint name of a pod: `<node>-k8s-<pod>-eth0`.
+pub fn wep_name(node: &str, pod: &str) -> String {
+    format!(
+        "{}-k8s-{}-eth0",
+        escape_component(node),
+        escape_component(pod)
+    )
+}
+
+/// `cali` + first 11 hex chars of SHA1("<namespace>.<pod>").
+pub fn wep_interface(ns: &str, pod: &str) -> String {
+    let d = sha1::Sha1::digest(format!("{ns}.{pod}").as_bytes());
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cali{}", &hex[..11])
+}
+
+/// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods).
+pub fn pod_to_wep(pod: &Value) -> Option<Value> {
+    let node = str_at(pod, &["spec", "nodeName"]);
+    if node.is_empty()
+        || pod
+            .get("spec")
+            .and_then(|s| s.get("hostNetwork"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    {
+        return None;
+    }
+    let name = str_at(pod, &["metadata", "name"]);
+    let ns = str_at(pod, &["metadata", "namespace"]);
+    let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
+    let mut ips: Vec<String> = pod
+        .get("status")
+        .and_then(|s| s.get("podIPs"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| str_at(x, &["ip"]))
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if ips.is_empty() {
+        let ip = str_at(pod, &["status", "podIP"]);
+        if !ip.is_empty() {
+            ips.push(ip);
+        }
+    }
+    if ips.is_empty() {
+        if let Some(v) = anns
+            .get("cni.projectcalico.org/podIPs")
+            .and_then(Value::as_str)
+        {
+            ips = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        } else if let Some(v) = anns
+            .get("cni.projectcalico.org/podIP")
+            .and_then(Value::as_str)
+        {
+            ips.push(v.to_string());
+        }
+    }
+    let phase = str_at(pod, &["status", "phase"]);
+    if phase == "Succeeded" || phase == "Failed" {
+        ips.clear();
+    }
+    let nets: Vec<String> = ips
+        .iter()
+        .map(|ip| {
+            if ip.contains('/') {
+                ip.clone()
+            } else if ip.contains(':') {
+                format!("{ip}/128")
+            } else {
+                format!("{ip}/32")
+            }
+        })
+        .collect();
+    let sa = {
+        let s = str_at(pod, &["spec", "serviceAccountName"]);
+        if s.is_empty() {
+            "default".to_string()
+        } else {
+            s
+        }
+    };
+    let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
+    labels.insert(
+        "projectcalico.org/namespace".into(),
+        Value::String(ns.clone()),
+    );
+    labels.insert(
+        "projectcalico.org/orchestrator".into(),
+        Value::String("k8s".into()),
+    );
+    if sa.len() < 63 {
+        labels.insert(
+            "projectcalico.org/serviceaccount".into(),
+            Value::String(sa.clone()),
+        );
+    }
+    let mut spec = Map::new();
+    spec.insert("orchestrator".into(), json!("k8s"));
+    spec.insert("node".into(), json!(node));
+    if let Some(c) = anns.get("cni.projectcalico.org/containerID") {
+        spec.insert("containerID".into(), c.clone());
+    }
+    spec.insert("pod".into(), json!(name));
+    spec.insert("endpoint".into(), json!("eth0"));
+    spec.insert("serviceAccountName".into(), json!(sa));
+    if !nets.is_empty() {
+        spec.insert("ipNetworks".into(), json!(nets));
+    }
+    spec.insert(
+        "profiles".into(),
+        json!([format!("kns.{ns}"), format!("ksa.{ns}.{sa}")]),
+    );
+    spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
+    let raw = json!({
+        "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
+        "metadata": {
+            "name": wep_name(&node, &name), "namespace": ns,
+            "uid": str_at(pod, &["metadata", "uid"]),
+            "resourceVersion": str_at(pod, &["metadata", "resourceVersion"]),
+            "creationTimestamp": pod.get("metadata").and_then(|m| m.get("creationTimestamp")).cloned().unwrap_or(Value::Null),
+            "labels": labels,
+        },
+        "spec": spec,
+    });
+    Some(
+        schema()
+            .decode("v3.WorkloadEndpoint", &raw, false)
+            .unwrap_or(raw),
+    )
+}
+
+/// Calico Node annotations on the Kubernetes Node (§3.5).
+pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
+    ("projectcalico.org/IPv4Address", &["bgp", "ipv4Address"]),
+    ("projectcalico.org/IPv6Address", &["bgp", "ipv6Address"]),
+    ("projectcalico.org/ASNumber", &["bgp", "asNumber"]),
+    (
+        "projectcalico.org/RouteReflectorClusterID",
+        &["bgp", "routeReflectorClusterID"],
+    ),
+    (
+        "projectcalico.org/IPv4IPIPTunnelAddr",
+        &["bgp", "ipv4IPIPTunnelAddr"],
+    ),
+    (
+        "projectcalico.org/IPv4VXLANTunnelAddr",
+        &["ipv4VXLANTunnelAddr"],
+    ),
+    (
+        "projectcalico.org/IPv6VXLANTunnelAddr",
+        &["ipv6VXLANTunnelAddr"],
+    ),
+    (
+        "projectcalico.org/VXLANTunnelMACAddr",
+        &["vxlanTunnelMACAddr"],
+    ),
+    (
+        "projectcalico.org/VXLANTunnelMACAddrV6",
+        &["vxlanTunnelMACAddrV6"],
+    ),
+    (
+        "projectcalico.org/IPv4WireguardInterfaceAddr",
+        &["wireguard", "interfaceIPv4Address"],
+    ),
+    (
+        "projectcalico.org/IPv6WireguardInterfaceAddr",
+        &["wireguard", "interfaceIPv6Address"],
+    ),
+];
+
+/// Kubernetes Node → Calico Node.
+pub fn k8s_node_to_calico(node: &Value) -> Value {
+    let anns = str_map(node.get("metadata").and_then(|m| m.get("annotations")));
+    let get = |k: &str| {
+        anns.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut spec = Map::new();
+    let mut bgp = Map::new();
+    for (ann, path) in NODE_ANNOTATIONS {
+        let v = get(ann);
+        if v.is_empty() {
+            continue;
+        }
+        let val = if *ann == "projectcalico.org/ASNumber" {
+            v.parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(v))
+        } else {
+            Value::String(v)
+        };
+        match path {
+            ["bgp", f] => {
+                bgp.insert(f.to_string(), val);
+            }
+            ["wireguard", f] => {
+                let w = spec.entry("wireguard").or_insert_with(|| json!({}));
+                w[*f] = val;
+            }
+            [f] => {
+                spec.insert(f.to_string(), val);
+            }
+            _ => {}
+        }
+    }
+    if !bgp.is_empty() {
+        spec.insert("bgp".into(), Value::Object(bgp));
+    }
+    let name = str_at(node, &["metadata", "name"]);
+    spec.insert(
+        "orchRefs".into(),
+        json!([{"nodeName": name, "orchestrator": "k8s"}]),
+    );
+    let mut addrs = Vec::new();
+    for f in ["ipv4Address", "ipv6Address"] {
+        if let Some(a) = spec
+            .get("bgp")
+            .and_then(|b| b.get(f))
+            .and_then(Value::as_str)
+        {
+            addrs.push(json!({"address": a, "type": "CalicoNodeIP"}));
+        }
+    }
+    if let Some(Value::Array(a)) = node.get("status").and_then(|s| s.get("addresses")) {
+        for x in a {
+            let t = str_at(x, &["type"]);
+            if t == "InternalIP" || t == "ExternalIP" {
+                addrs.push(json!({"address": str_at(x, &["address"]), "type": t}));
+            }
+        }
+    }
+    if !addrs.is_empty() {
+        spec.insert("addresses".into(), Value::Array(addrs));
+    }
+    if let Some(i) = anns
+        .get("projectcalico.org/Interfaces")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        spec.insert("interfaces".into(), i);
+    }
+    let mut status = Map::new();
+    for (ann, f) in [
+        ("projectcalico.org/WireguardPublicKey", "wireguardPublicKey"),
+        (
+            "projectcalico.org/WireguardPublicKeyV6",
+            "wireguardPublicKeyV6",
+        ),
+    ] {
+        let v = get(ann);
+        if !v.is_empty() {
+            status.insert(f.into(), Value::String(v));
+        }
+    }
+    if let Some(c) = node.get("spec").and_then(|s| s.get("podCIDRs")) {
+        status.insert("podCIDRs".into(), c.clone());
+    }
+    let mut labels = str_map(node.get("metadata").and_then(|m| m.get("labels")));
+    if let Some(extra) = anns
+        .get("projectcalico.org/labels")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+    {
+        for (k, v) in extra {
+            labels.entry(k).or_insert(v);
+        }
+    }
+    let calico_anns = anns
+        .get("projectcalico.org/annotations")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let mut meta = json!({
+        "name": name,
+        "uid": str_at(node, &["metadata", "uid"]),
+        "resourceVersion": str_at(node, &["metadata", "resourceVersion"]),
+        "creationTimestamp": node.get("metadata").and_then(|m| m.get("creationTimestamp")).cloned().unwrap_or(Value::Null),
+    });
+    if !labels.is_empty() {
+        meta["labels"] = Value::Object(labels);
+    }
+    if let Some(a) = calico_anns {
+        meta["annotations"] = a;
+    }
+    let raw = json!({"kind": "Node", "apiVersion": API_VERSION, "metadata": meta, "spec": spec, "status": status});
+    schema().decode("v3.Node", &raw, false).unwrap_or(raw)
+}
+
+/// Writes a Calico Node's fields into a Kubernetes Node's annotations (and Calico-only labels
+/// into `projectcalico.org/labels`), returning the updated Kubernetes Node.
+pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
+    let mut out = k8s.clone();
+    let spec = calico.get("spec").cloned().unwrap_or(json!({}));
+    let mut anns = str_map(k8s.get("metadata").and_then(|m| m.get("annotations")));
+    for (ann, path) in NODE_ANNOTATIONS {
+        let v = crate::model::kinds::at(&spec, path)
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+        match v {
+            Some(s) if !s.is_empty() => {
+                anns.insert(ann.to_string(), Value::String(s));
+            }
+            _ => {
+                anns.remove(*ann);
+            }
+        }
+    }
+    match spec.get("interfaces") {
+        Some(i) if !i.is_null() => {
+            anns.insert(
+                "projectcalico.org/Interfaces".into(),
+                Value::String(to_go_json(i)),
+            );
+        }
+        _ => {
+            anns.remove("projectcalico.org/Interfaces");
+        }
+    }
+    let k8s_labels = str_map(k8s.get("metadata").and_then(|m| m.get("labels")));
+    let calico_only: Map<String, Value> = meta::labels(calico)
+        .into_iter()
+        .filter(|(k, _)| !k8s_labels.contains_key(k))
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    if calico_only.is_empty() {
+        anns.remove("projectcalico.org/labels");
+    } else {
+        anns.insert(
+            "projectcalico.org/labels".into(),
+            Value::String(to_go_json(&Value::Object(calico_only))),
+        );
+    }
+    let ca = meta::annotations(calico);
+    if ca.is_empty() {
+        anns.remove("projectcalico.org/annotations");
+    } else {
+        anns.insert(
+            "projectcalico.org/annotations".into(),
+            Value::String(to_go_json(&json!(ca))),
+        );
+    }
+    out["metadata"]["annotations"] = Value::Object(anns);
+    out["metadata"]["resourceVersion"] = Value::String(meta::resource_version(calico));
+    out
+}
+
+/// Namespace → Profile `kns.<ns>`.
+pub fn namespace_profile(ns: &Value) -> Value {
+    let name = str_at(ns, &["metadata", "name"]);
+    let mut labels: Map<String, Value> = str_map(ns.get("metadata").and_then(|m| m.get("labels")))
+        .into_iter()
+        .map(|(k, v)| (format!("pcns.{k}"), v))
+        .collect();
+    labels.insert(
+        "pcns.projectcalico.org/name".into(),
+        Value::String(name.clone()),
+    );
+    profile(
+        &format!("kns.{name}"),
+        &reverse_uid(&str_at(ns, &["metadata", "uid"])),
+        &format!("{}/", str_at(ns, &["metadata", "resourceVersion"])),
+        ns.get("metadata").and_then(|m| m.get("creationTimestamp")),
+        labels,
+    )
+}
+
+/// ServiceAccount → Profile `ksa.<ns>.<sa>`.
+pub fn serviceaccount_profile(sa: &Value) -> Value {
+    let name = str_at(sa, &["metadata", "name"]);
+    let ns = str_at(sa, &["metadata", "namespace"]);
+    let mut labels: Map<String, Value> = str_map(sa.get("metadata").and_then(|m| m.get("labels")))
+        .into_iter()
+        .map(|(k, v)| (format!("pcsa.{k}"), v))
+        .collect();
+    labels.insert(
+        "pcsa.projectcalico.org/name".into(),
+        Value::String(name.clone()),
+    );
+    profile(
+        &format!("ksa.{ns}.{name}"),
+        &reverse_uid(&str_at(sa, &["metadata", "uid"])),
+        &format!("/{}", str_at(sa, &["metadata", "resourceVersion"])),
+        sa.get("metadata").and_then(|m| m.get("creationTimestamp")),
+        labels,
+    )
+}
+
+fn profile(
+    name: &str,
+    uid: &str,
+    rv: &str,
+    created: Option<&Value>,
+    labels: Map<String, Value>,
+) -> Value {
+    let raw = json!({
+        "kind": "Profile", "apiVersion": API_VERSION,
+        "metadata": {"name": name, "uid": uid, "resourceVersion": rv,
+                     "creationTimestamp": created.cloned().unwrap_or(Value::Null)},
+        "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}], "labelsToApply": labels}
+    });
+    schema().decode("v3.Profile", &raw, false).unwrap_or(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kinds::by_kind;
+
+    #[test]
+    fn uid_reversal_vector() {
+        assert_eq!(
+            reverse_uid("3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c"),
+            "fc385479-dabe-4c78-9ad4-b072f651d834"
+        );
+        assert_eq!(
+            reverse_uid("fc385479-dabe-4c78-9ad4-b072f651d834"),
+            "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c"
+        );
+    }
+
+    #[test]
+    fn names_and_hashes() {
+        assert_eq!(
+            block_name(&"10.244.7.0/29".parse().unwrap()),
+            "10-244-7-0-29"
+        );
+        assert_eq!(
+            block_name(&"fd00:10:244::/122".parse().unwrap()),
+            "fd00-10-244---122"
+        );
+        assert_eq!(
+            hostname_hash("node1"),
+            "7DS2CCNJGGLTHBDQLLFO6SX24SY2YDDEG3W2VN556FA2W4DLLV5A"
+        );
+        assert_eq!(
+            affinity_name("node1", &"10.244.7.0/29".parse().unwrap()),
+            "node1-10-244-7-0-29"
+        );
+        let long = "h".repeat(300);
+        let n = affinity_name(&long, &"10.0.0.0/26".parse().unwrap());
+        assert!(n.len() <= 253, "{}", n.len());
+        assert_eq!(
+            wep_name("worker-1", "nginx-7c9f"),
+            "worker--1-k8s-nginx--7c9f-eth0"
+        );
+    }
+
+    #[test]
+    fn v1_round_trip() {
+        let k = by_kind("IPPool").unwrap();
+        let v3 = serde_json::json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": "p", "uid": "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", "creationTimestamp": "2025-06-01T09:59:00Z",
+                         "labels": {"team": "a", "projectcalico.org/x": "y"}},
+            "spec": {"cidr": "10.0.0.0/16"}});
+        let cr = to_v1_cr(k, &v3);
+        assert_eq!(
+            cr["metadata"]["uid"],
+            "fc385479-dabe-4c78-9ad4-b072f651d834"
+        );
+        assert_eq!(
+            cr["metadata"]["labels"],
+            serde_json::json!({"projectcalico.org/x": "y"})
+        );
+        assert_eq!(
+            cr["metadata"]["annotations"]["projectcalico.org/metadata"],
+            r#"{"creationTimestamp":"2025-06-01T09:59:00Z","labels":{"projectcalico.org/x":"y","team":"a"}}"#
+        );
+        let back = from_v1_cr(k, &cr);
+        assert_eq!(
+            back["metadata"]["uid"],
+            "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c"
+        );
+        assert_eq!(
+            back["metadata"]["labels"],
+            serde_json::json!({"projectcalico.org/x": "y", "team": "a"})
+        );
+    }
+}

@@ -1,0 +1,899 @@
+//! The Kubernetes datastore (KDD): Calico CRDs (`crd.projectcalico.org/v1` with libcalico's
+//! metadata annotation, or `projectcalico.org/v3`), plus Node/Pod/Namespace/ServiceAccount
+//! mappings and the IPAM CRs — behind the same `Datastore` trait as etcd.
+
+pub mod convert;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::{Value, json};
+
+use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
+use crate::config::Spec;
+use crate::model::ipam::*;
+use crate::model::kinds::{KindInfo, str_at};
+use crate::model::meta;
+use convert::*;
+
+/// Page size of every list (client-go's pager default).
+pub const PAGE: usize = 500;
+
+/// Which CRD layout the cluster uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    V1,
+    V3,
+}
+
+/// The KDD backend.
+pub struct KddDatastore {
+    client: kube::Client,
+    mode: Mode,
+    server: String,
+    timeout: Duration,
+}
+
+/// An error from the API server: status code, reason and message.
+#[derive(Debug)]
+struct ApiError {
+    code: u16,
+    reason: String,
+    message: String,
+}
+
+fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN") {
+            cur = Some(String::new());
+        } else if line.starts_with("-----END") {
+            if let Some(b) = cur.take() {
+                out.push(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .map_err(|e| format!("bad PEM in {path}: {e}"))?,
+                );
+            }
+        } else if let Some(b) = cur.as_mut() {
+            b.push_str(line.trim());
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no certificate found in {path}"));
+    }
+    Ok(out)
+}
+
+/// Builds the kube client configuration the way calicoctl does (§2.3, issue 3 item 2).
+pub async fn kube_config(
+    spec: &Spec,
+    timeout: Duration,
+) -> std::result::Result<kube::Config, String> {
+    let opts = KubeConfigOptions {
+        context: (!spec.k8s_current_context.is_empty()).then(|| spec.k8s_current_context.clone()),
+        cluster: None,
+        user: None,
+    };
+    let kc: Option<Kubeconfig> = if !spec.kubeconfig_inline.is_empty() {
+        Some(
+            Kubeconfig::from_yaml(&spec.kubeconfig_inline)
+                .map_err(|e| format!("invalid inline kubeconfig: {e}"))?,
+        )
+    } else if !spec.kubeconfig.is_empty() {
+        // A `:` list is merged like kubectl: the first file to set a value wins.
+        let mut merged: Option<Kubeconfig> = None;
+        for p in spec.kubeconfig.split(':').filter(|p| !p.is_empty()) {
+            if !std::path::Path::new(p).exists() {
+                continue;
+            }
+            let k = Kubeconfig::read_from(p).map_err(|e| format!("invalid configuration: {e}"))?;
+            merged = Some(match merged {
+                None => k,
+                Some(m) => m.merge(k).map_err(|e| e.to_string())?,
+            });
+        }
+        if merged.is_none() {
+            return Err(format!(
+                "stat {}: no such file or directory",
+                spec.kubeconfig
+            ));
+        }
+        merged
+    } else {
+        None
+    };
+    let mut cfg = match kc {
+        Some(k) => kube::Config::from_custom_kubeconfig(k, &opts)
+            .await
+            .map_err(|e| format!("invalid configuration: {e}"))?,
+        None if !spec.k8s_api_endpoint.is_empty() => kube::Config::new(
+            spec.k8s_api_endpoint
+                .parse()
+                .map_err(|e| format!("invalid k8sAPIEndpoint {}: {e}", spec.k8s_api_endpoint))?,
+        ),
+        None => kube::Config::incluster().map_err(|_| {
+            "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable".to_string()
+        })?,
+    };
+    if !spec.k8s_api_endpoint.is_empty() {
+        cfg.cluster_url = spec
+            .k8s_api_endpoint
+            .parse()
+            .map_err(|e| format!("invalid k8sAPIEndpoint {}: {e}", spec.k8s_api_endpoint))?;
+    }
+    if !spec.k8s_ca_file.is_empty() {
+        cfg.root_cert = Some(read_pem_certs(&spec.k8s_ca_file)?);
+    }
+    if !spec.k8s_cert_file.is_empty() {
+        cfg.auth_info.client_certificate = Some(spec.k8s_cert_file.clone());
+    }
+    if !spec.k8s_key_file.is_empty() {
+        cfg.auth_info.client_key = Some(spec.k8s_key_file.clone());
+    }
+    if !spec.k8s_api_token.is_empty() {
+        cfg.auth_info.token = Some(spec.k8s_api_token.clone().into());
+    }
+    if spec.k8s_insecure_skip_tls_verify {
+        cfg.accept_invalid_certs = true;
+    }
+    cfg.connect_timeout = Some(timeout);
+    cfg.read_timeout = Some(timeout);
+    cfg.write_timeout = Some(timeout);
+    Ok(cfg)
+}
+
+impl KddDatastore {
+    /// Connects and picks the CRD layout (calicoAPIGroup, else discovery as upstream does).
+    pub async fn connect(spec: &Spec, timeout: Duration) -> std::result::Result<Self, String> {
+        let cfg = kube_config(spec, timeout).await?;
+        let server = cfg.cluster_url.to_string();
+        let client =
+            kube::Client::try_from(cfg).map_err(|e| format!("invalid configuration: {e}"))?;
+        let mut ds = KddDatastore {
+            client,
+            mode: Mode::V1,
+            server,
+            timeout,
+        };
+        ds.mode = match spec.calico_api_group.as_str() {
+            "projectcalico.org/v3" => Mode::V3,
+            "crd.projectcalico.org/v1" => Mode::V1,
+            "" => {
+                let groups = ds
+                    .call(http::Method::GET, "/apis", None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let names: Vec<String> = groups
+                    .get("groups")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(|g| str_at(g, &["name"])).collect())
+                    .unwrap_or_default();
+                let has = |n: &str| names.iter().any(|x| x == n);
+                if has("projectcalico.org") && !has("crd.projectcalico.org") {
+                    Mode::V3
+                } else {
+                    Mode::V1
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown calicoAPIGroup {other:?}: use crd.projectcalico.org/v1 or projectcalico.org/v3"
+                ));
+            }
+        };
+        Ok(ds)
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    async fn raw(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<Value, ApiError> {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .body(
+                body.map(|b| serde_json::to_vec(b).unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| ApiError {
+                code: 0,
+                reason: "Request".into(),
+                message: e.to_string(),
+            })?;
+        let fut = async {
+            let resp = self
+                .client
+                .send(req.map(kube::client::Body::from))
+                .await
+                .map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: describe_kube_error(&e),
+                })?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: e.to_string(),
+                })?;
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if (200..300).contains(&status) {
+                Ok(v)
+            } else {
+                Err(ApiError {
+                    code: status,
+                    reason: str_at(&v, &["reason"]),
+                    message: {
+                        let m = str_at(&v, &["message"]);
+                        if m.is_empty() {
+                            String::from_utf8_lossy(&bytes).trim().to_string()
+                        } else {
+                            m
+                        }
+                    },
+                })
+            }
+        };
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ApiError {
+                code: 0,
+                reason: "Timeout".into(),
+                message: format!("no answer within {}s", self.timeout.as_secs_f64()),
+            }),
+        }
+    }
+
+    /// A request whose failures become typed datastore errors.
+    async fn call(&self, method: http::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        self.raw(method, path, body)
+            .await
+            .map_err(|e| self.map_err(e, None))
+    }
+
+    fn map_err(&self, e: ApiError, id: Option<&str>) -> DatastoreError {
+        let id = id.unwrap_or("").to_string();
+        match e.code {
+            404 => DatastoreError::NotFound {
+                id,
+                inner: e.message,
+            },
+            409 if e.reason == "AlreadyExists" => DatastoreError::AlreadyExists {
+                id,
+                inner: e.message,
+            },
+            409 => DatastoreError::Conflict { id },
+            401 => DatastoreError::Unauthorized(format!(
+                "the Kubernetes API server at {} rejected the credentials (401 Unauthorized): check the token or client certificate of the kubeconfig user",
+                self.server
+            )),
+            403 => DatastoreError::Unauthorized(format!(
+                "access denied by Kubernetes RBAC: {}",
+                e.message
+            )),
+            0 => DatastoreError::Connection(format!(
+                "error connecting to the Kubernetes API server at {}: {}",
+                self.server, e.message
+            )),
+            _ => DatastoreError::Other(format!("Kubernetes API error ({}): {}", e.code, e.message)),
+        }
+    }
+
+    fn crd_base(&self) -> &'static str {
+        match self.mode {
+            Mode::V1 => "/apis/crd.projectcalico.org/v1",
+            Mode::V3 => "/apis/projectcalico.org/v3",
+        }
+    }
+
+    fn crd_path(&self, plural: &str, ns: Option<&str>, name: Option<&str>) -> String {
+        let mut p = self.crd_base().to_string();
+        if let Some(ns) = ns.filter(|n| !n.is_empty()) {
+            p.push_str(&format!("/namespaces/{ns}"));
+        }
+        p.push('/');
+        p.push_str(plural);
+        if let Some(n) = name {
+            p.push('/');
+            p.push_str(n);
+        }
+        p
+    }
+
+    /// Lists a collection page by page (`limit`/`continue`), keeping only decoded items.
+    async fn list_all(&self, path: &str, selector: Option<&str>) -> Result<(Vec<Value>, String)> {
+        let mut items = Vec::new();
+        let mut cont = String::new();
+        loop {
+            let mut q = format!("{path}?limit={PAGE}");
+            if let Some(s) = selector {
+                q.push_str(&format!("&labelSelector={}", urlencode(s)));
+            }
+            if !cont.is_empty() {
+                q.push_str(&format!("&continue={}", urlencode(&cont)));
+            }
+            let mut page = self.call(http::Method::GET, &q, None).await?;
+            let rv = str_at(&page, &["metadata", "resourceVersion"]);
+            if let Some(Value::Array(a)) = page.get_mut("items").map(Value::take) {
+                items.extend(a);
+            }
+            cont = str_at(&page, &["metadata", "continue"]);
+            if cont.is_empty() {
+                return Ok((items, rv));
+            }
+        }
+    }
+
+    fn decode_cr(&self, kind: &KindInfo, cr: &Value) -> Value {
+        match self.mode {
+            Mode::V1 => from_v1_cr(kind, cr),
+            Mode::V3 => from_v3_cr(kind, cr),
+        }
+    }
+
+    fn to_cr(&self, kind: &KindInfo, obj: &Value) -> Value {
+        match self.mode {
+            Mode::V1 => to_v1_cr(kind, obj),
+            Mode::V3 => {
+                let mut o = obj.clone();
+                o["apiVersion"] = json!("projectcalico.org/v3");
+                o
+            }
+        }
+    }
+
+    /// IPAM CR location: (plural, name).
+    fn ipam_location(&self, key: &IpamKey) -> (&'static str, String) {
+        match key {
+            IpamKey::Block(c) => ("ipamblocks", block_name(c)),
+            IpamKey::Affinity { host, cidr, .. } => ("blockaffinities", affinity_name(host, cidr)),
+            IpamKey::Handle(h) => ("ipamhandles", h.to_lowercase()),
+            IpamKey::Config => (
+                if self.mode == Mode::V3 {
+                    "ipamconfigurations"
+                } else {
+                    "ipamconfigs"
+                },
+                "default".into(),
+            ),
+        }
+    }
+
+    fn ipam_kind(key: &IpamKey) -> &'static str {
+        match key {
+            IpamKey::Block(_) => "IPAMBlock",
+            IpamKey::Affinity { .. } => "BlockAffinity",
+            IpamKey::Handle(_) => "IPAMHandle",
+            IpamKey::Config => "IPAMConfig",
+        }
+    }
+
+    fn ipam_cr(&self, kv: &IpamKv) -> Value {
+        let (_, name) = self.ipam_location(&kv.key);
+        let mut labels = serde_json::Map::new();
+        if let IpamKey::Affinity {
+            host,
+            affinity_type,
+            cidr,
+        } = &kv.key
+        {
+            labels.insert(
+                "projectcalico.org/affinity-type".into(),
+                json!(affinity_type.as_str()),
+            );
+            labels.insert(
+                "projectcalico.org/hostname-hash".into(),
+                json!(hostname_hash(host)),
+            );
+            labels.insert(
+                "projectcalico.org/ip-version".into(),
+                json!(if cidr.addr().is_ipv4() { "4" } else { "6" }),
+            );
+        }
+        let kind = if self.mode == Mode::V3 && kv.key == IpamKey::Config {
+            "IPAMConfiguration"
+        } else {
+            Self::ipam_kind(&kv.key)
+        };
+        let mut metadata = json!({"name": name});
+        if !labels.is_empty() {
+            metadata["labels"] = Value::Object(labels.clone());
+        }
+        if self.mode == Mode::V1 {
+            let ann = if labels.is_empty() {
+                json!({})
+            } else {
+                json!({"labels": labels})
+            };
+            metadata["annotations"] =
+                json!({METADATA_ANNOTATION: crate::output::json::to_go_json(&ann)});
+        }
+        if !kv.revision.is_empty() {
+            metadata["resourceVersion"] = json!(kv.revision);
+        }
+        if let Some(u) = &kv.uid {
+            metadata["uid"] = json!(u);
+        }
+        json!({
+            "apiVersion": if self.mode == Mode::V3 { "projectcalico.org/v3" } else { CRD_GROUP_V1 },
+            "kind": kind,
+            "metadata": metadata,
+            "spec": ipam_spec(&kv.key, &kv.value, self.mode == Mode::V3),
+        })
+    }
+
+    fn ipam_from_cr(&self, key: IpamKey, cr: &Value) -> Result<IpamKv> {
+        let value = ipam_value(&key, cr.get("spec").unwrap_or(&Value::Null)).map_err(|e| {
+            DatastoreError::Corrupt(format!(
+                "corrupt {} {}: {e}",
+                Self::ipam_kind(&key),
+                str_at(cr, &["metadata", "name"])
+            ))
+        })?;
+        Ok(IpamKv {
+            key,
+            value,
+            revision: str_at(cr, &["metadata", "resourceVersion"]),
+            uid: Some(str_at(cr, &["metadata", "uid"])),
+        })
+    }
+
+    fn key_from_cr(&self, plural: &str, cr: &Value) -> Option<IpamKey> {
+        let spec = cr.get("spec")?;
+        Some(match plural {
+            "ipamblocks" => IpamKey::Block(str_at(spec, &["cidr"]).parse().ok()?),
+            "blockaffinities" => IpamKey::Affinity {
+                host: str_at(spec, &["node"]),
+                affinity_type: if str_at(spec, &["type"]) == "virtual" {
+                    AffinityType::Virtual
+                } else {
+                    AffinityType::Host
+                },
+                cidr: str_at(spec, &["cidr"]).parse().ok()?,
+            },
+            "ipamhandles" => IpamKey::Handle(str_at(spec, &["handleID"])),
+            _ => IpamKey::Config,
+        })
+    }
+
+    fn is_soft_deleted(v: &IpamValue) -> bool {
+        match v {
+            IpamValue::Block(b) => b.deleted,
+            IpamValue::Affinity(a) => a.deleted,
+            IpamValue::Handle(h) => h.deleted,
+            IpamValue::Config(_) => false,
+        }
+    }
+
+    fn mark_deleted(v: &mut IpamValue) {
+        match v {
+            IpamValue::Block(b) => b.deleted = true,
+            IpamValue::Affinity(a) => a.deleted = true,
+            IpamValue::Handle(h) => h.deleted = true,
+            IpamValue::Config(_) => {}
+        }
+    }
+
+    /// The UID-precondition DELETE that completes a soft delete.
+    async fn finish_delete(&self, plural: &str, name: &str, uid: Option<&str>) -> Result<()> {
+        let body = uid.filter(|u| !u.is_empty()).map(
+            |u| json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": u}}),
+        );
+        match self
+            .call(
+                http::Method::DELETE,
+                &self.crd_path(plural, None, Some(name)),
+                body.as_ref(),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() || e.is_conflict() => Err(DatastoreError::NotFound {
+                id: name.into(),
+                inner: "already deleted".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- core-object kinds ----
+
+    async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
+        let (nss, rv) = self.list_all("/api/v1/namespaces", None).await?;
+        let (sas, _) = self.list_all("/api/v1/serviceaccounts", None).await?;
+        let mut items = vec![default_allow()];
+        items.extend(nss.iter().map(namespace_profile));
+        items.extend(sas.iter().map(serviceaccount_profile));
+        if let Some(p) = name_prefix {
+            items.retain(|o| meta::name(o).starts_with(p));
+        }
+        Ok(ObjectList {
+            items,
+            revision: rv,
+        })
+    }
+
+    async fn list_weps(&self, ns: Option<&str>) -> Result<ObjectList> {
+        let path = match ns {
+            Some(n) => format!("/api/v1/namespaces/{n}/pods"),
+            None => "/api/v1/pods".to_string(),
+        };
+        let (pods, rv) = self.list_all(&path, None).await?;
+        Ok(ObjectList {
+            items: pods.iter().filter_map(pod_to_wep).collect(),
+            revision: rv,
+        })
+    }
+}
+
+fn default_allow() -> Value {
+    let raw = json!({"kind": "Profile", "apiVersion": crate::model::kinds::API_VERSION,
+        "metadata": {"name": "projectcalico-default-allow", "resourceVersion": "1"},
+        "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}});
+    crate::model::schema::schema()
+        .decode("v3.Profile", &raw, false)
+        .unwrap_or(raw)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn describe_kube_error(e: &kube::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    let l = s.to_lowercase();
+    if l.contains("unknownissuer") || l.contains("unknown issuer") {
+        "TLS: the server certificate is not signed by the configured CA (check k8sCAFile / the kubeconfig certificate-authority)".into()
+    } else if l.contains("connection refused") {
+        "connection refused".into()
+    } else {
+        s
+    }
+}
+
+fn unsupported(op: &str, kind: &KindInfo, ns: &str, name: &str) -> DatastoreError {
+    DatastoreError::Unsupported {
+        operation: op.into(),
+        id: resource_id(kind.kind, ns, name),
+        reason: String::new(),
+    }
+}
+
+#[async_trait]
+impl Datastore for KddDatastore {
+    fn backend(&self) -> Backend {
+        Backend::Kubernetes
+    }
+
+    async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
+        let id = resource_id(kind.kind, ns, name);
+        match kind.kind {
+            "Node" => {
+                let n = self
+                    .raw(http::Method::GET, &format!("/api/v1/nodes/{name}"), None)
+                    .await
+                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                Ok(k8s_node_to_calico(&n))
+            }
+            "WorkloadEndpoint" => self
+                .list_weps(Some(ns))
+                .await?
+                .items
+                .into_iter()
+                .find(|w| meta::name(w) == name)
+                .ok_or_else(|| DatastoreError::NotFound {
+                    id: id.clone(),
+                    inner: format!("workloadendpoint \"{name}\" not found"),
+                }),
+            "Profile" => {
+                if name == "projectcalico-default-allow" {
+                    return Ok(default_allow());
+                }
+                if let Some(n) = name.strip_prefix("kns.") {
+                    let ns_obj = self
+                        .raw(http::Method::GET, &format!("/api/v1/namespaces/{n}"), None)
+                        .await
+                        .map_err(|e| self.map_err(e, Some(&id)))?;
+                    return Ok(namespace_profile(&ns_obj));
+                }
+                if let Some((n, sa)) = name.strip_prefix("ksa.").and_then(|r| r.split_once('.')) {
+                    let o = self
+                        .raw(
+                            http::Method::GET,
+                            &format!("/api/v1/namespaces/{n}/serviceaccounts/{sa}"),
+                            None,
+                        )
+                        .await
+                        .map_err(|e| self.map_err(e, Some(&id)))?;
+                    return Ok(serviceaccount_profile(&o));
+                }
+                Err(DatastoreError::NotFound {
+                    id,
+                    inner: format!("profile \"{name}\" not found"),
+                })
+            }
+            _ => {
+                let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+                let cr = self
+                    .raw(http::Method::GET, &path, None)
+                    .await
+                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                Ok(self.decode_cr(kind, &cr))
+            }
+        }
+    }
+
+    async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
+        let mut l = match kind.kind {
+            "Node" => {
+                let (items, rv) = self.list_all("/api/v1/nodes", None).await?;
+                ObjectList {
+                    items: items.iter().map(k8s_node_to_calico).collect(),
+                    revision: rv,
+                }
+            }
+            "WorkloadEndpoint" => self.list_weps(opts.namespace.as_deref()).await?,
+            "Profile" => self.list_profiles(opts.name_prefix.as_deref()).await?,
+            _ => {
+                let path = self.crd_path(
+                    kind.plural,
+                    opts.namespace.as_deref().filter(|_| kind.namespaced),
+                    None,
+                );
+                let (items, rv) = self.list_all(&path, None).await?;
+                ObjectList {
+                    items: items.iter().map(|c| self.decode_cr(kind, c)).collect(),
+                    revision: rv,
+                }
+            }
+        };
+        if let Some(p) = &opts.name_prefix {
+            l.items.retain(|o| meta::name(o).starts_with(p.as_str()));
+        }
+        // The API server lists namespaced objects by namespace then name; calicoctl prints the
+        // same order, so nothing to sort.
+        Ok(l)
+    }
+
+    async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let (ns, name) = (meta::namespace(obj), meta::name(obj));
+        if matches!(kind.kind, "Node" | "WorkloadEndpoint" | "Profile") {
+            return Err(unsupported("Create", kind, &ns, &name));
+        }
+        let mut cr = self.to_cr(kind, obj);
+        if let Some(m) = cr.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("uid");
+        }
+        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns.as_str()), None);
+        let out = self
+            .raw(http::Method::POST, &path, Some(&cr))
+            .await
+            .map_err(|e| self.map_err(e, Some(&resource_id(kind.kind, &ns, &name))))?;
+        Ok(self.decode_cr(kind, &out))
+    }
+
+    async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        let (ns, name) = (meta::namespace(obj), meta::name(obj));
+        let id = resource_id(kind.kind, &ns, &name);
+        match kind.kind {
+            "Node" => {
+                let cur = self
+                    .raw(http::Method::GET, &format!("/api/v1/nodes/{name}"), None)
+                    .await
+                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                let updated = apply_calico_node(&cur, obj);
+                let out = self
+                    .raw(
+                        http::Method::PUT,
+                        &format!("/api/v1/nodes/{name}"),
+                        Some(&updated),
+                    )
+                    .await
+                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                Ok(k8s_node_to_calico(&out))
+            }
+            "WorkloadEndpoint" | "Profile" => Err(unsupported("Update", kind, &ns, &name)),
+            _ => {
+                let cr = self.to_cr(kind, obj);
+                let path = self.crd_path(
+                    kind.plural,
+                    kind.namespaced.then_some(ns.as_str()),
+                    Some(&name),
+                );
+                let out = self
+                    .raw(http::Method::PUT, &path, Some(&cr))
+                    .await
+                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                Ok(self.decode_cr(kind, &out))
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        kind: &'static KindInfo,
+        ns: &str,
+        name: &str,
+        _revision: Option<&str>,
+    ) -> Result<Value> {
+        if matches!(kind.kind, "Node" | "WorkloadEndpoint" | "Profile") {
+            return Err(unsupported("Delete", kind, ns, name));
+        }
+        let cur = self.get(kind, ns, name).await?;
+        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+        self.raw(http::Method::DELETE, &path, None)
+            .await
+            .map_err(|e| self.map_err(e, Some(&resource_id(kind.kind, ns, name))))?;
+        Ok(cur)
+    }
+
+    async fn ipam_get(&self, key: &IpamKey) -> Result<IpamKv> {
+        let (plural, name) = self.ipam_location(key);
+        let id = format!("{}({name})", Self::ipam_kind(key));
+        let cr = self
+            .raw(
+                http::Method::GET,
+                &self.crd_path(plural, None, Some(&name)),
+                None,
+            )
+            .await
+            .map_err(|e| self.map_err(e, Some(&id)))?;
+        let kv = self.ipam_from_cr(key.clone(), &cr)?;
+        if Self::is_soft_deleted(&kv.value) {
+            // Another writer began deleting it: finish the job and report it gone.
+            let _ = self.finish_delete(plural, &name, kv.uid.as_deref()).await;
+            return Err(DatastoreError::NotFound {
+                id,
+                inner: "being deleted".into(),
+            });
+        }
+        Ok(kv)
+    }
+
+    async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>> {
+        let (plural, selector) = match list {
+            IpamList::Blocks { .. } => ("ipamblocks", None),
+            IpamList::Affinities { host, .. } => (
+                "blockaffinities",
+                host.as_ref()
+                    .map(|h| format!("projectcalico.org/hostname-hash={}", hostname_hash(h))),
+            ),
+            IpamList::Handles => ("ipamhandles", None),
+        };
+        let (items, _) = self
+            .list_all(&self.crd_path(plural, None, None), selector.as_deref())
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for cr in &items {
+            let Some(key) = self.key_from_cr(plural, cr) else {
+                continue;
+            };
+            let wanted = match (list, &key) {
+                (IpamList::Blocks { version }, IpamKey::Block(c)) => {
+                    version.is_none_or(|v| (v == 4) == c.addr().is_ipv4())
+                }
+                (
+                    IpamList::Affinities { host, version },
+                    IpamKey::Affinity { host: h, cidr, .. },
+                ) => {
+                    host.as_ref().is_none_or(|x| x == h)
+                        && version.is_none_or(|v| (v == 4) == cidr.addr().is_ipv4())
+                }
+                (IpamList::Handles, IpamKey::Handle(_)) => true,
+                _ => false,
+            };
+            if !wanted {
+                continue;
+            }
+            let kv = self.ipam_from_cr(key, cr)?;
+            if !Self::is_soft_deleted(&kv.value) {
+                out.push(kv);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv> {
+        let (plural, name) = self.ipam_location(&kv.key);
+        let mut cr = self.ipam_cr(kv);
+        if let Some(m) = cr.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("uid");
+        }
+        let out = self
+            .raw(
+                http::Method::POST,
+                &self.crd_path(plural, None, None),
+                Some(&cr),
+            )
+            .await
+            .map_err(|e| self.map_err(e, Some(&format!("{}({name})", Self::ipam_kind(&kv.key)))))?;
+        self.ipam_from_cr(kv.key.clone(), &out)
+    }
+
+    async fn ipam_update(&self, kv: &IpamKv) -> Result<IpamKv> {
+        let (plural, name) = self.ipam_location(&kv.key);
+        let cr = self.ipam_cr(kv);
+        let out = self
+            .raw(
+                http::Method::PUT,
+                &self.crd_path(plural, None, Some(&name)),
+                Some(&cr),
+            )
+            .await
+            .map_err(|e| self.map_err(e, Some(&format!("{}({name})", Self::ipam_kind(&kv.key)))))?;
+        self.ipam_from_cr(kv.key.clone(), &out)
+    }
+
+    async fn ipam_delete(&self, kv: &IpamKv) -> Result<()> {
+        let (plural, name) = self.ipam_location(&kv.key);
+        if kv.key == IpamKey::Config {
+            return self
+                .call(
+                    http::Method::DELETE,
+                    &self.crd_path(plural, None, Some(&name)),
+                    None,
+                )
+                .await
+                .map(|_| ());
+        }
+        // Soft delete: the CAS is the PUT with deleted=true; then delete with a UID precondition.
+        let mut marked = kv.clone();
+        Self::mark_deleted(&mut marked.value);
+        let updated = self.ipam_update(&marked).await?;
+        match self
+            .finish_delete(plural, &name, updated.uid.as_deref())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
+        match self.ipam_get(&kv.key).await {
+            Ok(cur) => {
+                self.ipam_update(&IpamKv {
+                    revision: cur.revision,
+                    uid: cur.uid,
+                    ..kv.clone()
+                })
+                .await
+            }
+            Err(e) if e.is_not_found() => self.ipam_create(kv).await,
+            Err(e) => Err(e),
+        }
+    }
+}
