@@ -336,6 +336,23 @@ pub enum IpamCommand {
     Split(IpamSplitArgs),
     /// Configure IPAM.
     Configure(IpamConfigureArgs),
+    /// Assign one IP to a handle the way CNI does (for tests and data generation).
+    #[command(hide = true)]
+    Assign(IpamAssignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IpamAssignArgs {
+    #[arg(long)]
+    pub ip: String,
+    #[arg(long)]
+    pub handle: String,
+    /// The host whose block the IP goes in (claimed if needed) and the `node` attribute.
+    #[arg(long)]
+    pub node: String,
+    /// Extra attributes `k=v` (repeatable).
+    #[arg(long = "attr")]
+    pub attrs: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -190,7 +190,8 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
         C::Completion(a) => commands::completion::run(ctx, a).await,
         C::Node(a) => commands::node::run(ctx, a).await,
         C::Ipam(a) => commands::ipam::run(ctx, a).await,
-        C::Datastore(_) | C::Cluster(_) => Err(Failure::Stderr(
+        C::Datastore(a) => commands::datastore::run(ctx, a).await,
+        C::Cluster(_) => Err(Failure::Stderr(
             "this command is not available in this build yet".into(),
         )),
     }

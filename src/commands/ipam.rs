@@ -161,6 +161,23 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
         }
         IpamCommand::Configure(a) => configure(ctx, a).await,
         IpamCommand::Split(a) => split(ctx, a).await,
+        IpamCommand::Assign(a) => {
+            let ip = parse_ip(&a.ip)?;
+            let c = client(ctx).await?;
+            let mut attrs = std::collections::BTreeMap::new();
+            attrs.insert("node".to_string(), a.node.clone());
+            for kv in &a.attrs {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| Failure::Stderr(format!("invalid attribute {kv}")))?;
+                attrs.insert(k.to_string(), v.to_string());
+            }
+            ipam::assign_ip(c.ds.as_ref(), ip, &a.handle, attrs, &a.node)
+                .await
+                .map_err(|e| Failure::Stderr(format!("error: {e}")))?;
+            writeln!(ctx.out, "Assigned {ip} to {}", a.handle)?;
+            Ok(0)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod cli_basics;
 mod config;
 mod crud;
 mod errors;
+mod ipam;
 mod kdd;
 mod output;
 mod tls;

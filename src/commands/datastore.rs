@@ -1,0 +1,52 @@
+//! `calicoctl datastore migrate lock|unlock|export|import` (calicoctl-surface.md §8.1).
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::engine;
+use super::{CmdResult, Ctx, Failure};
+use crate::cli::{DatastoreArgs, DatastoreCommand, MigrateCommand};
+use crate::model::kinds::by_kind;
+
+/// Sets ClusterInformation `datastoreReady` (false = locked).
+async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
+    let (verb, past) = if ready {
+        ("unlocking", "unlocked")
+    } else {
+        ("locking", "locked")
+    };
+    let c = ctx.client().await.map_err(Failure::Stderr)?;
+    if !ctx.allow_version_mismatch {
+        engine::version_check(&c).await.map_err(Failure::Stderr)?;
+    }
+    c.ensure_initialized().await;
+    let ci = by_kind("ClusterInformation")
+        .ok_or_else(|| Failure::Stderr("no ClusterInformation kind".into()))?;
+    let mut cur = c.get(ci, "", "default").await.map_err(|e| {
+        Failure::Stderr(format!(
+            "error retrieving ClusterInformation for {verb}: {e}"
+        ))
+    })?;
+    if let Some(s) = cur.get_mut("spec").and_then(Value::as_object_mut) {
+        s.insert("datastoreReady".into(), Value::Bool(ready));
+    }
+    // ClusterInformation is read-only for users; lock/unlock writes it directly.
+    c.ds.update(ci, &cur).await.map_err(|e| {
+        Failure::Stderr(format!("error updating ClusterInformation for {verb}: {e}"))
+    })?;
+    writeln!(ctx.out, "Datastore {past}.")?;
+    Ok(0)
+}
+
+pub async fn run(ctx: &mut Ctx, args: &DatastoreArgs) -> CmdResult {
+    let DatastoreCommand::Migrate(m) = &args.command;
+    match &m.command {
+        MigrateCommand::Lock => set_ready(ctx, false).await,
+        MigrateCommand::Unlock => set_ready(ctx, true).await,
+        MigrateCommand::Export => crate::commands::migrate::export(ctx).await,
+        MigrateCommand::Import { filename } => {
+            crate::commands::migrate::import(ctx, filename).await
+        }
+    }
+}
