@@ -259,8 +259,9 @@ fn release_races_allocations_without_losing_anything() {
         .get_json("/calico/ipam/v2/assignment/ipv4/block/10.65.0.0-26");
     let allocs = b["allocations"].as_array().unwrap();
     let attrs = b["attributes"].as_array().unwrap();
-    for i in 0..64usize {
-        let handle = allocs[i]
+    assert_eq!(allocs.len(), 64);
+    for (i, alloc) in allocs.iter().enumerate() {
+        let handle = alloc
             .as_u64()
             .map(|a| attrs[a as usize]["handle_id"].as_str().unwrap().to_string());
         let want = match i {
