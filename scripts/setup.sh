@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(bird etcd-server etcd-client protobuf-compiler libprotobuf-dev openssl curl iproute2 zsh fish socat faketime hyperfine)
+pkgs=(bird etcd-server etcd-client protobuf-compiler libprotobuf-dev openssl curl iproute2 zsh fish socat faketime hyperfine time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

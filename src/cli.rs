@@ -159,6 +159,54 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print a shell completion script (beyond calicoctl).
     Completion(CompletionArgs),
+    /// Developer tools: synthetic cluster data for benchmarks and tests.
+    #[command(hide = true)]
+    Dev(DevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    #[command(subcommand)]
+    pub command: DevCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Writes a realistic synthetic cluster: nodes, a pool, blocks with allocations, handles,
+    /// affinities, workload endpoints, some leaked and borrowed IPs, Felix reports.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    #[arg(long, default_value = "10")]
+    pub nodes: usize,
+    #[arg(long = "blocks-per-node", default_value = "2")]
+    pub blocks_per_node: usize,
+    /// Allocations per block.
+    #[arg(long = "ips-per-block", default_value = "30")]
+    pub ips_per_block: usize,
+    #[arg(long = "block-size", default_value = "26")]
+    pub block_size: u8,
+    #[arg(long = "pool-cidr", default_value = "10.0.0.0/8")]
+    pub pool_cidr: String,
+    /// Also write a WorkloadEndpoint for every (non-leaked) pod IP.
+    #[arg(long)]
+    pub weps: bool,
+    /// Percentage of pod allocations with no workload (leaks).
+    #[arg(long = "leak-percent", default_value = "5")]
+    pub leak_percent: usize,
+    /// Percentage of pod allocations made by another node (borrowed).
+    #[arg(long = "borrow-percent", default_value = "2")]
+    pub borrow_percent: usize,
+    /// The last N nodes are dead: their Felix reports are old and they have no workloads.
+    #[arg(long = "dead-nodes", default_value = "0")]
+    pub dead_nodes: usize,
+    /// Write Felix status reports (etcd).
+    #[arg(long = "felix-reports")]
+    pub felix_reports: bool,
+    #[arg(long, default_value = "64")]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -550,8 +598,18 @@ pub struct NodeCleanupArgs {
     /// Local BIRD socket to look for Established sessions to candidate nodes.
     #[arg(long = "bird-socket", value_name = "PATH")]
     pub bird_socket: Option<String>,
+    /// Apply a plan saved with `-o json` (evidence and revisions are checked again).
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub plan: Option<String>,
+    /// How many nodes are cleaned up at once.
+    #[arg(long, value_name = "N", default_value = "16")]
+    pub concurrency: usize,
+    /// Output format of the plan and the result.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: ReportFormat,
+    /// Test hook: stop after N changes, as if the process were killed.
+    #[arg(long = "stop-after-steps", hide = true)]
+    pub stop_after_steps: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 //! → `model` (types, validation, selectors); `output` prints. `config` reads configuration.
 
 pub mod bird;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod complete;
@@ -191,6 +192,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
         C::Node(a) => commands::node::run(ctx, a).await,
         C::Ipam(a) => commands::ipam::run(ctx, a).await,
         C::Datastore(a) => commands::datastore::run(ctx, a).await,
+        C::Dev(a) => commands::dev::run(ctx, a).await,
         C::Cluster(_) => Err(Failure::Stderr(
             "this command is not available in this build yet".into(),
         )),

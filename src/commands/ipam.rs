@@ -82,7 +82,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
                 }
                 return Ok(0);
             }
-            let blocks = ipam::list_blocks(ds).await.map_err(err)?;
+            let blocks = ipam::block_stats(ds).await.map_err(err)?;
             if a.show_borrowed {
                 let (rows, no_node) = show::borrowed(&blocks);
                 if table {

@@ -89,6 +89,17 @@ pub async fn connect_kubernetes(
     Ok(client::Client::new(std::sync::Arc::new(ds)))
 }
 
+/// Hands a whole list to a scan visitor (backends whose lists are not paged).
+pub fn visit_list(
+    list: ObjectList,
+    f: &mut (dyn FnMut(Value) -> Result<()> + Send),
+) -> Result<String> {
+    for o in list.items {
+        f(o)?;
+    }
+    Ok(list.revision)
+}
+
 /// `Kind(name)` or `Kind(namespace/name)` as libcalico prints resource identifiers.
 pub fn resource_id(kind: &str, namespace: &str, name: &str) -> String {
     if namespace.is_empty() {
@@ -132,6 +143,16 @@ pub trait Datastore: Send + Sync {
     async fn get(&self, kind: &'static KindInfo, namespace: &str, name: &str) -> Result<Value>;
     /// All objects of a kind (optionally one namespace / a name prefix).
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList>;
+    /// Visits the objects `list` would return, one at a time; backends read page by page so a
+    /// caller keeping a digest holds one page, not the whole kind. Returns the list revision.
+    async fn scan(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        f: &mut (dyn FnMut(Value) -> Result<()> + Send),
+    ) -> Result<String> {
+        visit_list(self.list(kind, opts).await?, f)
+    }
     /// Creates a canonical object (must not carry a resourceVersion); returns it as stored.
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;
     /// Compare-and-swap update on `metadata.resourceVersion`.
@@ -157,6 +178,18 @@ pub trait Datastore: Send + Sync {
 
     async fn ipam_get(&self, key: &crate::model::ipam::IpamKey) -> Result<IpamKv>;
     async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>>;
+    /// Visits the same objects as `ipam_list` one at a time, so callers that only need a digest
+    /// keep memory proportional to their output; backends read page by page and drop each page.
+    async fn ipam_scan(
+        &self,
+        list: &IpamList,
+        f: &mut (dyn FnMut(IpamKv) -> Result<()> + Send),
+    ) -> Result<()> {
+        for kv in self.ipam_list(list).await? {
+            f(kv)?;
+        }
+        Ok(())
+    }
     /// Create-if-absent.
     async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv>;
     /// CAS on `kv.revision`.
@@ -169,6 +202,22 @@ pub trait Datastore: Send + Sync {
     /// Felix status reports; backends without them return an empty list.
     async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
         Ok(Vec::new())
+    }
+
+    /// Writes a Felix status report for `host` (etcd only; for data generation and tests).
+    async fn put_felix_report(&self, host: &str, time: &str) -> Result<()> {
+        let _ = (host, time);
+        Err(DatastoreError::Unsupported {
+            operation: "put_felix_report".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
+
+    /// Deletes every Felix status key of `host` (etcd only); returns how many keys went.
+    async fn delete_felix_keys(&self, host: &str) -> Result<usize> {
+        let _ = host;
+        Ok(0)
     }
 
     /// Every raw key under the datastore's Calico prefix (etcd) — for diagnostics and tests.

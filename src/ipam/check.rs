@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{BlockKv, list_blocks, list_handles, list_pools};
+use super::list_pools;
 use crate::datastore::{Datastore, ListOptions, Result};
+use crate::model::ipam::{IpamKey, IpamList, IpamValue};
 use crate::model::kinds::{by_kind, str_at};
 use crate::model::meta;
 
@@ -119,29 +120,38 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     let (guid, ci_rev, locked, ctype) = cluster_info(ds).await?;
     let _ = writeln!(t, "Checking IPAM for inconsistencies...\n");
     let _ = writeln!(t, "Loading all IPAM blocks...");
-    let blocks: Vec<BlockKv> = list_blocks(ds).await?;
-    let _ = writeln!(t, "Found {} IPAM blocks.", blocks.len());
-    // ip -> allocations; handle -> count of references in blocks.
+    // Blocks stream past; only one small record per allocation is kept (it is the report).
+    let mut nblocks = 0usize;
+    let mut block_text = String::new();
+    // ip -> allocations; handle -> (references in blocks, handle object seen).
     let mut allocs: BTreeMap<String, Vec<Allocation>> = BTreeMap::new();
-    let mut handle_refs: HashMap<String, usize> = HashMap::new();
+    let mut handle_refs: HashMap<String, (usize, bool)> = HashMap::new();
     let mut per_node: HashMap<String, usize> = HashMap::new();
     let mut nalloc = 0usize;
     let mut windows_reserved: BTreeSet<String> = BTreeSet::new();
-    for b in &blocks {
-        let aff = b.block.affinity.clone().unwrap_or_else(|| "<none>".into());
-        let _ = writeln!(t, " IPAM block {} affinity={aff}:", b.block.cidr);
-        let owner = b.block.affinity_host().map(str::to_string);
-        for (ord, a) in b.block.allocations.iter().enumerate() {
+    ds.ipam_scan(&IpamList::Blocks { version: None }, &mut |kv| {
+        let IpamValue::Block(block) = kv.value else {
+            return Ok(());
+        };
+        if block.deleted {
+            return Ok(());
+        }
+        nblocks += 1;
+        let t = &mut block_text;
+        let aff = block.affinity.clone().unwrap_or_else(|| "<none>".into());
+        let _ = writeln!(t, " IPAM block {} affinity={aff}:", block.cidr);
+        let owner = block.affinity_host().map(str::to_string);
+        for (ord, a) in block.allocations.iter().enumerate() {
             if a.is_none() {
                 continue;
             }
-            let Some(attr) = b.block.attribute_of(ord) else {
+            let Some(attr) = block.attribute_of(ord) else {
                 continue;
             };
             if attr.released_at.is_some() {
                 continue;
             }
-            let ip = b.block.ip_at(ord).to_string();
+            let ip = block.ip_at(ord).to_string();
             let sec = attr.secondary.clone().unwrap_or_default();
             if opts.show_all_ips {
                 let mut line = format!(
@@ -156,7 +166,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
             }
             nalloc += 1;
             if let Some(h) = &attr.handle_id {
-                *handle_refs.entry(h.clone()).or_default() += 1;
+                handle_refs.entry(h.clone()).or_default().0 += 1;
                 if h == "windows-reserved-ipam-handle" {
                     windows_reserved.insert(ip.clone());
                 }
@@ -165,8 +175,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
             if let Some(n) = &node {
                 *per_node.entry(n.clone()).or_default() += 1;
             }
-            let seq = b
-                .block
+            let seq = block
                 .sequence_number_for_allocation
                 .as_ref()
                 .and_then(|m| m.get(&ord.to_string()))
@@ -185,7 +194,12 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
                 owners: None,
             });
         }
-    }
+        Ok(())
+    })
+    .await?;
+    let _ = writeln!(t, "Found {nblocks} IPAM blocks.");
+    t.push_str(&block_text);
+    drop(block_text);
     let _ = writeln!(t, "IPAM blocks record {nalloc} allocations.\n");
 
     let _ = writeln!(t, "Loading all IPAM pools...");
@@ -205,7 +219,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     let _ = writeln!(t, "Loading all nodes.");
     let mut ntunnel = 0;
     if let Some(nk) = by_kind("Node") {
-        for n in ds.list(nk, &ListOptions::default()).await?.items {
+        ds.scan(nk, &ListOptions::default(), &mut |n| {
             let name = meta::name(&n);
             for path in [
                 &["spec", "ipv4VXLANTunnelAddr"][..],
@@ -222,7 +236,9 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
                 owners.entry(ip).or_default().push(format!("Node({name})"));
                 ntunnel += 1;
             }
-        }
+            Ok(())
+        })
+        .await?;
     }
     let _ = writeln!(t, "Found {ntunnel} node tunnel IPs.\n");
 
@@ -235,7 +251,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     let _ = writeln!(t, "Loading all workload endpoints.");
     let mut nwep = 0;
     if let Some(wk) = by_kind("WorkloadEndpoint") {
-        for w in ds.list(wk, &ListOptions::default()).await?.items {
+        ds.scan(wk, &ListOptions::default(), &mut |w| {
             let id = format!("{}/{}", meta::namespace(&w), meta::name(&w));
             if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
                 for net in nets.iter().filter_map(Value::as_str) {
@@ -250,13 +266,46 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
                     nwep += 1;
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
     }
     let _ = writeln!(t, "Found {nwep} workload IPs.");
     let _ = writeln!(t, "Workloads and nodes are using {} IPs.\n", owners.len());
 
     let _ = writeln!(t, "Loading all handles");
-    let handles = list_handles(ds).await?;
+    // Handles stream past too: matched ones are only counted.
+    let mut leaked_handles = Vec::new();
+    let mut matched = 0;
+    let mut handle_text = String::new();
+    ds.ipam_scan(&IpamList::Handles, &mut |kv| {
+        let IpamKey::Handle(id) = &kv.key else {
+            return Ok(());
+        };
+        if let IpamValue::Handle(h) = &kv.value
+            && h.deleted
+        {
+            return Ok(());
+        }
+        match handle_refs.get_mut(id) {
+            Some(r) => {
+                r.1 = true;
+                matched += 1;
+            }
+            None => {
+                if opts.show_all_ips {
+                    let _ = writeln!(handle_text, "  {id} doesn't have any active IPs.");
+                }
+                leaked_handles.push(LeakedHandle {
+                    id: id.clone(),
+                    uid: kv.uid.clone().unwrap_or_default(),
+                    revision: kv.revision.clone(),
+                });
+            }
+        }
+        Ok(())
+    })
+    .await?;
     let _ = writeln!(t, "Looking for top (up to 20) nodes by allocations...");
     let mut counts: Vec<(String, usize)> = per_node.into_iter().collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -352,23 +401,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     );
 
     let _ = writeln!(t, "Scanning for IPAM handles with no matching IPs...");
-    let mut leaked_handles = Vec::new();
-    let mut matched = 0;
-    let handle_ids: BTreeSet<String> = handles.iter().map(|h| h.0.clone()).collect();
-    for (id, _h, rev, uid) in &handles {
-        if handle_refs.contains_key(id) {
-            matched += 1;
-        } else {
-            if opts.show_all_ips {
-                let _ = writeln!(t, "  {id} doesn't have any active IPs.");
-            }
-            leaked_handles.push(LeakedHandle {
-                id: id.clone(),
-                uid: uid.clone().unwrap_or_default(),
-                revision: rev.clone(),
-            });
-        }
-    }
+    t.push_str(&handle_text);
     let _ = writeln!(
         t,
         "Found {} handles with no matching IPs (and {matched} handles with matches).",
@@ -376,14 +409,16 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     );
     let _ = writeln!(t, "Scanning for IPs with missing handle...");
     let mut missing = 0;
-    let mut refs: Vec<&String> = handle_refs.keys().collect();
+    let mut refs: Vec<&String> = handle_refs
+        .iter()
+        .filter(|(_, r)| !r.1)
+        .map(|(h, _)| h)
+        .collect();
     refs.sort();
     for h in refs {
-        if !handle_ids.contains(h) {
-            missing += 1;
-            if show_problems {
-                let _ = writeln!(t, "  {h} is in use in a block but doesn't exist.");
-            }
+        missing += 1;
+        if show_problems {
+            let _ = writeln!(t, "  {h} is in use in a block but doesn't exist.");
         }
     }
     let _ = writeln!(

@@ -96,6 +96,21 @@ pub async fn list_blocks(ds: &dyn Datastore) -> Result<Vec<BlockKv>> {
         .collect())
 }
 
+/// A digest of every live block, read as a stream (see `show::BlockStat`).
+pub async fn block_stats(ds: &dyn Datastore) -> Result<Vec<show::BlockStat>> {
+    let mut out = Vec::new();
+    ds.ipam_scan(&IpamList::Blocks { version: None }, &mut |kv| {
+        if let IpamValue::Block(b) = &kv.value
+            && !b.deleted
+        {
+            out.push(show::BlockStat::of(b));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
 /// IPv4 before IPv6, then by address, then by prefix length.
 pub fn cidr_order(a: &IpNet, b: &IpNet) -> std::cmp::Ordering {
     (a.addr().is_ipv6(), ip_to_u128(a.network()), a.prefix_len()).cmp(&(

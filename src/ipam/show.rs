@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::{BlockKv, Pool};
-use crate::model::ipam::{AllocationAttribute, IpamConfig};
+use super::Pool;
+use crate::model::ipam::{AllocationAttribute, AllocationBlock, IpamConfig};
 use crate::output::boxtable::render_box_table;
 use crate::output::gofmt::{fmt_g5, fmt_pct0};
 
@@ -26,7 +26,7 @@ pub struct Usage {
 }
 
 /// The pool summary (and blocks): one entry per pool row, followed by its block rows.
-pub fn summary(pools: &[Pool], blocks: &[BlockKv], with_blocks: bool) -> Vec<Usage> {
+pub fn summary(pools: &[Pool], blocks: &[BlockStat], with_blocks: bool) -> Vec<Usage> {
     let mut rows = Vec::new();
     let mut placed = vec![false; blocks.len()];
     for p in pools {
@@ -34,7 +34,7 @@ pub fn summary(pools: &[Pool], blocks: &[BlockKv], with_blocks: bool) -> Vec<Usa
         let mut in_use = 0f64;
         let mut block_rows = Vec::new();
         for (i, b) in blocks.iter().enumerate() {
-            if placed[i] || !p.cidr.contains(&b.block.cidr.network()) {
+            if placed[i] || !p.cidr.contains(&b.cidr.network()) {
                 continue;
             }
             placed[i] = true;
@@ -61,7 +61,7 @@ pub fn summary(pools: &[Pool], blocks: &[BlockKv], with_blocks: bool) -> Vec<Usa
         // Blocks in no pool sit under a pseudo-pool 0.0.0.0/0 whose own row is not printed.
         let any: IpNet = "0.0.0.0/0".parse().unwrap_or_else(|_| IpNet::default());
         for (i, b) in blocks.iter().enumerate() {
-            if !placed[i] && any.contains(&b.block.cidr.network()) {
+            if !placed[i] && any.contains(&b.cidr.network()) {
                 rows.push(Usage {
                     pool: Some("0.0.0.0/0".into()),
                     ..block_usage(b)
@@ -72,16 +72,75 @@ pub fn summary(pools: &[Pool], blocks: &[BlockKv], with_blocks: bool) -> Vec<Usa
     rows
 }
 
-fn block_usage(b: &BlockKv) -> Usage {
-    let total = b.block.size() as f64;
-    let free = b.block.unallocated.as_ref().map(Vec::len).unwrap_or(0) as f64;
+fn block_usage(b: &BlockStat) -> Usage {
     Usage {
         grouping: "Block",
-        cidr: b.block.cidr.to_string(),
-        total,
-        in_use: total - free,
-        free,
+        cidr: b.cidr.to_string(),
+        total: b.total,
+        in_use: b.total - b.free,
+        free: b.free,
         pool: None,
+    }
+}
+
+/// What the `ipam show` views need of one block. Built while the blocks stream past, so a
+/// 16k-block cluster is summarised without holding every allocation in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockStat {
+    pub cidr: IpNet,
+    /// Affinity host (`host:` stripped), if any.
+    pub host: Option<String>,
+    pub total: f64,
+    pub free: f64,
+    /// Allocations in this block made for another node.
+    pub borrowed: Vec<Borrowed>,
+    /// Allocations with no `node` attribute.
+    pub no_node: usize,
+}
+
+impl BlockStat {
+    pub fn of(b: &AllocationBlock) -> Self {
+        let owner = b
+            .affinity
+            .as_deref()
+            .map(|a| a.strip_prefix("host:").unwrap_or(a).to_string());
+        let owner_s = owner.clone().unwrap_or_default();
+        let mut borrowed = Vec::new();
+        let mut no_node = 0;
+        for (ord, a) in b.allocations.iter().enumerate() {
+            if a.is_none() {
+                continue;
+            }
+            let Some(attr) = b.attribute_of(ord) else {
+                continue;
+            };
+            let empty = BTreeMap::new();
+            let sec = attr.secondary.as_ref().unwrap_or(&empty);
+            let Some(node) = sec.get("node") else {
+                no_node += 1;
+                continue;
+            };
+            if *node == owner_s {
+                continue;
+            }
+            let (kind, to) = owner_of(sec);
+            borrowed.push(Borrowed {
+                ip: b.ip_at(ord).to_string(),
+                borrowing_node: node.clone(),
+                block: b.cidr.to_string(),
+                block_owner: owner_s.clone(),
+                kind,
+                allocated_to: to,
+            });
+        }
+        BlockStat {
+            cidr: b.cidr,
+            host: owner,
+            total: b.size() as f64,
+            free: b.unallocated.as_ref().map(Vec::len).unwrap_or(0) as f64,
+            borrowed,
+            no_node,
+        }
     }
 }
 
@@ -131,43 +190,12 @@ pub struct Borrowed {
 
 /// Allocations whose `node` differs from the block's affinity host; also the count of
 /// allocations without a node attribute.
-pub fn borrowed(blocks: &[BlockKv]) -> (Vec<Borrowed>, usize) {
-    let mut out = Vec::new();
-    let mut no_node = 0;
-    for b in blocks {
-        let owner = b
-            .block
-            .affinity
-            .as_deref()
-            .map(|a| a.strip_prefix("host:").unwrap_or(a).to_string())
-            .unwrap_or_default();
-        for (ord, a) in b.block.allocations.iter().enumerate() {
-            if a.is_none() {
-                continue;
-            }
-            let Some(attr) = b.block.attribute_of(ord) else {
-                continue;
-            };
-            let sec = attr.secondary.clone().unwrap_or_default();
-            let Some(node) = sec.get("node").cloned() else {
-                no_node += 1;
-                continue;
-            };
-            if node == owner {
-                continue;
-            }
-            let (kind, to) = owner_of(&sec);
-            out.push(Borrowed {
-                ip: b.block.ip_at(ord).to_string(),
-                borrowing_node: node,
-                block: b.block.cidr.to_string(),
-                block_owner: owner.clone(),
-                kind,
-                allocated_to: to,
-            });
-        }
-    }
-    (out, no_node)
+pub fn borrowed(blocks: &[BlockStat]) -> (Vec<Borrowed>, usize) {
+    let rows = blocks
+        .iter()
+        .flat_map(|b| b.borrowed.iter().cloned())
+        .collect();
+    (rows, blocks.iter().map(|b| b.no_node).sum())
 }
 
 fn owner_of(sec: &BTreeMap<String, String>) -> (String, String) {
@@ -319,11 +347,11 @@ pub struct Utilization {
     pub threshold: Option<f64>,
 }
 
-pub fn utilization(pools: &[Pool], blocks: &[BlockKv], threshold: Option<f64>) -> Utilization {
+pub fn utilization(pools: &[Pool], blocks: &[BlockStat], threshold: Option<f64>) -> Utilization {
     let rows = summary(pools, blocks, false);
     let mut nodes: BTreeMap<String, NodeUsage> = BTreeMap::new();
     for b in blocks {
-        let owner = b.block.affinity_host().unwrap_or("<none>").to_string();
+        let owner = b.host.clone().unwrap_or_else(|| "<none>".into());
         let u = block_usage(b);
         let e = nodes.entry(owner.clone()).or_insert(NodeUsage {
             node: owner,
@@ -433,18 +461,14 @@ mod tests {
     use super::*;
     use crate::ipam::{allocate_ordinal, new_block};
 
-    fn bkv(cidr: &str, host: &str, n: usize) -> BlockKv {
+    fn bkv(cidr: &str, host: &str, n: usize) -> BlockStat {
         let mut b = new_block(cidr.parse().unwrap(), host);
         for i in 0..n {
             let mut a = BTreeMap::new();
             a.insert("node".into(), host.to_string());
             allocate_ordinal(&mut b, i, &format!("h{i}"), &a);
         }
-        BlockKv {
-            block: b,
-            revision: "1".into(),
-            uid: None,
-        }
+        BlockStat::of(&b)
     }
 
     #[test]

@@ -129,6 +129,11 @@ impl EtcdDatastore {
         })
     }
 
+    /// A KV client that accepts large pages (a page of /26 blocks is ~8 KiB per block).
+    fn kv(&self) -> etcd_client::KvClient {
+        self.client.kv_client().max_decoding_message_size(512 << 20)
+    }
+
     /// Runs one request with the overall timeout and classifies failures.
     async fn call<T>(
         &self,
@@ -142,16 +147,32 @@ impl EtcdDatastore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         self.call(kv.txn(txn)).await
     }
 
     /// A consistent paged range read: every page at the revision of the first.
     async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64)> {
-        let mut kv = self.client.kv_client();
+        let mut out = Vec::new();
+        let revision = self
+            .range_pages(prefix, &mut |kvs| {
+                out.extend(kvs);
+                Ok(())
+            })
+            .await?;
+        Ok((out, revision))
+    }
+
+    /// Reads a prefix in pages of `LIST_PAGE` at one revision, handing each page to `f` so that
+    /// only one page is held at a time. Returns the revision read at.
+    async fn range_pages(
+        &self,
+        prefix: &str,
+        f: &mut (dyn FnMut(Vec<KeyValue>) -> Result<()> + Send),
+    ) -> Result<i64> {
+        let mut kv = self.kv();
         let end = prefix_end(prefix.as_bytes());
         let mut start = prefix.as_bytes().to_vec();
-        let mut out = Vec::new();
         let mut revision = 0i64;
         loop {
             let opts = GetOptions::new()
@@ -167,12 +188,38 @@ impl EtcdDatastore {
             let Some(last) = kvs.last() else { break };
             start = last.key().to_vec();
             start.push(0);
-            out.extend(kvs);
+            f(kvs)?;
             if !more {
                 break;
             }
         }
-        Ok((out, revision))
+        Ok(revision)
+    }
+
+    /// Decodes one page of a resource range, skipping foreign keys and (as libcalico does)
+    /// unparsable values.
+    fn decode_page(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        kvs: &[KeyValue],
+        f: &mut (dyn FnMut(Value) -> Result<()> + Send),
+    ) -> Result<()> {
+        for kv in kvs {
+            let key = String::from_utf8_lossy(kv.key());
+            if keys::parse_resource_key(kind, &key).is_none() {
+                continue;
+            }
+            if let Ok(obj) = self.decode_resource(kind, kv) {
+                if let Some(p) = &opts.name_prefix
+                    && !meta::name(&obj).starts_with(p.as_str())
+                {
+                    continue;
+                }
+                f(obj)?;
+            }
+        }
+        Ok(())
     }
 
     /// Turns a stored value into the canonical object we return.
@@ -360,7 +407,7 @@ impl Datastore for EtcdDatastore {
             return Ok(self.default_allow_profile());
         }
         let key = keys::resource_key(kind, namespace, name);
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let resp = self.call(kv.get(key, None)).await?;
         match resp.kvs().first() {
             Some(item) => self.decode_resource(kind, item),
@@ -376,23 +423,15 @@ impl Datastore for EtcdDatastore {
             opts.namespace.as_deref(),
             opts.name_prefix.as_deref(),
         );
-        let (kvs, revision) = self.range(&prefix).await?;
-        let mut items = Vec::with_capacity(kvs.len());
-        for kv in &kvs {
-            let key = String::from_utf8_lossy(kv.key());
-            if keys::parse_resource_key(kind, &key).is_none() {
-                continue;
-            }
-            // Unparsable values are skipped, as libcalico does.
-            if let Ok(obj) = self.decode_resource(kind, kv) {
-                if let Some(p) = &opts.name_prefix
-                    && !meta::name(&obj).starts_with(p.as_str())
-                {
-                    continue;
-                }
-                items.push(obj);
-            }
-        }
+        let mut items = Vec::new();
+        let revision = self
+            .range_pages(&prefix, &mut |kvs| {
+                self.decode_page(kind, opts, &kvs, &mut |o| {
+                    items.push(o);
+                    Ok(())
+                })
+            })
+            .await?;
         if kind.kind == "Profile"
             && opts
                 .name_prefix
@@ -409,6 +448,27 @@ impl Datastore for EtcdDatastore {
             items,
             revision: revision.to_string(),
         })
+    }
+
+    async fn scan(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        f: &mut (dyn FnMut(Value) -> Result<()> + Send),
+    ) -> Result<String> {
+        if kind.kind == "Profile" {
+            // The synthesised default-allow profile is merged in order; profiles are few.
+            return super::visit_list(self.list(kind, opts).await?, f);
+        }
+        let prefix = keys::resource_list_prefix(
+            kind,
+            opts.namespace.as_deref(),
+            opts.name_prefix.as_deref(),
+        );
+        let revision = self
+            .range_pages(&prefix, &mut |kvs| self.decode_page(kind, opts, &kvs, f))
+            .await?;
+        Ok(revision.to_string())
     }
 
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
@@ -534,7 +594,7 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_get(&self, key: &IpamKey) -> Result<IpamKv> {
         let k = keys::ipam_key(key);
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv();
         let resp = self.call(kv.get(k.clone(), None)).await?;
         let Some(item) = resp.kvs().first() else {
             return Err(DatastoreError::NotFound {
@@ -547,27 +607,43 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>> {
         let mut out = Vec::new();
-        for prefix in keys::ipam_list_prefix(list) {
-            let (kvs, _) = self.range(&prefix).await?;
-            for item in &kvs {
-                let k = String::from_utf8_lossy(item.key()).to_string();
-                let Some(key) = keys::parse_ipam_key(&k) else {
-                    continue;
-                };
-                let wanted = match (list, &key) {
-                    (IpamList::Blocks { .. }, IpamKey::Block(_)) => true,
-                    (IpamList::Affinities { version, .. }, IpamKey::Affinity { cidr, .. }) => {
-                        version.is_none_or(|v| (v == 4) == cidr.addr().is_ipv4())
-                    }
-                    (IpamList::Handles, IpamKey::Handle(_)) => true,
-                    _ => false,
-                };
-                if wanted {
-                    out.push(decode_ipam_kv(key, item)?);
-                }
-            }
-        }
+        self.ipam_scan(list, &mut |kv| {
+            out.push(kv);
+            Ok(())
+        })
+        .await?;
         Ok(out)
+    }
+
+    async fn ipam_scan(
+        &self,
+        list: &IpamList,
+        f: &mut (dyn FnMut(IpamKv) -> Result<()> + Send),
+    ) -> Result<()> {
+        for prefix in keys::ipam_list_prefix(list) {
+            self.range_pages(&prefix, &mut |kvs| {
+                for item in &kvs {
+                    let k = String::from_utf8_lossy(item.key());
+                    let Some(key) = keys::parse_ipam_key(&k) else {
+                        continue;
+                    };
+                    let wanted = match (list, &key) {
+                        (IpamList::Blocks { .. }, IpamKey::Block(_)) => true,
+                        (IpamList::Affinities { version, .. }, IpamKey::Affinity { cidr, .. }) => {
+                            version.is_none_or(|v| (v == 4) == cidr.addr().is_ipv4())
+                        }
+                        (IpamList::Handles, IpamKey::Handle(_)) => true,
+                        _ => false,
+                    };
+                    if wanted {
+                        f(decode_ipam_kv(key, item)?)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv> {
@@ -661,7 +737,7 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         let k = keys::ipam_key(&kv.key);
-        let mut client = self.client.kv_client();
+        let mut client = self.kv();
         let resp = self
             .call(client.put(k, ipam::encode(&kv.value), None))
             .await?;
@@ -698,6 +774,37 @@ impl Datastore for EtcdDatastore {
             }
         }
         Ok(out)
+    }
+
+    async fn put_felix_report(&self, host: &str, time: &str) -> Result<()> {
+        let key = format!("/calico/felix/v2/no-region/host/{host}/last_reported_status");
+        let value =
+            to_go_json(&serde_json::json!({"time": time, "uptime": 3600.0, "first_update": false}));
+        let mut kv = self.kv();
+        self.call(kv.put(key, value, None)).await.map(|_| ())
+    }
+
+    async fn delete_felix_keys(&self, host: &str) -> Result<usize> {
+        // Status, last_reported_status and endpoint status keys all sit under
+        // /calico/felix/v1|v2/<region>/host/<host>/ (the v1 layout has no region).
+        let mut prefixes = std::collections::BTreeSet::new();
+        for base in ["/calico/felix/v2/", "/calico/felix/v1/"] {
+            let (kvs, _) = self.range(base).await?;
+            for kv in &kvs {
+                let key = String::from_utf8_lossy(kv.key());
+                if let Some(i) = key.find(&format!("/host/{host}/")) {
+                    prefixes.insert(key[..i + "/host/".len() + host.len() + 1].to_string());
+                }
+            }
+        }
+        let mut n = 0usize;
+        let mut kv = self.kv();
+        for p in prefixes {
+            let opts = etcd_client::DeleteOptions::new().with_prefix();
+            let r = self.call(kv.delete(p, Some(opts))).await?;
+            n += r.deleted() as usize;
+        }
+        Ok(n)
     }
 
     async fn raw_keys(&self) -> Result<Vec<String>> {

@@ -1,0 +1,166 @@
+//! `calicoctl dev seed` (hidden): synthetic cluster data for benchmarks and scale tests,
+//! written through the Datastore trait so it works on etcd and Kubernetes alike.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::IpAddr;
+
+use futures::stream::{self, StreamExt};
+use ipnet::IpNet;
+use serde_json::json;
+
+use super::{CmdResult, Ctx, Failure};
+use crate::cli::{DevArgs, DevCommand, SeedArgs};
+use crate::model::ipam::*;
+use crate::model::kinds::{API_VERSION, by_kind};
+use crate::model::schema::schema;
+
+pub async fn run(ctx: &mut Ctx, args: &DevArgs) -> CmdResult {
+    let DevCommand::Seed(a) = &args.command;
+    seed(ctx, a).await
+}
+
+fn ip_add(base: IpAddr, off: u128) -> IpAddr {
+    add_to_ip(base, off)
+}
+
+async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
+    let c = ctx.client().await.map_err(Failure::Stderr)?;
+    let ds = c.ds.clone();
+    let pool: IpNet = a
+        .pool_cidr
+        .parse()
+        .map_err(|e| Failure::Stderr(format!("bad --pool-cidr: {e}")))?;
+    let err = |e: crate::datastore::DatastoreError| Failure::Stderr(e.to_string());
+    c.ensure_initialized().await;
+    let pk = by_kind("IPPool").ok_or_else(|| Failure::Stderr("no IPPool".into()))?;
+    let pool_obj = json!({"kind": "IPPool", "apiVersion": API_VERSION, "metadata": {"name": "seed-pool"},
+        "spec": {"cidr": pool.to_string(), "blockSize": a.block_size, "ipipMode": "Always", "natOutgoing": true}});
+    let pool_obj = schema()
+        .decode("v3.IPPool", &pool_obj, false)
+        .map_err(|e| Failure::Stderr(e.to_string()))?;
+    match c.create(pk, &pool_obj).await {
+        Ok(_) => {}
+        Err(e) if e.is_already_exists() => {}
+        Err(e) => return Err(err(e)),
+    }
+    let nk = by_kind("Node").ok_or_else(|| Failure::Stderr("no Node".into()))?;
+    let wk = by_kind("WorkloadEndpoint").ok_or_else(|| Failure::Stderr("no WEP".into()))?;
+    let block_len = 1u128 << (pool.max_prefix_len() - a.block_size);
+    let live = a.nodes.saturating_sub(a.dead_nodes);
+    let now = chrono::Utc::now();
+    let mut jobs: Vec<(usize, usize)> = Vec::new();
+    for n in 0..a.nodes {
+        for b in 0..a.blocks_per_node {
+            jobs.push((n, b));
+        }
+    }
+    // Nodes (and Felix reports).
+    let node_results: Vec<Result<(), Failure>> = stream::iter(0..a.nodes)
+        .map(|n| {
+            let c = c.clone();
+            let ds = ds.clone();
+            async move {
+                let name = format!("node-{n:05}");
+                let raw = json!({"kind": "Node", "apiVersion": API_VERSION, "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+                    "spec": {"bgp": {"ipv4Address": format!("172.{}.{}.{}/16", 16 + n / 65536, (n / 256) % 256, n % 256)},
+                             "orchRefs": [{"nodeName": name, "orchestrator": "k8s"}]}});
+                let obj = schema().decode("v3.Node", &raw, false).map_err(|e| Failure::Stderr(e.to_string()))?;
+                match c.create(nk, &obj).await {
+                    Ok(_) => {}
+                    Err(e) if e.is_already_exists() => {}
+                    Err(e) => return Err(Failure::Stderr(e.to_string())),
+                }
+                if a.felix_reports {
+                    let t = if n < live { now } else { now - chrono::Duration::hours(72) };
+                    ds.put_felix_report(&name, &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .await
+                        .map_err(|e| Failure::Stderr(e.to_string()))?;
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(a.concurrency)
+        .collect()
+        .await;
+    for r in node_results {
+        r?;
+    }
+    // Blocks, affinities, handles, WEPs.
+    let total_blocks = jobs.len();
+    let results: Vec<Result<usize, Failure>> = stream::iter(jobs)
+        .map(|(n, b)| {
+            let ds = ds.clone();
+            let c = c.clone();
+            async move {
+                let idx = (n * a.blocks_per_node + b) as u128;
+                let base = ip_add(pool.network(), idx * block_len);
+                let cidr = IpNet::new(base, a.block_size).map_err(|e| Failure::Stderr(e.to_string()))?;
+                let host = format!("node-{n:05}");
+                let mut block = crate::ipam::new_block(cidr, &host);
+                let mut handles = Vec::new();
+                let k = a.ips_per_block.min(block.size());
+                for i in 0..k {
+                    let pod_no = idx as usize * k + i;
+                    let borrowed = n < live && pod_no % 100 < a.borrow_percent && a.nodes > 1;
+                    let owner = if borrowed { format!("node-{:05}", (n + 1) % live.max(1)) } else { host.clone() };
+                    let handle = format!("k8s-pod-network.{:064x}", pod_no);
+                    let mut attrs = BTreeMap::new();
+                    attrs.insert("namespace".to_string(), "default".to_string());
+                    attrs.insert("node".to_string(), owner.clone());
+                    attrs.insert("pod".to_string(), format!("pod-{pod_no}"));
+                    attrs.insert("timestamp".to_string(), "2025-06-01 10:05:12.123456789 +0000 UTC".to_string());
+                    crate::ipam::allocate_ordinal(&mut block, i, &handle, &attrs);
+                    let leaked = n >= live || pod_no % 100 < a.leak_percent + a.borrow_percent && !borrowed;
+                    handles.push((handle, block.ip_at(i), owner, pod_no, leaked));
+                }
+                let put = |key: IpamKey, value: IpamValue| IpamKv { key, value, revision: String::new(), uid: None };
+                ds.ipam_put(&put(
+                    IpamKey::Affinity { host: host.clone(), affinity_type: AffinityType::Host, cidr },
+                    IpamValue::Affinity(BlockAffinity { state: "confirmed".into(), deleted: false }),
+                ))
+                .await
+                .map_err(|e| Failure::Stderr(e.to_string()))?;
+                ds.ipam_put(&put(IpamKey::Block(cidr), IpamValue::Block(block)))
+                    .await
+                    .map_err(|e| Failure::Stderr(e.to_string()))?;
+                let mut written = 2;
+                for (h, ip, owner, pod_no, leaked) in handles {
+                    let mut m = BTreeMap::new();
+                    m.insert(cidr.to_string(), 1);
+                    ds.ipam_put(&put(IpamKey::Handle(h), IpamValue::Handle(IpamHandle { block: m, deleted: false })))
+                        .await
+                        .map_err(|e| Failure::Stderr(e.to_string()))?;
+                    written += 1;
+                    if a.weps && !leaked {
+                        let pod = format!("pod-{pod_no}");
+                        let raw = json!({"kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
+                            "metadata": {"name": format!("{}-k8s-{}-eth0", owner.replace('-', "--"), pod.replace('-', "--")), "namespace": "default"},
+                            "spec": {"orchestrator": "k8s", "node": owner, "pod": pod, "endpoint": "eth0",
+                                     "ipNetworks": [format!("{ip}/32")], "interfaceName": format!("cali{pod_no:011x}"),
+                                     "profiles": ["kns.default"]}});
+                        let obj = schema().decode("v3.WorkloadEndpoint", &raw, false).map_err(|e| Failure::Stderr(e.to_string()))?;
+                        match c.ds.create(wk, &obj).await {
+                            Ok(_) => written += 1,
+                            Err(e) if e.is_already_exists() => {}
+                            Err(e) => return Err(Failure::Stderr(e.to_string())),
+                        }
+                    }
+                }
+                Ok(written)
+            }
+        })
+        .buffer_unordered(a.concurrency)
+        .collect()
+        .await;
+    let mut objects = 0;
+    for r in results {
+        objects += r?;
+    }
+    writeln!(
+        ctx.out,
+        "Seeded {} nodes, {total_blocks} blocks, {objects} IPAM/WEP objects.",
+        a.nodes
+    )?;
+    Ok(0)
+}
