@@ -36,11 +36,9 @@ pub async fn run(ctx: &mut Ctx, args: &NodeArgs) -> CmdResult {
                 Err(e) => Err(Failure::Stderr(e.to_string())),
             }
         }
-        NodeCommand::Diags(_)
-        | NodeCommand::Checksystem(_)
-        | NodeCommand::IpAutodetect(_)
-        | NodeCommand::Cleanup(_) => Err(Failure::Stderr(
-            "this node command is not available in this build yet".into(),
-        )),
+        NodeCommand::Cleanup(a) => super::node_cleanup::run(ctx, a).await,
+        NodeCommand::Diags(_) | NodeCommand::Checksystem(_) | NodeCommand::IpAutodetect(_) => Err(
+            Failure::Stderr("this node command is not available in this build yet".into()),
+        ),
     }
 }

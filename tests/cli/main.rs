@@ -5,6 +5,7 @@ mod harness;
 
 mod backends;
 mod bird;
+mod cleanup;
 mod cli_basics;
 mod config;
 mod crud;
