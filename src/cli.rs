@@ -641,6 +641,9 @@ pub enum MigrateCommand {
         /// Filename to use to import resources. If set to "-" loads from stdin.
         #[arg(short = 'f', long = "filename", value_name = "FILENAME")]
         filename: String,
+        /// Test hook: stop after N writes, as if the process were killed.
+        #[arg(long = "stop-after-steps", hide = true)]
+        stop_after_steps: Option<usize>,
     },
     /// Lock the datastore to prevent changes from occurring during datastore migration.
     Lock,

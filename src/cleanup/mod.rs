@@ -187,22 +187,45 @@ async fn apply_node(
     }
     // 1-3. Release the node's IPs (its workloads', its tunnel addresses', its borrowed ones),
     // each guarded by handle and sequence number so a re-used address is never freed.
-    if !np.releases.is_empty() {
+    // Fast path: a block of the node's own that holds only planned IPs is deleted whole (one
+    // CAS delete instead of a rewrite now and a delete when its affinity goes).
+    let mut done_blocks: BTreeSet<String> = BTreeSet::new();
+    for cidr in &np.blocks_deleted {
         steps.step()?;
-        let reqs: Vec<ReleaseOptions> = np
-            .releases
-            .iter()
-            .flat_map(|h| {
-                h.ips.iter().map(move |ip| ReleaseOptions {
+        if let Some(n) = delete_whole_block(ds, np, cidr, steps).await? {
+            res.ips_released += n;
+            done_blocks.insert(cidr.clone());
+        }
+    }
+    let reqs: Vec<ReleaseOptions> = np
+        .releases
+        .iter()
+        .flat_map(|h| {
+            h.ips
+                .iter()
+                .filter(|ip| !done_blocks.contains(&ip.block))
+                .map(move |ip| ReleaseOptions {
                     address: Some(ip.ip),
                     handle: h.handle.clone(),
                     sequence_number: ip.sequence_number,
                 })
-            })
-            .collect();
+        })
+        .collect();
+    if !reqs.is_empty() {
+        steps.step()?;
         let r = ipam::release_ips(ds, &reqs).await?;
-        res.ips_released = r.released.len();
+        res.ips_released += r.released.len();
         res.ips_skipped = r.skipped.len();
+    }
+    // Handles a previous interrupted run left with counts for addresses no longer allocated
+    // (before the affinities: they are how the next plan finds such handles).
+    for h in &np.handle_fixes {
+        steps.step()?;
+        let cidr: IpNet = h
+            .block
+            .parse()
+            .map_err(|e| DatastoreError::Other(format!("bad CIDR {} in plan: {e}", h.block)))?;
+        ipam::decrement_handle(ds, &h.handle, cidr, h.excess).await?;
     }
     // 4. Workload endpoints.
     for w in &np.workload_endpoints {
@@ -225,15 +248,6 @@ async fn apply_node(
         };
         ipam::release_affinity(ds, &np.node, t, cidr, false).await?;
         res.objects_deleted += 1;
-    }
-    // Handles a previous interrupted run left with counts for addresses no longer allocated.
-    for h in &np.handle_fixes {
-        steps.step()?;
-        let cidr: IpNet = h
-            .block
-            .parse()
-            .map_err(|e| DatastoreError::Other(format!("bad CIDR {} in plan: {e}", h.block)))?;
-        ipam::decrement_handle(ds, &h.handle, cidr, h.excess).await?;
     }
     // 6-9. Node-scoped objects (BGP peers, per-node configurations, host endpoints, status).
     for o in &np.objects {
@@ -264,6 +278,74 @@ async fn apply_node(
         res.objects_deleted += ds.delete_felix_keys(&np.node).await?;
     }
     Ok(res)
+}
+
+/// Deletes one of the node's blocks whose every allocation is planned for release (same
+/// handle, same sequence number), then decrements the handles. `None` when the block differs
+/// from the plan in any way: the careful per-IP path handles it instead. If interrupted between
+/// the block delete and the handle decrements, the next plan finds the handles pointing at a
+/// block that is gone under the node's affinity and fixes them.
+async fn delete_whole_block(
+    ds: &dyn Datastore,
+    np: &NodePlan,
+    cidr: &str,
+    steps: &Steps,
+) -> Result<Option<usize>> {
+    let Ok(net) = cidr.parse::<IpNet>() else {
+        return Ok(None);
+    };
+    let kv = match ipam::get_block(ds, net).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    };
+    if kv.block.affinity_host() != Some(np.node.as_str()) {
+        return Ok(None);
+    }
+    let planned: BTreeMap<IpAddr, (&Option<String>, Option<u64>)> = np
+        .releases
+        .iter()
+        .flat_map(|h| {
+            h.ips
+                .iter()
+                .filter(|ip| ip.block == cidr)
+                .map(move |ip| (ip.ip, (&h.handle, ip.sequence_number)))
+        })
+        .collect();
+    let mut handles: BTreeMap<String, i64> = BTreeMap::new();
+    let mut n = 0;
+    for (ord, a) in kv.block.allocations.iter().enumerate() {
+        if a.is_none() {
+            continue;
+        }
+        let attr = kv.block.attribute_of(ord);
+        let seq = kv
+            .block
+            .sequence_number_for_allocation
+            .as_ref()
+            .and_then(|m| m.get(&ord.to_string()))
+            .copied();
+        let handle = attr.and_then(|a| a.handle_id.clone());
+        match planned.get(&kv.block.ip_at(ord)) {
+            Some((h, s)) if **h == handle && *s == seq => {}
+            _ => return Ok(None),
+        }
+        if let Some(h) = handle {
+            *handles.entry(h).or_default() += 1;
+        }
+        n += 1;
+    }
+    match ds.ipam_delete(&kv.to_kv()).await {
+        Ok(()) => {}
+        Err(e) if e.is_conflict() => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(Some(0)),
+        Err(e) => return Err(e),
+    }
+    steps.step()?;
+    for (h, c) in handles {
+        ipam::decrement_handle(ds, &h, net, c).await?;
+    }
+    Ok(Some(n))
 }
 
 fn kind(k: &str) -> Result<&'static crate::model::kinds::KindInfo> {

@@ -431,6 +431,17 @@ pub async fn build_plan(
             Ok(())
         })
         .await?;
+        // Affinities of doomed nodes whose block is gone (an interrupted whole-block delete).
+        let orphan_cidrs: HashMap<String, String> = plans
+            .values()
+            .filter(|p| p.remove)
+            .flat_map(|p| {
+                p.affinities
+                    .iter()
+                    .map(move |a| (a.cidr.clone(), p.node.clone()))
+            })
+            .filter(|(c, _)| !in_dead_blocks.contains_key(c))
+            .collect();
         // Handles: deleted when every reference is released; counts an interrupted run left.
         ds.ipam_scan(&IpamList::Handles, &mut |kv| {
             let (IpamKey::Handle(id), IpamValue::Handle(h)) = (&kv.key, &kv.value) else {
@@ -448,6 +459,15 @@ pub async fn build_plan(
                     .copied()
                     .unwrap_or(0);
                 freed += r;
+                if let Some(owner) = orphan_cidrs.get(cidr)
+                    && let Some(p) = plans.get_mut(owner)
+                {
+                    p.handle_fixes.push(HandleFix {
+                        handle: id.clone(),
+                        block: cidr.clone(),
+                        excess: *count,
+                    });
+                }
                 if let Some((owner, actual)) = in_dead_blocks.get(cidr) {
                     let have = actual.get(id).copied().unwrap_or(0);
                     if *count > have

@@ -45,8 +45,9 @@ pub async fn run(ctx: &mut Ctx, args: &DatastoreArgs) -> CmdResult {
         MigrateCommand::Lock => set_ready(ctx, false).await,
         MigrateCommand::Unlock => set_ready(ctx, true).await,
         MigrateCommand::Export => crate::commands::migrate::export(ctx).await,
-        MigrateCommand::Import { filename } => {
-            crate::commands::migrate::import(ctx, filename).await
-        }
+        MigrateCommand::Import {
+            filename,
+            stop_after_steps,
+        } => crate::commands::migrate::import(ctx, filename, *stop_after_steps).await,
     }
 }

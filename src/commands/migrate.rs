@@ -1,15 +1,490 @@
-//! `datastore migrate export|import` (being written).
+//! `datastore migrate export|import` (calicoctl-surface.md §8.1): etcdv3 → Kubernetes.
+//!
+//! The file is calicoctl's: `<Kind>List` YAML documents each followed by `---`, a `===` line,
+//! the ClusterInformation as indented JSON, a `===` line, the IPAM data as indented JSON. Import
+//! is resumable: it marks ClusterInformation with the file's digest before its first write, and
+//! a re-run with the same file (after an interruption) finishes the job, creating nothing twice.
 
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+
+use futures::stream::{self, StreamExt};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::engine;
 use super::{CmdResult, Ctx, Failure};
+use crate::datastore::client::Client;
+use crate::datastore::etcd::{ipam as etcd_ipam, keys};
+use crate::datastore::{Backend, DatastoreError, ListOptions};
+use crate::model::ipam::{IpamKey, IpamKv, IpamList};
+use crate::model::kinds::{KindInfo, by_kind};
+use crate::model::meta;
+use crate::output::json::to_go_json_indent;
+use crate::output::yaml::to_yaml;
 
-pub async fn export(_ctx: &mut Ctx) -> CmdResult {
-    Err(Failure::Stderr(
-        "datastore migrate export is not available in this build yet".into(),
-    ))
+/// The kinds exported, in calicoctl's order, and whether they are listed in all namespaces.
+const EXPORT_ORDER: &[(&str, Option<&str>)] = &[
+    ("IPPool", None),
+    ("BGPPeer", None),
+    ("Tier", None),
+    ("GlobalNetworkPolicy", None),
+    ("StagedGlobalNetworkPolicy", None),
+    ("GlobalNetworkSet", None),
+    ("HostEndpoint", None),
+    ("KubeControllersConfiguration", None),
+    ("NetworkPolicy", None),
+    // calicoctl's quirk: these two are exported from namespace `default` only.
+    ("StagedNetworkPolicy", Some("default")),
+    ("StagedKubernetesNetworkPolicy", Some("default")),
+    ("NetworkSet", None),
+    ("Node", None),
+    ("BGPConfiguration", None),
+    ("FelixConfiguration", None),
+    ("IPReservation", None),
+    ("BGPFilter", None),
+];
+
+/// ClusterInformation annotation holding the digest of an import in progress.
+pub const IMPORT_MARKER: &str = "calicoctl.projectcalico.org/import-in-progress";
+
+const FELIX_ACTIONS: &[&str] = &[
+    "defaultEndpointToHostAction",
+    "iptablesFilterAllowAction",
+    "iptablesMangleAllowAction",
+    "iptablesFilterDenyAction",
+];
+
+fn kind(k: &str) -> Result<&'static KindInfo, Failure> {
+    by_kind(k).ok_or_else(|| Failure::Stderr(format!("unknown kind {k}")))
 }
 
-pub async fn import(_ctx: &mut Ctx, _f: &str) -> CmdResult {
-    Err(Failure::Stderr(
-        "datastore migrate import is not available in this build yet".into(),
-    ))
+async fn cluster_information(c: &Client, verb: &str) -> Result<Value, Failure> {
+    c.get(kind("ClusterInformation")?, "", "default")
+        .await
+        .map_err(|e| {
+            Failure::Stderr(format!(
+                "error retrieving ClusterInformation for {verb}: {e}"
+            ))
+        })
 }
+
+fn clean_meta(o: &mut Value) {
+    meta::edit_meta(o, |m| {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            m.remove(f);
+        }
+    });
+}
+
+fn title_case(s: &str) -> String {
+    let lower = s.to_lowercase();
+    let mut c = lower.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+pub async fn export(ctx: &mut Ctx) -> CmdResult {
+    let c = ctx.client().await.map_err(engine::client_failure)?;
+    if !ctx.allow_version_mismatch {
+        engine::version_check(&c).await.map_err(Failure::Stderr)?;
+    }
+    if c.ds.backend() != Backend::Etcd {
+        return Err(Failure::Stderr(
+            "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
+        ));
+    }
+    let ci = cluster_information(&c, "exporting").await?;
+    if ci.get("spec").and_then(|s| s.get("datastoreReady")) != Some(&Value::Bool(false)) {
+        return Err(Failure::Stderr(
+            "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to begin migration".into(),
+        ));
+    }
+    let err = |e: DatastoreError| Failure::Stderr(e.to_string());
+    let mut out = String::new();
+    // Calico node name -> Kubernetes node name.
+    let mut renamed: std::collections::BTreeMap<String, String> = Default::default();
+    for (k, ns) in EXPORT_ORDER {
+        let Some(ki) = by_kind(k) else { continue };
+        let opts = ListOptions {
+            namespace: ns.map(str::to_string),
+            name_prefix: None,
+        };
+        let list = c.list(ki, &opts).await.map_err(err)?;
+        let mut items = Vec::new();
+        for mut o in list.items {
+            clean_meta(&mut o);
+            let name = meta::name(&o);
+            match *k {
+                "NetworkPolicy" if name.starts_with("knp.default.") => continue,
+                "Node" => {
+                    let k8s = crate::cleanup::evidence::k8s_name(&o);
+                    let has_ref = o
+                        .get("spec")
+                        .and_then(|s| s.get("orchRefs"))
+                        .and_then(Value::as_array)
+                        .is_some_and(|r| {
+                            r.iter().any(|x| {
+                                x.get("orchestrator").and_then(Value::as_str) == Some("k8s")
+                            })
+                        });
+                    if !has_ref {
+                        return Err(Failure::Stderr(format!(
+                            "node {name} missing a 'k8s' orchestrator reference. Unable to export data unless every node has a 'k8s' orchestrator reference"
+                        )));
+                    }
+                    meta::set_meta_str(&mut o, "name", Some(&k8s));
+                    renamed.insert(name, k8s);
+                }
+                "FelixConfiguration" | "BGPConfiguration" => {
+                    if let Some(n) = name.strip_prefix("node.")
+                        && let Some(k8s) = renamed.get(n)
+                    {
+                        meta::set_meta_str(&mut o, "name", Some(&format!("node.{k8s}")));
+                    }
+                    if *k == "FelixConfiguration"
+                        && let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut)
+                    {
+                        for f in FELIX_ACTIONS {
+                            if let Some(Value::String(v)) = spec.get_mut(*f) {
+                                *v = title_case(v);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            items.push(o);
+        }
+        let list = json!({
+            "apiVersion": crate::model::kinds::API_VERSION,
+            "items": items,
+            "kind": ki.list_kind(),
+            "metadata": {"resourceVersion": list.revision},
+        });
+        out.push_str(&to_yaml(&list));
+        out.push_str("---\n");
+    }
+    out.push_str("===\n");
+    let mut ci = ci;
+    clean_meta(&mut ci);
+    let _ = writeln!(out, "{}", to_go_json_indent(&ci));
+    out.push_str("===\n");
+    let ipam = export_ipam(&c).await.map_err(err)?;
+    let _ = writeln!(out, "{}", to_go_json_indent(&ipam));
+    ctx.out.write_all(out.as_bytes())?;
+    Ok(0)
+}
+
+/// Blocks, affinities, handles and config as etcd keys and stored values.
+async fn export_ipam(c: &Client) -> crate::datastore::Result<Value> {
+    let mut groups: Map<String, Value> = Map::new();
+    for (name, list) in [
+        ("ipamBlocks", IpamList::Blocks { version: None }),
+        (
+            "blockAffinities",
+            IpamList::Affinities {
+                host: None,
+                version: None,
+            },
+        ),
+        ("ipamHandles", IpamList::Handles),
+    ] {
+        let mut items = Vec::new();
+        c.ds.ipam_scan(&list, &mut |kv| {
+            items.push(kv_json(&kv));
+            Ok(())
+        })
+        .await?;
+        groups.insert(name.into(), Value::Array(items));
+    }
+    let cfg = match c.ds.ipam_get(&IpamKey::Config).await {
+        Ok(kv) => kv_json(&kv),
+        Err(e) if e.is_not_found() => Value::Null,
+        Err(e) => return Err(e),
+    };
+    groups.insert("ipamConfig".into(), cfg);
+    Ok(Value::Object(groups))
+}
+
+fn kv_json(kv: &IpamKv) -> Value {
+    let raw = etcd_ipam::encode(&kv.value);
+    json!({
+        "key": keys::ipam_key(&kv.key),
+        "value": serde_json::from_str::<Value>(&raw).unwrap_or(Value::String(raw)),
+    })
+}
+
+fn kv_from_json(v: &Value) -> Result<IpamKv, String> {
+    let key_s = v
+        .get("key")
+        .and_then(Value::as_str)
+        .ok_or("an IPAM entry has no key")?;
+    let key = keys::parse_ipam_key(key_s).ok_or_else(|| format!("unknown IPAM key {key_s}"))?;
+    let raw = v
+        .get("value")
+        .map(Value::to_string)
+        .ok_or_else(|| format!("IPAM entry {key_s} has no value"))?;
+    let value = etcd_ipam::decode(&key, &raw).map_err(|e| format!("IPAM entry {key_s}: {e}"))?;
+    Ok(IpamKv {
+        key,
+        value,
+        revision: String::new(),
+        uid: None,
+    })
+}
+
+/// Sets (or clears) the import marker and `datastoreReady`.
+async fn mark(c: &Client, marker: Option<&str>, ready: Option<bool>) -> Result<(), Failure> {
+    let ck = kind("ClusterInformation")?;
+    let mut ci = cluster_information(c, "importing").await?;
+    meta::set_annotation(&mut ci, IMPORT_MARKER, marker);
+    if let (Some(r), Some(s)) = (ready, ci.get_mut("spec").and_then(Value::as_object_mut)) {
+        s.insert("datastoreReady".into(), Value::Bool(r));
+    }
+    c.ds.update(ck, &ci).await.map_err(|e| {
+        Failure::Stderr(format!(
+            "error updating ClusterInformation for importing: {e}"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Names EnsureInitialized creates, which do not count as "existing Calico resources".
+fn is_builtin(kind: &str, name: &str) -> bool {
+    matches!(
+        (kind, name),
+        (
+            "Tier",
+            "default"
+                | "kube-admin"
+                | "kube-baseline"
+                | "adminnetworkpolicy"
+                | "baselineadminnetworkpolicy"
+        ) | ("ClusterInformation", "default")
+            | ("Profile", "projectcalico-default-allow")
+    ) || kind == "Node"
+}
+
+pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) -> CmdResult {
+    let c = ctx.client().await.map_err(engine::client_failure)?;
+    if c.ds.backend() != Backend::Kubernetes {
+        return Err(Failure::Stderr(
+            "invalid datastore type: etcdv3 to import to for datastore migration. Datastore type must be kubernetes".into(),
+        ));
+    }
+    let text = if filename == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(filename)
+            .map_err(|e| Failure::Stderr(format!("error while reading migration file: {e}")))?
+    };
+    let parts: Vec<&str> = text.split("===\n").collect();
+    let malformed = || {
+        Failure::Stderr(format!(
+            "error while reading migration file: imported file: {filename} is improperly formatted. Try recreating with 'calicoctl export'"
+        ))
+    };
+    if parts.len() != 3 {
+        return Err(malformed());
+    }
+    let resources = crate::model::manifest::parse_stream(parts[0], filename)
+        .map_err(|e| Failure::Stderr(format!("error while reading migration file: {e}")))?;
+    let exported_ci: Value = serde_json::from_str(parts[1].trim()).map_err(|_| malformed())?;
+    let ipam_doc: Value = serde_json::from_str(parts[2].trim()).map_err(|_| malformed())?;
+    let mut ipam_kvs = Vec::new();
+    for group in ["ipamConfig", "ipamBlocks", "blockAffinities", "ipamHandles"] {
+        match ipam_doc.get(group) {
+            Some(Value::Array(a)) => {
+                for v in a {
+                    ipam_kvs.push(kv_from_json(v).map_err(|e| {
+                        Failure::Stderr(format!("error while reading migration file: {e}"))
+                    })?);
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(v) => ipam_kvs.push(kv_from_json(v).map_err(|e| {
+                Failure::Stderr(format!("error while reading migration file: {e}"))
+            })?),
+        }
+    }
+    let digest = format!("sha256:{:x}", Sha256::digest(text.as_bytes()));
+
+    // The CRDs must be installed (calicoctl applies them; we ask the admin to, see docs).
+    c.ds
+        .list(kind("IPPool")?, &ListOptions::default())
+        .await
+        .map_err(|e| {
+            Failure::Stderr(format!(
+                "error applying the CRDs necessary to begin datastore import: the Calico CRDs must be installed first (kubectl apply the Calico CRD manifest): {e}"
+            ))
+        })?;
+    c.ensure_initialized().await;
+    let ci = cluster_information(&c, "importing").await?;
+    let resume = meta::annotations(&ci).get(IMPORT_MARKER) == Some(&digest);
+    if !resume {
+        for (k, _) in EXPORT_ORDER {
+            let Some(ki) = by_kind(k) else { continue };
+            let l =
+                c.ds.list(ki, &ListOptions::default())
+                    .await
+                    .map_err(|e| Failure::Stderr(e.to_string()))?;
+            if l.items.iter().any(|o| !is_builtin(k, &meta::name(o))) {
+                return Err(Failure::Stderr(format!(
+                    "datastore already has Calico resources: found existing Calico {k} resource. Clear out all Calico resources by deleting all Calico CRDs"
+                )));
+            }
+        }
+        for list in [IpamList::Blocks { version: None }, IpamList::Handles] {
+            if !c
+                .ds
+                .ipam_list(&list)
+                .await
+                .map_err(|e| Failure::Stderr(e.to_string()))?
+                .is_empty()
+            {
+                return Err(Failure::Stderr(
+                    "datastore already has Calico resources: found existing IPAM resources. Clear out all Calico resources by deleting all Calico CRDs".into(),
+                ));
+            }
+        }
+    }
+    // Lock and mark before the first write.
+    mark(&c, Some(&digest), Some(false)).await?;
+    let budget = std::sync::atomic::AtomicUsize::new(stop_after.unwrap_or(usize::MAX));
+    let take = || {
+        budget
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |b| b.checked_sub(1),
+            )
+            .is_ok()
+    };
+    // Resources: apply is create-or-update, so a resumed run creates nothing twice.
+    let results = engine::run_all(&resources, |_, r| {
+        let c = &c;
+        let ok = take();
+        async move {
+            if !ok {
+                return Err(STOPPED.to_string());
+            }
+            engine::do_apply(c, r).await
+        }
+    })
+    .await;
+    if results
+        .iter()
+        .any(|r| r.as_ref().is_err_and(|e| e == STOPPED))
+    {
+        return Err(Failure::Stderr(STOPPED.into()));
+    }
+    let applied = results.iter().filter(|r| r.is_ok()).count();
+    let single = resources
+        .first()
+        .map(|r| r.kind.kind)
+        .filter(|k| resources.iter().all(|r| r.kind.kind == *k));
+    match single {
+        Some(k) => writeln!(ctx.out, "Successfully applied {applied} '{k}' resource(s)")?,
+        None => writeln!(ctx.out, "Successfully applied {applied} resource(s)")?,
+    }
+    let errors: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
+    if !errors.is_empty() {
+        let mut msg = String::new();
+        for e in &errors {
+            let _ = writeln!(msg, "Failed to apply resource: {e}");
+        }
+        return Err(Failure::Stderr(msg));
+    }
+    // ClusterInformation: the exported identity, still locked.
+    let ck = kind("ClusterInformation")?;
+    let mut cur = cluster_information(&c, "importing").await?;
+    if let (Some(dst), Some(src)) = (
+        cur.get_mut("spec").and_then(Value::as_object_mut),
+        exported_ci.get("spec").and_then(Value::as_object),
+    ) {
+        for (k, v) in src {
+            if k != "datastoreReady" {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+        dst.insert("datastoreReady".into(), Value::Bool(false));
+    }
+    c.ds.update(ck, &cur).await.map_err(|e| {
+        Failure::Stderr(format!(
+            "error updating ClusterInformation for importing: {e}"
+        ))
+    })?;
+    writeln!(ctx.out, "Importing IPAM resources")?;
+    if ipam_kvs.is_empty() {
+        return Err(Failure::Stderr(
+            "no IPAM resources specified in file".into(),
+        ));
+    }
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(ipam_kvs.len() as u64));
+    let ipam_results: Vec<Result<(), String>> = stream::iter(ipam_kvs.iter())
+        .map(|kv| {
+            let c = &c;
+            let bar = bar.clone();
+            let ok = take();
+            async move {
+                if !ok {
+                    return Err(STOPPED.to_string());
+                }
+                let r = match &kv.key {
+                    IpamKey::Config => c.ds.ipam_put(kv).await.map(|_| ()),
+                    _ => match c.ds.ipam_create(kv).await {
+                        Ok(_) => Ok(()),
+                        // A resumed run finds what the interrupted one wrote.
+                        Err(e) if e.is_already_exists() && resume => Ok(()),
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                r.map_err(|e| e.to_string())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if ipam_results
+        .iter()
+        .any(|r| r.as_ref().is_err_and(|e| e == STOPPED))
+    {
+        return Err(Failure::Stderr(STOPPED.into()));
+    }
+    let ok = ipam_results.iter().filter(|r| r.is_ok()).count();
+    let errs: Vec<String> = ipam_results.into_iter().filter_map(|r| r.err()).collect();
+    if !errs.is_empty() {
+        return Err(Failure::Stderr(format!(
+            "Partial success: applied the first {ok} out of {} IPAM resources:\nhit error(s): [{}]",
+            ipam_kvs.len(),
+            errs.join(", ")
+        )));
+    }
+    writeln!(ctx.out, "Successfully applied {ok} IPAM resource(s)")?;
+    mark(&c, None, None).await?;
+    writeln!(
+        ctx.out,
+        "Datastore information successfully imported. Please refer to the datastore migration documentation for next steps."
+    )?;
+    Ok(0)
+}
+
+/// Error text of the import test hook.
+pub const STOPPED: &str = "datastore import stopped by --stop-after-steps (test hook)";

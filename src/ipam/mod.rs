@@ -64,7 +64,7 @@ pub struct BlockKv {
 }
 
 impl BlockKv {
-    fn to_kv(&self) -> IpamKv {
+    pub fn to_kv(&self) -> IpamKv {
         IpamKv {
             key: IpamKey::Block(self.block.cidr),
             value: IpamValue::Block(self.block.clone()),

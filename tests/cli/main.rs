@@ -12,5 +12,6 @@ mod crud;
 mod errors;
 mod ipam;
 mod kdd;
+mod migrate;
 mod output;
 mod tls;
