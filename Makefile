@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup build test lint unit demo fuzz bench completions man
+.PHONY: setup build test lint unit demo fuzz bench gen completions man
 
 setup:
 	scripts/setup.sh
@@ -24,5 +24,6 @@ fuzz:
 bench: build
 	bench/run-all.sh
 
-completions man:
-	cargo run --quiet -- completion bash >/dev/null
+# Regenerate completions/ and docs/man/ from the clap definition (a test fails when stale).
+gen completions man:
+	cargo run --quiet -- dev gen

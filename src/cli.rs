@@ -175,6 +175,18 @@ pub enum DevCommand {
     /// Writes a realistic synthetic cluster: nodes, a pool, blocks with allocations, handles,
     /// affinities, workload endpoints, some leaked and borrowed IPs, Felix reports.
     Seed(SeedArgs),
+    /// Regenerates the checked-in completion scripts and man pages from the clap definition.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Directory for the completion scripts.
+    #[arg(long, default_value = "completions")]
+    pub completions: String,
+    /// Directory for the man pages.
+    #[arg(long, default_value = "docs/man")]
+    pub man: String,
 }
 
 #[derive(Debug, Args)]
@@ -517,6 +529,9 @@ pub enum NodeCommand {
     #[command(name = "ip-autodetect")]
     IpAutodetect(NodeAutodetectArgs),
     /// Find Calico nodes whose host is gone and remove everything they left (beyond calicoctl).
+    #[command(
+        after_long_help = "Examples:\n  # Show the plan: which nodes are dead, on what evidence, and everything they left:\n  calicoctl node cleanup\n\n  # Compare with the Kubernetes cluster (etcd datastore) and remove after confirmation:\n  calicoctl node cleanup --kubeconfig ~/.kube/config --apply\n\n  # In CI: remove one node known to be gone, then review what happened as JSON:\n  calicoctl node cleanup old-worker-3 --apply --yes -o json\n\n  # Save a plan, review it, apply exactly it:\n  calicoctl node cleanup -o json > plan.json\n  calicoctl node cleanup --plan plan.json --apply --yes"
+    )]
     Cleanup(NodeCleanupArgs),
 }
 
@@ -635,6 +650,9 @@ pub struct MigrateArgs {
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
     /// Export the contents of the etcdv3 datastore to yaml.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl datastore migrate lock\n  calicoctl datastore migrate export > etcd-data\n  DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl datastore migrate import -f etcd-data\n  DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl datastore migrate unlock"
+    )]
     Export,
     /// Store and convert yaml of resources into the Kubernetes datastore.
     Import {

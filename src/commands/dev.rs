@@ -16,8 +16,33 @@ use crate::model::kinds::{API_VERSION, by_kind};
 use crate::model::schema::schema;
 
 pub async fn run(ctx: &mut Ctx, args: &DevArgs) -> CmdResult {
-    let DevCommand::Seed(a) = &args.command;
-    seed(ctx, a).await
+    match &args.command {
+        DevCommand::Seed(a) => seed(ctx, a).await,
+        DevCommand::Gen(a) => generate(ctx, a),
+    }
+}
+
+/// File names of the checked-in completion scripts, per shell.
+pub const COMPLETION_FILES: &[(clap_complete::Shell, &str)] = &[
+    (clap_complete::Shell::Bash, "calicoctl.bash"),
+    (clap_complete::Shell::Zsh, "_calicoctl"),
+    (clap_complete::Shell::Fish, "calicoctl.fish"),
+    (clap_complete::Shell::PowerShell, "_calicoctl.ps1"),
+];
+
+/// Writes completions/ and docs/man/ from the one clap definition (`make gen`); a test
+/// regenerates them and fails when the checked-in copies are stale.
+fn generate(ctx: &mut Ctx, a: &crate::cli::GenArgs) -> CmdResult {
+    std::fs::create_dir_all(&a.completions)?;
+    for (shell, file) in COMPLETION_FILES {
+        let script =
+            super::completion::registration(*shell, "calicoctl").map_err(Failure::Stderr)?;
+        std::fs::write(std::path::Path::new(&a.completions).join(file), script)?;
+    }
+    std::fs::create_dir_all(&a.man)?;
+    clap_mangen::generate_to(crate::cli_command(false), &a.man)?;
+    writeln!(ctx.out, "Wrote {} and {}", a.completions, a.man)?;
+    Ok(0)
 }
 
 fn ip_add(base: IpAddr, off: u128) -> IpAddr {

@@ -7,6 +7,7 @@ mod backends;
 mod bird;
 mod cleanup;
 mod cli_basics;
+mod completion;
 mod config;
 mod crud;
 mod errors;
