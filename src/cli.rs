@@ -567,6 +567,12 @@ pub struct NodeChecksystemArgs {
     /// Override the kernel config file location.
     #[arg(short = 'f', long = "kernel-config", value_name = "kernel-config")]
     pub kernel_config: Option<String>,
+    /// Test hook: read /lib/modules, /proc, /sys and /boot below this directory.
+    #[arg(long = "host-root", hide = true)]
+    pub host_root: Option<String>,
+    /// Test hook: the kernel release to check instead of the running one.
+    #[arg(long = "kernel-release", hide = true)]
+    pub kernel_release: Option<String>,
 }
 
 #[derive(Debug, Args)]

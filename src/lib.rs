@@ -11,6 +11,7 @@ pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod datastore;
+pub mod host;
 pub mod ipam;
 pub mod log;
 pub mod model;

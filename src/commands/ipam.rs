@@ -141,15 +141,31 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
         IpamCommand::Release(a) => release(ctx, a).await,
         IpamCommand::Check(a) => {
             let c = client(ctx).await?;
+            // A spinner on stderr when it is a terminal; scripts see nothing extra.
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                let p = indicatif::ProgressBar::new_spinner();
+                p.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} ipam check: {msg} ({pos} objects, {elapsed})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                p.enable_steady_tick(std::time::Duration::from_millis(120));
+                p
+            });
             let r = check::check(
                 c.ds.as_ref(),
                 &check::CheckOptions {
                     show_all_ips: a.show_all_ips,
                     show_problem_ips: a.show_problem_ips,
+                    progress: progress.clone(),
                 },
             )
-            .await
-            .map_err(|e| Failure::Stderr(e.to_string()))?;
+            .await;
+            if let Some(p) = progress {
+                p.finish_and_clear();
+            }
+            let r = r.map_err(|e| Failure::Stderr(e.to_string()))?;
             write!(ctx.out, "{}", r.text)?;
             if let Some(path) = &a.output {
                 let v = serde_json::to_value(&r.report)?;

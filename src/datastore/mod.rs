@@ -196,6 +196,18 @@ pub trait Datastore: Send + Sync {
     async fn ipam_update(&self, kv: &IpamKv) -> Result<IpamKv>;
     /// CAS delete on `kv.revision` (Kubernetes: soft delete + UID precondition).
     async fn ipam_delete(&self, kv: &IpamKv) -> Result<()>;
+    /// All-or-nothing: every `deletes` and `updates` entry is compare-and-swapped on its
+    /// revision in one transaction. `Ok(false)` when any revision moved (nothing written).
+    /// Backends without multi-key transactions return `Unsupported`; callers then fall back to
+    /// one CAS per object.
+    async fn ipam_txn(&self, deletes: &[IpamKv], updates: &[IpamKv]) -> Result<bool> {
+        let _ = (deletes, updates);
+        Err(DatastoreError::Unsupported {
+            operation: "ipam_txn".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
     /// Unconditional write (IPAM config is written this way upstream).
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv>;
 

@@ -82,6 +82,22 @@ pub struct Report {
 pub struct CheckOptions {
     pub show_all_ips: bool,
     pub show_problem_ips: bool,
+    /// A spinner (stderr on a TTY) told each phase and ticked per object.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl CheckOptions {
+    fn phase(&self, msg: &str) {
+        if let Some(p) = &self.progress {
+            p.set_message(msg.to_string());
+        }
+    }
+
+    fn tick(&self) {
+        if let Some(p) = &self.progress {
+            p.inc(1);
+        }
+    }
 }
 
 /// The result: the text calicoctl prints, the report and the problem count.
@@ -120,6 +136,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     let (guid, ci_rev, locked, ctype) = cluster_info(ds).await?;
     let _ = writeln!(t, "Checking IPAM for inconsistencies...\n");
     let _ = writeln!(t, "Loading all IPAM blocks...");
+    opts.phase("loading IPAM blocks");
     // Blocks stream past; only one small record per allocation is kept (it is the report).
     let mut nblocks = 0usize;
     let mut block_text = String::new();
@@ -137,6 +154,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
             return Ok(());
         }
         nblocks += 1;
+        opts.tick();
         let t = &mut block_text;
         let aff = block.affinity.clone().unwrap_or_else(|| "<none>".into());
         let _ = writeln!(t, " IPAM block {} affinity={aff}:", block.cidr);
@@ -217,6 +235,7 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     // ip -> owners
     let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let _ = writeln!(t, "Loading all nodes.");
+    opts.phase("loading nodes");
     let mut ntunnel = 0;
     if let Some(nk) = by_kind("Node") {
         ds.scan(nk, &ListOptions::default(), &mut |n| {
@@ -249,9 +268,11 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     );
 
     let _ = writeln!(t, "Loading all workload endpoints.");
+    opts.phase("loading workload endpoints");
     let mut nwep = 0;
     if let Some(wk) = by_kind("WorkloadEndpoint") {
         ds.scan(wk, &ListOptions::default(), &mut |w| {
+            opts.tick();
             let id = format!("{}/{}", meta::namespace(&w), meta::name(&w));
             if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
                 for net in nets.iter().filter_map(Value::as_str) {
@@ -274,11 +295,13 @@ pub async fn check(ds: &dyn Datastore, opts: &CheckOptions) -> Result<CheckResul
     let _ = writeln!(t, "Workloads and nodes are using {} IPs.\n", owners.len());
 
     let _ = writeln!(t, "Loading all handles");
+    opts.phase("loading handles");
     // Handles stream past too: matched ones are only counted.
     let mut leaked_handles = Vec::new();
     let mut matched = 0;
     let mut handle_text = String::new();
     ds.ipam_scan(&IpamList::Handles, &mut |kv| {
+        opts.tick();
         let IpamKey::Handle(id) = &kv.key else {
             return Ok(());
         };

@@ -30,6 +30,17 @@ pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
 
+/// Keys per page. etcd 3.4 counts the whole remaining range on every limited request, so small
+/// pages over a big prefix cost O(n²/page) on the server; pages are large except for IPAM blocks,
+/// whose values are big (≈15 KB each) and whose readers keep memory proportional to one page.
+fn page_size(prefix: &str) -> i64 {
+    if prefix.contains("/ipam/v2/assignment/") {
+        LIST_PAGE
+    } else {
+        5 * LIST_PAGE
+    }
+}
+
 /// How to reach etcd.
 #[derive(Debug, Clone, Default)]
 pub struct EtcdSettings {
@@ -177,7 +188,7 @@ impl EtcdDatastore {
         loop {
             let opts = GetOptions::new()
                 .with_range(end.clone())
-                .with_limit(LIST_PAGE)
+                .with_limit(page_size(prefix))
                 .with_revision(revision);
             let mut resp = self.call(kv.get(start.clone(), Some(opts))).await?;
             if revision == 0 {
@@ -692,6 +703,32 @@ impl Datastore for EtcdDatastore {
         let mut out = kv.clone();
         out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
         Ok(out)
+    }
+
+    async fn ipam_txn(&self, deletes: &[IpamKv], updates: &[IpamKv]) -> Result<bool> {
+        let mut cmps = Vec::new();
+        let mut ops = Vec::new();
+        for (kv, delete) in deletes
+            .iter()
+            .map(|k| (k, true))
+            .chain(updates.iter().map(|k| (k, false)))
+        {
+            let k = keys::ipam_key(&kv.key);
+            let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
+                id: ipam_id(&kv.key),
+            })?;
+            cmps.push(Compare::mod_revision(k.clone(), CompareOp::Equal, rev));
+            ops.push(if delete {
+                TxnOp::delete(k, None)
+            } else {
+                TxnOp::put(k, ipam::encode(&kv.value), None)
+            });
+        }
+        if ops.is_empty() {
+            return Ok(true);
+        }
+        let resp = self.txn(Txn::new().when(cmps).and_then(ops)).await?;
+        Ok(resp.succeeded())
     }
 
     async fn ipam_delete(&self, kv: &IpamKv) -> Result<()> {
