@@ -623,7 +623,7 @@ pub struct NodeCleanupArgs {
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub plan: Option<String>,
     /// How many nodes are cleaned up at once.
-    #[arg(long, value_name = "N", default_value = "16")]
+    #[arg(long, value_name = "N", default_value = "32")]
     pub concurrency: usize,
     /// Output format of the plan and the result.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]

@@ -189,8 +189,16 @@ async fn apply_node(
     // each guarded by handle and sequence number so a re-used address is never freed.
     // Fast path: a block of the node's own that holds only planned IPs is deleted whole (one
     // CAS delete instead of a rewrite now and a delete when its affinity goes).
-    let mut done_blocks: BTreeSet<String> = BTreeSet::new();
-    for cidr in &np.blocks_deleted {
+    let (mut done_blocks, n) = delete_blocks_in_batches(ds, np, steps).await?;
+    res.ips_released += n;
+    res.objects_deleted += done_blocks.len();
+    // Affinities already removed in the same transaction as their block.
+    let gone_affinities = done_blocks.clone();
+    for cidr in np
+        .blocks_deleted
+        .iter()
+        .filter(|c| !gone_affinities.contains(*c))
+    {
         steps.step()?;
         if let Some(n) = delete_whole_block(ds, np, cidr, steps).await? {
             res.ips_released += n;
@@ -235,7 +243,11 @@ async fn apply_node(
         }
     }
     // 5. Block affinities: empty blocks go, others become unaffine.
-    for a in &np.affinities {
+    for a in np
+        .affinities
+        .iter()
+        .filter(|a| !gone_affinities.contains(&a.cidr))
+    {
         steps.step()?;
         let cidr: IpNet = a
             .cidr
@@ -280,27 +292,42 @@ async fn apply_node(
     Ok(res)
 }
 
-/// Deletes one of the node's blocks whose every allocation is planned for release (same
-/// handle, same sequence number), then decrements the handles. `None` when the block differs
-/// from the plan in any way: the careful per-IP path handles it instead. If interrupted between
-/// the block delete and the handle decrements, the next plan finds the handles pointing at a
-/// block that is gone under the node's affinity and fixes them.
-async fn delete_whole_block(
-    ds: &dyn Datastore,
-    np: &NodePlan,
-    cidr: &str,
-    steps: &Steps,
-) -> Result<Option<usize>> {
+/// What reading one of the node's own blocks found.
+enum Verified {
+    /// Already gone.
+    Gone,
+    /// Differs from the plan (other allocations, re-used addresses, another affinity).
+    Mismatch,
+    /// Holds exactly planned allocations: the block, allocations per handle, their count.
+    Ready(IpNet, Box<ipam::BlockKv>, BTreeMap<String, i64>, usize),
+}
+
+/// Reads a block planned for deletion and checks that every allocation in it is planned for
+/// release (same handle, same sequence number).
+async fn verify_block(ds: &dyn Datastore, np: &NodePlan, cidr: &str) -> Result<Verified> {
     let Ok(net) = cidr.parse::<IpNet>() else {
-        return Ok(None);
+        return Ok(Verified::Mismatch);
     };
     let kv = match ipam::get_block(ds, net).await {
         Ok(b) => b,
-        Err(e) if e.is_not_found() => return Ok(Some(0)),
+        Err(e) if e.is_not_found() => return Ok(Verified::Gone),
         Err(e) => return Err(e),
     };
+    Ok(match verify_loaded(np, cidr, &kv) {
+        Some((handles, n)) => Verified::Ready(net, Box::new(kv), handles, n),
+        None => Verified::Mismatch,
+    })
+}
+
+/// The allocations per handle and their count when every allocation of the (node-affine)
+/// block is planned for release; `None` otherwise.
+fn verify_loaded(
+    np: &NodePlan,
+    cidr: &str,
+    kv: &ipam::BlockKv,
+) -> Option<(BTreeMap<String, i64>, usize)> {
     if kv.block.affinity_host() != Some(np.node.as_str()) {
-        return Ok(None);
+        return None;
     }
     let planned: BTreeMap<IpAddr, (&Option<String>, Option<u64>)> = np
         .releases
@@ -328,18 +355,32 @@ async fn delete_whole_block(
         let handle = attr.and_then(|a| a.handle_id.clone());
         match planned.get(&kv.block.ip_at(ord)) {
             Some((h, s)) if **h == handle && *s == seq => {}
-            _ => return Ok(None),
+            _ => return None,
         }
         if let Some(h) = handle {
             *handles.entry(h).or_default() += 1;
         }
         n += 1;
     }
-    // One transaction where the backend has them: the block, its handles' share and the
-    // affinity go together (etcd: one request instead of a dozen).
-    if let Some(done) = delete_block_atomically(ds, np, net, &kv, &handles).await? {
-        return Ok(done.then_some(n));
-    }
+    Some((handles, n))
+}
+
+/// Deletes one of the node's blocks that holds only planned allocations, then decrements the
+/// handles (one CAS per object). `None` when the block differs from the plan: the careful
+/// per-IP path handles it instead. If interrupted between the block delete and the handle
+/// decrements, the next plan finds the handles pointing at a block that is gone under the
+/// node's affinity and fixes them.
+async fn delete_whole_block(
+    ds: &dyn Datastore,
+    np: &NodePlan,
+    cidr: &str,
+    steps: &Steps,
+) -> Result<Option<usize>> {
+    let (net, kv, handles, n) = match verify_block(ds, np, cidr).await? {
+        Verified::Gone => return Ok(Some(0)),
+        Verified::Mismatch => return Ok(None),
+        Verified::Ready(net, kv, handles, n) => (net, kv, handles, n),
+    };
     match ds.ipam_delete(&kv.to_kv()).await {
         Ok(()) => {}
         Err(e) if e.is_conflict() => return Ok(None),
@@ -353,57 +394,112 @@ async fn delete_whole_block(
     Ok(Some(n))
 }
 
-/// The transactional whole-block delete. `None`: the backend has no multi-key transactions;
-/// `Some(false)`: something moved since it was read (the careful path takes over).
-async fn delete_block_atomically(
+/// Operations per etcd transaction (etcd's default limit is 128).
+const TXN_OPS: usize = 120;
+
+/// Backends with multi-key transactions: the node's own blocks that hold only planned IPs go
+/// in transactions of up to `TXN_OPS` operations, each deleting blocks together with their
+/// handles' shares and their affinities — all or nothing, so nothing is ever half-done. Returns
+/// the blocks done and the IPs released; the rest is left to the one-object-at-a-time path.
+async fn delete_blocks_in_batches(
     ds: &dyn Datastore,
     np: &NodePlan,
-    net: IpNet,
-    block: &ipam::BlockKv,
-    handles: &BTreeMap<String, i64>,
-) -> Result<Option<bool>> {
+    steps: &Steps,
+) -> Result<(BTreeSet<String>, usize)> {
     use crate::model::ipam::{IpamKey, IpamValue};
-    let mut deletes = vec![block.to_kv()];
-    let mut updates = Vec::new();
-    let hkeys: Vec<IpamKey> = handles.keys().map(|h| IpamKey::Handle(h.clone())).collect();
-    let reads = futures::future::join_all(hkeys.iter().map(|k| ds.ipam_get(k))).await;
-    for (r, n) in reads.into_iter().zip(handles.values()) {
-        let mut kv = match r {
-            Ok(kv) => kv,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
+    let mut done = BTreeSet::new();
+    let mut released = 0;
+    if ds.backend() != Backend::Etcd || np.blocks_deleted.is_empty() {
+        return Ok((done, released));
+    }
+    // All the node's blocks in one read (etcd: read-only transactions), then verified.
+    let bkeys: Vec<IpamKey> = np
+        .blocks_deleted
+        .iter()
+        .filter_map(|c| c.parse().ok().map(IpamKey::Block))
+        .collect();
+    let blocks = ds.ipam_get_many(&bkeys).await?;
+    let mut ready = Vec::new();
+    for (k, b) in bkeys.iter().zip(blocks) {
+        let (IpamKey::Block(net), Some(kv)) = (k, b) else {
+            // Gone: the one-object-at-a-time path (and the affinity step) see to it.
+            continue;
         };
-        let IpamValue::Handle(hv) = &mut kv.value else {
-            return Ok(Some(false));
+        let IpamValue::Block(block) = kv.value else {
+            continue;
         };
-        let key = net.to_string();
-        let left = hv.block.get(&key).copied().unwrap_or(0) - n;
-        if left <= 0 {
-            hv.block.remove(&key);
-        } else {
-            hv.block.insert(key, left);
-        }
-        if hv.block.is_empty() {
-            deletes.push(kv);
-        } else {
-            updates.push(kv);
+        let bkv = ipam::BlockKv {
+            block,
+            revision: kv.revision,
+            uid: kv.uid,
+        };
+        if let Some((handles, n)) = verify_loaded(np, &net.to_string(), &bkv) {
+            ready.push((net.to_string(), *net, bkv, handles, n));
         }
     }
-    let akey = IpamKey::Affinity {
-        host: np.node.clone(),
-        affinity_type: AffinityType::Host,
-        cidr: net,
-    };
-    match ds.ipam_get(&akey).await {
-        Ok(a) => deletes.push(a),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e),
+    let mut i = 0;
+    while i < ready.len() {
+        let mut chunk = Vec::new();
+        let mut ops = 0;
+        while i < ready.len() && (chunk.is_empty() || ops + 2 + ready[i].3.len() <= TXN_OPS) {
+            ops += 2 + ready[i].3.len();
+            chunk.push(&ready[i]);
+            i += 1;
+        }
+        steps.step()?;
+        // Handles shared by several blocks of the chunk are read once and decremented for all.
+        let mut per_handle: BTreeMap<&String, Vec<(IpNet, i64)>> = BTreeMap::new();
+        for (_, net, _, handles, _) in &chunk {
+            for (h, n) in handles {
+                per_handle.entry(h).or_default().push((*net, *n));
+            }
+        }
+        let hkeys: Vec<IpamKey> = per_handle
+            .keys()
+            .map(|h| IpamKey::Handle((*h).clone()))
+            .collect();
+        let akeys: Vec<IpamKey> = chunk
+            .iter()
+            .map(|(_, net, ..)| IpamKey::Affinity {
+                host: np.node.clone(),
+                affinity_type: AffinityType::Host,
+                cidr: *net,
+            })
+            .collect();
+        let hreads = ds.ipam_get_many(&hkeys).await?;
+        let areads = ds.ipam_get_many(&akeys).await?;
+        let mut deletes: Vec<crate::model::ipam::IpamKv> =
+            chunk.iter().map(|(_, _, kv, ..)| kv.to_kv()).collect();
+        let mut updates = Vec::new();
+        for (r, shares) in hreads.into_iter().zip(per_handle.values()) {
+            let Some(mut kv) = r else { continue };
+            let IpamValue::Handle(hv) = &mut kv.value else {
+                continue;
+            };
+            for (net, n) in shares {
+                let key = net.to_string();
+                let left = hv.block.get(&key).copied().unwrap_or(0) - n;
+                if left <= 0 {
+                    hv.block.remove(&key);
+                } else {
+                    hv.block.insert(key, left);
+                }
+            }
+            if hv.block.is_empty() {
+                deletes.push(kv);
+            } else {
+                updates.push(kv);
+            }
+        }
+        deletes.extend(areads.into_iter().flatten());
+        if ds.ipam_txn(&deletes, &updates).await? {
+            for (c, .., n) in &chunk {
+                done.insert(c.clone());
+                released += n;
+            }
+        }
     }
-    match ds.ipam_txn(&deletes, &updates).await {
-        Ok(ok) => Ok(Some(ok)),
-        Err(e) if e.is_unsupported() => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok((done, released))
 }
 
 fn kind(k: &str) -> Result<&'static crate::model::kinds::KindInfo> {

@@ -178,6 +178,22 @@ pub trait Datastore: Send + Sync {
 
     async fn ipam_get(&self, key: &crate::model::ipam::IpamKey) -> Result<IpamKv>;
     async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>>;
+    /// Several gets; `None` for absent keys. Backends may answer in one request (etcd: a
+    /// read-only transaction per 120 keys, all at one revision).
+    async fn ipam_get_many(
+        &self,
+        keys: &[crate::model::ipam::IpamKey],
+    ) -> Result<Vec<Option<IpamKv>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            match self.ipam_get(k).await {
+                Ok(kv) => out.push(Some(kv)),
+                Err(e) if e.is_not_found() => out.push(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
     /// Visits the same objects as `ipam_list` one at a time, so callers that only need a digest
     /// keep memory proportional to their output; backends read page by page and drop each page.
     async fn ipam_scan(

@@ -616,6 +616,27 @@ impl Datastore for EtcdDatastore {
         decode_ipam_kv(key.clone(), item)
     }
 
+    async fn ipam_get_many(&self, ks: &[IpamKey]) -> Result<Vec<Option<IpamKv>>> {
+        let mut out = Vec::with_capacity(ks.len());
+        for chunk in ks.chunks(120) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|k| TxnOp::get(keys::ipam_key(k), None))
+                .collect();
+            let resp = self.txn(Txn::new().and_then(ops)).await?;
+            for (k, r) in chunk.iter().zip(resp.op_responses()) {
+                match r {
+                    TxnOpResponse::Get(g) => match g.kvs().first() {
+                        Some(item) => out.push(Some(decode_ipam_kv(k.clone(), item)?)),
+                        None => out.push(None),
+                    },
+                    _ => out.push(None),
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>> {
         let mut out = Vec::new();
         self.ipam_scan(list, &mut |kv| {
