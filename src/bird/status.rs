@@ -280,8 +280,10 @@ pub fn run_node_status(opts: &StatusOptions, out: &mut dyn Write) -> Result<i32,
         if let Some(s) = &opts.bird_socket {
             let both = opts.bird6_socket.is_none();
             let (v4, v6) = query(std::slice::from_ref(s), opts.timeout, false, both)?;
+            // BIRD 2 answers for both families on one socket: show both, as for 1.6's pair.
+            let bird2 = v4.bird_version.starts_with('2');
             report.ipv4 = v4;
-            if both && !v6.peers.is_empty() {
+            if both && (!v6.peers.is_empty() || bird2) {
                 report.ipv6 = v6;
             }
         }

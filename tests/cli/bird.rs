@@ -234,3 +234,185 @@ fn default_path_needs_a_calico_process() {
         .fails(1)
         .stderr_is("Calico process is not running.\n");
 }
+
+/// The extracted BIRD 2 binary (.ci/fetch-bird2.sh), if present.
+fn bird2() -> Option<PathBuf> {
+    let p = std::env::var("CALICOCTL_BIRD2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/calicoctl-ci/bird2/root/usr/sbin/bird")
+        });
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(!in_ci(), "BIRD 2 is required in CI (.ci/fetch-bird2.sh)");
+    eprintln!(
+        "skipping: BIRD 2 not found at {} (run .ci/fetch-bird2.sh)",
+        p.display()
+    );
+    None
+}
+
+#[test]
+fn bird2_one_socket_for_both_families() {
+    let Some(b2) = bird2() else { return };
+    let dir = tempdir();
+    let port = free_port();
+    // A BIRD 1.6 peer at 127.0.0.1 and a BIRD 2 node at 127.0.0.4 (strict bind, channels).
+    let _a = start_bird(
+        dir.path(),
+        "bird",
+        "127.0.0.1",
+        "127.0.0.1",
+        port,
+        &[("Mesh_127_0_0_4".into(), "127.0.0.4".into(), port)],
+    );
+    let conf = dir.path().join("bird2.conf");
+    let sock = dir.path().join("bird2.ctl");
+    std::fs::write(
+        &conf,
+        format!(
+            "router id 127.0.0.4;\nprotocol device {{ scan time 10; }}\n\
+             protocol bgp Mesh_127_0_0_1 {{ local 127.0.0.4 port {port} as 64512; neighbor 127.0.0.1 port {port} as 64512; strict bind yes; multihop; ipv4 {{ import all; export none; }}; connect delay time 1; connect retry time 1; error wait time 1,2; }}\n\
+             protocol bgp Node_127_0_0_9 {{ local 127.0.0.4 port {port} as 64512; neighbor 127.0.0.9 port {port} as 64512; strict bind yes; multihop; ipv4 {{ import all; export none; }}; disabled; }}\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("bird2.log")).unwrap();
+    let child = Command::new(&b2)
+        .args(["-f", "-c"])
+        .arg(&conf)
+        .arg("-s")
+        .arg(&sock)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _guard = ProcessGuard {
+        child: Some(child),
+        name: "bird2".into(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = wait_for(&sock, "Established");
+    out.ok();
+    // BIRD 2 prints times with milliseconds.
+    let got = norm(&out.stdout);
+    let got = regex::Regex::new(r"HH:MM:SS\.\d\d\d")
+        .unwrap()
+        .replace_all(&got, "HH:MM:SS.mmm")
+        .to_string();
+    assert!(
+        got.contains("| 127.0.0.1    | node-to-node mesh | up    | HH:MM:SS.mmm | Established |"),
+        "{got}\nlog: {}",
+        std::fs::read_to_string(dir.path().join("bird2.log")).unwrap_or_default()
+    );
+    assert!(
+        got.contains("| 127.0.0.9    | node specific     | down  |"),
+        "{got}"
+    );
+    assert!(
+        got.contains("IPv6 BGP status\nNo IPv6 peers found.\n"),
+        "{got}"
+    );
+    let j = status(&sock, &["-o", "json"]);
+    j.ok();
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("127.0.0.1") && text.contains("Established"),
+        "{text}"
+    );
+    // --check: one peer (disabled) is not Established.
+    status(&sock, &["--check"]).fails(3);
+}
+
+#[test]
+fn cleanup_is_vetoed_by_an_established_bgp_session() {
+    let dir = tempdir();
+    let port = free_port();
+    let a = start_bird(
+        dir.path(),
+        "bird",
+        "127.0.0.1",
+        "127.0.0.1",
+        port,
+        &[("Mesh_127_0_0_2".into(), "127.0.0.2".into(), port)],
+    );
+    let mut b = start_bird(
+        dir.path(),
+        "bird",
+        "127.0.0.2",
+        "127.0.0.2",
+        port,
+        &[("Mesh_127_0_0_1".into(), "127.0.0.1".into(), port)],
+    );
+    wait_for(&a.sock, "Established").ok();
+    let env = Env::new();
+    env.apply("apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: host-a\nspec:\n  bgp:\n    ipv4Address: 127.0.0.1/8\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: host-b\nspec:\n  bgp:\n    ipv4Address: 127.0.0.2/8\n");
+    let now = chrono::Utc::now();
+    for (h, t) in [
+        ("host-a", now),
+        ("host-b", now - chrono::Duration::hours(72)),
+    ] {
+        env.etcd.put(
+            &format!("/calico/felix/v2/no-region/host/{h}/last_reported_status"),
+            &format!(
+                "{{\"time\":\"{}\"}}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        );
+    }
+    let sock = a.sock.display().to_string();
+    // host-b's Felix report is stale, but its BGP session is up: keep.
+    let out = env
+        .ctl(&[
+            "node",
+            "cleanup",
+            "--bird-socket",
+            &sock,
+            "--apply",
+            "--yes",
+        ])
+        .run();
+    out.ok()
+        .stdout_has("host-b   keep     dead: Felix status report is 72h0m")
+        .stdout_has("live: BGP session to 127.0.0.2 is Established")
+        .stdout_has("Nothing to remove.");
+    assert!(
+        env.etcd
+            .get("/calico/resources/v3/projectcalico.org/nodes/host-b")
+            .is_some()
+    );
+    // Its BIRD goes away: the session drops and the node can go.
+    b.guard.stop();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(&a.sock, &[]).stdout.contains("Established") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    env.ctl(&[
+        "node",
+        "cleanup",
+        "--bird-socket",
+        &sock,
+        "--apply",
+        "--yes",
+    ])
+    .run()
+    .ok()
+    .stdout_has("Removed node host-b");
+    assert!(
+        env.etcd
+            .get("/calico/resources/v3/projectcalico.org/nodes/host-b")
+            .is_none()
+    );
+    // A socket that does not exist is an error, not "no evidence".
+    env.ctl(&["node", "cleanup", "--bird-socket", "/nonexistent/bird.ctl"])
+        .run()
+        .fails(1)
+        .stderr_has("cannot read BGP sessions from /nonexistent/bird.ctl");
+}
