@@ -53,11 +53,16 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
     let client = &p.client;
+    let pre = engine::create_batched(client, &resources, &ns_errs).await;
     let results = engine::run_all(&resources, |i, r| {
         let ns_err = ns_errs[i].clone();
+        let done = pre[i].clone();
         async move {
             if let Some(e) = ns_err {
                 return Err(e);
+            }
+            if let Some(r) = done {
+                return r;
             }
             engine::do_apply(client, r).await
         }

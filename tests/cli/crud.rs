@@ -635,3 +635,76 @@ fn diff_and_dry_run_exit_codes() {
     let bad = env.file("bad.yaml", &pool("pool2", "10.0.250.0/32"));
     env.ctl(&["diff", "-f", &bad]).run().fails(2);
 }
+
+/// A large apply goes through batched creates on etcd; what it writes and prints must be what
+/// applying the same resources one by one writes and prints.
+#[test]
+fn batched_apply_matches_one_at_a_time() {
+    let gns = |i: usize, label: &str, net: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: set-{i:02}\n  labels: {{v: {label}}}\nspec:\n  nets: [{net}]\n---\n"
+        )
+    };
+    let mut big = String::new();
+    for i in 0..20 {
+        let net = if i == 7 {
+            "not-a-cidr".to_string()
+        } else {
+            format!("10.{i}.0.0/16")
+        };
+        big += &gns(i, "new", &net);
+    }
+    let existing = gns(3, "old", "10.3.0.0/16") + &gns(11, "old", "10.11.0.0/16");
+    let batched = Env::new();
+    let single = Env::new();
+    for e in [&batched, &single] {
+        e.apply(&existing);
+    }
+    let f = batched.file("big.yaml", &big);
+    let out = batched.ctl(&["apply", "-f", &f]).run();
+    // One at a time in the other datastore.
+    let mut singles = Vec::new();
+    for doc in big.split("---\n").filter(|d| !d.trim().is_empty()) {
+        let f = single.file("one.yaml", doc);
+        singles.push(single.ctl(&["apply", "-f", &f]).run());
+    }
+    out.fails(1).stdout_is(
+        "Partial success: applied the first 19 out of 20 'GlobalNetworkSet' resources:\n",
+    );
+    let bad = &singles[7];
+    bad.fails(1);
+    let reason = bad
+        .stderr
+        .trim_end()
+        .rsplit("resource: ")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        out.stderr.contains(&reason),
+        "{}\nvs\n{}",
+        out.stderr,
+        bad.stderr
+    );
+    // Same keys, same values (uid and creationTimestamp differ per datastore by nature).
+    let scrub =
+        |m: std::collections::BTreeMap<String, String>| -> Vec<(String, serde_json::Value)> {
+            m.into_iter()
+                .filter(|(k, _)| k.contains("/globalnetworksets/"))
+                .map(|(k, v)| {
+                    let mut j: serde_json::Value = serde_json::from_str(&v).unwrap();
+                    j["metadata"]["uid"] = "U".into();
+                    j["metadata"]["creationTimestamp"] = "T".into();
+                    (k, j)
+                })
+                .collect()
+        };
+    assert_eq!(scrub(batched.etcd.dump()), scrub(single.etcd.dump()));
+    let b = batched
+        .etcd
+        .get_json("/calico/resources/v3/projectcalico.org/globalnetworksets/set-03");
+    assert_eq!(
+        b["metadata"]["labels"]["v"], "new",
+        "existing objects are updated"
+    );
+}

@@ -509,6 +509,59 @@ impl Datastore for EtcdDatastore {
         Ok(out)
     }
 
+    /// Creates in transactions of up to 120 keys, each all-or-nothing on "absent"; a chunk in
+    /// which any key exists is redone one object at a time for per-object results.
+    async fn create_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out: Vec<Result<Value>> = Vec::with_capacity(kind_objs.len());
+        for chunk in kind_objs.chunks(120) {
+            let mut encoded = Vec::with_capacity(chunk.len());
+            let mut ok = true;
+            for (k, o) in chunk {
+                match self.encode_resource(k, o) {
+                    Ok(kv) if !(k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE) => {
+                        encoded.push(kv)
+                    }
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            let mut keys_seen = std::collections::HashSet::new();
+            ok = ok && encoded.iter().all(|(k, _)| keys_seen.insert(k.clone()));
+            if ok {
+                let cmps: Vec<Compare> = encoded
+                    .iter()
+                    .map(|(k, _)| Compare::version(k.clone(), CompareOp::Equal, 0))
+                    .collect();
+                let ops: Vec<TxnOp> = encoded
+                    .iter()
+                    .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
+                    .collect();
+                match self.txn(Txn::new().when(cmps).and_then(ops)).await {
+                    Ok(resp) if resp.succeeded() => {
+                        let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+                        for (_, o) in chunk {
+                            let mut v = o.clone();
+                            meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
+                            out.push(Ok(v));
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.extend(chunk.iter().map(|_| Err(e.clone())));
+                        continue;
+                    }
+                }
+            }
+            for (k, o) in chunk {
+                out.push(self.create(k, o).await);
+            }
+        }
+        out
+    }
+
     async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
