@@ -113,17 +113,9 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
 
 /// `--export`: strip cluster-specific metadata.
 fn export(obj: &mut Value) {
+    meta::strip_server_fields(obj);
     meta::edit_meta(obj, |m| {
-        for f in [
-            "namespace",
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
-            m.remove(f);
-        }
+        m.remove("namespace");
     });
 }
 

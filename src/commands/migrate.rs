@@ -69,20 +69,6 @@ async fn cluster_information(c: &Client, verb: &str) -> Result<Value, Failure> {
         })
 }
 
-fn clean_meta(o: &mut Value) {
-    meta::edit_meta(o, |m| {
-        for f in [
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-        ] {
-            m.remove(f);
-        }
-    });
-}
-
 fn title_case(s: &str) -> String {
     let lower = s.to_lowercase();
     let mut c = lower.chars();
@@ -121,7 +107,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
         let list = c.list(ki, &opts).await.map_err(err)?;
         let mut items = Vec::new();
         for mut o in list.items {
-            clean_meta(&mut o);
+            meta::strip_server_fields(&mut o);
             let name = meta::name(&o);
             match *k {
                 "NetworkPolicy" if name.starts_with("knp.default.") => continue,
@@ -175,7 +161,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
     }
     out.push_str("===\n");
     let mut ci = ci;
-    clean_meta(&mut ci);
+    meta::strip_server_fields(&mut ci);
     let _ = writeln!(out, "{}", to_go_json_indent(&ci));
     out.push_str("===\n");
     let ipam = export_ipam(&c).await.map_err(err)?;

@@ -146,6 +146,22 @@ pub fn set_label(obj: &mut Value, key: &str, value: Option<&str>) {
     });
 }
 
+/// Removes the fields the datastore assigns (identity, revision, timestamps, deletion state):
+/// what `get --export` and `datastore migrate export` leave out.
+pub fn strip_server_fields(obj: &mut Value) {
+    edit_meta(obj, |m| {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
+            m.remove(f);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
