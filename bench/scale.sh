@@ -22,6 +22,7 @@ b=$(median_ms etcd_pools "etcdctl get --prefix $R/ippools/")
 echo "  calicoctl get ippools -o yaml : ${a} ms   etcdctl get --prefix : ${b} ms   (x$(ratio "$a" "$b"))"
 
 echo "== get workloadendpoints -A -o json, 10,000 WEPs (etcd)"
+etcdctl del --prefix "$R/ippools/" >/dev/null
 "$BIN" dev seed --nodes 100 --blocks-per-node 4 --ips-per-block 25 --weps --leak-percent 0 --borrow-percent 0 --concurrency 128 >/dev/null
 n=$("$BIN" get wep -A -o name | wc -l)
 bytes=$(etcdctl get --prefix $R/workloadendpoints/ -w json | wc -c)

@@ -42,6 +42,17 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         all_namespaces: args.all_namespaces,
     };
     let listing = !p.input.from_file && args.names.is_empty();
+    let print_namespace =
+        args.all_namespaces || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty());
+    if listing
+        && p.input.resources.len() == 1
+        && output::stream::streamable(&format)
+        && Client::streams_in_order(p.input.resources[0].kind)
+    {
+        let mut res = p.input.resources.into_iter().next().expect("one resource");
+        let ns = engine::resolve_namespace(&mut res, &flags).map_err(Failure::Stderr)?;
+        return stream_list(ctx, &p.client, res.kind, ns, args, &format, print_namespace).await;
+    }
     let mut printed: Vec<Printed> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     for mut res in p.input.resources {
@@ -97,8 +108,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         },
     };
     let opts = PrintOptions {
-        print_namespace: args.all_namespaces
-            || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty()),
+        print_namespace,
         no_headers: args.no_headers,
         column_ctx,
     };
@@ -108,6 +118,64 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
     } else {
         ctx.out.flush()?;
         Err(Failure::Stderr(errors.join("\n")))
+    }
+}
+
+/// Prints one kind's list while reading it page by page (same bytes as the whole-list path).
+async fn stream_list(
+    ctx: &mut Ctx,
+    client: &Client,
+    kind: &'static crate::model::kinds::KindInfo,
+    ns: String,
+    args: &GetArgs,
+    format: &OutputFormat,
+    print_namespace: bool,
+) -> CmdResult {
+    let opts = PrintOptions {
+        print_namespace,
+        no_headers: args.no_headers,
+        column_ctx: ColumnCtx {
+            default_asn: if kind.kind == "Node" {
+                default_asn(client).await
+            } else {
+                String::new()
+            },
+        },
+    };
+    let list_opts = ListOptions {
+        namespace: if kind.namespaced && !args.all_namespaces {
+            Some(ns)
+        } else {
+            None
+        },
+        name_prefix: None,
+    };
+    let mut stream = output::stream::ListStream::new(&mut ctx.out, format, kind, &opts)
+        .map_err(Failure::Stderr)?;
+    let mut print_err: Option<String> = None;
+    let scanned = client
+        .scan_pages(kind, &list_opts, &mut |rev, page| {
+            if print_err.is_none()
+                && let Err(e) = stream.page(rev, page)
+            {
+                print_err = Some(e);
+            }
+            Ok(())
+        })
+        .await;
+    match scanned {
+        Ok(rev) => {
+            if let Some(e) = print_err {
+                return Err(Failure::Stderr(e));
+            }
+            stream.finish(&rev).map_err(Failure::Stderr)?;
+            Ok(0)
+        }
+        Err(e) => {
+            drop(stream);
+            ctx.out.flush()?;
+            Err(Failure::Stderr(format!("{e}")))
+        }
     }
 }
 

@@ -76,8 +76,8 @@ pub struct Ctx {
     pub timeout: Duration,
     /// `calicoctl` or `kubectl calico`.
     pub program: String,
-    pub out: Box<dyn Write>,
-    pub err: Box<dyn Write>,
+    pub out: Box<dyn Write + Send>,
+    pub err: Box<dyn Write + Send>,
 }
 
 impl Ctx {

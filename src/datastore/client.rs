@@ -72,6 +72,29 @@ impl Client {
         Ok(l)
     }
 
+    /// Whether `scan_pages` yields objects in `list`'s order (Tiers are sorted after reading).
+    pub fn streams_in_order(kind: &KindInfo) -> bool {
+        kind.kind != "Tier"
+    }
+
+    /// `list` one page at a time with read defaults applied (see `Datastore::scan_pages`);
+    /// callers check [`Client::streams_in_order`] when order matters.
+    pub async fn scan_pages(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> Result<String> {
+        self.ds
+            .scan_pages(kind, opts, &mut |rv, mut page| {
+                for v in &mut page {
+                    read_defaults(kind, v);
+                }
+                f(rv, page)
+            })
+            .await
+    }
+
     /// Defaults + validation + identity, without writing (used by create and dry runs).
     pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let rv = meta::resource_version(obj);

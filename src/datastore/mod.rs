@@ -89,17 +89,6 @@ pub async fn connect_kubernetes(
     Ok(client::Client::new(std::sync::Arc::new(ds)))
 }
 
-/// Hands a whole list to a scan visitor (backends whose lists are not paged).
-pub fn visit_list(
-    list: ObjectList,
-    f: &mut (dyn FnMut(Value) -> Result<()> + Send),
-) -> Result<String> {
-    for o in list.items {
-        f(o)?;
-    }
-    Ok(list.revision)
-}
-
 /// `Kind(name)` or `Kind(namespace/name)` as libcalico prints resource identifiers.
 pub fn resource_id(kind: &str, namespace: &str, name: &str) -> String {
     if namespace.is_empty() {
@@ -151,7 +140,26 @@ pub trait Datastore: Send + Sync {
         opts: &ListOptions,
         f: &mut (dyn FnMut(Value) -> Result<()> + Send),
     ) -> Result<String> {
-        visit_list(self.list(kind, opts).await?, f)
+        self.scan_pages(kind, opts, &mut |_, page| {
+            for o in page {
+                f(o)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+    /// The objects of `list` one page at a time, each page with the list revision (the same
+    /// for every page, known before the first item — streamed output prints it first). A page
+    /// may be empty. Returns the list revision.
+    async fn scan_pages(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> Result<String> {
+        let l = self.list(kind, opts).await?;
+        f(&l.revision, l.items)?;
+        Ok(l.revision)
     }
     /// Creates a canonical object (must not carry a resourceVersion); returns it as stored.
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;

@@ -171,6 +171,9 @@ type FieldLine = (usize, Vec<String>);
 pub struct Schema {
     structs: HashMap<String, StructDef>,
     scalars: HashMap<String, Builtin>,
+    /// Zero values of structs, computed once each: absent struct fields need them on every
+    /// decode, and computing one decodes a whole empty struct tree.
+    zeros: std::sync::RwLock<HashMap<String, Value>>,
 }
 
 /// The process-wide schema, parsed once on first use.
@@ -316,7 +319,7 @@ impl Schema {
         let mut d = Decoder {
             schema: self,
             strict,
-            struct_name: String::new(),
+            struct_name: "",
             path: Vec::new(),
             depth: 0,
         };
@@ -327,9 +330,18 @@ impl Schema {
     pub fn zero_value(&self, ty: &Ty) -> Value {
         match ty {
             Ty::Ptr(_) | Ty::Slice(_) | Ty::Map(_) => Value::Null,
-            Ty::Struct(name) => self
-                .decode(name, &Value::Object(Map::new()), false)
-                .unwrap_or(Value::Object(Map::new())),
+            Ty::Struct(name) => {
+                if let Some(z) = self.zeros.read().ok().and_then(|m| m.get(name).cloned()) {
+                    return z;
+                }
+                let z = self
+                    .decode(name, &Value::Object(Map::new()), false)
+                    .unwrap_or(Value::Object(Map::new()));
+                if let Ok(mut m) = self.zeros.write() {
+                    m.insert(name.clone(), z.clone());
+                }
+                z
+            }
             Ty::Scalar { base, .. } => match base {
                 Builtin::String => Value::String(String::new()),
                 Builtin::Bool => Value::Bool(false),
@@ -429,16 +441,16 @@ const MAX_DEPTH: usize = 200;
 struct Decoder<'a> {
     schema: &'a Schema,
     strict: bool,
-    struct_name: String,
-    path: Vec<String>,
+    struct_name: &'a str,
+    path: Vec<&'a str>,
     depth: usize,
 }
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
     fn type_error(&self, value: String, ty: &Ty) -> DecodeError {
         DecodeError::Type {
             value,
-            struct_name: self.struct_name.clone(),
+            struct_name: self.struct_name.to_string(),
             field: self.path.join("."),
             go_type: ty.pointee().go_string(),
         }
@@ -449,7 +461,7 @@ impl Decoder<'_> {
     fn inner_string_error(&self, v: &Value) -> DecodeError {
         DecodeError::Type {
             value: json_kind(v).to_string(),
-            struct_name: self.struct_name.clone(),
+            struct_name: self.struct_name.to_string(),
             field: self.path.join("."),
             go_type: "string".to_string(),
         }
@@ -494,7 +506,7 @@ impl Decoder<'_> {
                 Value::Object(m) => {
                     let mut keys: Vec<&String> = m.keys().collect();
                     keys.sort();
-                    let mut out = Map::new();
+                    let mut out = Map::with_capacity(m.len());
                     for k in keys {
                         let item = &m[k];
                         let val = if item.is_null() {
@@ -545,9 +557,8 @@ impl Decoder<'_> {
                 .position(|f| f.json == field.json)
                 .unwrap_or(0);
             let item = &obj[key];
-            let saved_struct =
-                std::mem::replace(&mut self.struct_name, def.short_name().to_string());
-            self.path.push(field.json.clone());
+            let saved_struct = std::mem::replace(&mut self.struct_name, def.short_name());
+            self.path.push(&field.json);
             let r = if item.is_null() {
                 Ok(self.null_into(&field.ty))
             } else {

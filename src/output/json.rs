@@ -24,6 +24,14 @@ pub fn to_go_json_indent(v: &Value) -> String {
     out
 }
 
+/// Indented encoding of a value nested `depth` levels deep (its first line unindented), as
+/// it appears inside an enclosing `MarshalIndent` — for printing list items one at a time.
+pub fn to_go_json_indent_at(v: &Value, depth: usize) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, Some("  "), depth);
+    out
+}
+
 /// Starts a new line at `depth` levels of indentation (indented mode only).
 fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
     if let Some(unit) = indent {
@@ -117,27 +125,37 @@ fn number_text(n: &serde_json::Number) -> String {
 /// forms as in Go ≥ 1.22, U+2028/U+2029 escaped for JavaScript safety).
 fn write_string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{0}'..='\u{1f}' => {
-                let b = c as u32;
-                out.push_str("\\u00");
-                out.push(char::from(HEX[((b >> 4) & 0xf) as usize]));
-                out.push(char::from(HEX[(b & 0xf) as usize]));
-            }
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            _ => out.push(c),
+    // Runs of characters that need no escaping are copied as one slice.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            '\u{2028}' => Some("\\u2028"),
+            '\u{2029}' => Some("\\u2029"),
+            '<' | '>' | '&' | '\u{0}'..='\u{1f}' => Some(""),
+            _ => None,
+        };
+        let Some(esc) = esc else { continue };
+        out.push_str(&s[run..i]);
+        run = i + c.len_utf8();
+        if esc.is_empty() {
+            let b = c as u32;
+            out.push_str("\\u00");
+            out.push(char::from(HEX[((b >> 4) & 0xf) as usize]));
+            out.push(char::from(HEX[(b & 0xf) as usize]));
+        } else {
+            out.push_str(esc);
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

@@ -6,6 +6,7 @@ pub mod gofmt;
 pub mod gotemplate;
 pub mod json;
 pub mod jsonpath;
+pub mod stream;
 pub mod tabwriter;
 pub mod yaml;
 
@@ -164,41 +165,13 @@ pub fn print(
         OutputFormat::Ps | OutputFormat::Wide | OutputFormat::CustomColumns(_) => {
             for p in printed {
                 let kind = p.kind();
-                let (headings, kubectl_paths): (Vec<String>, Option<Vec<String>>) = match format {
-                    OutputFormat::Ps => (heads(kind, kind.ps, opts.print_namespace), None),
-                    OutputFormat::Wide => (heads(kind, kind.wide, opts.print_namespace), None),
-                    OutputFormat::CustomColumns(cols) if cols.iter().any(|c| c.contains(':')) => {
-                        let mut h = Vec::new();
-                        let mut paths = Vec::new();
-                        for c in cols {
-                            let (name, path) = c.split_once(':').unwrap_or((c, ""));
-                            h.push(name.to_string());
-                            paths.push(path.to_string());
-                        }
-                        (h, Some(paths))
-                    }
-                    OutputFormat::CustomColumns(cols) => {
-                        check_headings(kind, cols)?;
-                        (cols.clone(), None)
-                    }
-                    _ => unreachable_format(),
-                };
+                let layout = TableLayout::new(kind, format, opts)?;
                 let mut rows: Vec<Vec<String>> = Vec::new();
                 if !opts.no_headers {
-                    rows.push(headings.clone());
+                    rows.push(layout.headings.clone());
                 }
                 for item in p.items() {
-                    let row = match &kubectl_paths {
-                        Some(paths) => paths
-                            .iter()
-                            .map(|path| kubectl_column(item, path))
-                            .collect::<Result<Vec<_>, _>>()?,
-                        None => headings
-                            .iter()
-                            .map(|h| kind.column(h, item, &opts.column_ctx).unwrap_or_default())
-                            .collect(),
-                    };
-                    rows.push(row);
+                    rows.push(layout.row(kind, item, opts)?);
                 }
                 out.write_all(tabwriter::tabwriter(&rows).as_bytes())
                     .map_err(io)?;
@@ -266,8 +239,61 @@ pub fn print(
     Ok(())
 }
 
-fn unreachable_format() -> (Vec<String>, Option<Vec<String>>) {
-    (Vec::new(), None)
+/// The columns of a table format: headings, and kubectl-style JSONPaths when given.
+pub(crate) struct TableLayout {
+    pub headings: Vec<String>,
+    kubectl_paths: Option<Vec<String>>,
+}
+
+impl TableLayout {
+    pub(crate) fn new(
+        kind: &KindInfo,
+        format: &OutputFormat,
+        opts: &PrintOptions,
+    ) -> Result<Self, String> {
+        let (headings, kubectl_paths) = match format {
+            OutputFormat::Ps => (heads(kind, kind.ps, opts.print_namespace), None),
+            OutputFormat::Wide => (heads(kind, kind.wide, opts.print_namespace), None),
+            OutputFormat::CustomColumns(cols) if cols.iter().any(|c| c.contains(':')) => {
+                let mut h = Vec::new();
+                let mut paths = Vec::new();
+                for c in cols {
+                    let (name, path) = c.split_once(':').unwrap_or((c, ""));
+                    h.push(name.to_string());
+                    paths.push(path.to_string());
+                }
+                (h, Some(paths))
+            }
+            OutputFormat::CustomColumns(cols) => {
+                check_headings(kind, cols)?;
+                (cols.clone(), None)
+            }
+            _ => return Err("not a table format".into()),
+        };
+        Ok(TableLayout {
+            headings,
+            kubectl_paths,
+        })
+    }
+
+    pub(crate) fn row(
+        &self,
+        kind: &KindInfo,
+        item: &Value,
+        opts: &PrintOptions,
+    ) -> Result<Vec<String>, String> {
+        Ok(match &self.kubectl_paths {
+            Some(paths) => paths
+                .iter()
+                .map(|path| kubectl_column(item, path))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => self
+                .headings
+                .iter()
+                .map(|h| kind.column(h, item, &opts.column_ctx).unwrap_or_default())
+                .collect(),
+        })
+    }
 }
 
 fn heads(kind: &KindInfo, base: &[&str], print_namespace: bool) -> Vec<String> {

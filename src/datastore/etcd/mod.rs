@@ -30,12 +30,19 @@ pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
 
+/// Objects decoded at a time while scanning a page (see `scan_pages`).
+const DECODE_BATCH: usize = 100;
+
 /// Keys per page. etcd 3.4 counts the whole remaining range on every limited request, so small
 /// pages over a big prefix cost O(n²/page) on the server; pages are large except for IPAM blocks,
 /// whose values are big (≈15 KB each) and whose readers keep memory proportional to one page.
+/// v3 resources (≈600 B each, at most ~100k of a kind) use middle-sized pages so a streamed
+/// `get` holds little more than its output.
 fn page_size(prefix: &str) -> i64 {
     if prefix.contains("/ipam/v2/assignment/") {
         LIST_PAGE
+    } else if prefix.starts_with("/calico/resources/") {
+        2 * LIST_PAGE
     } else {
         5 * LIST_PAGE
     }
@@ -166,7 +173,7 @@ impl EtcdDatastore {
     async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64)> {
         let mut out = Vec::new();
         let revision = self
-            .range_pages(prefix, &mut |kvs| {
+            .range_pages(prefix, &mut |_, kvs| {
                 out.extend(kvs);
                 Ok(())
             })
@@ -175,31 +182,55 @@ impl EtcdDatastore {
     }
 
     /// Reads a prefix in pages of `LIST_PAGE` at one revision, handing each page to `f` so that
-    /// only one page is held at a time. Returns the revision read at.
+    /// only one page is held at a time (plus the next one in flight: it is requested before `f`
+    /// runs, so etcd prepares it while we decode). Returns the revision read at.
     async fn range_pages(
         &self,
         prefix: &str,
-        f: &mut (dyn FnMut(Vec<KeyValue>) -> Result<()> + Send),
+        f: &mut (dyn FnMut(i64, Vec<KeyValue>) -> Result<()> + Send),
     ) -> Result<i64> {
-        let mut kv = self.kv();
         let end = prefix_end(prefix.as_bytes());
-        let mut start = prefix.as_bytes().to_vec();
-        let mut revision = 0i64;
-        loop {
+        let limit = page_size(prefix);
+        let deadline = self.timeout + Duration::from_millis(500);
+        let fetch = |start: Vec<u8>, revision: i64| {
+            let mut kv = self.kv();
             let opts = GetOptions::new()
                 .with_range(end.clone())
-                .with_limit(page_size(prefix))
+                .with_limit(limit)
                 .with_revision(revision);
-            let mut resp = self.call(kv.get(start.clone(), Some(opts))).await?;
+            tokio::spawn(
+                async move { tokio::time::timeout(deadline, kv.get(start, Some(opts))).await },
+            )
+        };
+        let mut next = fetch(prefix.as_bytes().to_vec(), 0);
+        let mut revision = 0i64;
+        loop {
+            let joined = (&mut next).await;
+            let mut resp = match joined {
+                Ok(Ok(Ok(r))) => r,
+                Ok(Ok(Err(e))) => return Err(classify(&e, &self.endpoints, self.timeout)),
+                Ok(Err(_)) => return Err(timed_out(&self.endpoints, self.timeout)),
+                Err(e) => return Err(DatastoreError::Other(format!("etcd read task: {e}"))),
+            };
             if revision == 0 {
                 revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             }
             let more = resp.more();
             let kvs = resp.take_kvs();
             let Some(last) = kvs.last() else { break };
-            start = last.key().to_vec();
-            start.push(0);
-            f(kvs)?;
+            if more {
+                let mut start = last.key().to_vec();
+                start.push(0);
+                next = fetch(start, revision);
+                // Let the request go out before the CPU-bound page work below.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            if let Err(e) = f(revision, kvs) {
+                next.abort();
+                return Err(e);
+            }
             if !more {
                 break;
             }
@@ -243,6 +274,7 @@ impl EtcdDatastore {
             .decode(&kind.type_name(), &raw, false)
             .map_err(|e| DatastoreError::Corrupt(format!("cannot decode etcd key {key}: {e}")))?;
         // The key is the source of truth for identity, as in libcalico's key parsing.
+        let mut identity: Option<(String, String)> = None;
         if let Some((ns, name)) = keys::parse_resource_key(kind, &key) {
             let mut stored_name = name;
             if kind.flags.policy_name_annotation {
@@ -266,12 +298,7 @@ impl EtcdDatastore {
                     }
                 }
             }
-            meta::edit_meta(&mut obj, |m| {
-                m.insert("name".into(), Value::String(stored_name));
-                if kind.namespaced {
-                    m.insert("namespace".into(), Value::String(ns));
-                }
-            });
+            identity = Some((stored_name, ns));
         }
         if let Some(o) = obj.as_object_mut() {
             o.insert("kind".into(), Value::String(kind.kind.into()));
@@ -280,11 +307,18 @@ impl EtcdDatastore {
                 Value::String(crate::model::kinds::API_VERSION.into()),
             );
         }
-        meta::set_meta_str(
-            &mut obj,
-            "resourceVersion",
-            Some(&kv.mod_revision().to_string()),
-        );
+        // Set in place: lists do this for every object.
+        let rev = kv.mod_revision().to_string();
+        match &identity {
+            Some((name, ns)) if kind.namespaced => meta::set_meta_strs(
+                &mut obj,
+                &[("name", name), ("namespace", ns), ("resourceVersion", &rev)],
+            ),
+            Some((name, _)) => {
+                meta::set_meta_strs(&mut obj, &[("name", name), ("resourceVersion", &rev)])
+            }
+            None => meta::set_meta_strs(&mut obj, &[("resourceVersion", &rev)]),
+        }
         Ok(obj)
     }
 
@@ -436,7 +470,7 @@ impl Datastore for EtcdDatastore {
         );
         let mut items = Vec::new();
         let revision = self
-            .range_pages(&prefix, &mut |kvs| {
+            .range_pages(&prefix, &mut |_, kvs| {
                 self.decode_page(kind, opts, &kvs, &mut |o| {
                     items.push(o);
                     Ok(())
@@ -461,23 +495,41 @@ impl Datastore for EtcdDatastore {
         })
     }
 
-    async fn scan(
+    async fn scan_pages(
         &self,
         kind: &'static KindInfo,
         opts: &ListOptions,
-        f: &mut (dyn FnMut(Value) -> Result<()> + Send),
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
         if kind.kind == "Profile" {
             // The synthesised default-allow profile is merged in order; profiles are few.
-            return super::visit_list(self.list(kind, opts).await?, f);
+            let l = self.list(kind, opts).await?;
+            f(&l.revision, l.items)?;
+            return Ok(l.revision);
         }
         let prefix = keys::resource_list_prefix(
             kind,
             opts.namespace.as_deref(),
             opts.name_prefix.as_deref(),
         );
+        let mut rev_text = String::new();
         let revision = self
-            .range_pages(&prefix, &mut |kvs| self.decode_page(kind, opts, &kvs, f))
+            .range_pages(&prefix, &mut |rev, kvs| {
+                if rev_text.is_empty() {
+                    rev_text = rev.to_string();
+                }
+                // Decoded objects are several times larger than their stored bytes: hand them
+                // on in small batches rather than decoding a whole etcd page first.
+                for chunk in kvs.chunks(DECODE_BATCH) {
+                    let mut page = Vec::with_capacity(chunk.len());
+                    self.decode_page(kind, opts, chunk, &mut |o| {
+                        page.push(o);
+                        Ok(())
+                    })?;
+                    f(&rev_text, page)?;
+                }
+                Ok(())
+            })
             .await?;
         Ok(revision.to_string())
     }
@@ -706,7 +758,7 @@ impl Datastore for EtcdDatastore {
         f: &mut (dyn FnMut(IpamKv) -> Result<()> + Send),
     ) -> Result<()> {
         for prefix in keys::ipam_list_prefix(list) {
-            self.range_pages(&prefix, &mut |kvs| {
+            self.range_pages(&prefix, &mut |_, kvs| {
                 for item in &kvs {
                     let k = String::from_utf8_lossy(item.key());
                     let Some(key) = keys::parse_ipam_key(&k) else {

@@ -320,7 +320,25 @@ impl KddDatastore {
     /// Lists a collection page by page (`limit`/`continue`), keeping only decoded items.
     async fn list_all(&self, path: &str, selector: Option<&str>) -> Result<(Vec<Value>, String)> {
         let mut items = Vec::new();
+        let rv = self
+            .list_pages(path, selector, &mut |_, page| {
+                items.extend(page);
+                Ok(())
+            })
+            .await?;
+        Ok((items, rv))
+    }
+
+    /// Hands each page of a collection (`limit`/`continue`) to `f` with the list's
+    /// resourceVersion, holding one page at a time. Returns that resourceVersion.
+    async fn list_pages(
+        &self,
+        path: &str,
+        selector: Option<&str>,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> Result<String> {
         let mut cont = String::new();
+        let mut first_rv = String::new();
         loop {
             let mut q = format!("{path}?limit={PAGE}");
             if let Some(s) = selector {
@@ -330,13 +348,18 @@ impl KddDatastore {
                 q.push_str(&format!("&continue={}", urlencode(&cont)));
             }
             let mut page = self.call(http::Method::GET, &q, None).await?;
-            let rv = str_at(&page, &["metadata", "resourceVersion"]);
-            if let Some(Value::Array(a)) = page.get_mut("items").map(Value::take) {
-                items.extend(a);
+            if first_rv.is_empty() {
+                first_rv = str_at(&page, &["metadata", "resourceVersion"]);
             }
             cont = str_at(&page, &["metadata", "continue"]);
+            let items = match page.get_mut("items").map(Value::take) {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            };
+            drop(page);
+            f(&first_rv, items)?;
             if cont.is_empty() {
-                return Ok((items, rv));
+                return Ok(first_rv);
             }
         }
     }
@@ -651,6 +674,46 @@ impl Datastore for KddDatastore {
                 Ok(self.decode_cr(kind, &cr))
             }
         }
+    }
+
+    async fn scan_pages(
+        &self,
+        kind: &'static KindInfo,
+        opts: &ListOptions,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> Result<String> {
+        let path = match kind.kind {
+            "Profile" => {
+                // Synthesised from namespaces and service accounts; few, listed whole.
+                let l = self.list(kind, opts).await?;
+                f(&l.revision, l.items)?;
+                return Ok(l.revision);
+            }
+            "Node" => "/api/v1/nodes".to_string(),
+            "WorkloadEndpoint" => match opts.namespace.as_deref() {
+                Some(n) => format!("/api/v1/namespaces/{n}/pods"),
+                None => "/api/v1/pods".to_string(),
+            },
+            _ => self.crd_path(
+                kind.plural,
+                opts.namespace.as_deref().filter(|_| kind.namespaced),
+                None,
+            ),
+        };
+        let prefix = opts.name_prefix.clone();
+        self.list_pages(&path, None, &mut |rv, page| {
+            let mut out: Vec<Value> = match kind.kind {
+                "Node" => page.iter().map(k8s_node_to_calico).collect(),
+                "WorkloadEndpoint" => page.iter().filter_map(pod_to_wep).collect(),
+                _ => page.iter().map(|c| self.decode_cr(kind, c)).collect(),
+            };
+            drop(page);
+            if let Some(p) = &prefix {
+                out.retain(|o| meta::name(o).starts_with(p.as_str()));
+            }
+            f(rv, out)
+        })
+        .await
     }
 
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
