@@ -5,7 +5,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/calicoctl}
 WORK=$(mktemp -d /tmp/calicoctl-bench.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+# Stops processes newest first (an API server before its etcd), each by PID.
+cleanup() {
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    kill "${PIDS[$i]}" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "${PIDS[$i]}" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "${PIDS[$i]}" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is required (apt-get install $2)" >&2; exit 1; }; }
@@ -42,3 +52,53 @@ peak_rss_kb() {
 }
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
+# start_kube: a real kube-apiserver (built by .ci/build-kube-apiserver.sh) on a second etcd,
+# token auth; exports KUBE_URL, KUBE_TOKEN, KUBECONFIG_FILE. Returns 1 when no binary is built.
+start_kube() {
+  local cache=${CALICOCTL_CI_CACHE:-$HOME/.cache/calicoctl-ci} bin c p port
+  bin=${CALICOCTL_KUBE_APISERVER:-$(ls "$cache"/*/kube-apiserver 2>/dev/null | sort | tail -1)}
+  [ -x "$bin" ] || return 1
+  c=$(free_port); p=$(free_port); port=$(free_port)
+  etcd --name kube --data-dir "$WORK/kube-etcd" --listen-client-urls "http://127.0.0.1:$c" \
+    --advertise-client-urls "http://127.0.0.1:$c" --listen-peer-urls "http://127.0.0.1:$p" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$p" --initial-cluster "kube=http://127.0.0.1:$p" \
+    --heartbeat-interval=10 --election-timeout=50 >"$WORK/kube-etcd.log" 2>&1 &
+  PIDS+=($!)
+  mkdir -p "$WORK/kube/certs"
+  openssl genrsa -out "$WORK/kube/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$WORK/kube/sa.key" -pubout -out "$WORK/kube/sa.pub" 2>/dev/null
+  KUBE_TOKEN=bench-admin-token
+  echo "$KUBE_TOKEN,admin,admin-uid,system:masters" >"$WORK/kube/tokens.csv"
+  "$bin" --etcd-servers="http://127.0.0.1:$c" --bind-address=127.0.0.1 --secure-port="$port" \
+    --cert-dir="$WORK/kube/certs" --token-auth-file="$WORK/kube/tokens.csv" \
+    --authorization-mode=RBAC --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$WORK/kube/sa.pub" --service-account-signing-key-file="$WORK/kube/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/12 --disable-admission-plugins=ServiceAccount \
+    --enable-priority-and-fairness=false >"$WORK/kube/apiserver.log" 2>&1 &
+  PIDS+=($!)
+  KUBE_URL="https://127.0.0.1:$port"
+  for _ in $(seq 600); do
+    [ "$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $KUBE_TOKEN" "$KUBE_URL/readyz")" = 200 ] && break
+    sleep 0.1
+  done
+  KUBECONFIG_FILE=$WORK/kube/kubeconfig
+  cat >"$KUBECONFIG_FILE" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: bench
+  cluster:
+    server: $KUBE_URL
+    insecure-skip-tls-verify: true
+users:
+- name: admin
+  user:
+    token: $KUBE_TOKEN
+contexts:
+- name: bench
+  context: {cluster: bench, user: admin}
+current-context: bench
+KC
+  export KUBE_URL KUBE_TOKEN KUBECONFIG_FILE
+}
