@@ -1109,3 +1109,153 @@ impl Store {
         }
     }
 }
+
+// ---- a three-member etcd cluster --------------------------------------------------------
+
+/// Three etcd members on loopback with short raft timers, for fault tests.
+pub struct EtcdCluster {
+    pub members: Vec<ProcessGuard>,
+    pub endpoints: Vec<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl EtcdCluster {
+    pub fn start3() -> EtcdCluster {
+        let dir = tempdir();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let initial: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
+            .collect();
+        let mut members = Vec::new();
+        let mut endpoints = Vec::new();
+        for (i, (c, p)) in ports.iter().enumerate() {
+            let client_url = format!("http://127.0.0.1:{c}");
+            let peer_url = format!("http://127.0.0.1:{p}");
+            let log = std::fs::File::create(dir.path().join(format!("m{i}.log"))).unwrap();
+            let child = Command::new("etcd")
+                .args([
+                    "--name",
+                    &format!("m{i}"),
+                    "--data-dir",
+                    &dir.path().join(format!("m{i}")).to_string_lossy(),
+                    "--listen-client-urls",
+                    &client_url,
+                    "--advertise-client-urls",
+                    &client_url,
+                    "--listen-peer-urls",
+                    &peer_url,
+                    "--initial-advertise-peer-urls",
+                    &peer_url,
+                    "--initial-cluster",
+                    &initial.join(","),
+                    "--initial-cluster-state",
+                    "new",
+                    "--heartbeat-interval=20",
+                    "--election-timeout=200",
+                ])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("etcd is installed");
+            members.push(ProcessGuard {
+                child: Some(child),
+                name: format!("etcd m{i}"),
+            });
+            endpoints.push(client_url);
+        }
+        let cluster = EtcdCluster {
+            members,
+            endpoints,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (c, _) in &ports {
+            while !http_get(*c, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) {
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd cluster did not become healthy"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// The calicoctl config naming every member.
+    pub fn write_config(&self, dir: &Path) -> PathBuf {
+        let p = dir.join("calicoctl.cfg");
+        std::fs::write(
+            &p,
+            format!(
+                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: {}\n",
+                self.endpoints.join(",")
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    /// etcdctl against the members still running.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        let live: Vec<&str> = self
+            .endpoints
+            .iter()
+            .zip(&self.members)
+            .filter(|(_, m)| m.child.is_some())
+            .map(|(e, _)| e.as_str())
+            .collect();
+        Command::new("etcdctl")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", live.join(",")))
+            .arg("--command-timeout=10s")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("etcdctl is installed")
+    }
+
+    /// Keys under a prefix, read from the surviving members.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = self.etcdctl(&["get", "--prefix", prefix, "--keys-only"]);
+        assert!(
+            out.status.success(),
+            "etcdctl get: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Index of the current raft leader.
+    pub fn leader(&self) -> usize {
+        let out = self.etcdctl(&["endpoint", "status", "-w", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+        for s in v.as_array().into_iter().flatten() {
+            if s["Status"]["header"]["member_id"] == s["Status"]["leader"] {
+                let ep = s["Endpoint"].as_str().unwrap_or_default();
+                if let Some(i) = self.endpoints.iter().position(|e| e == ep) {
+                    return i;
+                }
+            }
+        }
+        panic!("no leader in {v}");
+    }
+
+    /// SIGKILLs member `i` (no graceful leadership transfer).
+    pub fn kill(&mut self, i: usize) {
+        self.members[i].signal("KILL");
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.wait();
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod completion;
 mod config;
 mod crud;
 mod errors;
+mod faults;
 mod host;
 mod ipam;
 mod kdd;

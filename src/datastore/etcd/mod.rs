@@ -65,10 +65,34 @@ pub struct EtcdSettings {
 }
 
 /// The etcd datastore.
+///
+/// One client per member rather than etcd-client's balanced channel: the balancer keeps
+/// routing requests to a member that has gone away (each then fails with "connection
+/// refused"), while calicoctl's contract is that any live member serves. Requests go to the
+/// member that last answered and move on to the next when one cannot be reached.
 pub struct EtcdDatastore {
-    client: Client,
+    members: Vec<Member>,
+    /// The member requests try first.
+    current: std::sync::atomic::AtomicUsize,
+    options: ConnectOptions,
+    /// Every endpoint, for messages.
     endpoints: String,
     timeout: Duration,
+    /// Set once a request went unanswered for the whole timeout (quorum lost, members hung):
+    /// later requests fail at once rather than each waiting the full timeout again.
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+/// The outcome of reading the next page in the background.
+enum Prefetch {
+    Page(Box<etcd_client::GetResponse>),
+    TimedOut,
+    Failed,
+}
+
+struct Member {
+    endpoint: String,
+    client: tokio::sync::OnceCell<Client>,
 }
 
 fn read_pem(path: &str, what: &str) -> Result<Vec<u8>> {
@@ -133,40 +157,115 @@ impl EtcdDatastore {
             }
             opts = opts.with_tls(tls);
         }
-        let endpoints = s.endpoints.join(",");
-        let fut = Client::connect(s.endpoints.clone(), Some(opts));
-        let client = match tokio::time::timeout(timeout + Duration::from_secs(1), fut).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(classify(&e, &endpoints, timeout)),
-            Err(_) => return Err(timed_out(&endpoints, timeout)),
-        };
-        Ok(EtcdDatastore {
-            client,
-            endpoints,
+        let ds = EtcdDatastore {
+            members: s
+                .endpoints
+                .iter()
+                .map(|e| Member {
+                    endpoint: e.clone(),
+                    client: tokio::sync::OnceCell::new(),
+                })
+                .collect(),
+            current: std::sync::atomic::AtomicUsize::new(0),
+            options: opts,
+            endpoints: s.endpoints.join(","),
             timeout,
-        })
+            stalled: std::sync::atomic::AtomicBool::new(false),
+        };
+        // Building a client sends nothing (except authentication when a user is set); a
+        // member that cannot even be set up is skipped.
+        let mut first_err = None;
+        for i in 0..ds.members.len() {
+            match tokio::time::timeout(timeout + Duration::from_secs(1), ds.member(i)).await {
+                Ok(Ok(_)) => {
+                    ds.current.store(i, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(ds);
+                }
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(classify(&e, &ds.endpoints, timeout));
+                }
+                Err(_) => {
+                    first_err.get_or_insert(timed_out(&ds.endpoints, timeout));
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| timed_out(&ds.endpoints, timeout)))
+    }
+
+    /// The client of member `i`, built on first use.
+    async fn member(&self, i: usize) -> std::result::Result<Client, etcd_client::Error> {
+        let m = &self.members[i];
+        m.client
+            .get_or_try_init(|| Client::connect([m.endpoint.as_str()], Some(self.options.clone())))
+            .await
+            .cloned()
     }
 
     /// A KV client that accepts large pages (a page of /26 blocks is ~8 KiB per block).
-    fn kv(&self) -> etcd_client::KvClient {
-        self.client.kv_client().max_decoding_message_size(512 << 20)
+    fn kv_of(client: &Client) -> etcd_client::KvClient {
+        client.kv_client().max_decoding_message_size(512 << 20)
     }
 
-    /// Runs one request with the overall timeout and classifies failures.
-    async fn call<T>(
-        &self,
-        fut: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
-    ) -> Result<T> {
-        match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(classify(&e, &self.endpoints, self.timeout)),
-            Err(_) => Err(timed_out(&self.endpoints, self.timeout)),
+    /// Runs one request within the overall timeout, starting at the current member and moving
+    /// to the next when a member cannot be reached (the request was never delivered) or, for
+    /// reads (`retry_after_send`), when the connection dropped mid-request. Failures are
+    /// classified into one line naming the endpoints.
+    async fn call<T, F, Fut>(&self, retry_after_send: bool, f: F) -> Result<T>
+    where
+        F: Fn(etcd_client::KvClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        use std::sync::atomic::Ordering;
+        if self.stalled.load(Ordering::Relaxed) {
+            return Err(timed_out(&self.endpoints, self.timeout));
         }
+        let n = self.members.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_millis(500);
+        let mut last_err: Option<etcd_client::Error> = None;
+        for step in 0..n {
+            let i = (first + step) % n;
+            let attempt = async {
+                let client = self.member(i).await?;
+                f(Self::kv_of(&client)).await
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(v)) => {
+                    if step > 0 {
+                        self.current.store(i, Ordering::Relaxed);
+                    }
+                    return Ok(v);
+                }
+                Ok(Err(e)) => {
+                    let chain = error_chain(&e).to_lowercase();
+                    if stall(&chain) {
+                        self.stalled.store(true, Ordering::Relaxed);
+                        return Err(timed_out(&self.endpoints, self.timeout));
+                    }
+                    if unreachable(&chain) || (retry_after_send && dropped(&chain)) {
+                        last_err = Some(e);
+                        continue;
+                    }
+                    return Err(classify(&e, &self.endpoints, self.timeout));
+                }
+                Err(_) => {
+                    self.stalled.store(true, Ordering::Relaxed);
+                    return Err(timed_out(&self.endpoints, self.timeout));
+                }
+            }
+        }
+        Err(match last_err {
+            Some(e) => classify(&e, &self.endpoints, self.timeout),
+            None => timed_out(&self.endpoints, self.timeout),
+        })
     }
 
     async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
-        let mut kv = self.kv();
-        self.call(kv.txn(txn)).await
+        self.call(false, |mut kv| {
+            let t = txn.clone();
+            async move { kv.txn(t).await }
+        })
+        .await
     }
 
     /// A consistent paged range read: every page at the revision of the first.
@@ -192,25 +291,53 @@ impl EtcdDatastore {
         let end = prefix_end(prefix.as_bytes());
         let limit = page_size(prefix);
         let deadline = self.timeout + Duration::from_millis(500);
-        let fetch = |start: Vec<u8>, revision: i64| {
-            let mut kv = self.kv();
-            let opts = GetOptions::new()
+        let opts_for = |revision: i64| {
+            GetOptions::new()
                 .with_range(end.clone())
                 .with_limit(limit)
-                .with_revision(revision);
-            tokio::spawn(
-                async move { tokio::time::timeout(deadline, kv.get(start, Some(opts))).await },
-            )
+                .with_revision(revision)
         };
-        let mut next = fetch(prefix.as_bytes().to_vec(), 0);
+        // The next page is fetched by a spawned task on the current member; when that fails
+        // the page is read again through `call`, which moves to another member.
+        let fetch = |client: Option<Client>, start: Vec<u8>, revision: i64| {
+            let opts = opts_for(revision);
+            tokio::spawn(async move {
+                let Some(client) = client else {
+                    return Prefetch::Failed;
+                };
+                let mut kv = Self::kv_of(&client);
+                match tokio::time::timeout(deadline, kv.get(start, Some(opts))).await {
+                    Ok(Ok(r)) => Prefetch::Page(Box::new(r)),
+                    Ok(Err(e)) if stall(&error_chain(&e).to_lowercase()) => Prefetch::TimedOut,
+                    Ok(Err(_)) => Prefetch::Failed,
+                    Err(_) => Prefetch::TimedOut,
+                }
+            })
+        };
+        let current = || {
+            let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+            self.members[i].client.get().cloned()
+        };
+        let mut start = prefix.as_bytes().to_vec();
+        let mut next = fetch(current(), start.clone(), 0);
         let mut revision = 0i64;
         loop {
-            let joined = (&mut next).await;
-            let mut resp = match joined {
-                Ok(Ok(Ok(r))) => r,
-                Ok(Ok(Err(e))) => return Err(classify(&e, &self.endpoints, self.timeout)),
-                Ok(Err(_)) => return Err(timed_out(&self.endpoints, self.timeout)),
-                Err(e) => return Err(DatastoreError::Other(format!("etcd read task: {e}"))),
+            let prefetched = (&mut next).await.unwrap_or(Prefetch::Failed);
+            let mut resp = match prefetched {
+                Prefetch::Page(r) => *r,
+                Prefetch::TimedOut => {
+                    self.stalled
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(timed_out(&self.endpoints, self.timeout));
+                }
+                Prefetch::Failed => {
+                    let opts = opts_for(revision);
+                    self.call(true, |mut kv| {
+                        let (k, o) = (start.clone(), opts.clone());
+                        async move { kv.get(k, Some(o)).await }
+                    })
+                    .await?
+                }
             };
             if revision == 0 {
                 revision = resp.header().map(|h| h.revision()).unwrap_or(0);
@@ -219,9 +346,9 @@ impl EtcdDatastore {
             let kvs = resp.take_kvs();
             let Some(last) = kvs.last() else { break };
             if more {
-                let mut start = last.key().to_vec();
+                start = last.key().to_vec();
                 start.push(0);
-                next = fetch(start, revision);
+                next = fetch(current(), start.clone(), revision);
                 // Let the request go out before the CPU-bound page work below.
                 for _ in 0..3 {
                     tokio::task::yield_now().await;
@@ -386,8 +513,8 @@ fn timed_out(endpoints: &str, timeout: Duration) -> DatastoreError {
     ))
 }
 
-/// Names the endpoint and the likely cause, instead of gRPC's generic texts.
-fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+/// An error and its sources as one string.
+fn error_chain(e: &etcd_client::Error) -> String {
     let mut chain = e.to_string();
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
@@ -395,6 +522,35 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         chain.push_str(&s.to_string());
         src = s.source();
     }
+    chain
+}
+
+/// The member could not be reached, so the request was never delivered (safe to send
+/// elsewhere, writes included).
+fn unreachable(lower_chain: &str) -> bool {
+    lower_chain.contains("connection refused")
+        || lower_chain.contains("no route to host")
+        || lower_chain.contains("dns error")
+        || lower_chain.contains("network is unreachable")
+}
+
+/// The request went unanswered for the client's per-request timeout.
+fn stall(lower_chain: &str) -> bool {
+    lower_chain.contains("timeout expired") || lower_chain.contains("deadline exceeded")
+}
+
+/// The connection broke with the request possibly delivered: only reads may be repeated.
+fn dropped(lower_chain: &str) -> bool {
+    lower_chain.contains("connection reset")
+        || lower_chain.contains("broken pipe")
+        || lower_chain.contains("transport error")
+        || lower_chain.contains("h2 protocol error")
+        || lower_chain.contains("unavailable")
+}
+
+/// Names the endpoint and the likely cause, instead of gRPC's generic texts.
+fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+    let chain = error_chain(e);
     let lower = chain.to_lowercase();
     let why = if lower.contains("unknownissuer")
         || lower.contains("unknown issuer")
@@ -402,7 +558,11 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     {
         "TLS: the server certificate is not signed by the configured CA (check etcdCACertFile)"
             .to_string()
-    } else if lower.contains("expired") {
+    } else if lower.contains("certificate expired")
+        || lower.contains("certexpired")
+        || lower.contains("expired certificate")
+        || lower.contains("certificate has expired")
+    {
         "TLS: a certificate has expired (check the client and server certificates)".to_string()
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "TLS: the server certificate does not match the endpoint host name".to_string()
@@ -428,7 +588,10 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         "the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates".to_string()
     } else if lower.contains("connection refused") {
         "connection refused".to_string()
-    } else if lower.contains("timed out") || lower.contains("deadline") || lower.contains("elapsed")
+    } else if lower.contains("timed out")
+        || lower.contains("timeout expired")
+        || lower.contains("deadline")
+        || lower.contains("elapsed")
     {
         format!("no answer within {}s", timeout.as_secs_f64())
     } else if lower.contains("authentication failed") || lower.contains("invalid auth") {
@@ -452,8 +615,12 @@ impl Datastore for EtcdDatastore {
             return Ok(self.default_allow_profile());
         }
         let key = keys::resource_key(kind, namespace, name);
-        let mut kv = self.kv();
-        let resp = self.call(kv.get(key, None)).await?;
+        let resp = self
+            .call(true, |mut kv| {
+                let k = key.clone();
+                async move { kv.get(k, None).await }
+            })
+            .await?;
         match resp.kvs().first() {
             Some(item) => self.decode_resource(kind, item),
             None => Err(DatastoreError::not_found(resource_id(
@@ -710,8 +877,12 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_get(&self, key: &IpamKey) -> Result<IpamKv> {
         let k = keys::ipam_key(key);
-        let mut kv = self.kv();
-        let resp = self.call(kv.get(k.clone(), None)).await?;
+        let resp = self
+            .call(true, |mut kv| {
+                let k = k.clone();
+                async move { kv.get(k, None).await }
+            })
+            .await?;
         let Some(item) = resp.kvs().first() else {
             return Err(DatastoreError::NotFound {
                 id: ipam_id(key),
@@ -900,9 +1071,12 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         let k = keys::ipam_key(&kv.key);
-        let mut client = self.kv();
+        let value = ipam::encode(&kv.value);
         let resp = self
-            .call(client.put(k, ipam::encode(&kv.value), None))
+            .call(false, |mut c| {
+                let (k, v) = (k.clone(), value.clone());
+                async move { c.put(k, v, None).await }
+            })
             .await?;
         let mut out = kv.clone();
         out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
@@ -943,8 +1117,12 @@ impl Datastore for EtcdDatastore {
         let key = format!("/calico/felix/v2/no-region/host/{host}/last_reported_status");
         let value =
             to_go_json(&serde_json::json!({"time": time, "uptime": 3600.0, "first_update": false}));
-        let mut kv = self.kv();
-        self.call(kv.put(key, value, None)).await.map(|_| ())
+        self.call(false, |mut kv| {
+            let (k, v) = (key.clone(), value.clone());
+            async move { kv.put(k, v, None).await }
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn delete_felix_keys(&self, host: &str) -> Result<usize> {
@@ -961,10 +1139,16 @@ impl Datastore for EtcdDatastore {
             }
         }
         let mut n = 0usize;
-        let mut kv = self.kv();
         for p in prefixes {
-            let opts = etcd_client::DeleteOptions::new().with_prefix();
-            let r = self.call(kv.delete(p, Some(opts))).await?;
+            let r = self
+                .call(false, |mut kv| {
+                    let p = p.clone();
+                    async move {
+                        let opts = etcd_client::DeleteOptions::new().with_prefix();
+                        kv.delete(p, Some(opts)).await
+                    }
+                })
+                .await?;
             n += r.deleted() as usize;
         }
         Ok(n)
