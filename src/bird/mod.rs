@@ -177,6 +177,12 @@ pub struct Protocol {
     pub info: String,
 }
 
+/// Parses the raw text of a whole `show protocols` reply (lines as read from the socket).
+pub fn parse_reply(text: &str) -> Result<Vec<Protocol>, BirdError> {
+    let lines: Vec<Line> = text.lines().map(parse_line).collect();
+    parse_protocols(&lines)
+}
+
 /// Parses a `show protocols` reply of BIRD 1.6 or 2.x.
 pub fn parse_protocols(lines: &[Line]) -> Result<Vec<Protocol>, BirdError> {
     let mut out = Vec::new();

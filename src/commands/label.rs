@@ -46,43 +46,53 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
         },
     )
     .map_err(get_err)?;
-    let mut obj = match client.get(kind, &ns, name).await {
-        Ok(o) => o,
-        Err(e) if e.is_not_found() => {
-            return Err(Failure::Stderr(format!("{kind_arg} {name} not found")));
-        }
-        Err(e) => return Err(get_err(e.to_string())),
-    };
-    let labels = meta::labels(&obj);
-    let verb = match &value {
-        None => {
-            if !labels.contains_key(&key) {
-                return Err(Failure::Stderr(format!(
-                    "cannot remove label of {kind_arg} {name}, key {key} does not exist"
-                )));
+    // A label is one field: when another writer moved the object between our read and our
+    // compare-and-swap, read again and re-apply (kubectl's label does not conflict either).
+    let mut attempts = 0;
+    let verb = loop {
+        attempts += 1;
+        let mut obj = match client.get(kind, &ns, name).await {
+            Ok(o) => o,
+            Err(e) if e.is_not_found() => {
+                return Err(Failure::Stderr(format!("{kind_arg} {name} not found")));
             }
-            meta::set_label(&mut obj, &key, None);
-            "removed"
-        }
-        Some(v) => {
-            let verb = match labels.get(&key) {
-                Some(cur) if cur != v && !args.overwrite => {
+            Err(e) => return Err(get_err(e.to_string())),
+        };
+        let labels = meta::labels(&obj);
+        let verb = match &value {
+            None => {
+                if !labels.contains_key(&key) {
                     return Err(Failure::Stderr(format!(
-                        "failed to update label of {kind_arg} {name}, key {key} is already present. please use '--overwrite' to set a new value"
+                        "cannot remove label of {kind_arg} {name}, key {key} does not exist"
                     )));
                 }
-                Some(_) => "updated",
-                None => "set",
-            };
-            meta::set_label(&mut obj, &key, Some(v));
-            verb
+                meta::set_label(&mut obj, &key, None);
+                "removed"
+            }
+            Some(v) => {
+                let verb = match labels.get(&key) {
+                    Some(cur) if cur != v && !args.overwrite => {
+                        return Err(Failure::Stderr(format!(
+                            "failed to update label of {kind_arg} {name}, key {key} is already present. please use '--overwrite' to set a new value"
+                        )));
+                    }
+                    Some(_) => "updated",
+                    None => "set",
+                };
+                meta::set_label(&mut obj, &key, Some(v));
+                verb
+            }
+        };
+        match client.update(kind, &obj).await {
+            Ok(_) => break verb,
+            Err(e) if e.is_conflict() && attempts < 8 => continue,
+            Err(_) => {
+                return Err(Failure::Stderr(format!(
+                    "failed to update {kind_arg} {name}, label not changed"
+                )));
+            }
         }
     };
-    if client.update(kind, &obj).await.is_err() {
-        return Err(Failure::Stderr(format!(
-            "failed to update {kind_arg} {name}, label not changed"
-        )));
-    }
     match verb {
         "removed" => writeln!(
             ctx.out,

@@ -5,6 +5,7 @@
 //! calicoctl applies regardless of backend (defaults, validation, uid/creationTimestamp on
 //! create) live one level up in [`client`].
 
+pub mod certcheck;
 pub mod client;
 pub mod etcd;
 pub mod kdd;

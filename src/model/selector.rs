@@ -469,11 +469,18 @@ fn eval<'a>(e: &Expr, get: &dyn Fn(&str) -> Option<&'a str>) -> bool {
     }
 }
 
+/// A string literal as libcalico prints it: double quotes unless the value holds one (a
+/// literal cannot hold both kinds, so this always parses back).
+fn lit(v: &str) -> String {
+    if v.contains('"') {
+        format!("'{v}'")
+    } else {
+        format!("\"{v}\"")
+    }
+}
+
 fn quote_set(vs: &[String]) -> String {
-    vs.iter()
-        .map(|v| format!("\"{v}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    vs.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
 }
 
 fn canon(e: &Expr, out: &mut String) {
@@ -481,13 +488,13 @@ fn canon(e: &Expr, out: &mut String) {
         Expr::All => out.push_str("all()"),
         Expr::Global => out.push_str("global()"),
         Expr::Has(l) => out.push_str(&format!("has({l})")),
-        Expr::Eq(l, v) => out.push_str(&format!("{l} == \"{v}\"")),
-        Expr::Ne(l, v) => out.push_str(&format!("{l} != \"{v}\"")),
+        Expr::Eq(l, v) => out.push_str(&format!("{l} == {}", lit(v))),
+        Expr::Ne(l, v) => out.push_str(&format!("{l} != {}", lit(v))),
         Expr::In(l, vs) => out.push_str(&format!("{l} in {{{}}}", quote_set(vs))),
         Expr::NotIn(l, vs) => out.push_str(&format!("{l} not in {{{}}}", quote_set(vs))),
-        Expr::Contains(l, v) => out.push_str(&format!("{l} contains \"{v}\"")),
-        Expr::StartsWith(l, v) => out.push_str(&format!("{l} starts with \"{v}\"")),
-        Expr::EndsWith(l, v) => out.push_str(&format!("{l} ends with \"{v}\"")),
+        Expr::Contains(l, v) => out.push_str(&format!("{l} contains {}", lit(v))),
+        Expr::StartsWith(l, v) => out.push_str(&format!("{l} starts with {}", lit(v))),
+        Expr::EndsWith(l, v) => out.push_str(&format!("{l} ends with {}", lit(v))),
         Expr::Not(x) => {
             out.push('!');
             let paren = matches!(**x, Expr::And(_) | Expr::Or(_));

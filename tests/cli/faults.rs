@@ -153,3 +153,59 @@ fn leader_killed_during_bulk_apply_then_rerun_converges() {
         "{v}"
     );
 }
+
+/// Processes labelling the same pool at once: conflicting compare-and-swaps are retried (a
+/// label is one field), a command that still fails says so, and every success is in the final
+/// object (no lost update).
+#[test]
+fn concurrent_labels_never_lose_an_update() {
+    let env = Env::new();
+    env.ctl(&["apply", "-f", "-"])
+        .stdin(&pool("shared", "10.7.0.0/16"))
+        .run()
+        .ok();
+    let cfg = env.cfg.to_string_lossy().into_owned();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let cfg = cfg.clone();
+            std::thread::spawn(move || {
+                let kv = format!("k{i}=v{i}");
+                let out = calicoctl(&[
+                    "label",
+                    "ippools",
+                    "shared",
+                    &kv,
+                    "-c",
+                    &cfg,
+                    "--allow-version-mismatch",
+                ])
+                .run();
+                (i, out)
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for h in handles {
+        let (i, out) = h.join().unwrap();
+        if out.code == 0 {
+            won.push(format!("k{i}"));
+        } else {
+            assert!(
+                format!("{}{}", out.stdout, out.stderr).contains("label not changed"),
+                "label k{i}: {out:?}"
+            );
+        }
+    }
+    assert!(!won.is_empty());
+    let v = env.etcd.get_json(&format!("{POOLS}shared"));
+    let mut labels: Vec<String> = v["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    labels.sort();
+    won.sort();
+    assert_eq!(
+        labels, won,
+        "final labels must be exactly the successful commands'"
+    );
+}

@@ -560,6 +560,15 @@ impl Out {
     }
 
     #[track_caller]
+    /// The tarball path `node diags` printed.
+    pub fn diags_bundle(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Diags saved to "))
+            .expect("bundle path")
+            .to_string()
+    }
+
     pub fn stdout_has(&self, s: &str) -> &Self {
         assert!(
             self.stdout.contains(s),

@@ -159,12 +159,7 @@ fn diags_collects_a_bundle_and_notes_what_is_missing() {
         .stdout_has(
             "If required, you can upload the diagnostics bundle to a file sharing service.\n",
         );
-    let bundle = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Diags saved to "))
-        .expect("bundle path")
-        .to_string();
+    let bundle = out.diags_bundle();
     assert!(bundle.starts_with(tmp.path().to_str().unwrap()), "{bundle}");
     let list = Command::new("tar")
         .args(["-tzf", &bundle])

@@ -17,4 +17,5 @@ mod ipam;
 mod kdd;
 mod migrate;
 mod output;
+mod secrets;
 mod tls;

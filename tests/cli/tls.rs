@@ -121,3 +121,173 @@ fn tls_failures_are_distinct_one_line_errors() {
     ));
     missing.fails(1).stdout_has("/nonexistent/ca.pem");
 }
+
+/// Runs openssl in the certificate directory (optionally under faketime).
+fn ossl(certs: &Certs, faketime: Option<&str>, args: &[&str]) {
+    let mut cmd = match faketime {
+        Some(t) => {
+            let mut c = std::process::Command::new("faketime");
+            c.arg(t).arg("openssl");
+            c
+        }
+        None => std::process::Command::new("openssl"),
+    };
+    let out = cmd
+        .args(args)
+        .current_dir(certs.dir.path())
+        .output()
+        .expect("openssl/faketime installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tls_cfg(dir: &std::path::Path, ep: &str, ca: &str, cert: &str, key: &str) -> String {
+    let cfg = dir.join(format!("{}.cfg", key.replace('/', "_")));
+    std::fs::write(
+        &cfg,
+        format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  etcdEndpoints: {ep}\n  etcdCACertFile: {ca}\n  etcdCertFile: {cert}\n  etcdKeyFile: {key}\n"),
+    )
+    .unwrap();
+    cfg.to_string_lossy().into_owned()
+}
+
+/// RSA keys as PKCS#1 and PKCS#8, EC keys as SEC1 and PKCS#8: all work.
+#[test]
+fn tls_key_formats() {
+    for (kind, conversions) in [
+        (
+            "rsa",
+            vec![
+                (
+                    "pkcs1.key",
+                    vec![
+                        "rsa",
+                        "-in",
+                        "client.key",
+                        "-traditional",
+                        "-out",
+                        "pkcs1.key",
+                    ],
+                    "BEGIN RSA PRIVATE KEY",
+                ),
+                (
+                    "pkcs8.key",
+                    vec![
+                        "pkcs8",
+                        "-topk8",
+                        "-nocrypt",
+                        "-in",
+                        "client.key",
+                        "-out",
+                        "pkcs8.key",
+                    ],
+                    "BEGIN PRIVATE KEY",
+                ),
+            ],
+        ),
+        (
+            "ec",
+            vec![
+                (
+                    "sec1.key",
+                    vec!["ec", "-in", "client.key", "-out", "sec1.key"],
+                    "BEGIN EC PRIVATE KEY",
+                ),
+                (
+                    "pkcs8.key",
+                    vec![
+                        "pkcs8",
+                        "-topk8",
+                        "-nocrypt",
+                        "-in",
+                        "client.key",
+                        "-out",
+                        "pkcs8.key",
+                    ],
+                    "BEGIN PRIVATE KEY",
+                ),
+            ],
+        ),
+    ] {
+        let certs = Certs::new(kind);
+        let etcd = Etcd::start_tls(&certs);
+        let dir = tempdir();
+        for (file, args, header) in conversions {
+            ossl(&certs, None, &args);
+            let pem = std::fs::read_to_string(certs.path(file)).unwrap();
+            assert!(pem.contains(header), "{kind} {file} is not {header}: {pem}");
+            let cfg = tls_cfg(
+                dir.path(),
+                &etcd.endpoint,
+                &certs.path("ca.crt").to_string_lossy(),
+                &certs.path("client.crt").to_string_lossy(),
+                &certs.path(file).to_string_lossy(),
+            );
+            calicoctl(&[
+                "get",
+                "ippools",
+                "-o",
+                "name",
+                "--allow-version-mismatch",
+                "-c",
+                &cfg,
+            ])
+            .run()
+            .ok();
+        }
+    }
+}
+
+/// An expired client certificate is named with its date before anything is sent.
+#[test]
+fn expired_certificates() {
+    let certs = Certs::new("rsa");
+    let etcd = Etcd::start_tls(&certs);
+    let dir = tempdir();
+    ossl(
+        &certs,
+        Some("2020-01-01 00:00:00"),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "expired.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "client.ext",
+        ],
+    );
+    let expired = certs.path("expired.crt").to_string_lossy().into_owned();
+    let cfg = tls_cfg(
+        dir.path(),
+        &etcd.endpoint,
+        &certs.path("ca.crt").to_string_lossy(),
+        &expired,
+        &certs.path("client.key").to_string_lossy(),
+    );
+    let t = std::time::Instant::now();
+    let out = calicoctl(&["get", "ippools", "--allow-version-mismatch", "-c", &cfg]).run();
+    out.fails(1);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!(
+            "etcd client certificate {expired} expired on 2020-01-02"
+        )),
+        "{all}"
+    );
+    assert_eq!(all.trim().lines().count(), 1, "{all}");
+
+    drop(etcd);
+}

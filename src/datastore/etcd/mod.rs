@@ -95,6 +95,15 @@ struct Member {
     client: tokio::sync::OnceCell<Client>,
 }
 
+/// "etcd client certificate /path" or "etcd client certificate (inline etcdCert)".
+fn describe_pem(inline: &str, file: &str, what: &str) -> String {
+    if inline.is_empty() {
+        format!("etcd {what} {file}")
+    } else {
+        format!("etcd {what} (inline in the config)")
+    }
+}
+
 fn read_pem(path: &str, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         DatastoreError::Connection(format!("could not read etcd {what} file {path}: {e}"))
@@ -140,6 +149,20 @@ impl EtcdDatastore {
         } else {
             None
         };
+        let now = chrono::Utc::now();
+        for (pem, what) in [
+            (&ca, describe_pem(&s.ca_pem, &s.ca_file, "CA certificate")),
+            (
+                &cert,
+                describe_pem(&s.cert_pem, &s.cert_file, "client certificate"),
+            ),
+        ] {
+            if let Some(p) = pem
+                && let Some(msg) = super::certcheck::check(&String::from_utf8_lossy(p), &what, now)
+            {
+                return Err(DatastoreError::Connection(msg));
+            }
+        }
         let wants_tls = s.endpoints.iter().any(|e| e.starts_with("https://"));
         if wants_tls || ca.is_some() || cert.is_some() {
             let mut tls = TlsOptions::new();
@@ -559,6 +582,7 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         "TLS: the server certificate is not signed by the configured CA (check etcdCACertFile)"
             .to_string()
     } else if lower.contains("certificate expired")
+        || lower.contains("invalid peer certificate: expired")
         || lower.contains("certexpired")
         || lower.contains("expired certificate")
         || lower.contains("certificate has expired")
