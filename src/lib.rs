@@ -194,9 +194,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
         C::Ipam(a) => commands::ipam::run(ctx, a).await,
         C::Datastore(a) => commands::datastore::run(ctx, a).await,
         C::Dev(a) => commands::dev::run(ctx, a).await,
-        C::Cluster(_) => Err(Failure::Stderr(
-            "this command is not available in this build yet".into(),
-        )),
+        C::Cluster(a) => commands::cluster::run(ctx, &a.command).await,
     }
 }
 

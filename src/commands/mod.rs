@@ -2,6 +2,7 @@
 //! [`Failure`]; the edges (`lib.rs`) print failures the way calicoctl does.
 
 pub mod apply;
+pub mod cluster;
 pub mod completion;
 pub mod config;
 pub mod create;

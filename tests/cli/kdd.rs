@@ -327,3 +327,95 @@ fn ipam_crs_v1() {
 fn ipam_crs_v3() {
     ipam_on(CrdMode::V3);
 }
+
+/// `cluster diags` through the API: calicoctl's flag errors, progress lines and bundle layout;
+/// pods of Calico namespaces described (logs need a kubelet, so their failure is reported per
+/// item), Calico resources and core kinds dumped, TLS secrets reduced to their key names.
+#[test]
+fn cluster_diags_bundle() {
+    let dir = tempdir();
+    // Flag checks come before any connection (no API server needed).
+    calicoctl(&["cluster", "diags", "--since", "5d"])
+        .run()
+        .fails(1)
+        .stdout_is(
+            "Error executing command: invalid duration for since flag (try 10s, 5m, or 1h): 5d\n",
+        );
+    calicoctl(&["cluster", "diags", "--max-logs", "-1"])
+        .run()
+        .fails(1)
+        .stdout_is("Error executing command: negative value for max-logs flag\n");
+    let Some(k) = kube_or_skip(CrdMode::V3) else {
+        return;
+    };
+    let cfg = kdd_cfg(&k, dir.path(), None);
+    calicoctl(&["apply", "-f", "-", "-c", &cfg, "--allow-version-mismatch"])
+        .stdin("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: diags-pool\nspec:\n  cidr: 10.77.0.0/16\n")
+        .run()
+        .ok();
+    let (c, _) = k.curl("POST", "/api/v1/namespaces", Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "calico-system"}})));
+    assert_eq!(c, 201);
+    let (c, _) = k.curl("POST", "/api/v1/namespaces/calico-system/pods", Some(&json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "calico-node-abcde", "namespace": "calico-system"},
+        "spec": {"nodeName": "worker-1", "containers": [{"name": "calico-node", "image": "calico/node"}]}})));
+    assert_eq!(c, 201, "pod");
+    let (c, _) = k.curl("POST", "/api/v1/namespaces/calico-system/secrets", Some(&json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "typha-certs", "namespace": "calico-system"}, "type": "kubernetes.io/tls",
+        "data": {"tls.crt": "Q0VSVC1TRUNSRVQtVkFMVUU=", "tls.key": "S0VZLVNFQ1JFVC1WQUxVRQ=="}})));
+    assert_eq!(c, 201, "secret");
+
+    let cwd = tempdir();
+    let out = calicoctl(&["cluster", "diags", "-c", &cfg, "--since", "10m"])
+        .cwd(cwd.path())
+        .run();
+    out.ok()
+        .stdout_has("==== Begin collecting diagnostics. ====\nCreated temporary directory: ")
+        .stdout_has("Collecting kubernetes version...\n")
+        .stdout_has("Collecting core kubernetes resources...\n")
+        .stdout_has("Collecting secret calico-system/typha-certs (censoring sensitive data) \n")
+        .stdout_has("Collecting detailed diags for namespace calico-system...\n")
+        .stdout_has("Collecting detailed diags for pod calico-node-abcde in namespace calico-system on node worker-1...\n")
+        .stdout_has("Failed to run command: GET /api/v1/namespaces/calico-system/pods/calico-node-abcde/log?container=calico-node&sinceSeconds=600\n")
+        .stdout_has("\n==== Producing a diagnostics bundle. ====\nDiagnostic bundle created at ./calico-diagnostics-");
+    let name = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Diagnostic bundle created at ./"))
+        .unwrap()
+        .to_string();
+    let x = tempdir();
+    let st = std::process::Command::new("tar")
+        .args([
+            "-xzf",
+            cwd.path().join(&name).to_str().unwrap(),
+            "-C",
+            x.path().to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let root = x.path().join("calico-diagnostics");
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(read("cluster/version.yaml").contains("gitVersion:"));
+    assert!(read("cluster/namespaces.yaml").contains("name: calico-system"));
+    assert!(read("cluster/calico/ippools.yaml").contains("cidr: 10.77.0.0/16"));
+    assert!(
+        read("nodes/worker-1/calico-system/calico-node-abcde.txt").contains("nodeName: worker-1")
+    );
+    let tls = read("tls/calico-system-typha-certs.yaml");
+    assert!(
+        tls.contains("tls.key") && !tls.contains("S0VZLVNFQ1JFVC1WQUxVRQ"),
+        "{tls}"
+    );
+    // Secret values appear nowhere in the bundle.
+    let grep = std::process::Command::new("grep")
+        .args(["-rl", "S0VZLVNFQ1JFVC1WQUxVRQ", x.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        grep.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
+}

@@ -193,6 +193,47 @@ impl KddDatastore {
         self.mode
     }
 
+    /// GET of any API path as raw bytes (JSON documents, or text such as pod logs), with the
+    /// request timeout; errors as one line with the status and the server's message.
+    pub async fn get_bytes(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(path)
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        let fut = async {
+            let resp = self
+                .client
+                .send(req.map(kube::client::Body::from))
+                .await
+                .map_err(|e| describe_kube_error(&e))?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect_bytes()
+                .await
+                .map_err(|e| e.to_string())?;
+            if (200..300).contains(&status) {
+                Ok(bytes.to_vec())
+            } else {
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let m = str_at(&v, &["message"]);
+                Err(format!(
+                    "{status}: {}",
+                    if m.is_empty() {
+                        String::from_utf8_lossy(&bytes).trim().to_string()
+                    } else {
+                        m
+                    }
+                ))
+            }
+        };
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {}s", self.timeout.as_secs_f64())),
+        }
+    }
+
     async fn raw(
         &self,
         method: http::Method,
