@@ -287,7 +287,7 @@ async fn apply_node(
     // Felix's status keys go after the Node: they are the evidence a re-run needs.
     if !np.felix_keys.is_empty() && res.outcome == "removed" {
         steps.step()?;
-        res.objects_deleted += ds.delete_felix_keys(&np.node).await?;
+        res.objects_deleted += ds.delete_felix_keys(&np.node, &np.felix_keys).await?;
     }
     Ok(res)
 }

@@ -252,8 +252,10 @@ pub trait Datastore: Send + Sync {
     }
 
     /// Deletes every Felix status key of `host` (etcd only); returns how many keys went.
-    async fn delete_felix_keys(&self, host: &str) -> Result<usize> {
-        let _ = host;
+    /// `known` are keys of that host already read (e.g. its status reports): their host
+    /// directories are deleted without reading the Felix keyspace again.
+    async fn delete_felix_keys(&self, host: &str, known: &[String]) -> Result<usize> {
+        let _ = (host, known);
         Ok(0)
     }
 

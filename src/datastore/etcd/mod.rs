@@ -1149,16 +1149,23 @@ impl Datastore for EtcdDatastore {
         .map(|_| ())
     }
 
-    async fn delete_felix_keys(&self, host: &str) -> Result<usize> {
+    async fn delete_felix_keys(&self, host: &str, known: &[String]) -> Result<usize> {
         // Status, last_reported_status and endpoint status keys all sit under
         // /calico/felix/v1|v2/<region>/host/<host>/ (the v1 layout has no region).
-        let mut prefixes = std::collections::BTreeSet::new();
-        for base in ["/calico/felix/v2/", "/calico/felix/v1/"] {
-            let (kvs, _) = self.range(base).await?;
-            for kv in &kvs {
-                let key = String::from_utf8_lossy(kv.key());
-                if let Some(i) = key.find(&format!("/host/{host}/")) {
-                    prefixes.insert(key[..i + "/host/".len() + host.len() + 1].to_string());
+        let marker = format!("/host/{host}/");
+        let host_dir = |key: &str| {
+            key.find(&marker)
+                .map(|i| key[..i + marker.len()].to_string())
+        };
+        let mut prefixes: std::collections::BTreeSet<String> =
+            known.iter().filter_map(|k| host_dir(k)).collect();
+        if prefixes.is_empty() {
+            for base in ["/calico/felix/v2/", "/calico/felix/v1/"] {
+                let (kvs, _) = self.range(base).await?;
+                for kv in &kvs {
+                    if let Some(p) = host_dir(&String::from_utf8_lossy(kv.key())) {
+                        prefixes.insert(p);
+                    }
                 }
             }
         }
