@@ -24,6 +24,6 @@ fuzz:
 bench: build
 	bench/run-all.sh
 
-# Regenerate completions/ and docs/man/ from the clap definition (a test fails when stale).
+# Regenerate completions/, docs/man/ and docs/reference/ from the clap definition (a test fails when stale).
 gen completions man:
 	cargo run --quiet -- dev gen

@@ -121,7 +121,7 @@ pub enum Command {
     #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Create a set of resources from a file (IP pools, BGP peers, policies):\n  calicoctl create -f ./resources.yaml\n\n  # Create from stdin, skipping what already exists:\n  cat pool.yaml | calicoctl create --skip-exists -f -\n\n", resource_list!()))]
     Create(CreateArgs),
     /// Replace a resource by file, directory or stdin.
-    #[command(after_help = CRUD_AFTER_HELP)]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Change a pool's settings from an edited export:\n  calicoctl get ippool default-ipv4-ippool -o yaml > pool.yaml\n  calicoctl replace -f pool.yaml", "\n\n", resource_list!()))]
     Replace(ReplaceArgs),
     /// Apply a resource by file, directory or stdin. This creates a resource if it does not
     /// exist, and replaces a resource if it does exists.
@@ -131,25 +131,31 @@ pub enum Command {
     #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  # Enable Prometheus metrics in Felix:\n  calicoctl patch felixconfiguration default -p '{\"spec\":{\"prometheusMetricsEnabled\": true}}'\n\n  # Disable an IP pool:\n  calicoctl patch ippool pool-a -p '{\"spec\":{\"disabled\": true}}'", "\n\n", resource_list!()))]
     Patch(PatchArgs),
     /// Delete a resource identified by file, directory, stdin or resource type and name.
-    #[command(after_help = CRUD_AFTER_HELP)]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  calicoctl delete bgppeer rack1-tor\n  calicoctl delete networkpolicy allow-dns -n kube-system\n  # Everything a file describes:\n  calicoctl delete -f ./resources.yaml --skip-not-exists", "\n\n", resource_list!()))]
     Delete(DeleteArgs),
     /// Get a resource identified by file, directory, stdin or resource type and name.
     #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  calicoctl get ippools -o wide\n  calicoctl get nodes -o yaml\n  calicoctl get networkpolicy -A\n  calicoctl get bgppeer rack1-tor -o jsonpath='{.spec.peerIP}'\n  calicoctl get ippool -o custom-columns=NAME,CIDR", "\n\n", resource_list!()))]
     Get(GetArgs),
     /// Add or update labels of resources.
-    #[command(after_help = CRUD_AFTER_HELP)]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  calicoctl label nodes worker-1 rack=r1\n  calicoctl label nodes worker-1 rack=r2 --overwrite\n  calicoctl label nodes worker-1 rack --remove", "\n\n", resource_list!()))]
     Label(LabelArgs),
     /// Validate a resource by file, directory or stdin without applying it.
-    #[command(after_help = CRUD_AFTER_HELP)]
+    #[command(after_help = CRUD_AFTER_HELP, after_long_help = concat!("Examples:\n  calicoctl validate -f ./policies/\n  cat pool.yaml | calicoctl validate -f -", "\n\n", resource_list!()))]
     Validate(ValidateArgs),
     /// Show differences between files and the datastore (beyond calicoctl; exit 0 same, 1
     /// differs, >1 error).
+    #[command(
+        after_long_help = "Examples:\n  # What would apply change?\n  calicoctl diff -f ./resources.yaml\n  calicoctl apply -f ./resources.yaml --dry-run"
+    )]
     Diff(DiffArgs),
     /// IP address management.
     Ipam(IpamArgs),
     /// Calico node management.
     Node(NodeArgs),
     /// Display the version of this binary.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl version\n  calicoctl version --client\n  # Wait until the cluster reports a version:\n  calicoctl version --poll=5s"
+    )]
     Version(VersionArgs),
     /// Calico datastore management.
     Datastore(DatastoreArgs),
@@ -158,6 +164,9 @@ pub enum Command {
     /// Show or change calicoctl's configuration contexts (beyond calicoctl).
     Config(ConfigArgs),
     /// Print a shell completion script (beyond calicoctl).
+    #[command(
+        after_long_help = "Examples:\n  source <(calicoctl completion bash)\n  calicoctl completion zsh > \"${fpath[1]}/_calicoctl\"\n  calicoctl completion fish > ~/.config/fish/completions/calicoctl.fish"
+    )]
     Completion(CompletionArgs),
     /// Developer tools: synthetic cluster data for benchmarks and tests.
     #[command(hide = true)]
@@ -187,6 +196,9 @@ pub struct GenArgs {
     /// Directory for the man pages.
     #[arg(long, default_value = "docs/man")]
     pub man: String,
+    /// Directory for the Markdown command reference.
+    #[arg(long, default_value = "docs/reference")]
+    pub reference: String,
 }
 
 #[derive(Debug, Args)]
@@ -381,6 +393,9 @@ pub struct IpamArgs {
 #[derive(Debug, Subcommand)]
 pub enum IpamCommand {
     /// Check the integrity of the IPAM datastructures.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl ipam check\n  # Write a report of leaked IPs, then release them:\n  calicoctl ipam check -o report.json\n  calicoctl ipam release --from-report=report.json"
+    )]
     Check(IpamCheckArgs),
     /// Release a Calico assigned IP address.
     #[command(
@@ -393,8 +408,14 @@ pub enum IpamCommand {
     )]
     Show(IpamShowArgs),
     /// Split the IP pool specified by the CIDR into the specified number of smaller IPPools.
+    #[command(
+        after_long_help = "Examples:\n  # Split a /16 pool into four /18 pools:\n  calicoctl ipam split --cidr=10.244.0.0/16 4"
+    )]
     Split(IpamSplitArgs),
     /// Configure IPAM.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl ipam configure --strictaffinity=true\n  calicoctl ipam configure --max-blocks-per-host=4"
+    )]
     Configure(IpamConfigureArgs),
     /// Assign one IP to a handle the way CNI does (for tests and data generation).
     #[command(hide = true)]
@@ -520,13 +541,25 @@ pub enum ReportFormat {
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
     /// View the current status of a Calico node.
+    #[command(
+        after_long_help = "Examples:\n  sudo calicoctl node status\n  # In a health check: exit 3 when a BGP peer is down:\n  sudo calicoctl node status --check"
+    )]
     Status(NodeStatusArgs),
     /// Gather a diagnostics bundle for a Calico node.
+    #[command(
+        after_long_help = "Examples:\n  sudo calicoctl node diags\n  sudo calicoctl node diags --log-dir=/var/log/calico"
+    )]
     Diags(NodeDiagsArgs),
     /// Verify the compute host is able to run a Calico node instance.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl node checksystem\n  calicoctl node checksystem --kernel-config=/boot/config-$(uname -r)"
+    )]
     Checksystem(NodeChecksystemArgs),
     /// Show which IP addresses calico-node's autodetection methods would pick (beyond calicoctl).
-    #[command(name = "ip-autodetect")]
+    #[command(
+        name = "ip-autodetect",
+        after_long_help = "Examples:\n  calicoctl node ip-autodetect\n  calicoctl node ip-autodetect --method=interface=eth0\n  calicoctl node ip-autodetect --method=can-reach=10.0.0.1 --check-datastore"
+    )]
     IpAutodetect(NodeAutodetectArgs),
     /// Find Calico nodes whose host is gone and remove everything they left (beyond calicoctl).
     #[command(
@@ -661,6 +694,9 @@ pub enum MigrateCommand {
     )]
     Export,
     /// Store and convert yaml of resources into the Kubernetes datastore.
+    #[command(
+        after_long_help = "Examples:\n  DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl datastore migrate import -f etcd-data"
+    )]
     Import {
         /// Filename to use to import resources. If set to "-" loads from stdin.
         #[arg(short = 'f', long = "filename", value_name = "FILENAME")]
@@ -670,8 +706,12 @@ pub enum MigrateCommand {
         stop_after_steps: Option<usize>,
     },
     /// Lock the datastore to prevent changes from occurring during datastore migration.
+    #[command(after_long_help = "Examples:\n  calicoctl datastore migrate lock")]
     Lock,
     /// Unlock the datastore to allow changes once the migration is completed.
+    #[command(
+        after_long_help = "Examples:\n  DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl datastore migrate unlock"
+    )]
     Unlock,
 }
 
@@ -685,6 +725,9 @@ pub struct ClusterArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Collect snapshot of diagnostic info and logs related to Calico at the cluster-level.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl cluster diags\n  calicoctl cluster diags --since=1h --max-logs=2 --focus-nodes=worker-1,worker-2"
+    )]
     Diags {
         /// Only collect logs newer than provided relative duration, in seconds (s), minutes (m)
         /// or hours (h).
@@ -720,18 +763,30 @@ pub struct ConfigArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// List the contexts of the config file.
-    #[command(name = "get-contexts")]
+    #[command(
+        name = "get-contexts",
+        after_long_help = "Examples:\n  calicoctl config get-contexts\n  calicoctl --context prod-etcd get ippools"
+    )]
     GetContexts,
     /// Print the current context.
-    #[command(name = "current-context")]
+    #[command(
+        name = "current-context",
+        after_long_help = "Examples:\n  calicoctl config current-context"
+    )]
     CurrentContext,
     /// Set the current context of the config file.
-    #[command(name = "use-context")]
+    #[command(
+        name = "use-context",
+        after_long_help = "Examples:\n  calicoctl config use-context staging-kdd"
+    )]
     UseContext {
         #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::contexts))]
         name: String,
     },
     /// Print the effective configuration (secrets redacted).
+    #[command(
+        after_long_help = "Examples:\n  calicoctl config view\n  calicoctl --context prod-etcd config view -o json"
+    )]
     View {
         #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
         output: ViewFormat,

@@ -41,8 +41,153 @@ fn generate(ctx: &mut Ctx, a: &crate::cli::GenArgs) -> CmdResult {
     }
     std::fs::create_dir_all(&a.man)?;
     clap_mangen::generate_to(crate::cli_command(false), &a.man)?;
-    writeln!(ctx.out, "Wrote {} and {}", a.completions, a.man)?;
+    std::fs::create_dir_all(&a.reference)?;
+    for (file, text) in reference_pages(&crate::cli_command(false)) {
+        std::fs::write(std::path::Path::new(&a.reference).join(file), text)?;
+    }
+    writeln!(
+        ctx.out,
+        "Wrote {}, {} and {}",
+        a.completions, a.man, a.reference
+    )?;
     Ok(0)
+}
+
+/// The command groups of docs/reference: (file, title, top-level commands).
+const REFERENCE_GROUPS: &[(&str, &str, &[&str])] = &[
+    (
+        "resources.md",
+        "Resource commands",
+        &[
+            "create", "apply", "replace", "patch", "delete", "get", "label", "validate", "diff",
+        ],
+    ),
+    ("ipam.md", "IP address management", &["ipam"]),
+    ("node.md", "Node commands", &["node"]),
+    ("datastore.md", "Datastore migration", &["datastore"]),
+    ("cluster.md", "Cluster diagnostics", &["cluster"]),
+    ("config.md", "Configuration contexts", &["config"]),
+    (
+        "version-completion.md",
+        "Version and shell completion",
+        &["version", "completion"],
+    ),
+];
+
+/// Markdown pages generated from the clap definition (so flags and examples cannot drift).
+fn reference_pages(root: &clap::Command) -> Vec<(String, String)> {
+    let mut pages = Vec::new();
+    let mut index = String::from(
+        "# Command reference\n\nGenerated from the command-line definition by `make gen` (a test fails when\nstale). See also: [configuration](../config.md), [exit codes](../exit-codes.md),\n[compatibility with calicoctl](../compatibility.md), [reliability](../reliability.md).\n\n",
+    );
+    let global: Vec<&clap::Arg> = root.get_arguments().filter(|a| a.is_global_set()).collect();
+    for (file, title, tops) in REFERENCE_GROUPS {
+        let mut md = format!("# {title}\n\n");
+        index.push_str(&format!("* [{title}]({file}):"));
+        for top in *tops {
+            let Some(cmd) = root.find_subcommand(top) else {
+                continue;
+            };
+            index.push_str(&format!(" `{top}`"));
+            command_section(cmd, &format!("calicoctl {top}"), &mut md);
+        }
+        index.push('\n');
+        md.push_str("## Global options\n\n");
+        options_table(&global, &mut md);
+        md.push_str("\nExit codes: see [exit-codes.md](../exit-codes.md).\n");
+        pages.push((file.to_string(), md));
+    }
+    pages.push(("README.md".into(), index));
+    pages
+}
+
+fn command_section(cmd: &clap::Command, path: &str, md: &mut String) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        .collect();
+    if !subs.is_empty() {
+        for s in subs {
+            command_section(s, &format!("{path} {}", s.get_name()), md);
+        }
+        return;
+    }
+    md.push_str(&format!("## `{path}`\n\n"));
+    if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
+        md.push_str(&format!("{about}\n\n"));
+    }
+    let mut c = cmd.clone().bin_name(path.to_string());
+    let usage = c.render_usage().to_string();
+    md.push_str(&format!(
+        "```\n{}\n```\n\n",
+        usage.trim_start_matches("Usage: ")
+    ));
+    let args: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && !a.is_global_set() && a.get_id() != "help")
+        .collect();
+    if !args.is_empty() {
+        options_table(&args, md);
+        md.push('\n');
+    }
+    if let Some(ex) = cmd.get_after_long_help() {
+        let ex = ex.to_string();
+        // The CRUD commands append the resource-type list; the reference lists it once.
+        let ex = ex
+            .split("\n\nValid resource types are:")
+            .next()
+            .unwrap_or(&ex);
+        if let Some(body) = ex.strip_prefix("Examples:\n") {
+            md.push_str(&format!("Examples:\n\n```sh\n{}\n```\n\n", body.trim_end()));
+        }
+    }
+}
+
+fn options_table(args: &[&clap::Arg], md: &mut String) {
+    md.push_str("| option | default | meaning |\n|---|---|---|\n");
+    for a in args {
+        let mut names = Vec::new();
+        if let Some(s) = a.get_short() {
+            names.push(format!("-{s}"));
+        }
+        if let Some(l) = a.get_long() {
+            names.push(format!("--{l}"));
+        }
+        let value = a
+            .get_value_names()
+            .map(|v| format!(" <{}>", v.join(" ")))
+            .unwrap_or_default();
+        let takes_value = a.get_action().takes_values();
+        let name = if names.is_empty() {
+            format!("<{}>", a.get_id().as_str().to_uppercase())
+        } else {
+            format!(
+                "{}{}",
+                names.join(", "),
+                if takes_value { value } else { String::new() }
+            )
+        };
+        let default: Vec<String> = a
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        let help = a
+            .get_long_help()
+            .or(a.get_help())
+            .map(|h| h.to_string().replace('\n', " ").replace('|', "\\|"))
+            .unwrap_or_default();
+        md.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            name.replace('|', "\\|"),
+            if default.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", default.join(","))
+            },
+            help
+        ));
+    }
 }
 
 fn ip_add(base: IpAddr, off: u128) -> IpAddr {

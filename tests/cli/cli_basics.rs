@@ -87,3 +87,33 @@ fn plugin_mode_help_says_kubectl_calico() {
         .ok()
         .stdout_is("Run 'kubectl calico version' to see version information.\n");
 }
+
+/// Every visible command that does something (not a group) shows examples in `--help`.
+#[test]
+fn every_command_has_examples() {
+    fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            let has = cmd
+                .get_after_long_help()
+                .is_some_and(|h| h.to_string().contains("Examples:\n  "));
+            if !has {
+                missing.push(path);
+            }
+            return;
+        }
+        for s in subs {
+            walk(s, format!("{path} {}", s.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(
+        &calicoctl::cli_command(false),
+        "calicoctl".into(),
+        &mut missing,
+    );
+    assert!(missing.is_empty(), "no Examples in --help of: {missing:?}");
+}

@@ -28,7 +28,7 @@ fn files(dir: &Path) -> Vec<(String, String)> {
 #[test]
 fn checked_in_completions_and_man_pages_are_fresh() {
     let d = tempdir();
-    let (c, m) = (d.path().join("c"), d.path().join("m"));
+    let (c, m, r) = (d.path().join("c"), d.path().join("m"), d.path().join("r"));
     calicoctl(&[
         "dev",
         "gen",
@@ -36,12 +36,15 @@ fn checked_in_completions_and_man_pages_are_fresh() {
         c.to_str().unwrap(),
         "--man",
         m.to_str().unwrap(),
+        "--reference",
+        r.to_str().unwrap(),
     ])
     .run()
     .ok();
     for (fresh, checked_in) in [
         (c, repo().join("completions")),
         (m, repo().join("docs/man")),
+        (r, repo().join("docs/reference")),
     ] {
         let want = files(&fresh);
         let got = files(&checked_in);
