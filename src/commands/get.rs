@@ -65,14 +65,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         };
         let kind = res.kind;
         if listing {
-            let opts = ListOptions {
-                namespace: if kind.namespaced && !args.all_namespaces {
-                    Some(ns)
-                } else {
-                    None
-                },
-                name_prefix: None,
-            };
+            let opts = list_options(kind, ns, args.all_namespaces);
             match p.client.list(kind, &opts).await {
                 Ok(l) => printed.push(Printed::List {
                     kind,
@@ -142,14 +135,7 @@ async fn stream_list(
             },
         },
     };
-    let list_opts = ListOptions {
-        namespace: if kind.namespaced && !args.all_namespaces {
-            Some(ns)
-        } else {
-            None
-        },
-        name_prefix: None,
-    };
+    let list_opts = list_options(kind, ns, args.all_namespaces);
     let mut stream = output::stream::ListStream::new(&mut ctx.out, format, kind, &opts)
         .map_err(Failure::Stderr)?;
     let mut print_err: Option<String> = None;
@@ -176,6 +162,18 @@ async fn stream_list(
             ctx.out.flush()?;
             Err(Failure::Stderr(format!("{e}")))
         }
+    }
+}
+
+/// What `get <kind>` lists: one namespace, or all with `-A` (cluster-scoped kinds: all).
+fn list_options(
+    kind: &'static crate::model::kinds::KindInfo,
+    ns: String,
+    all_namespaces: bool,
+) -> ListOptions {
+    ListOptions {
+        namespace: (kind.namespaced && !all_namespaces).then_some(ns),
+        name_prefix: None,
     }
 }
 

@@ -108,11 +108,7 @@ impl Printed {
                 let mut m = Map::new();
                 m.insert("kind".into(), Value::String(kind.list_kind()));
                 m.insert("apiVersion".into(), Value::String(API_VERSION.into()));
-                let mut meta = Map::new();
-                if !revision.is_empty() {
-                    meta.insert("resourceVersion".into(), Value::String(revision.clone()));
-                }
-                m.insert("metadata".into(), Value::Object(meta));
+                m.insert("metadata".into(), list_metadata(revision));
                 m.insert("items".into(), Value::Array(items.clone()));
                 Value::Object(m)
             }
@@ -125,6 +121,15 @@ impl Printed {
             Printed::List { items, .. } => items.iter().collect(),
         }
     }
+}
+
+/// A list's `metadata`: its resourceVersion, or `{}` when there is none.
+pub(crate) fn list_metadata(revision: &str) -> Value {
+    let mut meta = Map::new();
+    if !revision.is_empty() {
+        meta.insert("resourceVersion".into(), Value::String(revision.into()));
+    }
+    Value::Object(meta)
 }
 
 /// Options that influence printing.

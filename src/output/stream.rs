@@ -7,11 +7,11 @@
 
 use std::io::Write;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::json::to_go_json_indent_at;
 use super::yaml::to_yaml;
-use super::{OutputFormat, PrintOptions, TableLayout, tabwriter};
+use super::{OutputFormat, PrintOptions, TableLayout, list_metadata, tabwriter};
 use crate::model::kinds::{API_VERSION, KindInfo};
 
 /// Whether a format can be printed item by item (templates see the whole list at once).
@@ -65,16 +65,12 @@ impl<'a> ListStream<'a> {
     }
 
     fn json_head(&mut self, revision: &str) -> Result<(), String> {
-        let mut meta = Map::new();
-        if !revision.is_empty() {
-            meta.insert("resourceVersion".into(), Value::String(revision.into()));
-        }
         write!(
             self.out,
             "{{\n  \"kind\": {},\n  \"apiVersion\": {},\n  \"metadata\": {},\n  \"items\": ",
             to_go_json_indent_at(&Value::String(self.kind.list_kind()), 1),
             to_go_json_indent_at(&Value::String(API_VERSION.into()), 1),
-            to_go_json_indent_at(&Value::Object(meta), 1),
+            to_go_json_indent_at(&list_metadata(revision), 1),
         )
         .map_err(io)
     }
@@ -140,11 +136,9 @@ impl<'a> ListStream<'a> {
                     let head = to_yaml(&json!({ "apiVersion": API_VERSION, "items": [] }));
                     self.out.write_all(head.as_bytes()).map_err(io)?;
                 }
-                let mut meta = Map::new();
-                if !revision.is_empty() {
-                    meta.insert("resourceVersion".into(), Value::String(revision.into()));
-                }
-                let tail = to_yaml(&json!({ "kind": self.kind.list_kind(), "metadata": meta }));
+                let tail = to_yaml(
+                    &json!({ "kind": self.kind.list_kind(), "metadata": list_metadata(revision) }),
+                );
                 self.out.write_all(tail.as_bytes()).map_err(io)?;
             }
             OutputFormat::Name => {}
