@@ -300,7 +300,17 @@ impl Etcd {
         Self::start_inner(Some(certs))
     }
 
+    /// Starts a TLS etcd whose own certificate clients will refuse (e.g. expired): ready once
+    /// its client port accepts connections, since no health request can succeed.
+    pub fn start_tls_unverifiable(certs: &Certs) -> Etcd {
+        Self::start_with(Some(certs), false)
+    }
+
     fn start_inner(certs: Option<&Certs>) -> Etcd {
+        Self::start_with(certs, true)
+    }
+
+    fn start_with(certs: Option<&Certs>, check_health: bool) -> Etcd {
         let mut last_err = String::new();
         for _attempt in 0..4 {
             let dir = tempdir();
@@ -364,7 +374,12 @@ impl Etcd {
                 dir,
                 tls: certs.map(Certs::client),
             };
-            if etcd.wait_healthy(Duration::from_secs(10)) {
+            let ready = if check_health {
+                etcd.wait_healthy(Duration::from_secs(10))
+            } else {
+                etcd.wait_listening(Duration::from_secs(10))
+            };
+            if ready {
                 return etcd;
             }
             last_err =
@@ -372,6 +387,21 @@ impl Etcd {
             etcd.guard.stop();
         }
         panic!("etcd did not become healthy:\n{last_err}");
+    }
+
+    fn wait_listening(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let addr = format!("127.0.0.1:{}", self.client_port).parse().unwrap();
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.guard.child.as_mut().map(|c| c.try_wait()) {
+                return false;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     fn wait_healthy(&mut self, within: Duration) -> bool {

@@ -241,7 +241,8 @@ fn tls_key_formats() {
     }
 }
 
-/// An expired client certificate is named with its date before anything is sent.
+/// An expired client certificate is named with its date before anything is sent; an expired
+/// server certificate is reported as such.
 #[test]
 fn expired_certificates() {
     let certs = Certs::new("rsa");
@@ -288,6 +289,58 @@ fn expired_certificates() {
         "{all}"
     );
     assert_eq!(all.trim().lines().count(), 1, "{all}");
-
     drop(etcd);
+
+    // A server whose certificate has expired: the client refuses it and says why.
+    ossl(
+        &certs,
+        Some("2020-01-01 00:00:00"),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    let old = Etcd::start_tls_unverifiable(&certs);
+    let cfg = tls_cfg(
+        dir.path(),
+        &old.endpoint,
+        &certs.path("ca.crt").to_string_lossy(),
+        &certs.path("client.crt").to_string_lossy(),
+        &certs.path("client.key").to_string_lossy(),
+    );
+    let t = std::time::Instant::now();
+    let out = calicoctl(&[
+        "get",
+        "ippools",
+        "--allow-version-mismatch",
+        "--timeout",
+        "3s",
+        "-c",
+        &cfg,
+    ])
+    .run();
+    out.fails(1);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(&format!(
+            "error connecting to etcd at {}: TLS: a certificate has expired",
+            old.endpoint
+        )),
+        "{all}"
+    );
+    assert_eq!(all.trim().lines().count(), 1, "{all}");
 }
