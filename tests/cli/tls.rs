@@ -144,6 +144,33 @@ fn ossl(certs: &Certs, faketime: Option<&str>, args: &[&str]) {
     );
 }
 
+/// Signs `<name>.csr` (with `<name>.ext`) by the test CA as a one-day certificate issued on
+/// 2020-01-01, long expired.
+fn sign_expired(certs: &Certs, name: &str, out: &str) {
+    let (csr, ext) = (format!("{name}.csr"), format!("{name}.ext"));
+    ossl(
+        certs,
+        Some("2020-01-01 00:00:00"),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            out,
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
 fn tls_cfg(dir: &std::path::Path, ep: &str, ca: &str, cert: &str, key: &str) -> String {
     let cfg = dir.join(format!("{}.cfg", key.replace('/', "_")));
     std::fs::write(
@@ -248,27 +275,7 @@ fn expired_certificates() {
     let certs = Certs::new("rsa");
     let etcd = Etcd::start_tls(&certs);
     let dir = tempdir();
-    ossl(
-        &certs,
-        Some("2020-01-01 00:00:00"),
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "expired.crt",
-            "-days",
-            "1",
-            "-extfile",
-            "client.ext",
-        ],
-    );
+    sign_expired(&certs, "client", "expired.crt");
     let expired = certs.path("expired.crt").to_string_lossy().into_owned();
     let cfg = tls_cfg(
         dir.path(),
@@ -292,27 +299,7 @@ fn expired_certificates() {
     drop(etcd);
 
     // A server whose certificate has expired: the client refuses it and says why.
-    ossl(
-        &certs,
-        Some("2020-01-01 00:00:00"),
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-        ],
-    );
+    sign_expired(&certs, "server", "server.crt");
     let old = Etcd::start_tls_unverifiable(&certs);
     let cfg = tls_cfg(
         dir.path(),
