@@ -90,6 +90,16 @@ pub async fn connect_kubernetes(
     Ok(client::Client::new(std::sync::Arc::new(ds)))
 }
 
+/// Hands a whole list to a `scan_pages` visitor as its only page (lists that are not paged,
+/// or kinds synthesised in memory). Returns the list revision.
+pub fn one_page(
+    l: ObjectList,
+    f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+) -> Result<String> {
+    f(&l.revision, l.items)?;
+    Ok(l.revision)
+}
+
 /// `Kind(name)` or `Kind(namespace/name)` as libcalico prints resource identifiers.
 pub fn resource_id(kind: &str, namespace: &str, name: &str) -> String {
     if namespace.is_empty() {
@@ -158,9 +168,7 @@ pub trait Datastore: Send + Sync {
         opts: &ListOptions,
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
-        let l = self.list(kind, opts).await?;
-        f(&l.revision, l.items)?;
-        Ok(l.revision)
+        one_page(self.list(kind, opts).await?, f)
     }
     /// Creates a canonical object (must not carry a resourceVersion); returns it as stored.
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;

@@ -694,9 +694,7 @@ impl Datastore for EtcdDatastore {
     ) -> Result<String> {
         if kind.kind == "Profile" {
             // The synthesised default-allow profile is merged in order; profiles are few.
-            let l = self.list(kind, opts).await?;
-            f(&l.revision, l.items)?;
-            return Ok(l.revision);
+            return super::one_page(self.list(kind, opts).await?, f);
         }
         let prefix = keys::resource_list_prefix(
             kind,

@@ -726,9 +726,7 @@ impl Datastore for KddDatastore {
         let path = match kind.kind {
             "Profile" => {
                 // Synthesised from namespaces and service accounts; few, listed whole.
-                let l = self.list(kind, opts).await?;
-                f(&l.revision, l.items)?;
-                return Ok(l.revision);
+                return super::one_page(self.list(kind, opts).await?, f);
             }
             "Node" => "/api/v1/nodes".to_string(),
             "WorkloadEndpoint" => match opts.namespace.as_deref() {
