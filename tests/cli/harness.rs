@@ -843,6 +843,11 @@ pub fn kube_apiserver_binary() -> Option<PathBuf> {
     found.pop()
 }
 
+/// The Calico CRDs of both API groups (temporary: until they are vendored).
+pub fn crds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/calico-crds")
+}
+
 /// Starts a kube-apiserver or explains why not: `None` = skip (outside CI).
 pub fn kube_or_skip(mode: CrdMode) -> Option<KubeApiServer> {
     match kube_apiserver_binary() {
@@ -1002,9 +1007,7 @@ impl KubeApiServer {
             CrdMode::V1 => "crd.projectcalico.org_v1",
             CrdMode::V3 => "projectcalico.org_v3",
         };
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/calico-crds")
-            .join(dir);
+        let root = crds_dir().join(dir);
         let mut names = Vec::new();
         for e in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display())) {
             let p = e.unwrap().path();

@@ -1,0 +1,147 @@
+//! What is compared after a step, the normalisation of values that differ on every run, and
+//! the readable diff printed on a difference.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// What one side produced for a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub state: String,
+}
+
+/// The parts of a step that are compared (allowlist entries name them).
+pub const PARTS: &[&str] = &["exit", "stdout", "stderr", "state"];
+
+impl Observed {
+    pub fn part(&self, name: &str) -> String {
+        match name {
+            "exit" => self.exit.to_string(),
+            "stdout" => self.stdout.clone(),
+            "stderr" => self.stderr.clone(),
+            "state" => self.state.clone(),
+            _ => unreachable!("unknown part {name}"),
+        }
+    }
+
+    /// The parts that differ from `other`.
+    pub fn differing(&self, other: &Observed) -> Vec<&'static str> {
+        PARTS
+            .iter()
+            .copied()
+            .filter(|p| self.part(p) != other.part(p))
+            .collect()
+    }
+
+    /// The step as text, for diffs: each part under a header; a missing final newline shown.
+    pub fn render(&self) -> String {
+        let mut s = format!("exit code: {}\n", self.exit);
+        for (name, text) in [
+            ("stdout", &self.stdout),
+            ("stderr", &self.stderr),
+            ("stored state", &self.state),
+        ] {
+            s.push_str(&format!("──── {name}\n"));
+            s.push_str(text);
+            if !text.is_empty() && !text.ends_with('\n') {
+                s.push_str("\n⟨no newline at end⟩\n");
+            }
+        }
+        s
+    }
+}
+
+struct Rule {
+    re: Regex,
+    with: &'static str,
+}
+
+/// Values that differ on every run, and only those: uids, creation and other timestamps,
+/// resource versions, the cluster GUID, Go pointers (`ipam show --show-configuration`).
+fn rules() -> &'static [Rule] {
+    static R: OnceLock<Vec<Rule>> = OnceLock::new();
+    R.get_or_init(|| {
+        let r = |re: &str, with: &'static str| Rule {
+            re: Regex::new(re).unwrap(),
+            with,
+        };
+        vec![
+            r(
+                r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+                "<UID>",
+            ),
+            r(
+                r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z| ?[+-]\d\d:?\d\d( [A-Z]+)?)?",
+                "<TIME>",
+            ),
+            r(r"\b[0-9a-f]{32}\b", "<GUID>"),
+            r(r#"(resourceVersion\\?"?:\s*\\?"?)[0-9]+"#, "${1}<RV>"),
+            r(r"\b0xc[0-9a-f]{9}\b", "<PTR>"),
+            // klog's line header: severity, date, time and the process id.
+            r(
+                r"(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ",
+                "${1}<KLOG> ",
+            ),
+        ]
+    })
+}
+
+/// Normalises one output of one side: the side's own paths and endpoints become their
+/// placeholders, then the run-specific values become tags.
+pub fn normalise(text: &str, placeholders: &[(&'static str, String)]) -> String {
+    let mut s = text.to_string();
+    // Longest first, so a path is not half-replaced by a shorter one it contains.
+    let mut ph: Vec<&(&str, String)> = placeholders.iter().filter(|(_, v)| !v.is_empty()).collect();
+    ph.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (name, value) in ph {
+        s = s.replace(value.as_str(), name);
+    }
+    for rule in rules() {
+        if rule.re.is_match(&s) {
+            s = rule.re.replace_all(&s, rule.with).into_owned();
+        }
+    }
+    s
+}
+
+/// A unified diff of two texts (`---` the reference, `+++` ours), three lines of context.
+pub fn unified_diff(reference: &str, ours: &str) -> String {
+    similar::TextDiff::from_lines(reference, ours)
+        .unified_diff()
+        .context_radius(3)
+        .header("calicoctl v3.32.1 (reference)", "ours")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_only_run_specific_values() {
+        let ph = vec![("${DIR}", "/tmp/x-1".to_string())];
+        let s = normalise(
+            "uid: 0558cbd9-2025-4260-b376-b047fc6b24ce\ncreationTimestamp: \"2026-12-01T20:09:08Z\"\nresourceVersion: \"12\"\n{\"resourceVersion\":\"7\"}\nfile /tmp/x-1/a.yaml\nclusterGUID: cc33bd66a2ec403f962c8ba283a3b7f5\nport: 5473\n&{0xc000123456}\nI1201 20:15:53.537365   21933 warnings.go:107] \"W\"",
+            &ph,
+        );
+        assert_eq!(
+            s,
+            "uid: <UID>\ncreationTimestamp: \"<TIME>\"\nresourceVersion: \"<RV>\"\n{\"resourceVersion\":\"<RV>\"}\nfile ${DIR}/a.yaml\nclusterGUID: <GUID>\nport: 5473\n&{<PTR>}\nI<KLOG> warnings.go:107] \"W\""
+        );
+    }
+
+    #[test]
+    fn render_marks_missing_newline() {
+        let o = Observed {
+            exit: 1,
+            stdout: "x".into(),
+            stderr: String::new(),
+            state: "k\nv\n".into(),
+        };
+        assert!(o.render().contains("x\n⟨no newline at end⟩\n"));
+    }
+}

@@ -1,0 +1,366 @@
+//! Runs cases on a pair of sides (ours, reference) and collects the differences.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::allowlist::Entry;
+use crate::case::{Action, Case, StoreKind};
+use crate::compare::{Observed, normalise, unified_diff};
+use crate::harness;
+use crate::sides::Side;
+
+/// Ours and the reference, each with its own datastore of one kind.
+pub struct Pair {
+    pub ours: Side,
+    pub refr: Side,
+}
+
+impl Pair {
+    pub fn start(store: StoreKind, reference: &Path) -> Pair {
+        let (ours, refr) = std::thread::scope(|s| {
+            let o = s.spawn(|| Side::start("ours", harness::bin(), store));
+            let r = s.spawn(|| Side::start("reference", reference.to_path_buf(), store));
+            (o.join().unwrap(), r.join().unwrap())
+        });
+        Pair { ours, refr }
+    }
+}
+
+/// `CONFORMANCE_FILTER` selects cases by a substring of their id.
+pub fn selected(id: &str) -> bool {
+    std::env::var("CONFORMANCE_FILTER").map_or(true, |f| id.contains(&f))
+}
+
+/// The outcome of one step that was compared.
+pub enum StepResult {
+    Same,
+    /// Differs only in the parts its allowlist entry names.
+    Allowed(String),
+    /// A difference: the rendered report.
+    Differs(String),
+}
+
+/// The outcome of a case: one result per step that ran (a case stops at its first difference).
+pub struct CaseOutcome {
+    #[allow(dead_code)]
+    pub id: String,
+    pub steps: Vec<StepResult>,
+    pub not_run: usize,
+}
+
+fn substitute(s: &str, ph: &[(&'static str, String)]) -> String {
+    let mut s = s.to_string();
+    for (k, v) in ph {
+        s = s.replace(k, v);
+    }
+    s
+}
+
+/// One side's run of `calicoctl ARGS`: a hermetic environment, a 60 s limit.
+fn exec(
+    side: &Side,
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    args: &[String],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    let mut cmd = Command::new(&side.program);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", dir.join(".home"))
+        .env("LANG", "C.UTF-8")
+        .envs(env)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", side.program.display()));
+    if let Some(input) = stdin {
+        let mut sin = child.stdin.take().unwrap();
+        let input = input.to_string();
+        std::thread::spawn(move || {
+            let _ = sin.write_all(input.as_bytes());
+        });
+    }
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (code, hung) = loop {
+        match child.try_wait().expect("wait") {
+            Some(s) => break (s.code().unwrap_or(-1), false),
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break (-1, true);
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    let mut stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+    if hung {
+        stderr.push_str("⟨killed: still running after 60 s⟩\n");
+    }
+    (
+        code,
+        String::from_utf8_lossy(&t_out.join().unwrap()).into_owned(),
+        stderr,
+    )
+}
+
+/// What one side has while a case runs.
+struct Run<'a> {
+    side: &'a Side,
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    ph: Vec<(&'static str, String)>,
+}
+
+impl<'a> Run<'a> {
+    fn new(side: &'a Side) -> Run<'a> {
+        let dir = harness::tempdir();
+        std::fs::create_dir_all(dir.path().join(".home")).unwrap();
+        let ph = side.placeholders(dir.path());
+        Run {
+            side,
+            env: side.base_env(),
+            dir,
+            ph,
+        }
+    }
+
+    fn step(&self, args: &[String], stdin: Option<&str>) -> Observed {
+        let args: Vec<String> = args.iter().map(|a| substitute(a, &self.ph)).collect();
+        let stdin = stdin.map(|s| substitute(s, &self.ph));
+        let (exit, stdout, stderr) = exec(
+            self.side,
+            self.dir.path(),
+            &self.env,
+            &args,
+            stdin.as_deref(),
+        );
+        Observed {
+            exit,
+            stdout: normalise(&stdout, &self.ph),
+            stderr: normalise(&stderr, &self.ph),
+            state: normalise(&self.side.dump(), &self.ph),
+        }
+    }
+
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        match a {
+            Action::File { name, content } => {
+                let p = self.dir.path().join(name);
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).unwrap();
+                }
+                std::fs::write(p, substitute(content, &self.ph)).unwrap();
+            }
+            Action::EtcdPut { key, value } => self.side.etcd_put(key, &substitute(value, &self.ph)),
+            Action::Kube { method, path, body } => {
+                self.side.kube(method, path, &substitute(body, &self.ph))?
+            }
+            Action::Env { key, value } => match value {
+                Some(v) => {
+                    self.env.insert(key.clone(), substitute(v, &self.ph));
+                }
+                None => {
+                    self.env.remove(key);
+                }
+            },
+            Action::Run { .. } => unreachable!(),
+        }
+        Ok(())
+    }
+}
+
+fn describe(case: &Case, line: usize, args: &[String]) -> String {
+    format!(
+        "{}:{} [{}] step at line {line}: calicoctl {}",
+        case.file,
+        case.line,
+        case.name,
+        args.join(" ")
+    )
+}
+
+/// Runs one case on a pair whose datastores are wiped first.
+pub fn run_case(pair: &Pair, case: &Case, allow: &BTreeMap<String, Entry>) -> CaseOutcome {
+    std::thread::scope(|s| {
+        let a = s.spawn(|| pair.ours.wipe());
+        pair.refr.wipe();
+        a.join().unwrap();
+    });
+    let mut ours = Run::new(&pair.ours);
+    let mut refr = Run::new(&pair.refr);
+    let mut out = CaseOutcome {
+        id: case.id(),
+        steps: Vec::new(),
+        not_run: 0,
+    };
+    let mut stopped = false;
+    for a in &case.actions {
+        let Action::Run {
+            args,
+            stdin,
+            allow: allow_id,
+            line,
+        } = a
+        else {
+            if !stopped {
+                let (x, y) = (ours.act(a), refr.act(a));
+                if let Err(e) = x.and(y) {
+                    out.steps.push(StepResult::Differs(format!(
+                        "{}: seeding failed: {e}",
+                        case.id()
+                    )));
+                    stopped = true;
+                }
+            }
+            continue;
+        };
+        if stopped {
+            out.not_run += 1;
+            continue;
+        }
+        let (o, r) = std::thread::scope(|s| {
+            let t = s.spawn(|| ours.step(args, stdin.as_deref()));
+            let r = refr.step(args, stdin.as_deref());
+            (t.join().unwrap(), r)
+        });
+        let differing = o.differing(&r);
+        let title = describe(case, *line, args);
+        let result = match (allow_id, differing.is_empty()) {
+            (None, true) => StepResult::Same,
+            (Some(id), _) => match allow.get(id) {
+                None => StepResult::Differs(format!(
+                    "{title}\n  `allow {id}`: no such entry in docs/compatibility.md's Allowlist\n"
+                )),
+                Some(_) if differing.is_empty() => StepResult::Differs(format!(
+                    "{title}\n  `allow {id}` but the step does not differ: remove the allow\n"
+                )),
+                Some(e) if differing.iter().all(|p| e.parts.iter().any(|x| x == p)) => {
+                    StepResult::Allowed(id.clone())
+                }
+                Some(e) => StepResult::Differs(format!(
+                    "{title}\n  differs in {differing:?}; allowlist entry {id} allows only {:?}\n{}",
+                    e.parts,
+                    unified_diff(&r.render(), &o.render())
+                )),
+            },
+            (None, false) => StepResult::Differs(format!(
+                "{title}\n{}",
+                unified_diff(&r.render(), &o.render())
+            )),
+        };
+        if matches!(result, StepResult::Differs(_)) {
+            stopped = true;
+        }
+        out.steps.push(result);
+    }
+    out
+}
+
+/// Counts over a whole run.
+#[derive(Default)]
+pub struct Report {
+    pub outcomes: Vec<CaseOutcome>,
+}
+
+impl Report {
+    pub fn finish(&self, store: StoreKind, cases: &[Case]) {
+        let total_steps: usize = cases.iter().map(Case::steps).sum();
+        let mut same = 0;
+        let mut allowed: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut failures = Vec::new();
+        let mut not_run = 0;
+        for o in &self.outcomes {
+            not_run += o.not_run;
+            for s in &o.steps {
+                match s {
+                    StepResult::Same => same += 1,
+                    StepResult::Allowed(id) => *allowed.entry(id.as_str()).or_default() += 1,
+                    StepResult::Differs(d) => failures.push(d.as_str()),
+                }
+            }
+        }
+        let n_allowed: usize = allowed.values().sum();
+        let summary = format!(
+            "conformance {}: {} cases, {total_steps} steps: {same} identical, {n_allowed} allowed differences {allowed:?}, {} differing, {not_run} not run after a difference",
+            store.name(),
+            cases.len(),
+            failures.len(),
+        );
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(
+            dir.join(format!("conformance-{}.txt", store.name())),
+            format!("{summary}\n\n{}", failures.join("\n")),
+        );
+        eprintln!("{summary}");
+        if !failures.is_empty() {
+            for f in &failures {
+                eprintln!("\n✗ {f}");
+            }
+            panic!("{summary}");
+        }
+    }
+}
+
+/// Runs the cases on `jobs` pairs of datastores in parallel.
+pub fn run_all(
+    store: StoreKind,
+    reference: &Path,
+    cases: &[Case],
+    allow: &BTreeMap<String, Entry>,
+) -> Report {
+    let jobs = match store {
+        StoreKind::Etcd => std::env::var("CONFORMANCE_JOBS")
+            .ok()
+            .and_then(|j| j.parse().ok())
+            .unwrap_or(3usize),
+        StoreKind::Kdd => 1,
+    }
+    .clamp(1, cases.len().max(1));
+    let next = AtomicUsize::new(0);
+    let outcomes = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                let pair = Pair::start(store, reference);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = cases.get(i) else { break };
+                    let o = run_case(&pair, case, allow);
+                    outcomes.lock().unwrap().push((i, o));
+                }
+            });
+        }
+    });
+    let mut v = outcomes.into_inner().unwrap();
+    v.sort_by_key(|(i, _)| *i);
+    Report {
+        outcomes: v.into_iter().map(|(_, o)| o).collect(),
+    }
+}
