@@ -323,15 +323,14 @@ impl Client {
             if let Some(a) = action {
                 spec["defaultAction"] = json!(a);
             }
-            let raw = json!({
+            let mut obj = json!({
                 "kind": "Tier", "apiVersion": API_VERSION,
                 "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
                              "creationTimestamp": crate::model::gotypes::now_rfc3339()},
                 "spec": spec
             });
-            if let Ok(obj) = schema().decode("v3.Tier", &raw, false) {
-                let _ = self.ds.create(tk, &obj).await;
-            }
+            apply_defaults(tk, &mut obj);
+            let _ = self.ds.create(tk, &obj).await;
         }
     }
 

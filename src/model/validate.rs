@@ -94,6 +94,12 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
                     .or_insert_with(|| "Enabled".into());
             }
         }
+        "Tier" => {
+            // The v3 CRD's schema default, which calicoctl applies in etcd mode too.
+            if let Some(s) = spec_mut(obj) {
+                s.entry("defaultAction").or_insert_with(|| "Deny".into());
+            }
+        }
         "KubeControllersConfiguration" => {}
         _ => {}
     }
