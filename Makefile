@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup build test lint unit demo fuzz bench gen completions man
+.PHONY: setup build test lint unit demo fuzz conformance-fuzz bench gen completions man
 
 setup:
 	scripts/setup.sh
@@ -20,6 +20,11 @@ demo: setup
 
 fuzz:
 	scripts/fuzz.sh
+
+# The differential fuzzer at length (needs CALICOCTL_REFERENCE = the reference calicoctl v3.32.1).
+conformance-fuzz:
+	CONFORMANCE_FUZZ_DOCS=$${CONFORMANCE_FUZZ_DOCS:-50000} CONFORMANCE_FUZZ_SEED=$${CONFORMANCE_FUZZ_SEED:-$$(date +%s)} \
+	  cargo test --release --test conformance fuzz_etcd -- --nocapture
 
 bench: build
 	bench/run-all.sh

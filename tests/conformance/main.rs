@@ -70,7 +70,7 @@ fn corpus(store: StoreKind) {
         .filter(|c| runner::selected(&c.id()))
         .collect();
     let report = runner::run_all(store, &reference, &cases, &allow);
-    report.finish(store, &cases);
+    report.finish_named(&format!("conformance {}", store.name()), &cases);
 }
 
 #[test]

@@ -289,7 +289,9 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn finish(&self, store: StoreKind, cases: &[Case]) {
+    /// Prints the counts (and every difference), keeps them in `target/<label>.txt`, and fails
+    /// the test on any difference.
+    pub fn finish_named(&self, label: &str, cases: &[Case]) {
         let total_steps: usize = cases.iter().map(Case::steps).sum();
         let mut same = 0;
         let mut allowed: BTreeMap<&str, usize> = BTreeMap::new();
@@ -307,15 +309,14 @@ impl Report {
         }
         let n_allowed: usize = allowed.values().sum();
         let summary = format!(
-            "conformance {}: {} cases, {total_steps} steps: {same} identical, {n_allowed} allowed differences {allowed:?}, {} differing, {not_run} not run after a difference",
-            store.name(),
+            "{label}: {} cases, {total_steps} steps: {same} identical, {n_allowed} allowed differences {allowed:?}, {} differing, {not_run} not run after a difference",
             cases.len(),
             failures.len(),
         );
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(
-            dir.join(format!("conformance-{}.txt", store.name())),
+            dir.join(format!("{}.txt", label.replace(' ', "-"))),
             format!("{summary}\n\n{}", failures.join("\n")),
         );
         eprintln!("{summary}");
