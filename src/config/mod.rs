@@ -152,7 +152,7 @@ pub fn parse_file(path: &str, text: &str, context: Option<&str>) -> Result<Loade
         return parse_contexts(path, &doc, context);
     }
     let canon = schema()
-        .decode("apiconfig.CalicoAPIConfig", &doc, true)
+        .decode_yaml("apiconfig.CalicoAPIConfig", &doc)
         .map_err(|e| {
             syntax(format!(
                 "failed to parse config as YAML/JSON: error unmarshaling JSON: while decoding JSON: {e}"
@@ -211,7 +211,7 @@ fn parse_contexts(path: &str, doc: &Value, context: Option<&str>) -> Result<Load
         inner,
     };
     let canon = schema()
-        .decode("calicoctl.CalicoctlConfig", doc, true)
+        .decode_yaml("calicoctl.CalicoctlConfig", doc)
         .map_err(|e| syntax(format!("failed to parse config as YAML/JSON: {e}")))?;
     check_type_meta(&canon, "CalicoctlConfig").map_err(syntax)?;
     let contexts = contexts_of(&canon);
@@ -278,7 +278,7 @@ pub fn list_contexts(path: &str) -> Result<(Vec<String>, String, bool), ConfigEr
         .unwrap_or(Value::Null);
     if doc.get("kind").and_then(Value::as_str) == Some("CalicoctlConfig") {
         let canon = schema()
-            .decode("calicoctl.CalicoctlConfig", &doc, true)
+            .decode_yaml("calicoctl.CalicoctlConfig", &doc)
             .map_err(|e| ConfigError::Syntax {
                 path: path.to_string(),
                 inner: e.to_string(),

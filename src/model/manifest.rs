@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::kinds::{API_VERSION, KindInfo, by_kind, by_list_kind};
-use super::schema::schema;
+use super::schema::{self, schema};
 use super::yaml_in;
 
 /// One resource read from input.
@@ -119,80 +119,126 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Manif
     Ok(())
 }
 
-/// Parses a whole stream (all documents) into resources.
+/// Parses a whole stream (all documents) into resources, as calicoctl reads a file: documents
+/// split on `---` lines (an exactly empty one is skipped), each read as one resource, a
+/// `<Kind>List`, or a sequence of resources.
 pub fn parse_stream(text: &str, name: &str) -> Result<Vec<Resource>, ManifestError> {
     let docs =
         yaml_in::split_documents(text).map_err(|e| ManifestError::Yaml(format!("{name}: {e}")))?;
     let mut out = Vec::new();
-    for (doc, first_line) in docs {
-        let v = yaml_in::yaml_to_json_at(&doc, first_line)
-            .map_err(|e| ManifestError::Yaml(format!("{name}: {e}")))?;
-        if let Some(v) = v {
-            collect(&v, &mut out)?;
+    for (doc, _) in docs {
+        if doc.is_empty() {
+            continue;
         }
+        // Lines count from the document's own start, as calicoctl parses each one alone.
+        let (v, dups) = yaml_in::yaml_to_json_lenient(&doc, 1)
+            .map_err(|e| ManifestError::Yaml(format!("error converting YAML to JSON: {e}")))?;
+        collect_document(v.unwrap_or(Value::Null), &dups, &mut out)?;
     }
     Ok(out)
 }
 
-/// A document is a resource, a `<Kind>List`, or a sequence of those.
-fn collect(v: &Value, out: &mut Vec<Resource>) -> Result<(), ManifestError> {
-    match v {
-        Value::Array(items) => {
-            for i in items {
-                collect(i, out)?;
-            }
-            Ok(())
+/// calicoctl first reads a document's `kind`: a non-empty string means one resource (or a
+/// `<Kind>List`); otherwise the document must be a sequence of resources, each a mapping with
+/// a `kind`, all checked before any is decoded. A null or empty document is a resource of no
+/// kind.
+fn collect_document(
+    v: Value,
+    dups: &[yaml_in::DuplicateKey],
+    out: &mut Vec<Resource>,
+) -> Result<(), ManifestError> {
+    if kind_of(&v).is_some() || v.is_null() {
+        return collect_resource(&v, dups, out);
+    }
+    let items = match v {
+        Value::Array(items) => items,
+        other => {
+            return Err(ManifestError::Decode(format!(
+                "json: cannot unmarshal {} into Go value of type []unstructured.Unstructured",
+                schema::json_kind(&other)
+            )));
         }
-        Value::Object(m) => {
-            let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default();
-            let api = m
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if kind.is_empty() {
+    };
+    for item in &items {
+        match item {
+            Value::Object(_) => {
+                if kind_of(item).is_none() {
+                    return Err(ManifestError::Decode(format!(
+                        "Object 'Kind' is missing in '{}'",
+                        crate::output::json::to_go_json(&super::schema::normalize_any(item))
+                    )));
+                }
+            }
+            Value::Null => {
                 return Err(ManifestError::Decode(
-                    "Object 'Kind' is missing in the document".to_string(),
+                    "Object 'Kind' is missing in 'null'".to_string(),
                 ));
             }
-            if api != API_VERSION {
-                return Err(ManifestError::UnknownType {
-                    kind: kind.to_string(),
-                    api_version: api.to_string(),
-                });
+            other => {
+                return Err(ManifestError::Decode(format!(
+                    "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                    schema::json_kind(other)
+                )));
             }
-            if let Some(k) = by_kind(kind) {
-                out.push(decode_one(k, v)?);
-                return Ok(());
-            }
-            if let Some(k) = by_list_kind(kind) {
-                let list = decode_list(k, v)?;
-                for item in list {
-                    out.push(Resource { kind: k, obj: item });
-                }
-                return Ok(());
-            }
-            Err(ManifestError::UnknownType {
-                kind: kind.to_string(),
-                api_version: api.to_string(),
-            })
         }
-        Value::Null => Ok(()),
-        other => Err(ManifestError::Decode(format!(
-            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            match other {
-                Value::String(_) => "string",
-                Value::Number(_) => "number",
-                Value::Bool(_) => "bool",
-                _ => "value",
-            }
-        ))),
     }
+    for item in &items {
+        collect_resource(item, dups, out)?;
+    }
+    Ok(())
+}
+
+/// The document's `kind` when it is a non-empty string.
+fn kind_of(v: &Value) -> Option<&str> {
+    v.get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+}
+
+/// One resource or `<Kind>List`: the kind must be known before yaml.v2's strict mode reports
+/// repeated keys, then the strict JSON decode runs.
+fn collect_resource(
+    v: &Value,
+    dups: &[yaml_in::DuplicateKey],
+    out: &mut Vec<Resource>,
+) -> Result<(), ManifestError> {
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let unknown = || ManifestError::UnknownType {
+        kind: kind.to_string(),
+        api_version: api.to_string(),
+    };
+    if api != API_VERSION {
+        return Err(unknown());
+    }
+    let single = by_kind(kind);
+    let list = by_list_kind(kind);
+    if single.is_none() && list.is_none() {
+        return Err(unknown());
+    }
+    if !dups.is_empty() {
+        return Err(ManifestError::Yaml(format!(
+            "error converting YAML to JSON: {}",
+            yaml_in::duplicate_keys_error(dups)
+        )));
+    }
+    if let Some(k) = single {
+        out.push(decode_one(k, v)?);
+    } else if let Some(k) = list {
+        for item in decode_list(k, v)? {
+            out.push(Resource { kind: k, obj: item });
+        }
+    }
+    Ok(())
 }
 
 /// Strictly decodes one resource of a known kind.
 pub fn decode_one(kind: &'static KindInfo, v: &Value) -> Result<Resource, ManifestError> {
     let obj = schema()
-        .decode(&kind.type_name(), v, true)
+        .decode_yaml(&kind.type_name(), v)
         .map_err(|e| ManifestError::Decode(e.to_string()))?;
     Ok(Resource { kind, obj })
 }
@@ -216,7 +262,7 @@ fn decode_list(kind: &'static KindInfo, v: &Value) -> Result<Vec<Value>, Manifes
         .map(|(_, v)| v)
     {
         schema()
-            .decode("metav1.ListMeta", meta, true)
+            .decode_yaml("metav1.ListMeta", meta)
             .map_err(|e| ManifestError::Decode(e.to_string()))?;
     }
     let items = obj

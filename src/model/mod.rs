@@ -2,6 +2,7 @@
 
 pub mod gotypes;
 pub mod ipam;
+pub mod k8s_names;
 pub mod kinds;
 pub mod manifest;
 pub mod meta;

@@ -106,7 +106,7 @@ impl Ty {
                 Builtin::AsNumber | Builtin::Time | Builtin::Duration => "string".to_string(),
                 _ => go_name.clone(),
             },
-            Ty::Struct(n) => n.clone(),
+            Ty::Struct(n) => go_package_qualified(n),
             Ty::Ptr(t) => format!("*{}", t.go_string()),
             Ty::Slice(t) => format!("[]{}", t.go_string()),
             Ty::Map(t) => format!("map[string]{}", t.go_string()),
@@ -122,6 +122,15 @@ impl Ty {
     }
 }
 
+/// A type name as Go's reflection prints it: the schema's import aliases (`metav1`,
+/// `networkingv1`, `corev1`) are all packages named `v1`.
+fn go_package_qualified(name: &str) -> String {
+    match name.split_once('.') {
+        Some(("metav1" | "networkingv1" | "corev1", rest)) => format!("v1.{rest}"),
+        _ => name.to_string(),
+    }
+}
+
 /// One field of a struct.
 #[derive(Debug, Clone)]
 pub struct Field {
@@ -131,6 +140,8 @@ pub struct Field {
     pub omitempty: bool,
     pub omitzero: bool,
     pub embed: bool,
+    /// Go `json:",inline"`: an anonymous struct whose fields appear at this level.
+    pub inline: bool,
     pub enum_values: Option<Vec<String>>,
 }
 
@@ -249,6 +260,7 @@ impl Schema {
                     omitempty: false,
                     omitzero: false,
                     embed: false,
+                    inline: false,
                     enum_values: None,
                 };
                 for flag in &cols[3..] {
@@ -256,7 +268,7 @@ impl Schema {
                         "omitempty" => field.omitempty = true,
                         "omitzero" => field.omitzero = true,
                         "embed" => field.embed = true,
-                        "inline" => {}
+                        "inline" => field.inline = true,
                         f if f.starts_with("enum=") => {
                             field.enum_values =
                                 Some(f[5..].split('|').map(str::to_string).collect())
@@ -316,14 +328,39 @@ impl Schema {
 
     /// Decodes `v` as the struct `type_name` (see module docs). `strict` rejects unknown fields.
     pub fn decode(&self, type_name: &str, v: &Value, strict: bool) -> Result<Value, DecodeError> {
+        self.run_decoder(type_name, v, strict, false)
+    }
+
+    /// Decodes a document read from YAML as calicoctl does (sigs.k8s.io/yaml, then a strict
+    /// `encoding/json` decode): numbers and booleans headed for a plain string field become
+    /// strings first (`name: 123` is the name "123"), then unknown fields are refused.
+    pub fn decode_yaml(&self, type_name: &str, v: &Value) -> Result<Value, DecodeError> {
+        self.run_decoder(type_name, v, true, true)
+    }
+
+    fn run_decoder(
+        &self,
+        type_name: &str,
+        v: &Value,
+        strict: bool,
+        yaml: bool,
+    ) -> Result<Value, DecodeError> {
         let mut d = Decoder {
             schema: self,
             strict,
+            yaml,
             struct_name: "",
             path: Vec::new(),
             depth: 0,
+            saved: None,
         };
-        d.decode(&Ty::Struct(type_name.to_string()), v)
+        let out = d.decode(&Ty::Struct(type_name.to_string()), v)?;
+        // Like encoding/json: a mismatched type or unknown field does not stop the decode; the
+        // first one is reported at the end unless a custom unmarshaler failed outright.
+        match d.saved {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// The Go zero value of a type, as Go would marshal it.
@@ -403,7 +440,7 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// How Go names the kind of JSON value it could not store.
-fn json_kind(v: &Value) -> &'static str {
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",
@@ -416,12 +453,17 @@ fn json_kind(v: &Value) -> &'static str {
 
 /// The number literal Go's decoder sees after sigs.k8s.io/yaml turned YAML into JSON.
 pub fn number_literal(n: &Number) -> String {
+    number_text(n, crate::output::gofmt::fmt_json_float)
+}
+
+/// Integers in decimal, floats through `float`.
+fn number_text(n: &Number, float: fn(f64) -> String) -> String {
     if let Some(i) = n.as_i64() {
         i.to_string()
     } else if let Some(u) = n.as_u64() {
         u.to_string()
     } else {
-        crate::output::gofmt::fmt_json_float(n.as_f64().unwrap_or(0.0))
+        float(n.as_f64().unwrap_or(0.0))
     }
 }
 
@@ -441,12 +483,25 @@ const MAX_DEPTH: usize = 200;
 struct Decoder<'a> {
     schema: &'a Schema,
     strict: bool,
+    /// The input came from YAML: scalars headed for string fields are stringified first.
+    yaml: bool,
     struct_name: &'a str,
     path: Vec<&'a str>,
     depth: usize,
+    /// The first error encoding/json would save and report once the decode is over.
+    saved: Option<DecodeError>,
 }
 
 impl<'a> Decoder<'a> {
+    /// Keeps the first soft error (type mismatch, unknown field) and goes on with the Go zero
+    /// value in its place, as encoding/json does.
+    fn save(&mut self, e: DecodeError, ty: &Ty) -> Value {
+        if self.saved.is_none() {
+            self.saved = Some(e);
+        }
+        self.schema.zero_value(ty)
+    }
+
     fn type_error(&self, value: String, ty: &Ty) -> DecodeError {
         DecodeError::Type {
             value,
@@ -499,7 +554,10 @@ impl<'a> Decoder<'a> {
                     }
                     Ok(Value::Array(out))
                 }
-                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+                _ => {
+                    let e = self.type_error(json_kind(v).to_string(), ty);
+                    Ok(self.save(e, ty))
+                }
             },
             Ty::Map(elem) => match v {
                 Value::Null => Ok(Value::Null),
@@ -518,7 +576,10 @@ impl<'a> Decoder<'a> {
                     }
                     Ok(Value::Object(out))
                 }
-                _ => Err(self.type_error(json_kind(v).to_string(), ty)),
+                _ => {
+                    let e = self.type_error(json_kind(v).to_string(), ty);
+                    Ok(self.save(e, ty))
+                }
             },
             Ty::Struct(name) => self.decode_struct(name, ty, v),
             Ty::Scalar { base, .. } => self.decode_scalar(*base, ty, v),
@@ -538,7 +599,10 @@ impl<'a> Decoder<'a> {
         let obj = match v {
             Value::Object(m) => m,
             Value::Null => return Ok(self.schema.zero_value(ty)),
-            _ => return Err(self.type_error(json_kind(v).to_string(), ty)),
+            _ => {
+                let e = self.type_error(json_kind(v).to_string(), ty);
+                return Ok(self.save(e, ty));
+            }
         };
         // Go walks the JSON text, whose keys sigs.k8s.io/yaml emitted sorted.
         let mut keys: Vec<&String> = obj.keys().collect();
@@ -546,8 +610,8 @@ impl<'a> Decoder<'a> {
         let mut slots: Vec<Option<Value>> = vec![None; def.fields.len()];
         for key in keys {
             let Some(field) = def.lookup(key) else {
-                if self.strict {
-                    return Err(DecodeError::UnknownField(key.clone()));
+                if self.strict && self.saved.is_none() {
+                    self.saved = Some(DecodeError::UnknownField(key.clone()));
                 }
                 continue;
             };
@@ -559,11 +623,16 @@ impl<'a> Decoder<'a> {
             let item = &obj[key];
             let saved_struct = std::mem::replace(&mut self.struct_name, def.short_name());
             self.path.push(&field.json);
+            // sigs.k8s.io/yaml finds the target of an `inline` field's keys in the embedding
+            // struct (a struct, not a string), so those are never stringified.
+            let saved_yaml = self.yaml;
+            self.yaml &= !field.inline;
             let r = if item.is_null() {
                 Ok(self.null_into(&field.ty))
             } else {
                 self.decode(&field.ty, item)
             };
+            self.yaml = saved_yaml;
             self.path.pop();
             self.struct_name = saved_struct;
             slots[idx] = Some(r?);
@@ -604,9 +673,12 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_scalar(&mut self, base: Builtin, ty: &Ty, v: &Value) -> Result<Value, DecodeError> {
-        match base {
+        // Plain Go kinds: a mismatch is saved and decoding goes on.
+        let plain: Result<Value, DecodeError> = match base {
             Builtin::String => match v {
                 Value::String(_) => Ok(v.clone()),
+                Value::Number(n) if self.yaml => Ok(Value::String(yaml_number_string(n))),
+                Value::Bool(b) if self.yaml => Ok(Value::String(b.to_string())),
                 _ => Err(self.type_error(json_kind(v).to_string(), ty)),
             },
             Builtin::Bool => match v {
@@ -625,9 +697,8 @@ impl<'a> Decoder<'a> {
                 Value::Number(n) => {
                     let f = n.as_f64().unwrap_or(0.0);
                     if bits == 32 && f.abs() > f32::MAX as f64 {
-                        return Err(self.type_error(format!("number {}", number_literal(n)), ty));
-                    }
-                    if n.is_f64() {
+                        Err(self.type_error(format!("number {}", number_literal(n)), ty))
+                    } else if n.is_f64() {
                         Ok(float_value(f))
                     } else {
                         Ok(v.clone())
@@ -635,6 +706,17 @@ impl<'a> Decoder<'a> {
                 }
                 _ => Err(self.type_error(json_kind(v).to_string(), ty)),
             },
+            _ => return self.decode_custom(base, v),
+        };
+        Ok(plain.unwrap_or_else(|e| self.save(e, ty)))
+    }
+
+    /// Types with their own `UnmarshalJSON`: any failure stops the whole decode.
+    fn decode_custom(&mut self, base: Builtin, v: &Value) -> Result<Value, DecodeError> {
+        match base {
+            Builtin::String | Builtin::Bool | Builtin::Int { .. } | Builtin::Float { .. } => {
+                unreachable!("plain kinds are decoded by decode_scalar")
+            }
             Builtin::AsNumber => self.decode_asnumber(v),
             Builtin::Port => self.decode_port(v),
             Builtin::Protocol => match v {
@@ -687,17 +769,24 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// numorstring.Port: a quoted value is a port, a range or a port name; anything else is
+    /// unmarshalled as a uint16 (whose errors carry the field context).
     fn decode_port(&self, v: &Value) -> Result<Value, DecodeError> {
-        match v {
-            Value::Number(n) => match n.as_u64() {
-                Some(u) if u <= u16::MAX as u64 => Ok(Value::Number(u.into())),
-                _ => Err(DecodeError::Custom(format!(
-                    "invalid port number: {}",
-                    number_literal(n)
-                ))),
+        let uint16 = Ty::Scalar {
+            go_name: "uint16".into(),
+            base: Builtin::Int {
+                bits: 16,
+                signed: false,
             },
-            Value::String(s) => Ok(normalize_port_string(s)),
-            _ => Err(self.inner_string_error(v)),
+        };
+        match v {
+            Value::String(s) => port_from_string(s).map_err(DecodeError::Custom),
+            Value::Number(n) => {
+                let lit = number_literal(n);
+                parse_int_literal(&lit, 16, false)
+                    .ok_or_else(|| self.type_error(format!("number {lit}"), &uint16))
+            }
+            _ => Err(self.type_error(json_kind(v).to_string(), &uint16)),
         }
     }
 }
@@ -770,25 +859,56 @@ pub fn parse_asnumber(s: &str) -> Result<u32, String> {
     }
 }
 
-/// A port string as `numorstring.Port` re-marshals it: `"80"` becomes the number 80, a range
-/// `"a:b"` with a == b becomes a number, other ranges and names stay strings.
-fn normalize_port_string(s: &str) -> Value {
-    if let Ok(n) = s.parse::<u16>() {
-        return Value::Number(n.into());
+/// numorstring's `PortFromString`, as the Port re-marshals: digits are a port number, `a:b`
+/// a range (a number when a == b), anything else must look like a port name (letters,
+/// digits, `-`, `_`, `.`, up to 128 characters; the validator checks the name rules later).
+fn port_from_string(s: &str) -> Result<Value, String> {
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if digits(s) {
+        return s
+            .parse::<u16>()
+            .map(|n| Value::Number(n.into()))
+            .map_err(|_| format!("invalid port format ({s})"));
     }
     if let Some((a, b)) = s.split_once(':')
-        && let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>())
+        && digits(a)
+        && digits(b)
     {
-        if a == b {
-            return Value::Number(a.into());
+        let min = a
+            .parse::<u16>()
+            .map_err(|_| format!("invalid minimum port number in range ({s})"))?;
+        let max = b
+            .parse::<u16>()
+            .map_err(|_| format!("invalid maximum port number in range ({s})"))?;
+        if min > max {
+            return Err(format!(
+                "minimum port number ({min}) is greater than maximum port number ({max}) in port range"
+            ));
         }
-        return Value::String(format!("{a}:{b}"));
+        return Ok(if min == max {
+            Value::Number(min.into())
+        } else {
+            Value::String(format!("{min}:{max}"))
+        });
     }
-    Value::String(s.to_string())
+    let name_ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if name_ok {
+        Ok(Value::String(s.to_string()))
+    } else {
+        Err(format!("invalid name for named port ({s})"))
+    }
+}
+
+/// How sigs.k8s.io/yaml writes a YAML number bound for a string field (or a map key):
+/// integers in decimal, floats as `strconv.FormatFloat(f, 'g', -1, 32)`.
+pub fn yaml_number_string(n: &Number) -> String {
+    number_text(n, crate::output::gofmt::fmt_g_shortest32)
 }
 
 /// `interface{}` round trip: maps sorted, numbers as float64.
-fn normalize_any(v: &Value) -> Value {
+pub fn normalize_any(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
@@ -903,9 +1023,30 @@ mod tests {
     fn special_types() {
         assert_eq!(parse_asnumber("1.10").unwrap(), 65546);
         assert!(parse_asnumber("70000.1").is_err());
-        assert_eq!(normalize_port_string("80"), json!(80));
-        assert_eq!(normalize_port_string("80:90"), json!("80:90"));
-        assert_eq!(normalize_port_string("http"), json!("http"));
+        assert_eq!(port_from_string("80"), Ok(json!(80)));
+        assert_eq!(port_from_string("00080"), Ok(json!(80)));
+        assert_eq!(port_from_string("80:90"), Ok(json!("80:90")));
+        assert_eq!(port_from_string("80:80"), Ok(json!(80)));
+        assert_eq!(port_from_string("http"), Ok(json!("http")));
+        assert_eq!(
+            port_from_string("65536"),
+            Err("invalid port format (65536)".into())
+        );
+        assert_eq!(
+            port_from_string("90:80"),
+            Err(
+                "minimum port number (90) is greater than maximum port number (80) in port range"
+                    .into()
+            )
+        );
+        assert_eq!(
+            port_from_string("1:65536"),
+            Err("invalid maximum port number in range (1:65536)".into())
+        );
+        assert_eq!(
+            port_from_string("a b"),
+            Err("invalid name for named port (a b)".into())
+        );
     }
 
     #[test]

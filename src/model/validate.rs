@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
+use super::k8s_names;
 use super::kinds::{KindInfo, at, str_at};
 use super::schema::{Field, Ty, schema};
 use super::selector;
@@ -250,34 +251,6 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-fn is_qualified_name(s: &str) -> bool {
-    let (prefix, name) = match s.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, s),
-    };
-    if let Some(p) = prefix
-        && !is_dns1123_subdomain(p)
-    {
-        return false;
-    }
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-}
-
-fn is_label_value(s: &str) -> bool {
-    s.is_empty()
-        || (s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-            && s.as_bytes()[0].is_ascii_alphanumeric()
-            && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric())
-}
-
 fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     let name = crate::model::meta::name(obj);
     let ok = match kind.kind {
@@ -319,16 +292,17 @@ fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
         }
     }
     for (k, v) in crate::model::meta::labels(obj) {
-        if !is_qualified_name(&k) {
-            e.add("Metadata.Labels", k.clone(), "invalid label key");
+        for msg in k8s_names::qualified_name_errors(&k) {
+            e.add("Metadata.Labels (label)", k.clone(), &msg);
         }
-        if !is_label_value(&v) {
-            e.add("Metadata.Labels", v, "invalid label value");
+        for msg in k8s_names::label_value_errors(&v) {
+            e.add("Metadata.Labels (value)", v.clone(), &msg);
         }
     }
     for k in crate::model::meta::annotations(obj).keys() {
-        if !is_qualified_name(k) {
-            e.add("Metadata.Annotations", k.clone(), "invalid annotation key");
+        // Kubernetes checks annotation keys lower-cased.
+        for msg in k8s_names::qualified_name_errors(&k.to_lowercase()) {
+            e.add("Metadata.Annotations (key)", k.clone(), &msg);
         }
     }
 }

@@ -96,8 +96,45 @@ pub fn yaml_to_json(doc: &str) -> Result<Option<Value>, YamlError> {
 }
 
 /// Like [`yaml_to_json`], with error lines relative to a stream where `doc` starts at
-/// `first_line`.
+/// `first_line`; a key set twice in one mapping is an error.
 pub fn yaml_to_json_at(doc: &str, first_line: usize) -> Result<Option<Value>, YamlError> {
+    let (v, dups) = yaml_to_json_lenient(doc, first_line)?;
+    match dups.into_iter().next() {
+        Some(d) => Err(err(
+            format!("key {} already set in map", d.key),
+            Some(d.line),
+        )),
+        None => Ok(v),
+    }
+}
+
+/// A key set again in a mapping that already has it (yaml.v2 keeps the last value, and its
+/// strict mode reports each one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub line: usize,
+    /// The key as Go's `%#v` prints it (`"name"`, `5`, `true`).
+    pub key: String,
+}
+
+/// yaml.v2's strict-mode report of duplicate keys: `yaml: unmarshal errors:` and a line each.
+pub fn duplicate_keys_error(dups: &[DuplicateKey]) -> String {
+    let mut s = "yaml: unmarshal errors:".to_string();
+    for d in dups {
+        s.push_str(&format!(
+            "\n  line {}: key {} already set in map",
+            d.line, d.key
+        ));
+    }
+    s
+}
+
+/// Parses one document as yaml.v2 does without its strict mode: a repeated key keeps the last
+/// value; every repetition is returned (for the strict decode that follows).
+pub fn yaml_to_json_lenient(
+    doc: &str,
+    first_line: usize,
+) -> Result<(Option<Value>, Vec<DuplicateKey>), YamlError> {
     let off = first_line.saturating_sub(1);
     let text = doc.strip_prefix('\u{feff}').unwrap_or(doc);
     // Tabs are legal separators inside JSON-style flow collections; the scanner only accepts
@@ -117,11 +154,13 @@ pub fn yaml_to_json_at(doc: &str, first_line: usize) -> Result<Option<Value>, Ya
         text
     };
     let root = parse_tree(text, off)?;
+    let mut dups = Vec::new();
     match root {
-        None => Ok(None),
+        None => Ok((None, dups)),
         Some(n) => {
             let mut budget = MAX_EXPANDED_NODES;
-            to_json(&n, 0, &mut budget).map(Some)
+            let v = to_json(&n, 0, &mut budget, &mut dups)?;
+            Ok((Some(v), dups))
         }
     }
 }
@@ -132,8 +171,7 @@ fn parse_tree(text: &str, off: usize) -> Result<Option<Rc<Node>>, YamlError> {
     let mut root: Option<Rc<Node>> = None;
     let mut docs = 0;
     for item in Parser::new_from_str(text) {
-        let (ev, span) =
-            item.map_err(|e| err(e.info().to_string(), Some(e.marker().line() + off)))?;
+        let (ev, span) = item.map_err(|e| libyaml_error(&e, text, off))?;
         let line = span.start.line() + off;
         let (node, anchor): (Rc<Node>, usize) = match ev {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
@@ -184,7 +222,11 @@ fn parse_tree(text: &str, off: usize) -> Result<Option<Rc<Node>>, YamlError> {
             anchors.insert(anchor, node.clone());
         }
         match stack.last_mut() {
-            None => root = Some(node),
+            None => {
+                // yaml.v2 reads the first document only and looks no further.
+                root = Some(node);
+                break;
+            }
             Some(Frame::Seq(items, _)) => items.push(node),
             Some(Frame::Map(items, pending, _, _)) => match pending.take() {
                 None => *pending = Some(node),
@@ -193,6 +235,82 @@ fn parse_tree(text: &str, off: usize) -> Result<Option<Rc<Node>>, YamlError> {
         }
     }
     Ok(root)
+}
+
+/// A parser error in gopkg.in/yaml.v2's words: libyaml's problem text without its context,
+/// and its line rule (a parser error names the 0-based line of the problem, a scanner error
+/// the 1-based one; an error on the first line names none).
+fn libyaml_error(e: &saphyr_parser::ScanError, text: &str, off: usize) -> YamlError {
+    let info = e.info();
+    let problem = match info.strip_prefix("while ") {
+        Some(rest) => rest.split_once(", ").map_or(info, |(_, p)| p),
+        None => info,
+    };
+    let mark_line0 = e.marker().line().saturating_sub(1);
+    // (message, is a parser error, 0-based problem line)
+    let (message, parser, line0) = match problem {
+        "found unknown anchor" => {
+            let name = alias_at(text, e.marker().line(), e.marker().col());
+            return err(format!("unknown anchor '{name}' referenced"), None);
+        }
+        "found unexpected end of stream" => {
+            // libyaml marks the end of the input, not the start of the scalar.
+            let eof_line0 = text.matches('\n').count();
+            (problem.to_string(), false, eof_line0)
+        }
+        p if p.starts_with("tabs disallowed") || p.starts_with("unexpected character") => (
+            "found character that cannot start any token".to_string(),
+            false,
+            mark_line0,
+        ),
+        "expected ',' or ']'" => (
+            "did not find expected ',' or ']'".to_string(),
+            true,
+            mark_line0,
+        ),
+        "illegal placement of ':' indicator" => {
+            let close = match innermost_open_bracket(text, mark_line0) {
+                Some('{') => "did not find expected ',' or '}'",
+                _ => "did not find expected ',' or ']'",
+            };
+            (close.to_string(), true, mark_line0)
+        }
+        p if p.starts_with("did not find expected") => (p.to_string(), true, mark_line0),
+        p => (p.to_string(), false, mark_line0),
+    };
+    let line = match (line0, parser) {
+        (0, _) => None,
+        (l, true) => Some(l + off),
+        (l, false) => Some(l + 1 + off),
+    };
+    err(message, line)
+}
+
+/// The alias name starting at a 1-based line and 0-based column (`*name`).
+fn alias_at(text: &str, line: usize, col: usize) -> String {
+    let l = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+    let rest: String = l.chars().skip(col).collect();
+    rest.trim_start_matches('*')
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+        .collect()
+}
+
+/// The innermost flow bracket still open before the start of a 0-based line.
+fn innermost_open_bracket(text: &str, line0: usize) -> Option<char> {
+    let mut stack = Vec::new();
+    for l in text.lines().take(line0) {
+        for c in l.chars() {
+            match c {
+                '[' | '{' => stack.push(c),
+                ']' | '}' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    stack.pop()
 }
 
 fn tag_suffix(tag: &Option<Tag>) -> Option<&str> {
@@ -351,24 +469,20 @@ fn scalar_value(
                 Value::Bool(b) => Ok(Value::Bool(b)),
                 _ => Err(err(
                     format!("cannot decode !!str `{value}` as a !!bool"),
-                    Some(line),
+                    None,
                 )),
             };
         }
         Some("int") => {
-            return parse_go_int(value).ok_or_else(|| {
-                err(
-                    format!("cannot decode !!str `{value}` as a !!int"),
-                    Some(line),
-                )
-            });
+            return parse_go_int(value)
+                .ok_or_else(|| err(format!("cannot decode !!str `{value}` as a !!int"), None));
         }
         Some("float") => {
             return match resolve_plain(value, line)? {
                 Value::Number(n) => Ok(Value::Number(n)),
                 _ => Err(err(
                     format!("cannot decode !!str `{value}` as a !!float"),
-                    Some(line),
+                    None,
                 )),
             };
         }
@@ -409,7 +523,7 @@ fn key_string(n: &Node) -> Result<(String, bool), YamlError> {
                     Value::String(s) => s,
                     Value::Null => "null".to_string(),
                     Value::Bool(b) => b.to_string(),
-                    Value::Number(n) => crate::model::schema::number_literal(&n),
+                    Value::Number(n) => crate::model::schema::yaml_number_string(&n),
                     _ => String::new(),
                 },
                 merge,
@@ -422,6 +536,29 @@ fn key_string(n: &Node) -> Result<(String, bool), YamlError> {
     }
 }
 
+/// A scalar key as Go's `%#v` prints the value yaml.v2 resolved it to.
+fn go_sharp_v_key(n: &Node) -> String {
+    let Node::Scalar {
+        value,
+        style,
+        tag,
+        line,
+    } = n
+    else {
+        return String::new();
+    };
+    match scalar_value(value, *style, tag, *line) {
+        Ok(Value::String(s)) => format!("{s:?}"),
+        Ok(Value::Null) => "<nil>".to_string(),
+        Ok(Value::Bool(b)) => b.to_string(),
+        Ok(Value::Number(num)) => match num.as_f64() {
+            Some(f) if num.is_f64() => crate::output::gofmt::fmt_v_float(f),
+            _ => num.to_string(),
+        },
+        _ => String::new(),
+    }
+}
+
 fn line_of(n: &Node) -> Option<usize> {
     match n {
         Node::Scalar { line, .. } => Some(*line),
@@ -430,7 +567,12 @@ fn line_of(n: &Node) -> Option<usize> {
     }
 }
 
-fn to_json(n: &Node, depth: usize, budget: &mut usize) -> Result<Value, YamlError> {
+fn to_json(
+    n: &Node,
+    depth: usize,
+    budget: &mut usize,
+    dups: &mut Vec<DuplicateKey>,
+) -> Result<Value, YamlError> {
     if depth > MAX_DEPTH {
         return Err(err("exceeded max depth of 512", line_of(n)));
     }
@@ -447,7 +589,7 @@ fn to_json(n: &Node, depth: usize, budget: &mut usize) -> Result<Value, YamlErro
         } => scalar_value(value, *style, tag, *line),
         Node::Seq(items) => items
             .iter()
-            .map(|i| to_json(i, depth + 1, budget))
+            .map(|i| to_json(i, depth + 1, budget, dups))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Node::Map(items, _) => {
@@ -457,7 +599,7 @@ fn to_json(n: &Node, depth: usize, budget: &mut usize) -> Result<Value, YamlErro
                 let (key, is_merge) = key_string(k)?;
                 if is_merge {
                     // `<<: *anchor` or `<<: [*a, *b]`: keys not set explicitly are merged in.
-                    let sources: Vec<Value> = match to_json(v, depth + 1, budget)? {
+                    let sources: Vec<Value> = match to_json(v, depth + 1, budget, dups)? {
                         Value::Array(a) => a,
                         other => vec![other],
                     };
@@ -474,10 +616,14 @@ fn to_json(n: &Node, depth: usize, budget: &mut usize) -> Result<Value, YamlErro
                     }
                     continue;
                 }
+                let value = to_json(v, depth + 1, budget, dups)?;
                 if out.contains_key(&key) {
-                    return Err(err(format!("key {key:?} already set in map"), line_of(k)));
+                    dups.push(DuplicateKey {
+                        line: line_of(k).unwrap_or(0),
+                        key: go_sharp_v_key(k),
+                    });
                 }
-                out.insert(key, to_json(v, depth + 1, budget)?);
+                out.insert(key, value);
             }
             for (k, v) in merged {
                 out.entry(k).or_insert(v);

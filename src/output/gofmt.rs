@@ -163,6 +163,38 @@ pub fn fmt_v_float(f: f64) -> String {
     fmt_g_digits(neg, &shortest(f.abs()), -1, true)
 }
 
+/// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits that round-trip the value as
+/// a float32 (how sigs.k8s.io/yaml turns a YAML float into a string: `1.10` → `1.1`,
+/// `1e6` → `1e+06`).
+pub fn fmt_g_shortest32(f: f64) -> String {
+    if let Some(s) = non_finite(f) {
+        return s;
+    }
+    let x = f as f32;
+    if x.is_infinite() {
+        return if x > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    let neg = x.is_sign_negative();
+    let abs = x.abs();
+    let d = if abs == 0.0 {
+        Digits {
+            digits: Vec::new(),
+            dp: 0,
+        }
+    } else {
+        let rust = format!("{abs:e}");
+        let n = parse_exp_form(&rust).digits.len().max(1);
+        let prec = n - 1;
+        let exact = format!("{abs:.prec$e}");
+        if exact.parse::<f32>().ok() == Some(abs) {
+            parse_exp_form(&exact)
+        } else {
+            parse_exp_form(&rust)
+        }
+    };
+    fmt_g_digits(neg, &d, -1, true)
+}
+
 /// Go `%.5g` (ipam show totals): 5 significant digits, trailing zeros
 /// dropped, exponent form from 1e+05 upwards.
 pub fn fmt_g5(f: f64) -> String {

@@ -63,7 +63,7 @@ fn create_writes_calicoctls_exact_value() {
         .unwrap();
     assert_eq!(
         scrub_raw(&tier),
-        r#"{"kind":"Tier","apiVersion":"projectcalico.org/v3","metadata":{"name":"default","uid":"UID","creationTimestamp":"TIME"},"spec":{"order":1000000}}"#
+        r#"{"kind":"Tier","apiVersion":"projectcalico.org/v3","metadata":{"name":"default","uid":"UID","creationTimestamp":"TIME"},"spec":{"order":1000000,"defaultAction":"Deny"},"status":{}}"#
     );
 }
 
@@ -441,7 +441,13 @@ fn validate_is_offline() {
 #[test]
 fn skip_empty_and_empty_inputs() {
     let env = Env::new();
-    let f = env.file("empty.yaml", "# nothing\n---\n");
+    // A document of only a comment is a resource without kind, as calicoctl reads it.
+    let f = env.file("comment.yaml", "# nothing\n---\n");
+    env.ctl(&["create", "-f", &f])
+        .run()
+        .fails(1)
+        .stderr_is("failed to execute command: unknown resource type () and/or version ()\n");
+    let f = env.file("empty.yaml", "");
     env.ctl(&["create", "-f", &f])
         .run()
         .fails(1)
