@@ -733,20 +733,26 @@ pub enum ClusterCommand {
         /// or hours (h).
         #[arg(long, value_name = "SINCE")]
         since: Option<String>,
-        /// Only collect up to this number of logs, for each kind of Calico component.
+        /// Only collect up to this number of logs, for each kind of Calico component. (An
+        /// integer; read by the command, which reports a bad one as calicoctl does.)
         #[arg(
             long = "max-logs",
             value_name = "MAXLOGS",
             default_value = "5",
             allow_hyphen_values = true
         )]
-        max_logs: i64,
+        max_logs: String,
         /// Collect logs first from these nodes (comma-separated).
         #[arg(long = "focus-nodes", value_name = "NODES")]
         focus_nodes: Option<String>,
         /// Maximum number of kubectl commands run in parallel.
-        #[arg(long = "max-parallelism", value_name = "N", default_value = "10")]
-        max_parallelism: usize,
+        #[arg(
+            long = "max-parallelism",
+            value_name = "N",
+            default_value = "10",
+            allow_hyphen_values = true
+        )]
+        max_parallelism: String,
         /// Don't clean up the temporary directory.
         #[arg(long = "skip-temp-dir-cleanup")]
         skip_temp_dir_cleanup: bool,

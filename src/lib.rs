@@ -16,6 +16,7 @@ pub mod ipam;
 pub mod log;
 pub mod model;
 pub mod output;
+pub mod usage;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -61,13 +62,6 @@ pub fn massage_error(msg: &str) -> String {
     msg.to_string()
 }
 
-fn top_level_commands() -> Vec<String> {
-    cli::Cli::command()
-        .get_subcommands()
-        .map(|c| c.get_name().to_string())
-        .collect()
-}
-
 /// Runs the program with `args` (including argv[0]); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
     let plugin = args.first().map(|a| is_plugin(a)).unwrap_or(false);
@@ -76,27 +70,28 @@ pub fn run(args: Vec<OsString>) -> i32 {
     } else {
         "calicoctl"
     };
-    let mut args: Vec<OsString> = args;
-    // `calicoctl --version` only points at the version command.
-    if args.get(1).map(|a| a == "--version").unwrap_or(false) {
-        println!("Run '{program} version' to see version information.");
-        return 0;
-    }
-    // `get -a` is the old spelling of `-A`.
-    if args.iter().any(|a| a == "get") {
-        for a in args.iter_mut() {
-            if a == "-a" {
-                *a = OsString::from("-A");
-            }
+    // calicoctl's grammar first: its usage errors, byte for byte; accepted lines are handed
+    // to clap spelled out.
+    let (args, calicoctl_usage) = match usage::check(&args, plugin) {
+        usage::Verdict::Parse { args, usage } => (args, usage),
+        usage::Verdict::Exit {
+            code,
+            stdout,
+            stderr,
+        } => {
+            print!("{stdout}");
+            eprint!("{stderr}");
+            let _ = std::io::stdout().flush();
+            return code;
         }
-    }
+    };
     let matches = match cli_command(plugin).try_get_matches_from(&args) {
         Ok(m) => m,
-        Err(e) => return usage_error(e, &args, plugin),
+        Err(e) => return usage_error(e, calicoctl_usage),
     };
     let parsed = match cli::Cli::from_arg_matches(&matches) {
         Ok(p) => p,
-        Err(e) => return usage_error(e, &args, plugin),
+        Err(e) => return usage_error(e, calicoctl_usage),
     };
     let Some(level) = log::parse_level(&parsed.global.log_level) else {
         println!(
@@ -198,43 +193,18 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
     }
 }
 
-/// Usage errors exit 1 (calicoctl), help exits 0.
-fn usage_error(e: clap::Error, args: &[OsString], plugin: bool) -> i32 {
+/// A line calicoctl's grammar accepts but clap does not (a value clap cannot convert) gets
+/// calicoctl's usage output; our own commands get clap's error. Help exits 0.
+fn usage_error(e: clap::Error, calicoctl_usage: Option<String>) -> i32 {
     use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+    match (e.kind(), calicoctl_usage) {
+        (ErrorKind::DisplayHelp | ErrorKind::DisplayVersion, _) => {
             let _ = e.print();
             0
         }
-        ErrorKind::InvalidSubcommand => {
-            let words: Vec<String> = args
-                .iter()
-                .skip(1)
-                .map(|a| a.to_string_lossy().to_string())
-                .filter(|a| !a.starts_with('-'))
-                .collect();
-            let top = top_level_commands();
-            match words.first() {
-                Some(w) if !top.contains(w) => {
-                    let mut cmd = cli_command(plugin);
-                    eprintln!("unknown command: {w:?}");
-                    eprintln!("{}", cmd.render_help());
-                    1
-                }
-                _ => {
-                    // calicoctl prints the group's help on stdout and exits 0.
-                    let mut sub = cli_command(plugin);
-                    sub.build();
-                    for w in &words {
-                        match sub.find_subcommand(w) {
-                            Some(s) => sub = s.clone(),
-                            None => break,
-                        }
-                    }
-                    println!("{}", sub.render_help());
-                    0
-                }
-            }
+        (_, Some(usage)) => {
+            eprint!("{usage}");
+            1
         }
         _ => {
             let _ = e.print();

@@ -34,9 +34,19 @@ pub async fn run(ctx: &mut Ctx, cmd: &ClusterCommand) -> CmdResult {
         since,
         max_logs,
         focus_nodes,
-        max_parallelism: _,
+        max_parallelism,
         skip_temp_dir_cleanup,
     } = cmd;
+    // calicoctl binds the option values to integer fields first.
+    let int_option = |value: &str, flag: &str, field: &str| {
+        value.parse::<i64>().map_err(|_| {
+            Failure::Stderr(format!(
+                "error understanding options: value of \"{flag}\" is not assignable to \"{field}\" field"
+            ))
+        })
+    };
+    let max_logs = &int_option(max_logs, "--max-logs", "MaxLogs")?;
+    int_option(max_parallelism, "--max-parallelism", "MaxParallelism")?;
     let since_secs = match since.as_deref() {
         None => None,
         Some(s) => Some(parse_since(s).ok_or_else(|| {

@@ -29,14 +29,29 @@ fn unknown_command_exits_1_with_doc() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("Usage: calicoctl"));
+    assert!(
+        out.stderr
+            .contains("\nUsage:\n  calicoctl [options] <command> [<args>...]\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bad_flag_is_a_usage_error_exit_1() {
+    // calicoctl (docopt) prints the command's usage section on stderr, nothing on stdout.
     let out = calicoctl(&["get", "ippools", "--bogus"]).run();
-    out.fails(1);
-    assert!(out.stderr.contains("--bogus"), "{}", out.stderr);
+    out.fails(1).stdout_is("");
+    assert!(
+        out.stderr
+            .starts_with("Usage:\n  calicoctl get ( (<KIND> [<NAME>...]) |\n"),
+        "{}",
+        out.stderr
+    );
+    calicoctl(&["get", "ippools", "-o"])
+        .run()
+        .fails(1)
+        .stderr_is("-o requires argument\nUsage:\n  calicoctl get ( (<KIND> [<NAME>...]) |\n                --filename=<FILENAME> [--recursive] [--skip-empty] )\n                [--output=<OUTPUT>] [--config=<CONFIG>] [--namespace=<NS>] [--all-namespaces] [--export] [--context=<context>] [--allow-version-mismatch]\n");
 }
 
 #[test]
@@ -85,7 +100,7 @@ fn plugin_mode_help_says_kubectl_calico() {
         .argv0(&link)
         .run()
         .ok()
-        .stdout_is("Run 'kubectl calico version' to see version information.\n");
+        .stdout_is("Run 'kubectl-calico version' to see version information.\n");
 }
 
 /// Every visible command that does something (not a group) shows examples in `--help`.
