@@ -1,7 +1,7 @@
 //! The CRUD engine shared by create/apply/replace/delete/get/validate (calicoctl-surface.md
 //! §10): input building, namespace rules, per-resource actions and calicoctl's result messages.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{Ctx, Failure, stdout_fail};
 use crate::cli::FileArgs;
-use crate::datastore::client::Client;
+use crate::datastore::client::{Client, Reads};
 use crate::datastore::{DatastoreError, resource_id};
 use crate::model::kinds::{API_VERSION, KindInfo, by_cli_name};
 use crate::model::manifest::{self, ManifestError, Resource};
@@ -207,6 +207,13 @@ pub async fn prepare(
     request_prefix: &str,
 ) -> Result<Prepared, Failure> {
     let client = ctx.client().await;
+    // A config file that cannot be read stops the command at once; other client problems are
+    // reported after the input has been read.
+    if let Err(e) = &client
+        && e.starts_with("Error reading config file: ")
+    {
+        return Err(stdout_fail(e.clone()));
+    }
     if check_version
         && !ctx.allow_version_mismatch
         && let Ok(c) = &client
@@ -231,6 +238,16 @@ pub fn client_failure(e: String) -> Failure {
         stdout_fail(e)
     } else {
         stdout_fail(format!("Failed to create Calico API client: {e}"))
+    }
+}
+
+/// How `datastore migrate` commands report a client that could not be built: a missing
+/// config file on stdout, anything else on stderr, both without the CRUD commands' prefix.
+pub fn bare_client_failure(e: String) -> Failure {
+    if e.starts_with("Error reading config file: ") {
+        stdout_fail(e)
+    } else {
+        Failure::Stderr(e)
     }
 }
 
@@ -440,24 +457,23 @@ pub async fn do_delete(
     }
 }
 
-/// Kinds whose creates have no cross-object rule that another object of the same file could
-/// change (pool overlap, the tier a policy names) and no special path: safe to batch.
-fn batchable(res: &Resource) -> bool {
+/// Kinds with a write path of their own (initialisation, cleanup, the default profile, the
+/// Kubernetes policy rules): never batched.
+const UNBATCHED_KINDS: &[&str] = &["Node", "Profile", "KubernetesNetworkPolicy"];
+
+/// Whether a resource's create can go into a batch, ahead of the others of its file: no
+/// cross-object rule reads another object, and no kind of the file reads its kind.
+fn batchable(res: &Resource, kinds_in_file: &HashSet<&str>) -> bool {
+    let kind = res.kind.kind;
     !res.kind.flags.readonly
-        && !matches!(
-            res.kind.kind,
-            "IPPool"
-                | "Node"
-                | "Profile"
-                | "Tier"
-                | "GlobalNetworkPolicy"
-                | "NetworkPolicy"
-                | "StagedGlobalNetworkPolicy"
-                | "StagedNetworkPolicy"
-                | "StagedKubernetesNetworkPolicy"
-                | "KubernetesNetworkPolicy"
-        )
+        && !UNBATCHED_KINDS.contains(&kind)
+        && Reads::of(kind).is_nothing()
+        && !kinds_in_file.iter().any(|k| Reads::of(k).includes(kind))
         && meta::resource_version(&res.obj).is_empty()
+}
+
+fn identity(r: &Resource) -> (&'static str, String, String) {
+    (r.kind.kind, meta::namespace(&r.obj), meta::name(&r.obj))
 }
 
 /// The create step of apply/create for many resources at once where the backend batches
@@ -473,25 +489,15 @@ pub async fn create_batched(
     if client.ds.backend() != crate::datastore::Backend::Etcd || resources.len() < 8 {
         return pre;
     }
-    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut seen: HashMap<(&str, String, String), usize> = HashMap::new();
     for r in resources {
-        *seen
-            .entry((
-                r.kind.kind.to_string(),
-                meta::namespace(&r.obj),
-                meta::name(&r.obj),
-            ))
-            .or_default() += 1;
+        *seen.entry(identity(r)).or_default() += 1;
     }
+    let kinds_in_file: HashSet<&str> = resources.iter().map(|r| r.kind.kind).collect();
     let mut objs = Vec::new();
     let mut idx = Vec::new();
     for (i, r) in resources.iter().enumerate() {
-        let key = (
-            r.kind.kind.to_string(),
-            meta::namespace(&r.obj),
-            meta::name(&r.obj),
-        );
-        if ns_errs[i].is_some() || !batchable(r) || seen[&key] > 1 {
+        if ns_errs[i].is_some() || !batchable(r, &kinds_in_file) || seen[&identity(r)] > 1 {
             continue;
         }
         match client
@@ -515,47 +521,43 @@ pub async fn create_batched(
     pre
 }
 
-/// Runs `op` over resources with bounded concurrency, keeping input order, and never running
-/// two operations on the same object at once (later duplicates wait for earlier ones).
+/// Runs `op` over resources as calicoctl does, one after the other in input order, but with
+/// bounded concurrency where that cannot be told apart: the input is cut into runs in which no
+/// two resources are the same object or have a cross-object rule between their kinds
+/// ([`Reads`]); a run starts only when the one before it has finished.
 pub async fn run_all<'a, F, Fut>(resources: &'a [Resource], op: F) -> Vec<Result<Value, String>>
 where
     F: Fn(usize, &'a Resource) -> Fut,
     Fut: std::future::Future<Output = Result<Value, String>> + 'a,
 {
-    // Waves: a resource goes into the first wave in which its identity has not appeared yet.
-    let mut wave_of: Vec<usize> = Vec::with_capacity(resources.len());
-    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
-    for r in resources {
-        let key = (
-            r.kind.kind.to_string(),
-            meta::namespace(&r.obj),
-            meta::name(&r.obj),
-        );
-        let w = seen.get(&key).map(|w| w + 1).unwrap_or(0);
-        seen.insert(key, w);
-        wave_of.push(w);
-    }
-    let waves = wave_of.iter().copied().max().map(|m| m + 1).unwrap_or(0);
-    let mut results: Vec<Option<Result<Value, String>>> =
-        (0..resources.len()).map(|_| None).collect();
-    for w in 0..waves {
-        let idx: Vec<usize> = (0..resources.len()).filter(|&i| wave_of[i] == w).collect();
-        let outs: Vec<(usize, Result<Value, String>)> = stream::iter(idx)
-            .map(|i| {
-                let fut = op(i, &resources[i]);
-                async move { (i, fut.await) }
-            })
+    let mut results = Vec::with_capacity(resources.len());
+    let mut start = 0;
+    while start < resources.len() {
+        let mut ids = HashSet::new();
+        let mut kinds: HashSet<&str> = HashSet::new();
+        let mut end = start;
+        while end < resources.len() {
+            let r = &resources[end];
+            let reads = Reads::of(r.kind.kind);
+            let depends = kinds
+                .iter()
+                .any(|k| reads.includes(k) || Reads::of(k).includes(r.kind.kind));
+            if end > start && (depends || ids.contains(&identity(r))) {
+                break;
+            }
+            ids.insert(identity(r));
+            kinds.insert(r.kind.kind);
+            end += 1;
+        }
+        let outs: Vec<Result<Value, String>> = stream::iter(start..end)
+            .map(|i| op(i, &resources[i]))
             .buffered(CONCURRENCY)
             .collect()
             .await;
-        for (i, r) in outs {
-            results[i] = Some(r);
-        }
+        results.extend(outs);
+        start = end;
     }
     results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("not processed".into())))
-        .collect()
 }
 
 /// The verbs whose results follow the create/apply/validate rows of the §10.3 matrix.

@@ -20,6 +20,54 @@ pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
     ("kube-baseline", 10_000_000.0, Some("Pass")),
 ];
 
+/// The policy kinds that live in a Tier.
+const TIERED_POLICY_KINDS: &[&str] = &[
+    "GlobalNetworkPolicy",
+    "NetworkPolicy",
+    "StagedGlobalNetworkPolicy",
+    "StagedNetworkPolicy",
+];
+
+/// What a write (create, update or delete) of a kind reads of other stored objects: its
+/// cross-object rules. A write of one of these kinds earlier in the same command must have
+/// landed before it runs, and a later one must wait for it, for a command to behave as
+/// calicoctl's one-by-one processing in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    Kinds(&'static [&'static str]),
+    /// Node deletion cleans up after the node across many kinds.
+    Everything,
+}
+
+impl Reads {
+    pub fn of(kind: &str) -> Reads {
+        match kind {
+            // Overlap with other pools (and blockSize against existing blocks).
+            "IPPool" => Reads::Kinds(&["IPPool"]),
+            // The tier a policy names must exist.
+            "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy" => Reads::Kinds(&["Tier"]),
+            // A tier that still holds policies cannot be deleted.
+            "Tier" => Reads::Kinds(TIERED_POLICY_KINDS),
+            "Node" => Reads::Everything,
+            _ => Reads::Kinds(&[]),
+        }
+    }
+
+    pub fn includes(self, kind: &str) -> bool {
+        match self {
+            Reads::Kinds(k) => k.contains(&kind),
+            Reads::Everything => true,
+        }
+    }
+
+    pub fn is_nothing(self) -> bool {
+        self == Reads::Kinds(&[])
+    }
+}
+
 /// A datastore plus libcalico's client-side semantics.
 #[derive(Clone)]
 pub struct Client {
