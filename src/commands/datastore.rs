@@ -16,7 +16,7 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
     } else {
         ("locking", "locked")
     };
-    let c = ctx.client().await.map_err(Failure::Stderr)?;
+    let c = ctx.client().await.map_err(engine::bare_client_failure)?;
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }

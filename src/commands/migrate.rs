@@ -79,7 +79,7 @@ fn title_case(s: &str) -> String {
 }
 
 pub async fn export(ctx: &mut Ctx) -> CmdResult {
-    let c = ctx.client().await.map_err(engine::client_failure)?;
+    let c = ctx.client().await.map_err(engine::bare_client_failure)?;
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }
@@ -88,7 +88,14 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
             "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
         ));
     }
-    let ci = cluster_information(&c, "exporting").await?;
+    let ci = c
+        .get(kind("ClusterInformation")?, "", "default")
+        .await
+        .map_err(|e| {
+            Failure::Stderr(format!(
+                "error while checking if datastore was locked: error retrieving ClusterInformation: {e}"
+            ))
+        })?;
     if ci.get("spec").and_then(|s| s.get("datastoreReady")) != Some(&Value::Bool(false)) {
         return Err(Failure::Stderr(
             "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to begin migration".into(),
@@ -261,7 +268,7 @@ fn is_builtin(kind: &str, name: &str) -> bool {
 }
 
 pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) -> CmdResult {
-    let c = ctx.client().await.map_err(engine::client_failure)?;
+    let c = ctx.client().await.map_err(engine::bare_client_failure)?;
     if c.ds.backend() != Backend::Kubernetes {
         return Err(Failure::Stderr(
             "invalid datastore type: etcdv3 to import to for datastore migration. Datastore type must be kubernetes".into(),
