@@ -45,7 +45,14 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
             all_namespaces: false,
         },
     )
-    .map_err(get_err)?;
+    .map_err(|e| {
+        // calicoctl looks a cluster-wide object up under the namespace given, and misses.
+        if !kind.namespaced {
+            Failure::Stderr(format!("{kind_arg} {name} not found"))
+        } else {
+            get_err(e)
+        }
+    })?;
     // A label is one field: when another writer moved the object between our read and our
     // compare-and-swap, read again and re-apply (kubectl's label does not conflict either).
     let mut attempts = 0;

@@ -42,14 +42,17 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
         .get(kind, &ns, &args.name)
         .await
         .map_err(|e| hit(e.to_string()))?;
-    let patch: Value = serde_json::from_str(&args.patch)
-        .map_err(|e| hit(format!("performing strategic merge patch: {e}")))?;
-    if !patch.is_object() {
-        return Err(hit(format!(
-            "performing strategic merge patch: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            if patch.is_array() { "array" } else { "value" }
-        )));
-    }
+    // Strategic merge decodes the patch into a map; whatever does not decode into one is
+    // "invalid JSON document", and `null` is an empty patch.
+    let patch = match serde_json::from_str::<Value>(&args.patch) {
+        Ok(Value::Null) => Value::Object(Map::new()),
+        Ok(p @ Value::Object(_)) => p,
+        _ => {
+            return Err(hit(
+                "performing strategic merge patch: invalid JSON document".into(),
+            ));
+        }
+    };
     let patched = strategic_merge(&current, &patch);
     let decoded = decode_one(kind, &patched)
         .map_err(|e| hit(format!("creating resource from patched data: {e}")))?;
