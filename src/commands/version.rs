@@ -19,10 +19,11 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
         Some(p) => match crate::model::gotypes::parse_go_duration(p) {
             Ok(n) if n > 0 => Some(Duration::from_nanos(n as u64)),
             Ok(_) => None,
+            // calicoctl prints the zero duration it failed to parse into, not the input.
             Err(_) => {
-                return Err(Failure::Stderr(format!(
-                    "invalid poll duration specified: {p}"
-                )));
+                return Err(Failure::Stderr(
+                    "invalid poll duration specified: 0s".into(),
+                ));
             }
         },
     };

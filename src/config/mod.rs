@@ -145,7 +145,11 @@ pub fn parse_file(path: &str, text: &str, context: Option<&str>) -> Result<Loade
         inner,
     };
     let doc = crate::model::yaml_in::yaml_to_json(text)
-        .map_err(|e| syntax(format!("failed to parse config as YAML/JSON: {e}")))
+        .map_err(|e| {
+            syntax(format!(
+                "failed to parse config as YAML/JSON: error converting YAML to JSON: {e}"
+            ))
+        })
         .map_err(|e| with_legacy_hint(e, text))?
         .unwrap_or(Value::Object(Map::new()));
     if doc.get("kind").and_then(Value::as_str) == Some("CalicoctlConfig") {
