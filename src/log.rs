@@ -44,3 +44,60 @@ pub fn info(msg: &str) {
 pub fn warn(msg: &str) {
     log(3, msg);
 }
+
+/// Go's `strconv.Quote`: `"` and `\` escaped, control characters as Go escapes.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => {
+                if (c as u32) < 0x10000 {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                } else {
+                    out.push_str(&format!("\\U{:08x}", c as u32));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One klog text line at info level, as Go components (client-go) write them to stderr:
+/// `Immdd hh:mm:ss.uuuuuu PID file:line] "message"` with local time; the message quoted as a
+/// structured-logging call quotes it.
+pub fn klog_info(source: &str, msg: &str) {
+    let now = chrono::Local::now();
+    eprintln!(
+        "I{} {:>7} {source}] {}",
+        now.format("%m%d %H:%M:%S%.6f"),
+        std::process::id(),
+        go_quote(msg)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(
+            go_quote("Warning: unknown field \"status\""),
+            r#""Warning: unknown field \"status\"""#
+        );
+        assert_eq!(go_quote("a\tb\u{1}é"), r#""a\tb\x01é""#);
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use super::{Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
+use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
 use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
@@ -318,16 +318,21 @@ impl Client {
         let Some(ci) = by_kind("ClusterInformation") else {
             return;
         };
+        // libcalico appends the datastore's own cluster type, `kdd`, on Kubernetes.
+        let own_type = (self.ds.backend() == Backend::Kubernetes).then_some("kdd");
         match self.ds.get(ci, "", "default").await {
             Err(e) if e.is_not_found() => {
                 let guid = uuid::Uuid::new_v4().simple().to_string();
-                let raw = json!({
+                let mut raw = json!({
                     "kind": "ClusterInformation",
                     "apiVersion": API_VERSION,
                     "metadata": {"name": "default", "uid": uuid::Uuid::new_v4().to_string(),
                                  "creationTimestamp": crate::model::gotypes::now_rfc3339()},
                     "spec": {"clusterGUID": guid, "datastoreReady": true}
                 });
+                if let Some(t) = own_type {
+                    raw["spec"]["clusterType"] = json!(t);
+                }
                 if let Ok(obj) = schema().decode("v3.ClusterInformation", &raw, false) {
                     let _ = self.ds.create(ci, &obj).await;
                 }
@@ -351,6 +356,23 @@ impl Client {
                         spec.insert("datastoreReady".into(), Value::Bool(true));
                         changed = true;
                     }
+                    if let Some(t) = own_type {
+                        let cur = spec
+                            .get("clusterType")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        let mut types: Vec<&str> = if cur.is_empty() {
+                            Vec::new()
+                        } else {
+                            cur.split(',').collect()
+                        };
+                        if !types.contains(&t) {
+                            types.push(t);
+                            spec.insert("clusterType".into(), json!(types.join(",")));
+                            changed = true;
+                        }
+                    }
                 }
                 if changed && let Ok(obj) = schema().decode("v3.ClusterInformation", &cur, false) {
                     let _ = self.ds.update(ci, &obj).await;
@@ -363,10 +385,9 @@ impl Client {
 
     async fn ensure_tiers(&self) {
         let Some(tk) = by_kind("Tier") else { return };
+        // Created blindly, as libcalico does: an existing tier makes the create fail, but on
+        // Kubernetes the API server still answers with its warnings, which calicoctl prints.
         for (name, order, action) in DEFAULT_TIERS {
-            if self.ds.get(tk, "", name).await.is_ok() {
-                continue;
-            }
             let mut spec = json!({ "order": order });
             if let Some(a) = action {
                 spec["defaultAction"] = json!(a);

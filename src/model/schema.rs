@@ -328,14 +328,24 @@ impl Schema {
 
     /// Decodes `v` as the struct `type_name` (see module docs). `strict` rejects unknown fields.
     pub fn decode(&self, type_name: &str, v: &Value, strict: bool) -> Result<Value, DecodeError> {
-        self.run_decoder(type_name, v, strict, false)
+        self.run_decoder(type_name, v, strict, false, true)
+    }
+
+    /// Like a lenient `decode`, but as an encoder that ignores `omitzero` marshals it: zero
+    /// structs stay as `{}` (libcalico's etcd backend stores rules' empty sides so).
+    pub fn decode_ignoring_omitzero(
+        &self,
+        type_name: &str,
+        v: &Value,
+    ) -> Result<Value, DecodeError> {
+        self.run_decoder(type_name, v, false, false, false)
     }
 
     /// Decodes a document read from YAML as calicoctl does (sigs.k8s.io/yaml, then a strict
     /// `encoding/json` decode): numbers and booleans headed for a plain string field become
     /// strings first (`name: 123` is the name "123"), then unknown fields are refused.
     pub fn decode_yaml(&self, type_name: &str, v: &Value) -> Result<Value, DecodeError> {
-        self.run_decoder(type_name, v, true, true)
+        self.run_decoder(type_name, v, true, true, true)
     }
 
     fn run_decoder(
@@ -344,11 +354,13 @@ impl Schema {
         v: &Value,
         strict: bool,
         yaml: bool,
+        honour_omitzero: bool,
     ) -> Result<Value, DecodeError> {
         let mut d = Decoder {
             schema: self,
             strict,
             yaml,
+            honour_omitzero,
             struct_name: "",
             path: Vec::new(),
             depth: 0,
@@ -485,6 +497,8 @@ struct Decoder<'a> {
     strict: bool,
     /// The input came from YAML: scalars headed for string fields are stringified first.
     yaml: bool,
+    /// false: `omitzero` fields are treated as plain `omitempty` ones.
+    honour_omitzero: bool,
     struct_name: &'a str,
     path: Vec<&'a str>,
     depth: usize,
@@ -641,8 +655,9 @@ impl<'a> Decoder<'a> {
         for (field, slot) in def.fields.iter().zip(slots) {
             match slot {
                 Some(val) => {
+                    let omitzero = field.omitzero && self.honour_omitzero;
                     if (field.omitempty && is_empty(&field.ty, &val))
-                        || (field.omitzero && self.is_zero(&field.ty, &val))
+                        || (omitzero && self.is_zero(&field.ty, &val))
                     {
                         continue;
                     }
@@ -652,7 +667,9 @@ impl<'a> Decoder<'a> {
                     // An absent field holds Go's zero value, which omitempty may drop (but
                     // never for a struct) and omitzero always drops.
                     let zero = self.schema.zero_value(&field.ty);
-                    if field.omitzero || (field.omitempty && is_empty(&field.ty, &zero)) {
+                    if (field.omitzero && self.honour_omitzero)
+                        || (field.omitempty && is_empty(&field.ty, &zero))
+                    {
                         continue;
                     }
                     out.insert(field.json.clone(), zero);

@@ -119,6 +119,7 @@ fn crud_lifecycle(s: &Store) {
     );
     s.ctl(&["replace", "-f", &stale])
         .run()
+        .without_kube_warnings()
         .fails(1)
         .stderr_is("hit error: update conflict: IPPool(pool1)\n");
     s.ctl(&["delete", "ippool", "pool1", "nope"]).run().fails(1).stdout_is("Successfully deleted 1 'IPPool' resource(s)\n").stderr_is(&format!(

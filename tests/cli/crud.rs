@@ -559,7 +559,7 @@ fn default_allow_profile_is_synthesised() {
         .run();
     y.ok().stdout_is(concat!(
         "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: projectcalico-default-allow\n  resourceVersion: \"1\"\n",
-        "spec:\n  egress:\n  - action: Allow\n    destination: {}\n    source: {}\n  ingress:\n  - action: Allow\n    destination: {}\n    source: {}\n"
+        "spec:\n  egress:\n  - action: Allow\n  ingress:\n  - action: Allow\n"
     ));
 }
 

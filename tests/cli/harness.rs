@@ -579,6 +579,19 @@ impl Out {
         self
     }
 
+    /// The run without the API server's warnings on stderr (with v1 CRDs every write prints
+    /// one per default tier, whose `status` the CRD does not know).
+    pub fn without_kube_warnings(&self) -> Out {
+        let mut o = self.clone();
+        o.stderr = self
+            .stderr
+            .lines()
+            .filter(|l| !l.contains("warnings.go:107] \"Warning: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        o
+    }
+
     #[track_caller]
     pub fn stderr_has(&self, s: &str) -> &Self {
         assert!(

@@ -156,10 +156,8 @@ fn core_nodes_pods_namespaces() {
     .run();
     w.ok();
     let v: Value = serde_json::from_str(&w.stdout).unwrap();
-    assert_eq!(
-        v["spec"]["profiles"],
-        json!(["kns.default", "ksa.default.default"])
-    );
+    // The pod names no service account (no admission plugin sets one here): no `ksa.` profile.
+    assert_eq!(v["spec"]["profiles"], json!(["kns.default"]));
     assert_eq!(
         v["metadata"]["labels"]["projectcalico.org/namespace"],
         "default"
@@ -175,7 +173,7 @@ fn core_nodes_pods_namespaces() {
     // Nodes: create/delete rejected, apply updates the annotations.
     let nf = dir.path().join("n.yaml");
     std::fs::write(&nf, "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: worker-2\nspec:\n  bgp:\n    ipv4Address: 10.0.0.99/24\n").unwrap();
-    calicoctl(&["create", "-f", nf.to_str().unwrap(), "-c", &cfg]).run().fails(1).stderr_is(
+    calicoctl(&["create", "-f", nf.to_str().unwrap(), "-c", &cfg]).run().without_kube_warnings().fails(1).stderr_is(
         "failed to create 'Node' resource: [operation Create is not supported on Node(worker-2)]\n",
     );
     calicoctl(&["apply", "-f", nf.to_str().unwrap(), "-c", &cfg])
@@ -186,8 +184,10 @@ fn core_nodes_pods_namespaces() {
         n["metadata"]["annotations"]["projectcalico.org/IPv4Address"],
         "10.0.0.99/24"
     );
+    // calicoctl's node delete first lists the node's endpoints by a name prefix the Kubernetes
+    // endpoint client cannot parse.
     calicoctl(&["delete", "node", "worker-2", "-c", &cfg]).run().fails(1).stderr_is(
-        "Failed to delete 'Node' resource: operation Delete is not supported on Node(worker-2)\n\n",
+        "Failed to delete 'Node' resource: resource does not exist: WorkloadEndpoint(worker--2-*) with error: malformed WorkloadEndpoint name - unable to determine Pod name\n\n",
     );
 }
 

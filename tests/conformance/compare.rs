@@ -79,7 +79,11 @@ fn rules() -> &'static [Rule] {
                 "<TIME>",
             ),
             r(r"\b[0-9a-f]{32}\b", "<GUID>"),
-            r(r#"(resourceVersion\\?"?:\s*\\?"?)[0-9]+"#, "${1}<RV>"),
+            // KDD Profiles carry `<namespace RV>/<service account RV>` (either side may be empty).
+            r(
+                r#"(resourceVersion\\?"?:\s*\\?"?)([0-9]+/[0-9]*|/[0-9]+|[0-9]+)"#,
+                "${1}<RV>",
+            ),
             r(r"\b0xc[0-9a-f]{9}\b", "<PTR>"),
             // klog's line header: severity, date, time and the process id.
             r(
@@ -125,12 +129,12 @@ mod tests {
     fn normalises_only_run_specific_values() {
         let ph = vec![("${DIR}", "/tmp/x-1".to_string())];
         let s = normalise(
-            "uid: 0558cbd9-2025-4260-b376-b047fc6b24ce\ncreationTimestamp: \"2026-12-01T20:09:08Z\"\nresourceVersion: \"12\"\n{\"resourceVersion\":\"7\"}\nfile /tmp/x-1/a.yaml\nclusterGUID: cc33bd66a2ec403f962c8ba283a3b7f5\nport: 5473\n&{0xc000123456}\nI1201 20:15:53.537365   21933 warnings.go:107] \"W\"",
+            "uid: 0558cbd9-2025-4260-b376-b047fc6b24ce\ncreationTimestamp: \"2026-12-01T20:09:08Z\"\nresourceVersion: \"12\"\n{\"resourceVersion\":\"7\"}\nresourceVersion: 12/\nresourceVersion: /7\nresourceVersion: 3/4\nfile /tmp/x-1/a.yaml\nclusterGUID: cc33bd66a2ec403f962c8ba283a3b7f5\nport: 5473\n&{0xc000123456}\nI1201 20:15:53.537365   21933 warnings.go:107] \"W\"",
             &ph,
         );
         assert_eq!(
             s,
-            "uid: <UID>\ncreationTimestamp: \"<TIME>\"\nresourceVersion: \"<RV>\"\n{\"resourceVersion\":\"<RV>\"}\nfile ${DIR}/a.yaml\nclusterGUID: <GUID>\nport: 5473\n&{<PTR>}\nI<KLOG> warnings.go:107] \"W\""
+            "uid: <UID>\ncreationTimestamp: \"<TIME>\"\nresourceVersion: \"<RV>\"\n{\"resourceVersion\":\"<RV>\"}\nresourceVersion: <RV>\nresourceVersion: <RV>\nresourceVersion: <RV>\nfile ${DIR}/a.yaml\nclusterGUID: <GUID>\nport: 5473\n&{<PTR>}\nI<KLOG> warnings.go:107] \"W\""
         );
     }
 

@@ -22,13 +22,40 @@ pub struct Pair {
 
 impl Pair {
     pub fn start(store: StoreKind, reference: &Path) -> Pair {
+        let reference = reference_as_calicoctl(reference);
         let (ours, refr) = std::thread::scope(|s| {
             let o = s.spawn(|| Side::start("ours", harness::bin(), store));
-            let r = s.spawn(|| Side::start("reference", reference.to_path_buf(), store));
+            let r = s.spawn(|| Side::start("reference", reference.clone(), store));
             (o.join().unwrap(), r.join().unwrap())
         });
         Pair { ours, refr }
     }
+}
+
+/// The reference binary under the name users run it by: client-go names the Kubernetes
+/// field manager of calicoctl's writes after the program (`calicoctl/v0.0.0 ...`), so both
+/// sides must be called `calicoctl`. A symlink next to our binary, made once per run.
+fn reference_as_calicoctl(reference: &Path) -> std::path::PathBuf {
+    let dir = harness::bin()
+        .parent()
+        .expect("binary directory")
+        .join("conformance-reference");
+    std::fs::create_dir_all(&dir).expect("reference directory");
+    let link = dir.join("calicoctl");
+    let target = std::fs::canonicalize(reference).unwrap_or_else(|_| reference.to_path_buf());
+    if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
+        // Made under a unique name and renamed over the old one: concurrent runs never see
+        // a missing link.
+        let tmp = dir.join(format!(
+            ".calicoctl-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp).expect("symlink to the reference calicoctl");
+        std::fs::rename(&tmp, &link).expect("rename the reference symlink");
+    }
+    link
 }
 
 /// `CONFORMANCE_FILTER` selects cases by a substring of their id.

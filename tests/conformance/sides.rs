@@ -112,6 +112,19 @@ fn etcd_range(port: u16, prefix: &str) -> BTreeMap<String, String> {
     m
 }
 
+/// The API server orders managedFields by operation, then by their time in whole seconds,
+/// then by manager: entries written within the same second on one side and across a second
+/// boundary on the other would swap. Times are normalised away, so order by the rest only.
+fn sort_managed_fields(o: &mut Value) {
+    if let Some(Value::Array(entries)) = o.pointer_mut("/metadata/managedFields") {
+        let key = |e: &Value| {
+            ["operation", "manager", "subresource", "apiVersion"]
+                .map(|f| e[f].as_str().unwrap_or_default().to_string())
+        };
+        entries.sort_by_key(key);
+    }
+}
+
 /// Calico's CRD plurals of a layout (from the vendored CRD file names), with their scope.
 fn crd_plurals(k: &KubeApiServer) -> Vec<(String, bool)> {
     let (dir, prefix) = match k.mode {
@@ -348,7 +361,8 @@ impl Side {
             }
             Backend::Kdd(_) => {
                 for (name, items) in self.kube_lists() {
-                    for o in items {
+                    for mut o in items {
+                        sort_managed_fields(&mut o);
                         let ns = o["metadata"]["namespace"]
                             .as_str()
                             .map(|n| format!("{n}/"))

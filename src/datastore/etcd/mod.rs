@@ -492,8 +492,9 @@ impl EtcdDatastore {
                 Value::String(crate::model::kinds::API_VERSION.into()),
             );
         }
+        // libcalico's etcd encoder predates `omitzero`: empty rule sides are stored as `{}`.
         let canon = schema()
-            .decode(&kind.type_name(), &o, false)
+            .decode_ignoring_omitzero(&kind.type_name(), &o)
             .map_err(|e| DatastoreError::Other(format!("cannot encode {}: {e}", kind.kind)))?;
         Ok((keys::resource_key(kind, &ns, &name), to_go_json(&canon)))
     }

@@ -61,13 +61,7 @@ pub fn to_v1_cr(kind: &KindInfo, obj: &Value) -> Value {
     }
     // The whole v3 metadata (minus what the CR carries itself) rides in an annotation.
     let mut ann_meta = m.as_object().cloned().unwrap_or_default();
-    for f in [
-        "namespace",
-        "resourceVersion",
-        "uid",
-        "selfLink",
-        "managedFields",
-    ] {
+    for f in ["namespace", "resourceVersion", "uid", "selfLink"] {
         ann_meta.remove(f);
     }
     if !kind.flags.policy_name_annotation {
@@ -134,12 +128,15 @@ pub fn from_v1_cr(kind: &KindInfo, cr: &Value) -> Value {
             }
         }
     } else {
+        // Without the annotation the v3 metadata is the CR's own, managed fields included.
         for f in [
+            "generateName",
             "generation",
-            "ownerReferences",
-            "finalizers",
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
+            "ownerReferences",
+            "finalizers",
+            "managedFields",
         ] {
             if let Some(v) = cm.get(f) {
                 m.insert(f.into(), v.clone());
@@ -452,7 +449,7 @@ pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, String> {
 }
 
 /// Doubles every `-` of a WEP name component.
-fn escape_component(s: &str) -> String {
+pub fn escape_component(s: &str) -> String {
     s.replace('-', "--")
 }
 
@@ -463,6 +460,37 @@ pub fn wep_name(node: &str, pod: &str) -> String {
         escape_component(node),
         escape_component(pod)
     )
+}
+
+/// The pod a WorkloadEndpoint name `<node>-k8s-<pod>[-<endpoint>]` designates (`-` inside a
+/// component doubled): `None` when the name does not name one; an error when it has more
+/// than four components.
+pub fn wep_pod_name(name: &str) -> Result<Option<String>, String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '-' {
+            cur.push(c);
+        } else if chars.peek() == Some(&'-') {
+            chars.next();
+            cur.push('-');
+        } else {
+            parts.push(std::mem::take(&mut cur));
+        }
+    }
+    parts.push(cur);
+    if parts.len() > 4 {
+        return Err(format!(
+            "Error parsing {name}, verify that WorkloadEndpoint name is correct"
+        ));
+    }
+    Ok(match parts.as_slice() {
+        [node, orch, pod, ..] if !node.is_empty() && orch == "k8s" && !pod.is_empty() => {
+            Some(pod.clone())
+        }
+        _ => None,
+    })
 }
 
 /// `cali` + first 11 hex chars of SHA1("<namespace>.<pod>").
@@ -537,14 +565,8 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
             }
         })
         .collect();
-    let sa = {
-        let s = str_at(pod, &["spec", "serviceAccountName"]);
-        if s.is_empty() {
-            "default".to_string()
-        } else {
-            s
-        }
-    };
+    // A pod without a service account gets neither the label nor the `ksa.` profile.
+    let sa = str_at(pod, &["spec", "serviceAccountName"]);
     let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
     labels.insert(
         "projectcalico.org/namespace".into(),
@@ -554,7 +576,7 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
         "projectcalico.org/orchestrator".into(),
         Value::String("k8s".into()),
     );
-    if sa.len() < 63 {
+    if !sa.is_empty() && sa.len() < 63 {
         labels.insert(
             "projectcalico.org/serviceaccount".into(),
             Value::String(sa.clone()),
@@ -568,14 +590,27 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
     }
     spec.insert("pod".into(), json!(name));
     spec.insert("endpoint".into(), json!("eth0"));
-    spec.insert("serviceAccountName".into(), json!(sa));
+    let mut profiles = vec![format!("kns.{ns}")];
+    if !sa.is_empty() {
+        spec.insert("serviceAccountName".into(), json!(sa));
+        profiles.push(format!("ksa.{ns}.{sa}"));
+    }
     if !nets.is_empty() {
         spec.insert("ipNetworks".into(), json!(nets));
     }
-    spec.insert(
-        "profiles".into(),
-        json!([format!("kns.{ns}"), format!("ksa.{ns}.{sa}")]),
-    );
+    let nats = floating_ips(&anns, &nets);
+    if !nats.is_empty() {
+        spec.insert("ipNATs".into(), Value::Array(nats));
+    }
+    spec.insert("profiles".into(), json!(profiles));
+    let ports = named_ports(pod);
+    if !ports.is_empty() {
+        spec.insert("ports".into(), Value::Array(ports));
+    }
+    let qos = qos_controls(&anns);
+    if !qos.is_empty() {
+        spec.insert("qosControls".into(), Value::Object(qos));
+    }
     spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
     let raw = json!({
         "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
@@ -593,6 +628,142 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
             .decode("v3.WorkloadEndpoint", &raw, false)
             .unwrap_or(raw),
     )
+}
+
+/// `cni.projectcalico.org/floatingIPs` (a JSON list): each floating IP NATs to the pod's
+/// address of the same family.
+fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Vec<Value> {
+    let Some(list) = anns
+        .get("cni.projectcalico.org/floatingIPs")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+    else {
+        return Vec::new();
+    };
+    let addr = |v6: bool| {
+        nets.iter()
+            .filter_map(|n| n.split('/').next())
+            .rfind(|a| a.contains(':') == v6)
+            .map(str::to_string)
+    };
+    list.iter()
+        .filter_map(|ext| {
+            addr(ext.contains(':')).map(|int| json!({"internalIP": int, "externalIP": ext}))
+        })
+        .collect()
+}
+
+/// The pod's container ports that have a name or a host port.
+fn named_ports(pod: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let containers = pod
+        .get("spec")
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array);
+    for c in containers.into_iter().flatten() {
+        for p in c
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let port = p.get("containerPort").and_then(Value::as_u64).unwrap_or(0);
+            let host_port = p.get("hostPort").and_then(Value::as_u64).unwrap_or(0);
+            let name = str_at(p, &["name"]);
+            if port == 0 || (host_port == 0 && name.is_empty()) {
+                continue;
+            }
+            let proto = match str_at(p, &["protocol"]).as_str() {
+                "" | "TCP" => "TCP",
+                "UDP" => "UDP",
+                "SCTP" => "SCTP",
+                _ => continue,
+            };
+            out.push(json!({"name": name, "protocol": proto, "port": port,
+                "hostPort": host_port, "hostIP": str_at(p, &["hostIP"])}));
+        }
+    }
+    out
+}
+
+/// A Kubernetes resource quantity (`1k`, `10M`, `2Gi`, `100m`, `1e3`) as an integer, rounded
+/// up as `Quantity.Value()` does.
+fn quantity(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (num, suffix) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().ok()?),
+        _ => return None,
+    };
+    Some((n * mult).ceil() as i64)
+}
+
+/// QoS controls from the pod's `qos.projectcalico.org/*` annotations (bandwidth also from
+/// Kubernetes' `kubernetes.io/{ingress,egress}-bandwidth`), with Calico's default bursts.
+fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
+    let get = |k: &str| {
+        anns.get(&format!("qos.projectcalico.org/{k}"))
+            .and_then(Value::as_str)
+            .and_then(quantity)
+    };
+    let mut bw = Map::new();
+    let mut rates = Map::new();
+    for dir in ["ingress", "egress"] {
+        let bandwidth = get(&format!("{dir}Bandwidth")).or_else(|| {
+            anns.get(&format!("kubernetes.io/{dir}-bandwidth"))
+                .and_then(Value::as_str)
+                .and_then(quantity)
+        });
+        if let Some(b) = bandwidth {
+            bw.insert(format!("{dir}Bandwidth"), json!(b));
+            let burst = get(&format!("{dir}Burst")).unwrap_or(4_294_967_296);
+            bw.insert(format!("{dir}Burst"), json!(burst));
+        }
+        for f in ["Peakrate", "Minburst"] {
+            if let Some(v) = get(&format!("{dir}{f}")) {
+                bw.insert(format!("{dir}{f}"), json!(v));
+            }
+        }
+        if let Some(r) = get(&format!("{dir}PacketRate")) {
+            rates.insert(format!("{dir}PacketRate"), json!(r));
+            let burst = get(&format!("{dir}PacketBurst")).unwrap_or(5);
+            rates.insert(format!("{dir}PacketBurst"), json!(burst));
+        }
+    }
+    bw.extend(rates);
+    for dir in ["ingress", "egress"] {
+        if let Some(v) = get(&format!("{dir}MaxConnections")) {
+            bw.insert(format!("{dir}MaxConnections"), json!(v));
+        }
+    }
+    if let Some(d) = anns
+        .get("qos.projectcalico.org/dscp")
+        .and_then(Value::as_str)
+    {
+        bw.insert(
+            "dscp".into(),
+            d.parse::<u64>().map(Value::from).unwrap_or(json!(d)),
+        );
+    }
+    bw
 }
 
 /// Calico Node annotations on the Kubernetes Node (§3.5).
@@ -633,6 +804,9 @@ pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
         &["wireguard", "interfaceIPv6Address"],
     ),
 ];
+
+/// The Calico Node annotation listing the labels that come from the Kubernetes Node.
+pub const KUBE_LABELS_ANNOTATION: &str = "projectcalico.org/kube-labels";
 
 /// Kubernetes Node → Calico Node.
 pub fn k8s_node_to_calico(node: &Value) -> Value {
@@ -723,7 +897,8 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
     if let Some(c) = node.get("spec").and_then(|s| s.get("podCIDRs")) {
         status.insert("podCIDRs".into(), c.clone());
     }
-    let mut labels = str_map(node.get("metadata").and_then(|m| m.get("labels")));
+    let k8s_labels = node.get("metadata").and_then(|m| m.get("labels"));
+    let mut labels = str_map(k8s_labels);
     if let Some(extra) = anns
         .get("projectcalico.org/labels")
         .and_then(Value::as_str)
@@ -733,10 +908,20 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
             labels.entry(k).or_insert(v);
         }
     }
-    let calico_anns = anns
+    let mut calico_anns = anns
         .get("projectcalico.org/annotations")
         .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str::<Value>(s).ok());
+        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
+        .unwrap_or_default();
+    // Which labels came from Kubernetes, for the way back (`null` when it has none).
+    calico_anns.insert(
+        KUBE_LABELS_ANNOTATION.into(),
+        Value::String(to_go_json(
+            k8s_labels
+                .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+                .unwrap_or(&Value::Null),
+        )),
+    );
     let mut meta = json!({
         "name": name,
         "uid": str_at(node, &["metadata", "uid"]),
@@ -746,9 +931,7 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
     if !labels.is_empty() {
         meta["labels"] = Value::Object(labels);
     }
-    if let Some(a) = calico_anns {
-        meta["annotations"] = a;
-    }
+    meta["annotations"] = Value::Object(calico_anns);
     let raw = json!({"kind": "Node", "apiVersion": API_VERSION, "metadata": meta, "spec": spec, "status": status});
     schema().decode("v3.Node", &raw, false).unwrap_or(raw)
 }
@@ -800,7 +983,8 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
             Value::String(to_go_json(&Value::Object(calico_only))),
         );
     }
-    let ca = meta::annotations(calico);
+    let mut ca = meta::annotations(calico);
+    ca.remove(KUBE_LABELS_ANNOTATION);
     if ca.is_empty() {
         anns.remove("projectcalico.org/annotations");
     } else {
@@ -831,6 +1015,7 @@ pub fn namespace_profile(ns: &Value) -> Value {
         &format!("{}/", str_at(ns, &["metadata", "resourceVersion"])),
         ns.get("metadata").and_then(|m| m.get("creationTimestamp")),
         labels,
+        true,
     )
 }
 
@@ -852,6 +1037,7 @@ pub fn serviceaccount_profile(sa: &Value) -> Value {
         &format!("/{}", str_at(sa, &["metadata", "resourceVersion"])),
         sa.get("metadata").and_then(|m| m.get("creationTimestamp")),
         labels,
+        false,
     )
 }
 
@@ -861,12 +1047,19 @@ fn profile(
     rv: &str,
     created: Option<&Value>,
     labels: Map<String, Value>,
+    allow_all: bool,
 ) -> Value {
+    let mut spec = json!({"labelsToApply": labels});
+    if allow_all {
+        // Only namespace profiles allow everything; service account ones carry labels only.
+        spec["ingress"] = json!([{"action": "Allow"}]);
+        spec["egress"] = json!([{"action": "Allow"}]);
+    }
     let raw = json!({
         "kind": "Profile", "apiVersion": API_VERSION,
         "metadata": {"name": name, "uid": uid, "resourceVersion": rv,
                      "creationTimestamp": created.cloned().unwrap_or(Value::Null)},
-        "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}], "labelsToApply": labels}
+        "spec": spec
     });
     schema().decode("v3.Profile", &raw, false).unwrap_or(raw)
 }

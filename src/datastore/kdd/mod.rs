@@ -199,6 +199,7 @@ impl KddDatastore {
         let req = http::Request::builder()
             .method(http::Method::GET)
             .uri(path)
+            .header(http::header::USER_AGENT, user_agent(path))
             .body(Vec::new())
             .map_err(|e| e.to_string())?;
         let fut = async {
@@ -208,6 +209,7 @@ impl KddDatastore {
                 .await
                 .map_err(|e| describe_kube_error(&e))?;
             let status = resp.status().as_u16();
+            print_warnings(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect_bytes()
@@ -240,11 +242,23 @@ impl KddDatastore {
         path: &str,
         body: Option<&Value>,
     ) -> std::result::Result<Value, ApiError> {
+        self.raw_as(method, path, body, "application/json").await
+    }
+
+    /// `raw` with another body content type (patches).
+    async fn raw_as(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+        content_type: &str,
+    ) -> std::result::Result<Value, ApiError> {
         let req = http::Request::builder()
             .method(method)
             .uri(path)
+            .header(http::header::USER_AGENT, user_agent(path))
             .header("Accept", "application/json")
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(
                 body.map(|b| serde_json::to_vec(b).unwrap_or_default())
                     .unwrap_or_default(),
@@ -265,6 +279,7 @@ impl KddDatastore {
                     message: describe_kube_error(&e),
                 })?;
             let status = resp.status().as_u16();
+            print_warnings(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect_bytes()
@@ -300,6 +315,13 @@ impl KddDatastore {
                 message: format!("no answer within {}s", self.timeout.as_secs_f64()),
             }),
         }
+    }
+
+    /// GET of one object; failures name `id` (the Calico resource it backs).
+    async fn get_object(&self, path: &str, id: &str) -> Result<Value> {
+        self.raw(http::Method::GET, path, None)
+            .await
+            .map_err(|e| self.map_err(e, Some(id)))
     }
 
     /// A request whose failures become typed datastore errors.
@@ -579,9 +601,43 @@ impl KddDatastore {
 
     // ---- core-object kinds ----
 
+    /// A WorkloadEndpoint is its pod: deleting it clears the pod's Calico IP annotations
+    /// (a strategic-merge patch of the pod's status subresource), as the CNI plugin does.
+    async fn delete_wep(&self, ns: &str, name: &str) -> Result<Value> {
+        let id = resource_id("WorkloadEndpoint", ns, name);
+        let Some(pod_name) = wep_pod_name(name).map_err(DatastoreError::Other)? else {
+            return Err(DatastoreError::Other(format!(
+                "insufficient identifiers, missing '{name}'"
+            )));
+        };
+        let path = format!("/api/v1/namespaces/{ns}/pods/{pod_name}");
+        let pod = self.get_object(&path, &id).await?;
+        let patch = json!({"metadata": {"annotations": {
+            "cni.projectcalico.org/podIP": "",
+            "cni.projectcalico.org/podIPs": "",
+        }}});
+        self.raw_as(
+            http::Method::PATCH,
+            &format!("{path}/status"),
+            Some(&patch),
+            "application/strategic-merge-patch+json",
+        )
+        .await
+        .map_err(|e| self.map_err(e, Some(&id)))?;
+        // The patched pod is converted back, which an unscheduled pod fails (after the patch).
+        if str_at(&pod, &["spec", "nodeName"]).is_empty() {
+            return Err(DatastoreError::Other(
+                "error with field node (field should be assigned)".into(),
+            ));
+        }
+        Ok(pod_to_wep(&pod).unwrap_or(Value::Null))
+    }
+
     async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
-        let (nss, rv) = self.list_all("/api/v1/namespaces", None).await?;
-        let (sas, _) = self.list_all("/api/v1/serviceaccounts", None).await?;
+        let (nss, ns_rv) = self.list_all("/api/v1/namespaces", None).await?;
+        let (sas, sa_rv) = self.list_all("/api/v1/serviceaccounts", None).await?;
+        // The composite revision of the two lists, as for single profiles.
+        let rv = format!("{ns_rv}/{sa_rv}");
         let mut items = vec![default_allow()];
         items.extend(nss.iter().map(namespace_profile));
         items.extend(sas.iter().map(serviceaccount_profile));
@@ -614,6 +670,68 @@ fn default_allow() -> Value {
     crate::model::schema::schema()
         .decode("v3.Profile", &raw, false)
         .unwrap_or(raw)
+}
+
+/// The User-Agent of calicoctl's two Kubernetes clients; the API server records its first word
+/// as the field manager of each write. The Calico CRD client sets none, so Go's default goes
+/// out; the core client (Nodes) sends client-go's default, named after the program.
+fn user_agent(path: &str) -> String {
+    if path.starts_with("/apis/crd.projectcalico.org/")
+        || path.starts_with("/apis/projectcalico.org/")
+    {
+        return "Go-http-client/2.0".into();
+    }
+    let program = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!(
+        "{program}/v0.0.0 ({}/{arch}) kubernetes/$Format",
+        std::env::consts::OS
+    )
+}
+
+/// The text of a `Warning` header (`299 - "text"`), as client-go parses it; other codes and
+/// malformed values give nothing.
+fn warning_text(h: &str) -> Option<String> {
+    let rest = h.strip_prefix("299 ")?;
+    let (_agent, quoted) = rest.split_once(' ')?;
+    let mut chars = quoted.strip_prefix('"')?.chars();
+    let mut out = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+}
+
+/// Prints the API server's warnings as client-go's default handler does: one klog info line
+/// per warning on stderr.
+fn print_warnings(headers: &http::HeaderMap) {
+    for h in headers.get_all(http::header::WARNING) {
+        if let Some(t) = h.to_str().ok().and_then(warning_text) {
+            crate::log::klog_info("warnings.go:107", &format!("Warning: {t}"));
+        }
+    }
 }
 
 fn urlencode(s: &str) -> String {
@@ -649,7 +767,12 @@ fn unsupported(op: &str, kind: &KindInfo, ns: &str, name: &str) -> DatastoreErro
     DatastoreError::Unsupported {
         operation: op.into(),
         id: resource_id(kind.kind, ns, name),
-        reason: String::new(),
+        // Workload endpoints are written only by the CNI plugin, in its patch mode.
+        reason: if kind.kind == "WorkloadEndpoint" {
+            ": unsupported PatchMode: patchModeUnspecified".into()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -664,54 +787,61 @@ impl Datastore for KddDatastore {
         match kind.kind {
             "Node" => {
                 let n = self
-                    .raw(http::Method::GET, &format!("/api/v1/nodes/{name}"), None)
-                    .await
-                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                    .get_object(&format!("/api/v1/nodes/{name}"), &id)
+                    .await?;
                 Ok(k8s_node_to_calico(&n))
             }
-            "WorkloadEndpoint" => self
-                .list_weps(Some(ns))
-                .await?
-                .items
-                .into_iter()
-                .find(|w| meta::name(w) == name)
-                .ok_or_else(|| DatastoreError::NotFound {
-                    id: id.clone(),
-                    inner: format!("workloadendpoint \"{name}\" not found"),
-                }),
+            "WorkloadEndpoint" => {
+                // The name says which pod to read; the pod must then give back that name.
+                let pod_name = wep_pod_name(name).map_err(DatastoreError::Other)?;
+                let Some(pod_name) = pod_name else {
+                    return Err(DatastoreError::NotFound {
+                        id,
+                        inner: "malformed WorkloadEndpoint name - unable to determine Pod name"
+                            .into(),
+                    });
+                };
+                let pod = self
+                    .get_object(&format!("/api/v1/namespaces/{ns}/pods/{pod_name}"), &id)
+                    .await?;
+                pod_to_wep(&pod)
+                    .filter(|w| meta::name(w) == name)
+                    .ok_or_else(|| DatastoreError::not_found(id))
+            }
             "Profile" => {
                 if name == "projectcalico-default-allow" {
                     return Ok(default_allow());
                 }
+                // The name decides which Kubernetes object backs the profile.
+                let empty = || DatastoreError::Other("resource name may not be empty".into());
                 if let Some(n) = name.strip_prefix("kns.") {
+                    if n.is_empty() {
+                        return Err(empty());
+                    }
                     let ns_obj = self
-                        .raw(http::Method::GET, &format!("/api/v1/namespaces/{n}"), None)
-                        .await
-                        .map_err(|e| self.map_err(e, Some(&id)))?;
+                        .get_object(&format!("/api/v1/namespaces/{n}"), &id)
+                        .await?;
                     return Ok(namespace_profile(&ns_obj));
                 }
-                if let Some((n, sa)) = name.strip_prefix("ksa.").and_then(|r| r.split_once('.')) {
+                if let Some(rest) = name.strip_prefix("ksa.") {
+                    let Some((n, sa)) = rest.split_once('.') else {
+                        return Err(DatastoreError::Other(format!(
+                            "Profile {name} is not formatted correctly"
+                        )));
+                    };
+                    if n.is_empty() || sa.is_empty() {
+                        return Err(empty());
+                    }
                     let o = self
-                        .raw(
-                            http::Method::GET,
-                            &format!("/api/v1/namespaces/{n}/serviceaccounts/{sa}"),
-                            None,
-                        )
-                        .await
-                        .map_err(|e| self.map_err(e, Some(&id)))?;
+                        .get_object(&format!("/api/v1/namespaces/{n}/serviceaccounts/{sa}"), &id)
+                        .await?;
                     return Ok(serviceaccount_profile(&o));
                 }
-                Err(DatastoreError::NotFound {
-                    id,
-                    inner: format!("profile \"{name}\" not found"),
-                })
+                Err(DatastoreError::Other(format!("Invalid name {name}")))
             }
             _ => {
                 let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
-                let cr = self
-                    .raw(http::Method::GET, &path, None)
-                    .await
-                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                let cr = self.get_object(&path, &id).await?;
                 Ok(self.decode_cr(kind, &cr))
             }
         }
@@ -811,14 +941,15 @@ impl Datastore for KddDatastore {
         match kind.kind {
             "Node" => {
                 let cur = self
-                    .raw(http::Method::GET, &format!("/api/v1/nodes/{name}"), None)
-                    .await
-                    .map_err(|e| self.map_err(e, Some(&id)))?;
+                    .get_object(&format!("/api/v1/nodes/{name}"), &id)
+                    .await?;
                 let updated = apply_calico_node(&cur, obj);
+                // The status subresource, which calico-node's RBAC allows; metadata still
+                // changes through it.
                 let out = self
                     .raw(
                         http::Method::PUT,
-                        &format!("/api/v1/nodes/{name}"),
+                        &format!("/api/v1/nodes/{name}/status"),
                         Some(&updated),
                     )
                     .await
@@ -849,7 +980,19 @@ impl Datastore for KddDatastore {
         name: &str,
         _revision: Option<&str>,
     ) -> Result<Value> {
-        if matches!(kind.kind, "Node" | "WorkloadEndpoint" | "Profile") {
+        if kind.kind == "Node" {
+            // libcalico's node delete starts by listing the node's workload endpoints by the
+            // name prefix `<node>-*`, which the Kubernetes workload endpoint client cannot
+            // parse: on this datastore it always fails so, before touching anything.
+            return Err(DatastoreError::NotFound {
+                id: format!("WorkloadEndpoint({}-*)", escape_component(name)),
+                inner: "malformed WorkloadEndpoint name - unable to determine Pod name".into(),
+            });
+        }
+        if kind.kind == "WorkloadEndpoint" {
+            return self.delete_wep(ns, name).await;
+        }
+        if kind.kind == "Profile" {
             return Err(unsupported("Delete", kind, ns, name));
         }
         let cur = self.get(kind, ns, name).await?;
@@ -864,13 +1007,8 @@ impl Datastore for KddDatastore {
         let (plural, name) = self.ipam_location(key);
         let id = format!("{}({name})", Self::ipam_kind(key));
         let cr = self
-            .raw(
-                http::Method::GET,
-                &self.crd_path(plural, None, Some(&name)),
-                None,
-            )
-            .await
-            .map_err(|e| self.map_err(e, Some(&id)))?;
+            .get_object(&self.crd_path(plural, None, Some(&name)), &id)
+            .await?;
         let kv = self.ipam_from_cr(key.clone(), &cr)?;
         if Self::is_soft_deleted(&kv.value) {
             // Another writer began deleting it: finish the job and report it gone.
