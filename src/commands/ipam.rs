@@ -397,27 +397,34 @@ async fn release_from_reports(
 }
 
 async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResult {
-    if a.strictaffinity.is_none()
-        && a.max_blocks_per_host.is_none()
-        && a.kubevirt_ip_persistence.is_none()
+    // docopt hands an empty `--flag=` over as "", which calicoctl treats as not given.
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let (strictaffinity, max_blocks_per_host, kubevirt_ip_persistence) = (
+        given(&a.strictaffinity),
+        given(&a.max_blocks_per_host),
+        given(&a.kubevirt_ip_persistence),
+    );
+    if strictaffinity.is_none()
+        && max_blocks_per_host.is_none()
+        && kubevirt_ip_persistence.is_none()
     {
         return Err(Failure::Stderr(
             "at least one configuration option must be specified".into(),
         ));
     }
-    let strict = match &a.strictaffinity {
+    let strict = match &strictaffinity {
         Some(v) => Some(parse_go_bool(v).ok_or_else(|| {
             Failure::Stderr("invalid value. Use true or false to set strictaffinity".into())
         })?),
         None => None,
     };
-    let max_blocks = match &a.max_blocks_per_host {
+    let max_blocks = match &max_blocks_per_host {
         Some(v) => Some(v.parse::<i64>().map_err(|_| {
             Failure::Stderr("invalid value for maxblockhost. Use a valid number".into())
         })?),
         None => None,
     };
-    if let Some(k) = &a.kubevirt_ip_persistence
+    if let Some(k) = &kubevirt_ip_persistence
         && k != "Enabled"
         && k != "Disabled"
     {
@@ -436,7 +443,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
     if let Some(m) = max_blocks {
         cfg.max_blocks_per_host = m;
     }
-    if let Some(k) = &a.kubevirt_ip_persistence {
+    if let Some(k) = &kubevirt_ip_persistence {
         cfg.kubevirt_vm_address_persistence = Some(k.clone());
     }
     ipam::set_config(ds, &cfg)
@@ -448,7 +455,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
     if let Some(m) = max_blocks {
         writeln!(ctx.out, "Successfully set MaxBlocksPerHost to: {m}")?;
     }
-    if let Some(k) = &a.kubevirt_ip_persistence {
+    if let Some(k) = &kubevirt_ip_persistence {
         writeln!(
             ctx.out,
             "Successfully set KubeVirtVMAddressPersistence to: {k}"

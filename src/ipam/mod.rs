@@ -125,32 +125,57 @@ pub async fn get_block(ds: &dyn Datastore, cidr: IpNet) -> Result<BlockKv> {
     as_block(kv).ok_or_else(|| DatastoreError::Corrupt(format!("block {cidr} has the wrong type")))
 }
 
-/// The IPAM configuration (defaults when none is stored) and its revision.
+/// The IPAM configuration and its revision. When none is stored, libcalico's GetIPAMConfig
+/// stores the default first (KubeVirt VM address persistence `Enabled`), so every reader
+/// (`ipam show --show-configuration`, `ipam configure`) leaves it behind.
 pub async fn get_config(ds: &dyn Datastore) -> Result<(IpamConfig, Option<String>)> {
-    match ds.ipam_get(&IpamKey::Config).await {
-        Ok(IpamKv {
-            value: IpamValue::Config(c),
-            revision,
-            ..
-        }) => Ok((c, Some(revision))),
-        Ok(_) => Err(DatastoreError::Corrupt(
-            "IPAM config has the wrong type".into(),
-        )),
-        Err(e) if e.is_not_found() => Ok((IpamConfig::default(), None)),
-        Err(e) => Err(e),
+    for _ in 0..DATASTORE_RETRIES {
+        match ds.ipam_get(&IpamKey::Config).await {
+            Ok(IpamKv {
+                value: IpamValue::Config(c),
+                revision,
+                ..
+            }) => return Ok((c, Some(revision))),
+            Ok(_) => {
+                return Err(DatastoreError::Corrupt(
+                    "IPAM config has the wrong type".into(),
+                ));
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let default = IpamConfig {
+            kubevirt_vm_address_persistence: Some("Enabled".into()),
+            ..IpamConfig::default()
+        };
+        let kv = IpamKv {
+            key: IpamKey::Config,
+            value: IpamValue::Config(default.clone()),
+            revision: String::new(),
+            uid: None,
+        };
+        match ds.ipam_create(&kv).await {
+            Ok(kv) => return Ok((default, Some(kv.revision))),
+            Err(e) if e.is_already_exists() => continue,
+            Err(e) => return Err(e),
+        }
     }
+    Err(DatastoreError::Other(
+        "max retries hit reading the IPAM config".into(),
+    ))
 }
 
-/// Writes the IPAM config as libcalico's SetIPAMConfig does (plain put), enforcing its rules.
+/// Writes the IPAM config as libcalico's SetIPAMConfig does (plain put), enforcing its rules
+/// in its order. A negative MaxBlocksPerHost is accepted, as there.
 pub async fn set_config(ds: &dyn Datastore, cfg: &IpamConfig) -> Result<()> {
     if !cfg.strict_affinity && !cfg.auto_allocate_blocks {
         return Err(DatastoreError::Other(
             "Cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time".into(),
         ));
     }
-    if cfg.max_blocks_per_host < 0 {
+    if cfg.max_blocks_per_host > 0 && !cfg.strict_affinity {
         return Err(DatastoreError::Other(
-            "MaxBlocksPerHost must not be negative".into(),
+            "MaxBlocksPerHost requires StrictAffinity to be enabled".into(),
         ));
     }
     ds.ipam_put(&IpamKv {
@@ -811,13 +836,15 @@ pub async fn claim_block(ds: &dyn Datastore, cidr: IpNet, host: &str) -> Result<
     }
 }
 
-/// Finds an IP's allocation: (block, ordinal, attribute).
+/// Finds an IP's allocation: (block, ordinal, attribute). As libcalico's
+/// GetAssignmentAttributes, the block is the one an enabled pool's block size puts the IP in;
+/// an IP outside every enabled pool has none.
 pub async fn lookup_ip(
     ds: &dyn Datastore,
     ip: IpAddr,
 ) -> Result<Option<(AllocationBlock, usize, AllocationAttribute)>> {
     let pools = list_pools(ds).await?;
-    let block = match pools.iter().find(|p| p.cidr.contains(&ip)) {
+    let block = match pools.iter().find(|p| !p.disabled && p.cidr.contains(&ip)) {
         Some(p) => {
             let cidr = IpNet::new(ip, p.block_size)
                 .map_err(|e| DatastoreError::Other(e.to_string()))?
@@ -828,7 +855,7 @@ pub async fn lookup_ip(
                 Err(e) => return Err(e),
             }
         }
-        None => find_block(&list_blocks(ds).await?, ip).cloned(),
+        None => None,
     };
     let Some(b) = block else { return Ok(None) };
     let Some(ord) = b.block.ordinal_of(ip) else {
