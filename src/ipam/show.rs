@@ -100,10 +100,11 @@ pub struct BlockStat {
 
 impl BlockStat {
     pub fn of(b: &AllocationBlock) -> Self {
+        // `host:node1` → `node1`, `virtual:load-balancer` → `load-balancer`.
         let owner = b
             .affinity
             .as_deref()
-            .map(|a| a.strip_prefix("host:").unwrap_or(a).to_string());
+            .map(|a| a.split_once(':').map_or(a, |(_, h)| h).to_string());
         let owner_s = owner.clone().unwrap_or_default();
         let mut borrowed = Vec::new();
         let mut no_node = 0;
