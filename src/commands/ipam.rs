@@ -605,22 +605,12 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
     let cidr: IpNet = cidr_s
         .parse()
         .map_err(|_| Failure::Stderr(format!("invalid pool CIDR {cidr_s}")))?;
-    // calicoctl disables the old pool before it validates NUMBER; we validate first so a bad
-    // number never leaves the pool disabled (documented difference).
+    // calicoctl disables the old pool before it checks NUMBER and the children, and leaves it
+    // disabled when they are refused; here everything is checked first, so a refused split
+    // changes nothing (documented difference).
     let children = split_cidr(cidr, &a.number).map_err(Failure::Stderr)?;
-    let mut disabled = pool.clone();
-    if let Some(s) = disabled.get_mut("spec").and_then(Value::as_object_mut) {
-        s.insert("disabled".into(), Value::Bool(true));
-    }
-    c.update(pk, &disabled)
-        .await
-        .map_err(|_| Failure::Stderr(format!("error disabling IP pool {cidr}")))?;
     let old_name = meta::name(&pool);
-    write!(
-        ctx.out,
-        "IP Pool {cidr} was successfully split into {} smaller pools.",
-        children.len()
-    )?;
+    let mut made = Vec::with_capacity(children.len());
     for (i, child) in children.iter().enumerate() {
         let mut base = old_name.clone();
         let suffix = format!("-{i}");
@@ -637,18 +627,39 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
             s.insert("cidr".into(), Value::String(child.to_string()));
             s.remove("disabled");
         }
-        let prepared = crate::model::manifest::decode_one(pk, &obj)
-            .map_err(|e| Failure::Stderr(e.to_string()))?
+        // The "unsafe" create: children overlap the (disabled) parent until it is deleted, so
+        // only the pool's own rules apply, not the overlap check.
+        let refused = |e: String| {
+            Failure::Stderr(format!(
+                "error using unsafe create to make split pool with cidr {child}: {e}"
+            ))
+        };
+        let mut o = crate::model::manifest::decode_one(pk, &obj)
+            .map_err(|e| refused(e.to_string()))?
             .obj;
-        // The "unsafe" create: children overlap the (disabled) parent until it is deleted.
-        let mut o = prepared;
         crate::model::validate::apply_defaults(pk, &mut o);
+        crate::model::validate::validate(pk, &o).map_err(|e| refused(e.to_string()))?;
         meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
         meta::set_meta_str(
             &mut o,
             "creationTimestamp",
             Some(&crate::model::gotypes::now_rfc3339()),
         );
+        made.push((name, child, o));
+    }
+    let mut disabled = pool.clone();
+    if let Some(s) = disabled.get_mut("spec").and_then(Value::as_object_mut) {
+        s.insert("disabled".into(), Value::Bool(true));
+    }
+    c.update(pk, &disabled)
+        .await
+        .map_err(|_| Failure::Stderr(format!("error disabling IP pool {cidr}")))?;
+    write!(
+        ctx.out,
+        "IP Pool {old_name} was successfully split into {} smaller pools.",
+        made.len()
+    )?;
+    for (name, child, o) in made {
         ds.create(pk, &o)
             .await
             .map_err(|e| Failure::Stderr(e.to_string()))?;
