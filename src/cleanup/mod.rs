@@ -221,7 +221,7 @@ async fn apply_node(
         .collect();
     if !reqs.is_empty() {
         steps.step()?;
-        let r = ipam::release_ips(ds, &reqs).await?;
+        let r = ipam::release_ips(ds, &reqs, ipam::ReleaseMode::SkipStale).await?;
         res.ips_released += r.released.len();
         res.ips_skipped = r.skipped.len();
     }
@@ -233,7 +233,7 @@ async fn apply_node(
             .block
             .parse()
             .map_err(|e| DatastoreError::Other(format!("bad CIDR {} in plan: {e}", h.block)))?;
-        ipam::decrement_handle(ds, &h.handle, cidr, h.excess).await?;
+        ipam::decrement_handle(ds, &h.handle, cidr, h.excess, ipam::Decrement::Clamp).await?;
     }
     // 4. Workload endpoints.
     for w in &np.workload_endpoints {
@@ -389,7 +389,7 @@ async fn delete_whole_block(
     }
     steps.step()?;
     for (h, c) in handles {
-        ipam::decrement_handle(ds, &h, net, c).await?;
+        ipam::decrement_handle(ds, &h, net, c, ipam::Decrement::Clamp).await?;
     }
     Ok(Some(n))
 }

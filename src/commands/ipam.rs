@@ -141,6 +141,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
         IpamCommand::Release(a) => release(ctx, a).await,
         IpamCommand::Check(a) => {
             let c = client(ctx).await?;
+            let services = services(ctx, &c, a.kubeconfig.as_deref()).await?;
             // A spinner on stderr when it is a terminal; scripts see nothing extra.
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
                 let p = indicatif::ProgressBar::new_spinner();
@@ -153,20 +154,16 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
                 p.enable_steady_tick(std::time::Duration::from_millis(120));
                 p
             });
-            let r = check::check(
-                c.ds.as_ref(),
-                &check::CheckOptions {
-                    show_all_ips: a.show_all_ips,
-                    show_problem_ips: a.show_problem_ips,
-                    progress: progress.clone(),
-                },
-            )
-            .await;
+            let opts = check::CheckOptions {
+                show_all_ips: a.show_all_ips,
+                show_problem_ips: a.show_problem_ips,
+                progress: progress.clone(),
+            };
+            let r = check::check(c.ds.as_ref(), &opts, services, &mut ctx.out).await;
             if let Some(p) = progress {
                 p.finish_and_clear();
             }
             let r = r.map_err(|e| Failure::Stderr(e.to_string()))?;
-            write!(ctx.out, "{}", r.text)?;
             if let Some(path) = &a.output {
                 let v = serde_json::to_value(&r.report)?;
                 std::fs::write(path, to_go_json_indent(&v)).map_err(|e| {
@@ -195,6 +192,40 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
             Ok(0)
         }
     }
+}
+
+/// The Kubernetes Services `ipam check` counts LoadBalancer addresses from: the datastore's
+/// cluster in Kubernetes mode; in etcd mode the cluster of `--kubeconfig` or `KUBECONFIG`,
+/// which calicoctl requires there. A configuration error stops the command before it starts;
+/// a failed list is reported where calicoctl reads the Services.
+async fn services(
+    ctx: &Ctx,
+    c: &Client,
+    kubeconfig: Option<&str>,
+) -> Result<Result<Vec<Value>, String>, Failure> {
+    if c.ds.backend() == crate::datastore::Backend::Kubernetes {
+        return Ok(c.ds.kube_services().await.map_err(|e| e.to_string()));
+    }
+    let path = kubeconfig
+        .map(str::to_string)
+        .or_else(|| std::env::var("KUBECONFIG").ok())
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Failure::Stderr(
+                "KUBECONFIG environment variable or --kubeconfig parameter not set".into(),
+            )
+        })?;
+    let spec = crate::config::Spec {
+        datastore_type: "kubernetes".into(),
+        kubeconfig: path,
+        // Services only: no discovery of Calico's API group.
+        calico_api_group: "crd.projectcalico.org/v1".into(),
+        ..Default::default()
+    };
+    let kube = crate::datastore::connect_kubernetes(&spec, ctx.timeout)
+        .await
+        .map_err(Failure::Stderr)?;
+    Ok(kube.ds.kube_services().await.map_err(|e| e.to_string()))
 }
 
 /// The workloads that currently use an IP (for the live-workload guard).
@@ -244,9 +275,13 @@ async fn release(ctx: &mut Ctx, a: &crate::cli::IpamReleaseArgs) -> CmdResult {
             address: Some(ip),
             ..Default::default()
         }],
+        ipam::ReleaseMode::Calico,
     )
     .await
     .map_err(|e| Failure::Stderr(format!("error: {e}")))?;
+    if let Some(e) = r.error {
+        return Err(Failure::Stderr(format!("error: {e}")));
+    }
     if r.released.is_empty() {
         return Err(Failure::Stderr(format!("IP address {ip} is not assigned")));
     }
@@ -265,9 +300,8 @@ async fn release_from_reports(
     let mut reports = Vec::new();
     for f in &a.from_report {
         let text = std::fs::read_to_string(f)
-            .map_err(|e| Failure::Stderr(format!("failed to read report {f}: {e}")))?;
-        let r: check::Report = serde_json::from_str(&text)
-            .map_err(|e| Failure::Stderr(format!("failed to parse report {f}: {e}")))?;
+            .map_err(|e| Failure::Stderr(crate::model::manifest::go_open_error(f, &e)))?;
+        let r = parse_report(f, &text).map_err(Failure::Stderr)?;
         if r.cluster_guid != guid {
             return Err(Failure::Stderr(format!(
                 "cluster does not match the provided report ({f}): mismatched cluster GUID. Refusing to release"
@@ -307,59 +341,48 @@ async fn release_from_reports(
             "WARNING: Data store is not locked. Ignoring due to --force option"
         )?;
     }
-    // IPs leaked in every report, with identical handle and sequence number.
-    let first = &reports[0];
-    let mut to_release: Vec<ReleaseOptions> = Vec::new();
-    for (ip, allocs) in &first.allocations {
-        for al in allocs.iter().filter(|al| !al.in_use) {
-            let everywhere = reports.iter().all(|r| {
-                r.allocations.get(ip).is_some_and(|l| {
-                    l.iter().any(|x| {
-                        !x.in_use
-                            && x.handle == al.handle
-                            && x.sequence_number == al.sequence_number
-                    })
-                })
-            });
-            if everywhere && let Ok(addr) = ip.parse::<IpAddr>() {
-                to_release.push(ReleaseOptions {
-                    address: Some(addr),
-                    handle: al.handle.clone(),
-                    sequence_number: al.sequence_number,
-                });
-            }
-        }
-    }
+    let merged = merge_reports(&reports);
+    let to_release: Vec<ReleaseOptions> = merged
+        .allocations
+        .values()
+        .flatten()
+        .filter(|al| !al.in_use)
+        .filter_map(|al| {
+            Some(ReleaseOptions {
+                address: Some(al.ip.parse::<IpAddr>().ok()?),
+                handle: al.handle.clone(),
+                sequence_number: Some(al.sequence_number),
+            })
+        })
+        .collect();
     if to_release.is_empty() {
         writeln!(ctx.out, "Report didn't contain any leaked IPs to clean up.")?;
     } else {
         writeln!(ctx.out, "Releasing {} old IPs...", to_release.len())?;
-        match ipam::release_ips(ds, &to_release).await {
-            Ok(r) => {
-                writeln!(ctx.out, "Released {} IPs successfully", r.released.len())?;
-                let gone = r.unallocated.len();
-                if gone > 0 {
-                    writeln!(
-                        ctx.out,
-                        "{gone} addresses marked as leaked in the report had already been cleaned up."
-                    )?;
-                }
-            }
-            Err(e) => writeln!(
+        let r = ipam::release_ips(ds, &to_release, ipam::ReleaseMode::Calico).await;
+        let (unallocated, err) = match r {
+            Ok(r) => (r.unallocated.len(), r.error.map(|e| e.to_string())),
+            Err(e) => (0, Some(e.to_string())),
+        };
+        match err {
+            Some(e) => writeln!(
                 ctx.out,
                 "An error occurred while releasing some IPs: {e}.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry."
             )?,
+            None => writeln!(
+                ctx.out,
+                "Released {} IPs successfully",
+                to_release.len() - unallocated
+            )?,
+        }
+        if unallocated > 0 {
+            writeln!(
+                ctx.out,
+                "{unallocated} addresses marked as leaked in the report had already been cleaned up."
+            )?;
         }
     }
-    let handles: Vec<&check::LeakedHandle> = first
-        .leaked_handles
-        .iter()
-        .filter(|h| {
-            reports
-                .iter()
-                .all(|r| r.leaked_handles.iter().any(|x| x == *h))
-        })
-        .collect();
+    let handles = &merged.leaked_handles;
     if handles.is_empty() {
         writeln!(ctx.out, "Report didn't contain any handles to clean up.")?;
     } else {
@@ -370,7 +393,7 @@ async fn release_from_reports(
         )?;
         let (mut ok, mut skipped, mut errs) = (0, 0, 0);
         for h in handles {
-            let uid = (!h.uid.is_empty()).then_some(h.uid.as_str());
+            let uid = h.uid.as_deref().filter(|u| !u.is_empty());
             match ipam::delete_handle_if_unchanged(ds, &h.id, &h.revision, uid).await {
                 Ok(true) => {
                     ok += 1;
@@ -396,28 +419,79 @@ async fn release_from_reports(
     Ok(0)
 }
 
+/// Reads a report as Go's decoder would take it: a JSON value that is not an object is
+/// calicoctl's "cannot unmarshal" error, `null` an empty report.
+fn parse_report(file: &str, text: &str) -> Result<check::Report, String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("failed to parse report {file}: {e}"))?;
+    let kind = match &v {
+        Value::Object(_) => None,
+        Value::Null => return Ok(check::Report::default()),
+        Value::Array(_) => Some("array"),
+        Value::String(_) => Some("string"),
+        Value::Number(_) => Some("number"),
+        Value::Bool(_) => Some("bool"),
+    };
+    if let Some(kind) = kind {
+        return Err(format!(
+            "json: cannot unmarshal {kind} into Go value of type ipam.Report"
+        ));
+    }
+    serde_json::from_value(v).map_err(|e| format!("failed to parse report {file}: {e}"))
+}
+
+/// Several reports as one: an IP is leaked only if every report says so, and a handle only
+/// if every report lists it; each with what the last report says about it (handle, sequence
+/// number, revision).
+fn merge_reports(reports: &[check::Report]) -> check::Report {
+    let mut merged = reports.last().cloned().expect("at least one report");
+    let leaked_everywhere = |ip: &str| {
+        reports.iter().all(|r| {
+            r.allocations
+                .get(ip)
+                .is_some_and(|l| l.iter().any(|a| !a.in_use))
+        })
+    };
+    merged
+        .allocations
+        .retain(|ip, list| leaked_everywhere(ip) && list.iter().any(|a| !a.in_use));
+    merged.leaked_handles.retain(|h| {
+        reports
+            .iter()
+            .all(|r| r.leaked_handles.iter().any(|x| x.id == h.id))
+    });
+    merged
+}
+
 async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResult {
-    if a.strictaffinity.is_none()
-        && a.max_blocks_per_host.is_none()
-        && a.kubevirt_ip_persistence.is_none()
+    // docopt hands an empty `--flag=` over as "", which calicoctl treats as not given.
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let (strictaffinity, max_blocks_per_host, kubevirt_ip_persistence) = (
+        given(&a.strictaffinity),
+        given(&a.max_blocks_per_host),
+        given(&a.kubevirt_ip_persistence),
+    );
+    if strictaffinity.is_none()
+        && max_blocks_per_host.is_none()
+        && kubevirt_ip_persistence.is_none()
     {
         return Err(Failure::Stderr(
             "at least one configuration option must be specified".into(),
         ));
     }
-    let strict = match &a.strictaffinity {
+    let strict = match &strictaffinity {
         Some(v) => Some(parse_go_bool(v).ok_or_else(|| {
             Failure::Stderr("invalid value. Use true or false to set strictaffinity".into())
         })?),
         None => None,
     };
-    let max_blocks = match &a.max_blocks_per_host {
+    let max_blocks = match &max_blocks_per_host {
         Some(v) => Some(v.parse::<i64>().map_err(|_| {
             Failure::Stderr("invalid value for maxblockhost. Use a valid number".into())
         })?),
         None => None,
     };
-    if let Some(k) = &a.kubevirt_ip_persistence
+    if let Some(k) = &kubevirt_ip_persistence
         && k != "Enabled"
         && k != "Disabled"
     {
@@ -436,7 +510,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
     if let Some(m) = max_blocks {
         cfg.max_blocks_per_host = m;
     }
-    if let Some(k) = &a.kubevirt_ip_persistence {
+    if let Some(k) = &kubevirt_ip_persistence {
         cfg.kubevirt_vm_address_persistence = Some(k.clone());
     }
     ipam::set_config(ds, &cfg)
@@ -448,7 +522,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
     if let Some(m) = max_blocks {
         writeln!(ctx.out, "Successfully set MaxBlocksPerHost to: {m}")?;
     }
-    if let Some(k) = &a.kubevirt_ip_persistence {
+    if let Some(k) = &kubevirt_ip_persistence {
         writeln!(
             ctx.out,
             "Successfully set KubeVirtVMAddressPersistence to: {k}"
@@ -531,22 +605,12 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
     let cidr: IpNet = cidr_s
         .parse()
         .map_err(|_| Failure::Stderr(format!("invalid pool CIDR {cidr_s}")))?;
-    // calicoctl disables the old pool before it validates NUMBER; we validate first so a bad
-    // number never leaves the pool disabled (documented difference).
+    // calicoctl disables the old pool before it checks NUMBER and the children, and leaves it
+    // disabled when they are refused; here everything is checked first, so a refused split
+    // changes nothing (documented difference).
     let children = split_cidr(cidr, &a.number).map_err(Failure::Stderr)?;
-    let mut disabled = pool.clone();
-    if let Some(s) = disabled.get_mut("spec").and_then(Value::as_object_mut) {
-        s.insert("disabled".into(), Value::Bool(true));
-    }
-    c.update(pk, &disabled)
-        .await
-        .map_err(|_| Failure::Stderr(format!("error disabling IP pool {cidr}")))?;
     let old_name = meta::name(&pool);
-    write!(
-        ctx.out,
-        "IP Pool {cidr} was successfully split into {} smaller pools.",
-        children.len()
-    )?;
+    let mut made = Vec::with_capacity(children.len());
     for (i, child) in children.iter().enumerate() {
         let mut base = old_name.clone();
         let suffix = format!("-{i}");
@@ -563,18 +627,39 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
             s.insert("cidr".into(), Value::String(child.to_string()));
             s.remove("disabled");
         }
-        let prepared = crate::model::manifest::decode_one(pk, &obj)
-            .map_err(|e| Failure::Stderr(e.to_string()))?
+        // The "unsafe" create: children overlap the (disabled) parent until it is deleted, so
+        // only the pool's own rules apply, not the overlap check.
+        let refused = |e: String| {
+            Failure::Stderr(format!(
+                "error using unsafe create to make split pool with cidr {child}: {e}"
+            ))
+        };
+        let mut o = crate::model::manifest::decode_one(pk, &obj)
+            .map_err(|e| refused(e.to_string()))?
             .obj;
-        // The "unsafe" create: children overlap the (disabled) parent until it is deleted.
-        let mut o = prepared;
         crate::model::validate::apply_defaults(pk, &mut o);
+        crate::model::validate::validate(pk, &o).map_err(|e| refused(e.to_string()))?;
         meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
         meta::set_meta_str(
             &mut o,
             "creationTimestamp",
             Some(&crate::model::gotypes::now_rfc3339()),
         );
+        made.push((name, child, o));
+    }
+    let mut disabled = pool.clone();
+    if let Some(s) = disabled.get_mut("spec").and_then(Value::as_object_mut) {
+        s.insert("disabled".into(), Value::Bool(true));
+    }
+    c.update(pk, &disabled)
+        .await
+        .map_err(|_| Failure::Stderr(format!("error disabling IP pool {cidr}")))?;
+    write!(
+        ctx.out,
+        "IP Pool {old_name} was successfully split into {} smaller pools.",
+        made.len()
+    )?;
+    for (name, child, o) in made {
         ds.create(pk, &o)
             .await
             .map_err(|e| Failure::Stderr(e.to_string()))?;

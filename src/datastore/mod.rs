@@ -244,6 +244,16 @@ pub trait Datastore: Send + Sync {
     /// Unconditional write (IPAM config is written this way upstream).
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv>;
 
+    /// Every Kubernetes Service of the cluster (`ipam check` counts the LoadBalancer addresses
+    /// Calico assigned). Only the Kubernetes backend has them.
+    async fn kube_services(&self) -> Result<Vec<Value>> {
+        Err(DatastoreError::Unsupported {
+            operation: "list Services".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
+
     /// Felix status reports; backends without them return an empty list.
     async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
         Ok(Vec::new())

@@ -5,7 +5,7 @@
 pub mod check;
 pub mod show;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -125,32 +125,57 @@ pub async fn get_block(ds: &dyn Datastore, cidr: IpNet) -> Result<BlockKv> {
     as_block(kv).ok_or_else(|| DatastoreError::Corrupt(format!("block {cidr} has the wrong type")))
 }
 
-/// The IPAM configuration (defaults when none is stored) and its revision.
+/// The IPAM configuration and its revision. When none is stored, libcalico's GetIPAMConfig
+/// stores the default first (KubeVirt VM address persistence `Enabled`), so every reader
+/// (`ipam show --show-configuration`, `ipam configure`) leaves it behind.
 pub async fn get_config(ds: &dyn Datastore) -> Result<(IpamConfig, Option<String>)> {
-    match ds.ipam_get(&IpamKey::Config).await {
-        Ok(IpamKv {
-            value: IpamValue::Config(c),
-            revision,
-            ..
-        }) => Ok((c, Some(revision))),
-        Ok(_) => Err(DatastoreError::Corrupt(
-            "IPAM config has the wrong type".into(),
-        )),
-        Err(e) if e.is_not_found() => Ok((IpamConfig::default(), None)),
-        Err(e) => Err(e),
+    for _ in 0..DATASTORE_RETRIES {
+        match ds.ipam_get(&IpamKey::Config).await {
+            Ok(IpamKv {
+                value: IpamValue::Config(c),
+                revision,
+                ..
+            }) => return Ok((c, Some(revision))),
+            Ok(_) => {
+                return Err(DatastoreError::Corrupt(
+                    "IPAM config has the wrong type".into(),
+                ));
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let default = IpamConfig {
+            kubevirt_vm_address_persistence: Some("Enabled".into()),
+            ..IpamConfig::default()
+        };
+        let kv = IpamKv {
+            key: IpamKey::Config,
+            value: IpamValue::Config(default.clone()),
+            revision: String::new(),
+            uid: None,
+        };
+        match ds.ipam_create(&kv).await {
+            Ok(kv) => return Ok((default, Some(kv.revision))),
+            Err(e) if e.is_already_exists() => continue,
+            Err(e) => return Err(e),
+        }
     }
+    Err(DatastoreError::Other(
+        "max retries hit reading the IPAM config".into(),
+    ))
 }
 
-/// Writes the IPAM config as libcalico's SetIPAMConfig does (plain put), enforcing its rules.
+/// Writes the IPAM config as libcalico's SetIPAMConfig does (plain put), enforcing its rules
+/// in its order. A negative MaxBlocksPerHost is accepted, as there.
 pub async fn set_config(ds: &dyn Datastore, cfg: &IpamConfig) -> Result<()> {
     if !cfg.strict_affinity && !cfg.auto_allocate_blocks {
         return Err(DatastoreError::Other(
             "Cannot disable 'StrictAffinity' and 'AutoAllocateBlocks' at the same time".into(),
         ));
     }
-    if cfg.max_blocks_per_host < 0 {
+    if cfg.max_blocks_per_host > 0 && !cfg.strict_affinity {
         return Err(DatastoreError::Other(
-            "MaxBlocksPerHost must not be negative".into(),
+            "MaxBlocksPerHost requires StrictAffinity to be enabled".into(),
         ));
     }
     ds.ipam_put(&IpamKv {
@@ -195,18 +220,37 @@ pub struct ReleaseOptions {
     pub sequence_number: Option<u64>,
 }
 
+/// How a release treats a request whose precondition (handle, sequence number) no longer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseMode {
+    /// libcalico's ReleaseIPs, which calicoctl uses: the sequence number is compared before
+    /// anything else; a mismatch fails the whole block as an update conflict (other blocks go
+    /// on); a handle loses one address per block however many were released there; an empty
+    /// block whose pool no longer selects its node loses its affinity.
+    Calico,
+    /// The stale request is skipped and reported; handles lose exactly what was released.
+    SkipStale,
+}
+
 /// Outcome of releasing IPs.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct ReleaseResult {
     pub released: Vec<IpAddr>,
     /// Already free (not an error, reported back).
     pub unallocated: Vec<IpAddr>,
-    /// Skipped because a precondition no longer held (re-used or changed since scanned).
+    /// Skipped because a precondition no longer held (`ReleaseMode::SkipStale`).
     pub skipped: Vec<(IpAddr, String)>,
+    /// The last block that failed (`ReleaseMode::Calico`); the other blocks were released.
+    pub error: Option<DatastoreError>,
 }
 
 /// Releases IPs, one CAS block write per block (retried on conflict), then decrements handles.
-pub async fn release_ips(ds: &dyn Datastore, requests: &[ReleaseOptions]) -> Result<ReleaseResult> {
+/// Blocks are taken in CIDR order. Errors reading pools or blocks end the release.
+pub async fn release_ips(
+    ds: &dyn Datastore,
+    requests: &[ReleaseOptions],
+    mode: ReleaseMode,
+) -> Result<ReleaseResult> {
     let mut by_block: BTreeMap<String, (IpNet, Vec<&ReleaseOptions>)> = BTreeMap::new();
     let mut result = ReleaseResult::default();
     // Map IPs to block CIDRs via the pools' block sizes, falling back to existing blocks.
@@ -240,26 +284,57 @@ pub async fn release_ips(ds: &dyn Datastore, requests: &[ReleaseOptions]) -> Res
         }
     }
     for (_, (cidr, reqs)) in by_block {
-        let (handles, r) = release_in_block(ds, cidr, &reqs).await?;
+        let (handles, r, emptied) = match release_in_block(ds, cidr, &reqs, mode).await {
+            Ok(x) => x,
+            Err(e) if mode == ReleaseMode::Calico && e.is_conflict() => {
+                result.error = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         result.released.extend(r.released);
         result.unallocated.extend(r.unallocated);
         result.skipped.extend(r.skipped);
-        // Handles are updated separately and non-atomically, as upstream.
+        // Handles are updated separately and non-atomically; a failure is only logged, as
+        // upstream (the handle then keeps its count: never clamped).
         for (handle, count) in handles {
-            if let Err(e) = decrement_handle(ds, &handle, cidr, count).await {
+            let how = match mode {
+                ReleaseMode::Calico => Decrement::Strict,
+                ReleaseMode::SkipStale => Decrement::Clamp,
+            };
+            if let Err(e) = decrement_handle(ds, &handle, cidr, count, how).await {
                 crate::log::warn(&format!("failed to decrement handle {handle}: {e}"));
             }
+        }
+        if let (ReleaseMode::Calico, Some(block)) = (mode, emptied)
+            && let Err(e) = ensure_consistent_affinity(ds, &block, &pools).await
+        {
+            crate::log::warn(&format!(
+                "failed to check the affinity of block {cidr}: {e}"
+            ));
         }
     }
     Ok(result)
 }
 
-/// One block's part of a release: returns the handle counts to decrement.
+/// A sequence-number or handle mismatch in `ReleaseMode::Calico`: libcalico's update
+/// conflict naming the address.
+fn stale(ip: IpAddr) -> DatastoreError {
+    DatastoreError::Conflict { id: ip.to_string() }
+}
+
+/// One block's part of a release: the handle counts to decrement, what happened, and the
+/// block as written when the release left it empty with an affinity.
 async fn release_in_block(
     ds: &dyn Datastore,
     cidr: IpNet,
     reqs: &[&ReleaseOptions],
-) -> Result<(HashMap<String, i64>, ReleaseResult)> {
+    mode: ReleaseMode,
+) -> Result<(
+    BTreeMap<String, i64>,
+    ReleaseResult,
+    Option<AllocationBlock>,
+)> {
     for _ in 0..DATASTORE_RETRIES {
         let mut kv = match get_block(ds, cidr).await {
             Ok(b) => b,
@@ -268,12 +343,12 @@ async fn release_in_block(
                     unallocated: reqs.iter().filter_map(|q| q.address).collect(),
                     ..Default::default()
                 };
-                return Ok((HashMap::new(), r));
+                return Ok((BTreeMap::new(), r, None));
             }
             Err(e) => return Err(e),
         };
         let mut result = ReleaseResult::default();
-        let mut handles: HashMap<String, i64> = HashMap::new();
+        let mut handles: BTreeMap<String, i64> = BTreeMap::new();
         let mut ordinals = Vec::new();
         for q in reqs {
             let Some(ip) = q.address else { continue };
@@ -281,53 +356,70 @@ async fn release_in_block(
                 result.unallocated.push(ip);
                 continue;
             };
+            let seq_now = kv
+                .block
+                .sequence_number_for_allocation
+                .as_ref()
+                .and_then(|m| m.get(&ord.to_string()))
+                .copied();
+            if let Some(seq) = q.sequence_number
+                && seq != seq_now.unwrap_or(0)
+            {
+                match mode {
+                    ReleaseMode::Calico => return Err(stale(ip)),
+                    ReleaseMode::SkipStale if kv.block.allocations[ord].is_some() => {
+                        result
+                            .skipped
+                            .push((ip, "sequence number changed (IP was re-allocated)".into()));
+                        continue;
+                    }
+                    ReleaseMode::SkipStale => {}
+                }
+            }
             let Some(attr) = kv.block.attribute_of(ord).cloned() else {
                 result.unallocated.push(ip);
                 continue;
             };
-            if attr.released_at.is_some() {
-                result.unallocated.push(ip);
-                continue;
-            }
-            if let Some(h) = &q.handle
-                && attr.handle_id.as_deref() != Some(h.as_str())
+            if let Some(h) = q.handle.as_deref().filter(|h| !h.is_empty())
+                && attr.handle_id.as_deref() != Some(h)
             {
-                result
-                    .skipped
-                    .push((ip, format!("handle changed (now {:?})", attr.handle_id)));
-                continue;
-            }
-            if let Some(seq) = q.sequence_number {
-                let cur = kv
-                    .block
-                    .sequence_number_for_allocation
-                    .as_ref()
-                    .and_then(|m| m.get(&ord.to_string()))
-                    .copied();
-                if cur != Some(seq) {
-                    result
-                        .skipped
-                        .push((ip, "sequence number changed (IP was re-allocated)".into()));
-                    continue;
+                match mode {
+                    ReleaseMode::Calico => return Err(stale(ip)),
+                    ReleaseMode::SkipStale => {
+                        result
+                            .skipped
+                            .push((ip, format!("handle changed (now {:?})", attr.handle_id)));
+                        continue;
+                    }
                 }
             }
             if let Some(h) = attr.handle_id {
-                *handles.entry(h).or_default() += 1;
+                let n = handles.entry(h).or_default();
+                // libcalico counts one address per handle and block, whatever it released.
+                *n = if mode == ReleaseMode::Calico {
+                    1
+                } else {
+                    *n + 1
+                };
             }
             ordinals.push(ord);
             result.released.push(ip);
         }
         if ordinals.is_empty() {
-            return Ok((HashMap::new(), result));
+            return Ok((BTreeMap::new(), result, None));
         }
         release_ordinals(&mut kv.block, &ordinals);
-        let write = if is_empty_block(&kv.block) && kv.block.affinity.is_none() {
-            ds.ipam_delete(&kv.to_kv()).await
+        let empty = is_empty_block(&kv.block);
+        let write = if empty && kv.block.affinity.is_none() {
+            ds.ipam_delete(&kv.to_kv()).await.map(|_| None)
         } else {
-            ds.ipam_update(&kv.to_kv()).await.map(|_| ())
+            ds.ipam_update(&kv.to_kv()).await.map(|_| Some(()))
         };
         match write {
-            Ok(()) => return Ok((handles, result)),
+            Ok(written) => {
+                let emptied = (empty && written.is_some()).then_some(kv.block);
+                return Ok((handles, result, emptied));
+            }
             Err(e) if e.is_conflict() => continue,
             Err(e) => return Err(e),
         }
@@ -337,11 +429,63 @@ async fn release_in_block(
     )))
 }
 
-/// The classic in-block release (§2.7): free ordinals to the tail of `unallocated`, drop their
-/// sequence numbers, compact attributes, bump the block's sequence number.
+/// libcalico's check after a release empties a block: when the block's enabled pool no
+/// longer selects the (existing) node it is affine to, the affinity is released.
+async fn ensure_consistent_affinity(
+    ds: &dyn Datastore,
+    block: &AllocationBlock,
+    pools: &[Pool],
+) -> Result<()> {
+    let Some(host) = block.affinity_host() else {
+        return Ok(());
+    };
+    let Some(pool) = pools
+        .iter()
+        .find(|p| !p.disabled && p.cidr.contains(&block.cidr.network()))
+    else {
+        return Ok(());
+    };
+    let Some(nk) = by_kind("Node") else {
+        return Ok(());
+    };
+    let node = match ds.get(nk, "", host).await {
+        Ok(n) => n,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if pool_selects(&pool.node_selector, &node) {
+        return Ok(());
+    }
+    release_affinity(ds, host, AffinityType::Host, block.cidr, true)
+        .await
+        .map(|_| ())
+}
+
+/// Whether a pool's node selector selects a Node (an empty selector selects every node).
+fn pool_selects(selector: &str, node: &serde_json::Value) -> bool {
+    if selector.trim().is_empty() {
+        return true;
+    }
+    let labels: BTreeMap<String, String> = node
+        .pointer("/metadata/labels")
+        .and_then(|l| l.as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::model::selector::parse(selector).is_ok_and(|s| s.evaluate_map(&labels))
+}
+
+/// The classic in-block release (§2.7): free ordinals to the tail of `unallocated` in the
+/// order given, drop their sequence numbers, delete the attributes no allocation refers to
+/// any more (only those), bump the block's sequence number.
 pub fn release_ordinals(b: &mut AllocationBlock, ordinals: &[usize]) {
+    let mut released: Vec<usize> = Vec::new();
     for &ord in ordinals {
-        if ord < b.allocations.len() && b.allocations[ord].is_some() {
+        if let Some(Some(idx)) = b.allocations.get(ord).copied() {
+            released.push(idx);
             b.allocations[ord] = None;
             b.unallocated.get_or_insert_with(Vec::new).push(ord);
             if let Some(m) = b.sequence_number_for_allocation.as_mut() {
@@ -349,23 +493,28 @@ pub fn release_ordinals(b: &mut AllocationBlock, ordinals: &[usize]) {
             }
         }
     }
-    compact_attributes(b);
+    let still_used: std::collections::HashSet<usize> =
+        b.allocations.iter().flatten().copied().collect();
+    let mut gone: Vec<usize> = released
+        .into_iter()
+        .filter(|i| !still_used.contains(i))
+        .collect();
+    gone.sort_unstable();
+    gone.dedup();
+    delete_attributes(b, &gone);
     b.sequence_number = b.sequence_number.wrapping_add(1);
 }
 
-/// Removes unreferenced attributes and renumbers the allocations, keeping surviving order.
-pub fn compact_attributes(b: &mut AllocationBlock) {
-    let attrs = b.attributes.take().unwrap_or_default();
-    let mut used = vec![false; attrs.len()];
-    for i in b.allocations.iter().flatten() {
-        if *i < used.len() {
-            used[*i] = true;
-        }
+/// Removes the attributes at `gone` (sorted) and renumbers the allocations after them.
+fn delete_attributes(b: &mut AllocationBlock, gone: &[usize]) {
+    if gone.is_empty() {
+        return;
     }
+    let attrs = b.attributes.take().unwrap_or_default();
     let mut remap = vec![None; attrs.len()];
     let mut kept = Vec::new();
     for (i, a) in attrs.into_iter().enumerate() {
-        if used[i] {
+        if gone.binary_search(&i).is_err() {
             remap[i] = Some(kept.len());
             kept.push(a);
         }
@@ -385,8 +534,18 @@ pub fn is_empty_block(b: &AllocationBlock) -> bool {
         Some(_) => b
             .attribute_of(ord)
             .and_then(|at| at.handle_id.as_deref())
-            .is_some_and(|h| h == "windows-reserved-ipam-handle"),
+            .is_some_and(|h| h == check::WINDOWS_RESERVED_HANDLE),
     })
+}
+
+/// How `decrement_handle` treats a handle that does not hold what is taken from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decrement {
+    /// libcalico: a handle that is gone, does not hold the block or holds fewer addresses
+    /// there is an error and stays as it is.
+    Strict,
+    /// Take what is there: a missing handle is fine, a count never goes below zero.
+    Clamp,
 }
 
 /// `block[cidr] -= count` on a handle; deletes the handle when nothing is left (CAS, retried).
@@ -395,11 +554,12 @@ pub async fn decrement_handle(
     handle: &str,
     cidr: IpNet,
     count: i64,
+    how: Decrement,
 ) -> Result<()> {
     for _ in 0..DATASTORE_RETRIES {
         let kv = match ds.ipam_get(&IpamKey::Handle(handle.to_string())).await {
             Ok(kv) => kv,
-            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_not_found() && how == Decrement::Clamp => return Ok(()),
             Err(e) => return Err(e),
         };
         let IpamValue::Handle(mut h) = kv.value.clone() else {
@@ -408,7 +568,23 @@ pub async fn decrement_handle(
             )));
         };
         let key = cidr.to_string();
-        let left = h.block.get(&key).copied().unwrap_or(0) - count;
+        let have = h.block.get(&key).copied();
+        if how == Decrement::Strict {
+            match have {
+                None => {
+                    return Err(DatastoreError::Other(format!(
+                        "Tried to decrement block {key} but it isn't linked to handle {handle}"
+                    )));
+                }
+                Some(have) if have < count => {
+                    return Err(DatastoreError::Other(format!(
+                        "Tried to decrement block {key} by {count} but it only has {have} addresses on handle {handle}"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        let left = have.unwrap_or(0) - count;
         if left <= 0 {
             h.block.remove(&key);
         } else {
@@ -426,7 +602,7 @@ pub async fn decrement_handle(
         match r {
             Ok(()) => return Ok(()),
             Err(e) if e.is_conflict() => continue,
-            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if e.is_not_found() && how == Decrement::Clamp => return Ok(()),
             Err(e) => return Err(e),
         }
     }
@@ -642,7 +818,7 @@ pub async fn assign_ip(
         match ds.ipam_update(&kv.to_kv()).await {
             Ok(_) => return Ok(()),
             Err(e) => {
-                let _ = decrement_handle(ds, handle, cidr, 1).await;
+                let _ = decrement_handle(ds, handle, cidr, 1, Decrement::Clamp).await;
                 if e.is_conflict() {
                     continue;
                 }
@@ -811,13 +987,15 @@ pub async fn claim_block(ds: &dyn Datastore, cidr: IpNet, host: &str) -> Result<
     }
 }
 
-/// Finds an IP's allocation: (block, ordinal, attribute).
+/// Finds an IP's allocation: (block, ordinal, attribute). As libcalico's
+/// GetAssignmentAttributes, the block is the one an enabled pool's block size puts the IP in;
+/// an IP outside every enabled pool has none.
 pub async fn lookup_ip(
     ds: &dyn Datastore,
     ip: IpAddr,
 ) -> Result<Option<(AllocationBlock, usize, AllocationAttribute)>> {
     let pools = list_pools(ds).await?;
-    let block = match pools.iter().find(|p| p.cidr.contains(&ip)) {
+    let block = match pools.iter().find(|p| !p.disabled && p.cidr.contains(&ip)) {
         Some(p) => {
             let cidr = IpNet::new(ip, p.block_size)
                 .map_err(|e| DatastoreError::Other(e.to_string()))?
@@ -828,7 +1006,7 @@ pub async fn lookup_ip(
                 Err(e) => return Err(e),
             }
         }
-        None => find_block(&list_blocks(ds).await?, ip).cloned(),
+        None => None,
     };
     let Some(b) = block else { return Ok(None) };
     let Some(ord) = b.block.ordinal_of(ip) else {

@@ -100,10 +100,11 @@ pub struct BlockStat {
 
 impl BlockStat {
     pub fn of(b: &AllocationBlock) -> Self {
+        // `host:node1` → `node1`, `virtual:load-balancer` → `load-balancer`.
         let owner = b
             .affinity
             .as_deref()
-            .map(|a| a.strip_prefix("host:").unwrap_or(a).to_string());
+            .map(|a| a.split_once(':').map_or(a, |(_, h)| h).to_string());
         let owner_s = owner.clone().unwrap_or_default();
         let mut borrowed = Vec::new();
         let mut no_node = 0;
@@ -295,12 +296,13 @@ pub fn render_ip(info: &IpInfo) -> String {
     s
 }
 
-/// calicoctl's `--show-configuration` table. The KubeVirt value is shown instead of
-/// calicoctl's pointer address (a REL bug).
+/// calicoctl's `--show-configuration` table. calicoctl prints the KubeVirt setting with Go's
+/// `%v` of a pointer: `(*ipam.VMAddressPersistence)(nil)` when unset, else the value's address
+/// (here: where this process holds the value), never the value itself.
 pub fn render_config(c: &IpamConfig) -> String {
     let kv = match &c.kubevirt_vm_address_persistence {
         None => "(*ipam.VMAddressPersistence)(nil)".to_string(),
-        Some(v) => format!("(*ipam.VMAddressPersistence)({v})"),
+        Some(v) => format!("(*ipam.VMAddressPersistence)({:p})", v.as_ptr()),
     };
     let rows = vec![
         vec!["StrictAffinity".to_string(), c.strict_affinity.to_string()],
@@ -531,5 +533,14 @@ mod tests {
 +------------------------------+-----------------------------------+
 ";
         assert_eq!(render_config(&IpamConfig::default()), want);
+        let set = IpamConfig {
+            kubevirt_vm_address_persistence: Some("Enabled".into()),
+            ..IpamConfig::default()
+        };
+        let t = render_config(&set);
+        assert!(
+            t.contains("| KubeVirtVMAddressPersistence | (*ipam.VMAddressPersistence)(0x"),
+            "{t}"
+        );
     }
 }

@@ -85,7 +85,7 @@ fn read_file(p: &Path) -> Result<String, ManifestError> {
 }
 
 /// Go's `open <path>: <reason>` text.
-fn go_open_error(path: &str, e: &std::io::Error) -> String {
+pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
     let reason = match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),

@@ -388,7 +388,7 @@ fn apply_removes_exactly_the_plan_and_is_idempotent() {
         assert_eq!(after.get(&k), before.get(&k), "{k}");
     }
     // IPAM is consistent afterwards, and a second run has nothing to do.
-    env.ctl(&["ipam", "check"]).run().ok();
+    ipam_check(&env).ok();
     env.ctl(&["node", "cleanup", "--apply", "--yes"])
         .run()
         .ok()
@@ -446,7 +446,7 @@ fn a_run_stopped_after_any_step_is_finished_by_the_next() {
     assert!(runs > 10, "expected one step per run, took {runs} runs");
     let got: BTreeSet<String> = env.etcd.dump().into_keys().collect();
     assert_eq!(got, want, "interrupted runs must end where one run ends");
-    let check = env.ctl(&["ipam", "check"]).run();
+    let check = ipam_check(&env);
     check
         .ok()
         .stdout_has("Found 0 handles with no matching IPs");
@@ -635,4 +635,19 @@ fn kdd_v1_cleanup_of_a_deleted_kubernetes_node() {
 #[test]
 fn kdd_v3_cleanup_of_a_deleted_kubernetes_node() {
     kdd_cleanup(CrdMode::V3);
+}
+
+/// `ipam check` as on a cluster: kube-controllers' configuration in the datastore (only
+/// while it runs), Services read through a kubeconfig (here a fake API with none).
+fn ipam_check(env: &Env) -> Out {
+    env.apply("apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata:\n  name: default\nspec:\n  controllers:\n    node: {}\n");
+    let kube = crate::fakekube::FakeKube::start();
+    let kubeconfig = kube.kubeconfig.display().to_string();
+    let out = env
+        .ctl(&["ipam", "check", "--kubeconfig", &kubeconfig])
+        .run();
+    env.ctl(&["delete", "kubecontrollersconfiguration", "default"])
+        .run()
+        .ok();
+    out
 }

@@ -314,7 +314,9 @@ fn corrupt_block_is_a_clear_error_and_nothing_is_written() {
     assert!(out.stderr.contains(BLOCK_KEY), "{}", out.stderr);
     env.etcd.put(BLOCK_KEY, "not json at all");
     let before2 = env.etcd.dump();
-    env.ctl(&["ipam", "check"])
+    let kube = crate::fakekube::FakeKube::start();
+    let kubeconfig = kube.kubeconfig.display().to_string();
+    env.ctl(&["ipam", "check", "--kubeconfig", &kubeconfig])
         .run()
         .fails(1)
         .stderr_has(BLOCK_KEY);
@@ -333,11 +335,17 @@ fn check_report_and_release_from_report() {
         "/calico/ipam/v2/handle/leaked-handle",
         r#"{"block":{"10.65.79.0/26":1},"deleted":false}"#,
     );
+    // What kube-controllers creates; etcd mode reads Services through a kubeconfig.
+    env.apply("apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata:\n  name: default\nspec:\n  controllers:\n    node: {}\n");
+    let kube = crate::fakekube::FakeKube::start();
+    let kubeconfig = kube.kubeconfig.display().to_string();
     let report = env.dir.path().join("report.json");
     let out = env
         .ctl(&[
             "ipam",
             "check",
+            "--kubeconfig",
+            &kubeconfig,
             "--show-problem-ips",
             "-o",
             report.to_str().unwrap(),
@@ -358,8 +366,9 @@ fn check_report_and_release_from_report() {
         out.stdout
     );
     assert!(
-        out.stdout
-            .contains("  10.65.79.0 leaked; attrs node=node1,pod=pod-a0,namespace=default\n"),
+        out.stdout.contains(
+            "  10.65.79.0 leaked; attrs Main:a0 Extra:namespace=default,node=node1,pod=pod-a0\n"
+        ),
         "{}",
         out.stdout
     );
@@ -400,9 +409,16 @@ fn check_report_and_release_from_report() {
     env.ctl(&["ipam", "release", "--from-report", report.to_str().unwrap()]).run().fails(1).stderr_is(
         "the provided reports are all stale - at least one should be up-to-date. Please generate a new report while the data store is locked and try again\n",
     );
-    env.ctl(&["ipam", "check", "-o", report.to_str().unwrap()])
-        .run()
-        .ok();
+    env.ctl(&[
+        "ipam",
+        "check",
+        "--kubeconfig",
+        &kubeconfig,
+        "-o",
+        report.to_str().unwrap(),
+    ])
+    .run()
+    .ok();
     let out = env
         .ctl(&["ipam", "release", "--from-report", report.to_str().unwrap()])
         .run();
@@ -413,7 +429,9 @@ fn check_report_and_release_from_report() {
         .run()
         .ok()
         .stdout_is("Datastore unlocked.\n");
-    let out = env.ctl(&["ipam", "check"]).run();
+    let out = env
+        .ctl(&["ipam", "check", "--kubeconfig", &kubeconfig])
+        .run();
     out.ok();
     assert!(
         out.stdout.ends_with("Check complete; found 0 problems.\n"),

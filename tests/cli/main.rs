@@ -3,6 +3,11 @@
 
 mod harness;
 
+/// The conformance suite's read-only fake Kubernetes API (Services for `ipam check`).
+#[path = "../conformance/fakekube.rs"]
+#[allow(dead_code)]
+mod fakekube;
+
 mod backends;
 mod bird;
 mod cleanup;

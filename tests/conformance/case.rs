@@ -22,10 +22,17 @@
 //! env CALICO_API_GROUP=projectcalico.org/v3   # environment of the following steps
 //! env -DATASTORE_TYPE                          # drop a variable
 //! allow usage-hint                 # the next step may differ as allowlist entry usage-hint says
+//! by reference                     # the next step runs the reference binary on both sides
+//! $ ipam check -o report.json      #   (or `by ours`): one binary's output fed to the other
+//! cat report.json                  # a compared step: a file the previous steps wrote
+//! include ipam-seed.inc            # the actions of cases/ipam-seed.inc (seeding shared by
+//!                                  #   several cases; `.inc` files hold no `===`)
 //! ```
 //!
 //! `${ENDPOINT}`, `${KUBECONFIG}` and `${DIR}` in arguments, file contents and seed values are
-//! replaced by each side's etcd endpoint, kubeconfig path and case directory.
+//! replaced by each side's etcd endpoint, kubeconfig path and case directory. In etcd cases
+//! `${KUBECONFIG}` points at a read-only fake Kubernetes API that serves what `kube POST`
+//! put there (calicoctl reads Services through it in etcd mode).
 
 use std::path::Path;
 
@@ -66,7 +73,22 @@ pub enum Action {
         stdin: Option<String>,
         allow: Option<String>,
         line: usize,
+        by: By,
     },
+    /// Compares a file of the case directory (e.g. an `ipam check` report) as a step's stdout.
+    Cat { name: String, line: usize },
+}
+
+/// Which binary a step runs on each side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum By {
+    /// Each side its own binary: the comparison.
+    #[default]
+    Each,
+    /// Our binary on both sides (its output then read by the reference on the reference side).
+    Ours,
+    /// The reference binary on both sides.
+    Reference,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +105,7 @@ impl Case {
     pub fn steps(&self) -> usize {
         self.actions
             .iter()
-            .filter(|a| matches!(a, Action::Run { .. }))
+            .filter(|a| matches!(a, Action::Run { .. } | Action::Cat { .. }))
             .count()
     }
 
@@ -177,12 +199,25 @@ fn heredoc_tag(rest: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Parses one `.case` file.
+/// Parses one `.case` file (without `include`s).
+#[cfg(test)]
 pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
+    parse_with(file, text, &|name| {
+        Err(format!("include {name}: no includes here"))
+    })
+}
+
+/// Parses one `.case` file; `include NAME` reads NAME's text with `read`.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Vec<Case>, String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut cases: Vec<Case> = Vec::new();
     let mut file_stores = vec![StoreKind::Etcd];
     let mut pending_allow: Option<String> = None;
+    let mut pending_by: Option<By> = None;
     let mut i = 0;
     while i < lines.len() {
         let lineno = i + 1;
@@ -193,8 +228,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
             continue;
         }
         if let Some(name) = line.strip_prefix("=== ") {
-            if pending_allow.is_some() {
-                return Err(format!("{file}:{lineno}: `allow` not followed by a step"));
+            if pending_allow.is_some() || pending_by.is_some() {
+                return Err(format!(
+                    "{file}:{lineno}: `allow` or `by` not followed by a step"
+                ));
             }
             cases.push(Case {
                 file: file.to_string(),
@@ -249,8 +286,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
                     stdin: body,
                     allow: pending_allow.take(),
                     line: lineno,
+                    by: pending_by.take().unwrap_or_default(),
                 }
             }
+            "cat" if body.is_none() && !rest.is_empty() => Action::Cat {
+                name: rest.to_string(),
+                line: lineno,
+            },
             "file" => Action::File {
                 name: rest.to_string(),
                 content: body.ok_or(format!("{file}:{lineno}: `file` needs a here-document"))?,
@@ -299,14 +341,31 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Case>, String> {
                 pending_allow = Some(rest.to_string());
                 continue;
             }
+            "include" if body.is_none() => {
+                let inc = read(rest).map_err(|e| format!("{file}:{lineno}: {e}"))?;
+                let mut parsed = parse_with(rest, &format!("=== include\n{inc}"), read)?;
+                if parsed.len() != 1 {
+                    return Err(format!("{file}:{lineno}: {rest} holds a `===` line"));
+                }
+                case.actions.append(&mut parsed[0].actions);
+                continue;
+            }
+            "by" => {
+                pending_by = Some(match rest {
+                    "ours" => By::Ours,
+                    "reference" => By::Reference,
+                    _ => return Err(format!("{file}:{lineno}: by ours|reference")),
+                });
+                continue;
+            }
             _ => return Err(format!("{file}:{lineno}: unknown directive {verb:?}")),
         };
         case.actions.push(action);
     }
-    if pending_allow.is_some() {
-        return Err(format!("{file}: `allow` at the end of the file"));
+    if pending_allow.is_some() || pending_by.is_some() {
+        return Err(format!("{file}: `allow` or `by` at the end of the file"));
     }
-    for c in &cases {
+    for c in cases.iter().filter(|c| c.name != "include") {
         if c.steps() == 0 {
             return Err(format!(
                 "{}:{}: case {:?} has no step",
@@ -329,7 +388,10 @@ pub fn load_dir(dir: &Path) -> Vec<Case> {
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&f).unwrap();
-        all.extend(parse(&name, &text).unwrap_or_else(|e| panic!("{e}")));
+        let read = |inc: &str| {
+            std::fs::read_to_string(dir.join(inc)).map_err(|e| format!("include {inc}: {e}"))
+        };
+        all.extend(parse_with(&name, &text, &read).unwrap_or_else(|e| panic!("{e}")));
     }
     all
 }
@@ -356,12 +418,12 @@ mod tests {
 
     #[test]
     fn parses_a_case() {
-        let text = "stores: etcd kdd\n# c\n=== one\nfile a.yaml <<EOF\nx: 1\nEOF\nallow usage-hint\n$ apply -f a.yaml\n$ apply -f - <<END\ny\nEND\nenv -X\n";
+        let text = "stores: etcd kdd\n# c\n=== one\nfile a.yaml <<EOF\nx: 1\nEOF\nallow usage-hint\n$ apply -f a.yaml\n$ apply -f - <<END\ny\nEND\nenv -X\nby reference\n$ get x\ncat a.yaml\n";
         let cases = parse("t.case", text).unwrap();
         assert_eq!(cases.len(), 1);
         let c = &cases[0];
         assert_eq!(c.stores, [StoreKind::Etcd, StoreKind::Kdd]);
-        assert_eq!(c.steps(), 2);
+        assert_eq!(c.steps(), 4);
         match &c.actions[1] {
             Action::Run { args, allow, .. } => {
                 assert_eq!(args, &["apply", "-f", "a.yaml"]);
@@ -373,6 +435,22 @@ mod tests {
             Action::Run { stdin, .. } => assert_eq!(stdin.as_deref(), Some("y\n")),
             a => panic!("{a:?}"),
         }
+        assert!(matches!(
+            &c.actions[4],
+            Action::Run {
+                by: By::Reference,
+                ..
+            }
+        ));
+        assert!(matches!(&c.actions[5], Action::Cat { name, .. } if name == "a.yaml"));
+        assert!(parse("t.case", "=== x\nby x\n$ get\n").is_err());
+        let inc = |n: &str| match n {
+            "s.inc" => Ok("etcd-put /k v\nenv A=1\n".to_string()),
+            _ => Err("none".to_string()),
+        };
+        let c = &parse_with("t.case", "=== x\ninclude s.inc\n$ get\n", &inc).unwrap()[0];
+        assert_eq!(c.actions.len(), 3);
+        assert!(parse_with("t.case", "=== x\ninclude t.inc\n$ get\n", &inc).is_err());
         assert!(parse("t.case", "=== x\nfile a\n").is_err());
         assert!(parse("t.case", "=== x\n$ get <<EOF\n").is_err());
         assert!(parse("t.case", "=== x\nenv A=1\n").is_err());

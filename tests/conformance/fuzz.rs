@@ -672,6 +672,7 @@ pub fn cases(seed: u64, docs: usize) -> Vec<Case> {
                     stdin: None,
                     allow: None,
                     line: 0,
+                    by: Default::default(),
                 },
             ],
         });

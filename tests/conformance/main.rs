@@ -16,6 +16,7 @@ mod harness;
 mod allowlist;
 mod case;
 mod compare;
+mod fakekube;
 mod fuzz;
 mod runner;
 mod sides;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::allowlist::Entry;
-use crate::case::{Action, Case, StoreKind};
+use crate::case::{Action, By, Case, StoreKind};
 use crate::compare::{Observed, normalise, unified_diff};
 use crate::harness;
 use crate::sides::Side;
@@ -90,13 +90,13 @@ fn substitute(s: &str, ph: &[(&'static str, String)]) -> String {
 
 /// One side's run of `calicoctl ARGS`: a hermetic environment, a 60 s limit.
 fn exec(
-    side: &Side,
+    program: &Path,
     dir: &Path,
     env: &BTreeMap<String, String>,
     args: &[String],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
-    let mut cmd = Command::new(&side.program);
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(dir)
         .env_clear()
@@ -113,7 +113,7 @@ fn exec(
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", side.program.display()));
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
     if let Some(input) = stdin {
         let mut sin = child.stdin.take().unwrap();
         let input = input.to_string();
@@ -177,20 +177,29 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn step(&self, args: &[String], stdin: Option<&str>) -> Observed {
+    fn step(&self, program: &Path, args: &[String], stdin: Option<&str>) -> Observed {
         let args: Vec<String> = args.iter().map(|a| substitute(a, &self.ph)).collect();
         let stdin = stdin.map(|s| substitute(s, &self.ph));
-        let (exit, stdout, stderr) = exec(
-            self.side,
-            self.dir.path(),
-            &self.env,
-            &args,
-            stdin.as_deref(),
-        );
+        let (exit, stdout, stderr) =
+            exec(program, self.dir.path(), &self.env, &args, stdin.as_deref());
         Observed {
             exit,
             stdout: normalise(&stdout, &self.ph),
             stderr: normalise(&stderr, &self.ph),
+            state: normalise(&self.side.dump(), &self.ph),
+        }
+    }
+
+    /// A file of the case directory as a step's output (exit 1 when it does not exist).
+    fn cat(&self, name: &str) -> Observed {
+        let (exit, stdout, stderr) = match std::fs::read_to_string(self.dir.path().join(name)) {
+            Ok(text) => (0, text, String::new()),
+            Err(e) => (1, String::new(), format!("cat {name}: {}\n", e.kind())),
+        };
+        Observed {
+            exit,
+            stdout: normalise(&stdout, &self.ph),
+            stderr,
             state: normalise(&self.side.dump(), &self.ph),
         }
     }
@@ -216,7 +225,7 @@ impl<'a> Run<'a> {
                     self.env.remove(key);
                 }
             },
-            Action::Run { .. } => unreachable!(),
+            Action::Run { .. } | Action::Cat { .. } => unreachable!(),
         }
         Ok(())
     }
@@ -248,13 +257,7 @@ pub fn run_case(pair: &Pair, case: &Case, allow: &BTreeMap<String, Entry>) -> Ca
     };
     let mut stopped = false;
     for a in &case.actions {
-        let Action::Run {
-            args,
-            stdin,
-            allow: allow_id,
-            line,
-        } = a
-        else {
+        if !matches!(a, Action::Run { .. } | Action::Cat { .. }) {
             if !stopped {
                 let (x, y) = (ours.act(a), refr.act(a));
                 if let Err(e) = x.and(y) {
@@ -271,13 +274,42 @@ pub fn run_case(pair: &Pair, case: &Case, allow: &BTreeMap<String, Entry>) -> Ca
             out.not_run += 1;
             continue;
         }
-        let (o, r) = std::thread::scope(|s| {
-            let t = s.spawn(|| ours.step(args, stdin.as_deref()));
-            let r = refr.step(args, stdin.as_deref());
-            (t.join().unwrap(), r)
-        });
+        let (o, r, title, allow_id) = match a {
+            Action::Run {
+                args,
+                stdin,
+                allow,
+                line,
+                by,
+            } => {
+                let (po, pr) = match by {
+                    By::Each => (&pair.ours.program, &pair.refr.program),
+                    By::Ours => (&pair.ours.program, &pair.ours.program),
+                    By::Reference => (&pair.refr.program, &pair.refr.program),
+                };
+                let (o, r) = std::thread::scope(|s| {
+                    let t = s.spawn(|| ours.step(po, args, stdin.as_deref()));
+                    let r = refr.step(pr, args, stdin.as_deref());
+                    (t.join().unwrap(), r)
+                });
+                let mut title = describe(case, *line, args);
+                if *by != By::Each {
+                    title.push_str(&format!(" (both sides: {by:?})"));
+                }
+                (o, r, title, allow)
+            }
+            Action::Cat { name, line } => (
+                ours.cat(name),
+                refr.cat(name),
+                format!(
+                    "{}:{} [{}] step at line {line}: cat {name}",
+                    case.file, case.line, case.name
+                ),
+                &None,
+            ),
+            _ => unreachable!(),
+        };
         let differing = o.differing(&r);
-        let title = describe(case, *line, args);
         let result = match (allow_id, differing.is_empty()) {
             (None, true) => StepResult::Same,
             (Some(id), _) => match allow.get(id) {

@@ -12,11 +12,14 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::case::StoreKind;
+use crate::fakekube::FakeKube;
 use crate::harness::{self, CrdMode, Etcd, KubeApiServer};
 
 /// The datastore behind a side.
 pub enum Backend {
-    Etcd(Etcd),
+    /// etcd, with a read-only fake Kubernetes API for the commands that read one in etcd
+    /// mode (`ipam check` lists Services).
+    Etcd(Etcd, FakeKube),
     Kdd(KubeApiServer),
 }
 
@@ -179,7 +182,7 @@ const KUBE_CORE: &[(&str, &str)] = &[
 impl Side {
     pub fn start(label: &'static str, program: PathBuf, store: StoreKind) -> Side {
         let backend = match store {
-            StoreKind::Etcd => Backend::Etcd(Etcd::start()),
+            StoreKind::Etcd => Backend::Etcd(Etcd::start(), FakeKube::start()),
             StoreKind::Kdd => Backend::Kdd(KubeApiServer::start(
                 &harness::kube_apiserver_binary().expect("kube-apiserver"),
                 CrdMode::V1,
@@ -214,7 +217,10 @@ impl Side {
 
     fn wipe_store(&self) {
         match &self.backend {
-            Backend::Etcd(e) => etcd_delete_prefix(e.client_port, ""),
+            Backend::Etcd(e, k) => {
+                etcd_delete_prefix(e.client_port, "");
+                k.wipe();
+            }
             Backend::Kdd(k) => {
                 let port = k.etcd.client_port;
                 let mut prefixes = vec![
@@ -246,7 +252,7 @@ impl Side {
     pub fn base_env(&self) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         match &self.backend {
-            Backend::Etcd(e) => {
+            Backend::Etcd(e, _) => {
                 m.insert("DATASTORE_TYPE".into(), "etcdv3".into());
                 m.insert("ETCD_ENDPOINTS".into(), e.endpoint.clone());
             }
@@ -262,7 +268,11 @@ impl Side {
     pub fn placeholders(&self, dir: &Path) -> Vec<(&'static str, String)> {
         let mut v = vec![("${DIR}", dir.display().to_string())];
         match &self.backend {
-            Backend::Etcd(e) => v.push(("${ENDPOINT}", e.endpoint.clone())),
+            Backend::Etcd(e, k) => {
+                v.push(("${ENDPOINT}", e.endpoint.clone()));
+                v.push(("${KUBECONFIG}", k.kubeconfig.display().to_string()));
+                v.push(("${APISERVER}", k.url.clone()));
+            }
             Backend::Kdd(k) => {
                 v.push(("${KUBECONFIG}", k.kubeconfig.display().to_string()));
                 v.push(("${APISERVER}", k.url.clone()));
@@ -274,16 +284,14 @@ impl Side {
 
     pub fn etcd_put(&self, key: &str, value: &str) {
         match &self.backend {
-            Backend::Etcd(e) => etcd_put(e.client_port, key, value),
+            Backend::Etcd(e, _) => etcd_put(e.client_port, key, value),
             Backend::Kdd(_) => panic!("etcd-put in a KDD case"),
         }
     }
 
-    /// A REST request to the kube-apiserver; the body may be YAML or JSON.
+    /// A REST request to the kube-apiserver (etcd cases: a POST to the fake Kubernetes API);
+    /// the body may be YAML or JSON.
     pub fn kube(&self, method: &str, path: &str, body: &str) -> Result<(), String> {
-        let Backend::Kdd(k) = &self.backend else {
-            return Err("`kube` in an etcd case".into());
-        };
         let body = if body.trim().is_empty() {
             None
         } else {
@@ -292,6 +300,13 @@ impl Side {
                     .map_err(|e| format!("kube body: {e}"))?
                     .ok_or("kube body is empty")?,
             )
+        };
+        let k = match &self.backend {
+            Backend::Kdd(k) => k,
+            Backend::Etcd(_, fake) if method == "POST" => {
+                return fake.post(path, body.ok_or("kube POST needs a body")?);
+            }
+            Backend::Etcd(..) => return Err("etcd cases can only `kube POST`".into()),
         };
         let (code, reply) = k.curl(method, path, body.as_ref());
         if (200..300).contains(&code) {
@@ -351,7 +366,7 @@ impl Side {
     pub fn dump(&self) -> String {
         let mut out = String::new();
         match &self.backend {
-            Backend::Etcd(e) => {
+            Backend::Etcd(e, _) => {
                 for (k, v) in etcd_range(e.client_port, "/calico") {
                     out.push_str(&k);
                     out.push('\n');

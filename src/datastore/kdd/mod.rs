@@ -1122,6 +1122,10 @@ impl Datastore for KddDatastore {
         }
     }
 
+    async fn kube_services(&self) -> Result<Vec<Value>> {
+        Ok(self.list_all("/api/v1/services", None).await?.0)
+    }
+
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         match self.ipam_get(&kv.key).await {
             Ok(cur) => {
