@@ -5,8 +5,11 @@ const QNAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QNAME_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
+/// The subdomain pattern shown in error texts.
+pub const DNS1123_SUBDOMAIN_FMT: &str =
     r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+/// The label pattern shown in error texts.
+pub const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 
 /// apimachinery's `RegexError`: the message, its examples and the regular expression.
@@ -34,8 +37,9 @@ fn is_qualified_name_part(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// An RFC 1123 label: lower-case alphanumerics and `-`, alphanumeric at both ends.
-fn is_dns1123_label_chars(s: &str) -> bool {
+/// An RFC 1123 label: lower-case alphanumerics and `-`, alphanumeric at both ends (no length
+/// limit).
+pub fn is_dns1123_label_chars(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
@@ -44,13 +48,30 @@ fn is_dns1123_label_chars(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// Dot-separated RFC 1123 labels (no length limit).
+pub fn is_dns1123_subdomain_chars(s: &str) -> bool {
+    s.split('.').all(is_dns1123_label_chars)
+}
+
+/// `IsValidPortName` (IANA service name): 1-15 of `[a-z0-9-]`, a letter, no `--`, no edge `-`.
+pub fn is_valid_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && s.bytes().any(|c| c.is_ascii_lowercase())
+        && !s.contains("--")
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
 /// `IsDNS1123Subdomain`.
 pub fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > 253 {
         errs.push(max_len_error(253));
     }
-    if !s.split('.').all(is_dns1123_label_chars) {
+    if !is_dns1123_subdomain_chars(s) {
         errs.push(regex_error(
             DNS1123_SUBDOMAIN_MSG,
             DNS1123_SUBDOMAIN_FMT,
@@ -120,6 +141,14 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_names() {
+        assert!(is_valid_port_name("http-alt"));
+        for bad in ["-1", "1-2", "a_b", "a--b", "abcdefghijklmnop"] {
+            assert!(!is_valid_port_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn messages() {

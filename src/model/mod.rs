@@ -1,11 +1,14 @@
 //! The v3 model: kinds, schema-driven decoding, validation, selectors, IPAM types.
 
+pub mod crd;
 pub mod gotypes;
+pub mod govalue;
 pub mod ipam;
 pub mod k8s_names;
 pub mod kinds;
 pub mod manifest;
 pub mod meta;
+pub mod policyvalid;
 pub mod schema;
 pub mod selector;
 pub mod validate;

@@ -143,6 +143,18 @@ pub struct Field {
     /// Go `json:",inline"`: an anonymous struct whose fields appear at this level.
     pub inline: bool,
     pub enum_values: Option<Vec<String>>,
+    /// OpenAPI bounds from the v3 CRD (`min= max= minItems= maxItems= maxLength=`).
+    pub bounds: Bounds,
+}
+
+/// The OpenAPI value constraints of a CRD field, checked by [`crate::model::crd`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    pub min_items: Option<usize>,
+    pub max_items: Option<usize>,
+    pub max_length: Option<usize>,
 }
 
 /// A struct definition.
@@ -251,7 +263,7 @@ impl Schema {
             };
             for (lineno, cols) in lines {
                 let ty = schema
-                    .parse_type(&cols[2], &struct_names)
+                    .parse_type(&cols[2], &|n| struct_names.contains(n))
                     .ok_or_else(|| format!("{file}:{lineno}: unknown type {}", cols[2]))?;
                 let mut field = Field {
                     json: cols[0].clone(),
@@ -262,6 +274,7 @@ impl Schema {
                     embed: false,
                     inline: false,
                     enum_values: None,
+                    bounds: Bounds::default(),
                 };
                 for flag in &cols[3..] {
                     match flag.as_str() {
@@ -272,6 +285,21 @@ impl Schema {
                         f if f.starts_with("enum=") => {
                             field.enum_values =
                                 Some(f[5..].split('|').map(str::to_string).collect())
+                        }
+                        f if f.contains('=') => {
+                            let (k, v) = f.split_once('=').unwrap_or_default();
+                            let bad = || format!("{file}:{lineno}: bad bound {f}");
+                            let n: i64 = v.parse().map_err(|_| bad())?;
+                            let u = usize::try_from(n).map_err(|_| bad());
+                            let b = &mut field.bounds;
+                            match k {
+                                "min" => b.minimum = Some(n),
+                                "max" => b.maximum = Some(n),
+                                "minItems" => b.min_items = Some(u?),
+                                "maxItems" => b.max_items = Some(u?),
+                                "maxLength" => b.max_length = Some(u?),
+                                _ => return Err(format!("{file}:{lineno}: unknown flag {f}")),
+                            }
                         }
                         f => return Err(format!("{file}:{lineno}: unknown flag {f}")),
                     }
@@ -288,15 +316,15 @@ impl Schema {
         Ok(schema)
     }
 
-    fn parse_type(&self, s: &str, structs: &std::collections::HashSet<String>) -> Option<Ty> {
+    fn parse_type(&self, s: &str, is_struct: &dyn Fn(&str) -> bool) -> Option<Ty> {
         if let Some(rest) = s.strip_prefix('*') {
-            return Some(Ty::Ptr(Box::new(self.parse_type(rest, structs)?)));
+            return Some(Ty::Ptr(Box::new(self.parse_type(rest, is_struct)?)));
         }
         if let Some(rest) = s.strip_prefix("[]") {
-            return Some(Ty::Slice(Box::new(self.parse_type(rest, structs)?)));
+            return Some(Ty::Slice(Box::new(self.parse_type(rest, is_struct)?)));
         }
         if let Some(rest) = s.strip_prefix("map[string]") {
-            return Some(Ty::Map(Box::new(self.parse_type(rest, structs)?)));
+            return Some(Ty::Map(Box::new(self.parse_type(rest, is_struct)?)));
         }
         if let Some(b) = Builtin::from_name(s) {
             return Some(Ty::Scalar {
@@ -310,10 +338,15 @@ impl Schema {
                 base: *b,
             });
         }
-        if structs.contains(s) {
+        if is_struct(s) {
             return Some(Ty::Struct(s.to_string()));
         }
         None
+    }
+
+    /// A type spelled as in schema files (`*v3.ICMPFields`, `[]string`), if every name resolves.
+    pub fn ty(&self, s: &str) -> Option<Ty> {
+        self.parse_type(s, &|n| self.structs.contains_key(n))
     }
 
     /// A struct by Go type name (`v3.IPPoolSpec`).
@@ -746,7 +779,7 @@ impl<'a> Decoder<'a> {
                     Ok(n) => Value::Number(n.into()),
                     Err(_) => v.clone(),
                 }),
-                _ => Err(self.inner_string_error(v)),
+                _ => Err(self.type_error(json_kind(v).to_string(), &scalar("uint8"))),
             },
             Builtin::IntOrString => match v {
                 Value::Number(n) => {

@@ -82,10 +82,12 @@ fn spec_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     match kind.kind {
         "IPPool" => default_ippool(obj),
-        "GlobalNetworkPolicy"
-        | "NetworkPolicy"
-        | "StagedGlobalNetworkPolicy"
-        | "StagedNetworkPolicy" => default_policy(obj),
+        "GlobalNetworkPolicy" | "NetworkPolicy" => default_policy(obj),
+        "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy" => {
+            default_staged_action(obj);
+            default_policy(obj);
+        }
+        "StagedKubernetesNetworkPolicy" => default_staged_action(obj),
         "FelixConfiguration" => {
             if let Some(s) = spec_mut(obj) {
                 s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
@@ -158,6 +160,13 @@ fn default_ippool(obj: &mut Value) {
     }
 }
 
+/// The staged kinds' CRD default `stagedAction: Set`.
+fn default_staged_action(obj: &mut Value) {
+    if let Some(s) = spec_mut(obj) {
+        s.entry("stagedAction").or_insert_with(|| "Set".into());
+    }
+}
+
 fn default_policy(obj: &mut Value) {
     let tier = {
         let Some(s) = spec_mut(obj) else { return };
@@ -172,10 +181,12 @@ fn default_policy(obj: &mut Value) {
             tier
         };
         s.insert("tier".into(), Value::String(tier.clone()));
+        // A staged deletion keeps its types as given.
         let has_types = s
             .get("types")
             .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
+            .is_some_and(|a| !a.is_empty())
+            || s.get("stagedAction").is_some_and(|a| a == "Delete");
         if !has_types {
             let ingress = s
                 .get("ingress")
@@ -200,6 +211,13 @@ fn default_policy(obj: &mut Value) {
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    if is_policy_kind(kind) {
+        let mut errs = super::policyvalid::validate(kind, obj);
+        if kind.kind != "Profile" {
+            errs.extend(super::crd::validate(&kind.type_name(), obj));
+        }
+        return Errs(errs).result();
+    }
     let mut e = Errs(Vec::new());
     validate_metadata(kind, obj, &mut e);
     if let Some(def) = schema().get(&kind.type_name())
@@ -214,12 +232,6 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
         "BGPConfiguration" => validate_bgpconfig(obj, &mut e),
         "Node" => validate_node(obj, &mut e),
         "HostEndpoint" => validate_hep(obj, &mut e),
-        "GlobalNetworkPolicy"
-        | "NetworkPolicy"
-        | "StagedGlobalNetworkPolicy"
-        | "StagedNetworkPolicy" => validate_policy(kind, obj, &mut e),
-        "Profile" => validate_rules_of(obj, &mut e),
-        "GlobalNetworkSet" | "NetworkSet" => validate_nets(obj, "nets", &mut e),
         "IPReservation" => validate_nets(obj, "reservedCIDRs", &mut e),
         "Tier" => validate_tier(obj, &mut e),
         "WorkloadEndpoint" => validate_wep(obj, &mut e),
@@ -235,6 +247,22 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
         _ => {}
     }
     e.result()
+}
+
+/// The kinds whose checks live in `policyvalid` (and, but for Profile, which has no v3 CRD,
+/// in `crd`).
+fn is_policy_kind(kind: &KindInfo) -> bool {
+    matches!(
+        kind.kind,
+        "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy"
+            | "StagedKubernetesNetworkPolicy"
+            | "Profile"
+            | "NetworkSet"
+            | "GlobalNetworkSet"
+    )
 }
 
 fn is_dns1123_label(s: &str) -> bool {
@@ -255,22 +283,6 @@ fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     let name = crate::model::meta::name(obj);
     let ok = match kind.kind {
         "Tier" => is_dns1123_label(&name),
-        "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy" => {
-            is_dns1123_label(&name)
-                || name
-                    .split_once('.')
-                    .is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
-        }
-        "NetworkPolicy" | "StagedNetworkPolicy" => {
-            is_dns1123_label(&name)
-                || name
-                    .split_once('.')
-                    .is_some_and(|(a, b)| is_dns1123_label(a) && is_dns1123_label(b))
-                || name
-                    .strip_prefix("knp.default.")
-                    .or_else(|| name.strip_prefix("ossg.default."))
-                    .is_some_and(is_dns1123_subdomain)
-        }
         "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
         "Node" => {
             is_dns1123_subdomain(&name)
@@ -720,15 +732,6 @@ fn validate_nets(obj: &Value, field: &str, e: &mut Errs) {
             }
         }
     }
-    if field == "nets"
-        && crate::model::meta::labels(obj).contains_key("projectcalico.org/namespace")
-    {
-        e.add(
-            "Metadata.Labels",
-            "projectcalico.org/namespace".to_string(),
-            "NetworkSet may not carry the projectcalico.org/namespace label",
-        );
-    }
 }
 
 fn validate_tier(obj: &Value, e: &mut Errs) {
@@ -774,194 +777,6 @@ fn validate_wep(obj: &Value, e: &mut Errs) {
                     }
                 }
             }
-        }
-    }
-}
-
-fn validate_policy(kind: &KindInfo, obj: &Value, e: &mut Errs) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    for f in ["selector", "serviceAccountSelector", "namespaceSelector"] {
-        let s = str_at(&spec, &[f]);
-        if !s.is_empty() {
-            check_selector(&go_name(f), &s, false, e);
-        }
-    }
-    if let Some(Value::Array(types)) = spec.get("types") {
-        let mut seen = std::collections::HashSet::new();
-        for t in types.iter().filter_map(Value::as_str) {
-            if !seen.insert(t) {
-                e.add("Types", t.to_string(), "duplicate policy type");
-            }
-        }
-    }
-    let global = kind.kind.contains("Global");
-    if global {
-        let b = |f: &str| spec.get(f).and_then(Value::as_bool).unwrap_or(false);
-        if b("preDNAT") && b("doNotTrack") {
-            e.add(
-                "PolicySpec.PreDNAT",
-                "true".to_string(),
-                "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec",
-            );
-        }
-        if (b("preDNAT") || b("doNotTrack")) && !b("applyOnForward") {
-            e.add("PolicySpec.ApplyOnForward", "false".to_string(), "ApplyOnForward must be true if either PreDNAT or DoNotTrack is true, for a given PolicySpec");
-        }
-        if b("preDNAT")
-            && spec
-                .get("egress")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty())
-        {
-            e.add(
-                "PolicySpec.Egress",
-                String::new(),
-                "PreDNAT PolicySpec cannot have any Egress rules",
-            );
-        }
-    }
-    validate_rules_of(obj, e);
-}
-
-fn validate_rules_of(obj: &Value, e: &mut Errs) {
-    for dir in ["ingress", "egress"] {
-        if let Some(Value::Array(rules)) = at(obj, &["spec", dir]) {
-            for r in rules {
-                validate_rule(r, dir == "egress", e);
-            }
-        }
-    }
-}
-
-fn validate_rule(r: &Value, egress: bool, e: &mut Errs) {
-    let action = str_at(r, &["action"]);
-    if !["Allow", "Deny", "Log", "Pass"].contains(&action.as_str()) {
-        e.add(
-            "Action",
-            action.clone(),
-            "must be one of Allow, Deny, Log, Pass",
-        );
-    }
-    let proto = r
-        .get("protocol")
-        .map(crate::model::kinds::go_v)
-        .unwrap_or_default();
-    let proto_ok = |p: &str| {
-        ["TCP", "UDP", "ICMP", "ICMPv6", "SCTP", "UDPLite"].contains(&p) || p.parse::<u8>().is_ok()
-    };
-    if !proto.is_empty() && !proto_ok(&proto) {
-        e.add("Protocol", proto.clone(), "invalid protocol");
-    }
-    let ports_allowed = ["TCP", "UDP", "SCTP", "6", "17", "132"].contains(&proto.as_str());
-    for side in ["source", "destination"] {
-        let Some(ent) = r.get(side) else { continue };
-        for pf in ["ports", "notPorts"] {
-            if let Some(Value::Array(ports)) = ent.get(pf) {
-                if !ports.is_empty() && !ports_allowed {
-                    e.add(
-                        "Rule.Protocol",
-                        proto.clone(),
-                        "protocol must be TCP, UDP or SCTP when ports are specified",
-                    );
-                }
-                for p in ports {
-                    if p.as_u64() == Some(0) {
-                        e.add(
-                            "Port",
-                            "0".to_string(),
-                            "port range invalid, port number must be between 1 and 65535",
-                        );
-                    }
-                }
-            }
-        }
-        for nf in ["nets", "notNets"] {
-            if let Some(Value::Array(nets)) = ent.get(nf) {
-                for n in nets.iter().filter_map(Value::as_str) {
-                    if n.parse::<IpNet>().is_err() && n.parse::<IpAddr>().is_err() {
-                        e.add("Nets", n.to_string(), "invalid CIDR");
-                    }
-                }
-            }
-        }
-        for sf in ["selector", "notSelector"] {
-            let s = str_at(ent, &[sf]);
-            if !s.is_empty() {
-                check_selector(&go_name(sf), &s, false, e);
-            }
-        }
-        let ns = str_at(ent, &["namespaceSelector"]);
-        if !ns.is_empty() {
-            check_selector("NamespaceSelector", &ns, true, e);
-        }
-        if ent.get("services").is_some_and(|s| !s.is_null()) {
-            let conflicting = [
-                "selector",
-                "notSelector",
-                "nets",
-                "notNets",
-                "serviceAccounts",
-                "namespaceSelector",
-            ]
-            .iter()
-            .any(|f| {
-                ent.get(*f)
-                    .is_some_and(|v| !v.is_null() && v != "" && v != &Value::Array(vec![]))
-            });
-            if conflicting {
-                e.add("Services", String::new(), "Cannot specify services with selectors, nets, serviceAccounts or namespaceSelector");
-            }
-            if (egress && side == "source") || (!egress && side == "destination") {
-                e.add(
-                    "Services",
-                    String::new(),
-                    "Services can only be used as egress destination or ingress source",
-                );
-            }
-        }
-    }
-    for icmp in ["icmp", "notICMP"] {
-        if let Some(i) = r.get(icmp).filter(|v| !v.is_null()) {
-            if !["ICMP", "ICMPv6", "1", "58"].contains(&proto.as_str()) {
-                e.add(
-                    "Rule.ICMP",
-                    String::new(),
-                    "ICMP fields can only be specified with protocol ICMP or ICMPv6",
-                );
-            }
-            for f in ["type", "code"] {
-                if let Some(n) = i.get(f).and_then(Value::as_i64)
-                    && !(0..=255).contains(&n)
-                {
-                    e.add(&go_name(f), n.to_string(), "");
-                }
-            }
-            if i.get("type").and_then(Value::as_i64) == Some(255) {
-                e.add("Type", "255".to_string(), "");
-            }
-        }
-    }
-    if r.get("http").is_some_and(|h| !h.is_null()) {
-        if action != "Allow" {
-            e.add(
-                "Rule.HTTP",
-                String::new(),
-                "HTTP match criteria can only be used in Allow rules",
-            );
-        }
-        if egress {
-            e.add(
-                "Rule.HTTP",
-                String::new(),
-                "HTTP match criteria are not allowed in egress rules",
-            );
-        }
-        if !proto.is_empty() && proto != "TCP" {
-            e.add(
-                "Rule.HTTP",
-                String::new(),
-                "HTTP match criteria require protocol TCP",
-            );
         }
     }
 }

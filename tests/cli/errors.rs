@@ -117,7 +117,7 @@ fn validation_failures_write_nothing() {
     );
     let out = env.ctl(&["apply", "-f", &sel]).run();
     out.fails(1)
-        .stderr_has("error with field Selector = 'app ==' (invalid selector");
+        .stderr_has("error with field Selector = 'app ==' (Reason: failed to validate Field: Selector because of Tag: selector )");
     assert!(
         env.etcd
             .keys("/calico/resources/v3/projectcalico.org/globalnetworkpolicies")

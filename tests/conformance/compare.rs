@@ -61,7 +61,8 @@ struct Rule {
 }
 
 /// Values that differ on every run, and only those: uids, creation and other timestamps,
-/// resource versions, the cluster GUID, Go pointers (`ipam show --show-configuration`).
+/// resource versions, the cluster GUID, Go pointers (`ipam show --show-configuration`, the
+/// `&{0x3a5e476234d8 <nil>}` values in validation errors).
 fn rules() -> &'static [Rule] {
     static R: OnceLock<Vec<Rule>> = OnceLock::new();
     R.get_or_init(|| {
@@ -85,9 +86,9 @@ fn rules() -> &'static [Rule] {
                 r#"((?:resourceVersion|[rR]evision)\\?"?:\s*\\?"?)([0-9]+/[0-9]*|/[0-9]+|[0-9]+)"#,
                 "${1}<RV>",
             ),
-            r(r"\b0xc[0-9a-f]{9}\b", "<PTR>"),
             // Go's `%#v` of a pointer: `(*ipam.VMAddressPersistence)(0x3d9c4a27d4d0)`.
             r(r"(\(\*[\w.]+\))\(0x[0-9a-f]+\)", "${1}(<PTR>)"),
+            r(r"\b0x[0-9a-f]{9,12}\b", "<PTR>"),
             // klog's line header: severity, date, time and the process id.
             r(
                 r"(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ",

@@ -1,0 +1,158 @@
+//! Go's `fmt` `%v` of a typed value, as libcalico's validation errors print the offending value
+//! (`Services = '&{svc ns}'`, `PolicySpec.Egress = '[{Allow <nil> ...}]'`).
+//!
+//! The Go type comes from the schema, the value is canonical JSON. Go prints a pointer to a
+//! struct, slice or map as `&{...}` only at the top level; deeper down it prints the address.
+//! Addresses differ on every run, so a fixed one is printed (tests normalise them).
+
+use serde_json::Value;
+
+use super::schema::{Builtin, Ty, schema};
+use crate::output::gofmt::fmt_v_float;
+
+/// What Go prints for a pointer that has no `String` method below the top level.
+pub const FAKE_POINTER: &str = "0xc000123400";
+
+/// `%v` of `v` (absent = Go zero value) typed as the schema type spelled `ty` (`*v3.ICMPFields`,
+/// `[]v3.Rule`, `string`, ...). An unknown type prints the JSON scalar as it is.
+pub fn go_v(ty: &str, v: Option<&Value>) -> String {
+    match schema().ty(ty) {
+        Some(t) => fmt_top(&t, v),
+        None => v.map(super::kinds::go_v).unwrap_or_default(),
+    }
+}
+
+/// `%v` of a value of type `ty` passed directly to `fmt` (depth 0).
+pub fn fmt_top(ty: &Ty, v: Option<&Value>) -> String {
+    let v = v.filter(|v| !v.is_null());
+    match ty {
+        Ty::Ptr(inner) => match v {
+            None => "<nil>".to_string(),
+            Some(x) if has_stringer(inner) => fmt_value(inner, Some(x)),
+            Some(x) => match inner.as_ref() {
+                Ty::Struct(_) | Ty::Slice(_) | Ty::Map(_) => {
+                    format!("&{}", fmt_value(inner, Some(x)))
+                }
+                _ => FAKE_POINTER.to_string(),
+            },
+        },
+        _ => fmt_value(ty, v),
+    }
+}
+
+/// Types whose pointer prints through a `String` method instead of an address.
+fn has_stringer(ty: &Ty) -> bool {
+    matches!(
+        ty,
+        Ty::Scalar {
+            base: Builtin::Port
+                | Builtin::Protocol
+                | Builtin::IntOrString
+                | Builtin::Time
+                | Builtin::Duration,
+            ..
+        }
+    )
+}
+
+/// `%v` below the top level.
+fn fmt_value(ty: &Ty, v: Option<&Value>) -> String {
+    let v = v.filter(|v| !v.is_null());
+    match ty {
+        Ty::Ptr(inner) => match v {
+            None => "<nil>".to_string(),
+            Some(x) if has_stringer(inner) => fmt_value(inner, Some(x)),
+            Some(_) => FAKE_POINTER.to_string(),
+        },
+        Ty::Slice(inner) => {
+            let items: Vec<String> = match v {
+                Some(Value::Array(a)) => a.iter().map(|x| fmt_value(inner, Some(x))).collect(),
+                _ => Vec::new(),
+            };
+            format!("[{}]", items.join(" "))
+        }
+        Ty::Map(inner) => {
+            let items: Vec<String> = match v {
+                Some(Value::Object(m)) => {
+                    let mut keys: Vec<&String> = m.keys().collect();
+                    keys.sort();
+                    keys.iter()
+                        .map(|k| format!("{k}:{}", fmt_value(inner, m.get(*k))))
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            format!("map[{}]", items.join(" "))
+        }
+        Ty::Struct(name) => {
+            let Some(def) = schema().get(name) else {
+                return "{}".to_string();
+            };
+            let fields: Vec<String> = def
+                .fields
+                .iter()
+                .map(|f| fmt_value(&f.ty, v.and_then(|o| o.get(&f.json))))
+                .collect();
+            format!("{{{}}}", fields.join(" "))
+        }
+        Ty::Scalar { base, .. } => fmt_scalar(*base, v),
+    }
+}
+
+fn fmt_scalar(base: Builtin, v: Option<&Value>) -> String {
+    match (base, v) {
+        (Builtin::String, None) => String::new(),
+        (Builtin::Bool, None) => "false".to_string(),
+        (Builtin::Time, None) => "0001-01-01 00:00:00 +0000 UTC".to_string(),
+        (Builtin::Time, Some(Value::String(s))) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| {
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| s.clone()),
+        (Builtin::Duration, None) => "0s".to_string(),
+        (Builtin::Any, None) => "<nil>".to_string(),
+        (_, None) => "0".to_string(),
+        (Builtin::Float { .. }, Some(Value::Number(n))) => fmt_v_float(n.as_f64().unwrap_or(0.0)),
+        (_, Some(x)) => super::kinds::go_v(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rules_and_pointers() {
+        assert_eq!(
+            go_v(
+                "[]v3.Rule",
+                Some(&json!([{"action": "Allow", "source": {}, "destination": {}}]))
+            ),
+            "[{Allow <nil> <nil> <nil> <nil> <nil> {[]   <nil> [] []  [] <nil>} {[]   <nil> [] []  [] <nil>} <nil> <nil>}]"
+        );
+        assert_eq!(
+            go_v("*v3.ICMPFields", Some(&json!({"type": 1}))),
+            format!("&{{{FAKE_POINTER} <nil>}}")
+        );
+        assert_eq!(go_v("*v3.ICMPFields", None), "<nil>");
+        assert_eq!(
+            go_v("*v3.ServiceMatch", Some(&json!({"namespace": "x"}))),
+            "&{ x}"
+        );
+        assert_eq!(go_v("*numorstring.Protocol", Some(&json!("UDP"))), "UDP");
+        assert_eq!(
+            go_v("[]numorstring.Port", Some(&json!([80, "1:2", "http"]))),
+            "[80 1:2 http]"
+        );
+        assert_eq!(
+            go_v(
+                "map[string]string",
+                Some(&json!({"k": "-v", "bad key": "v"}))
+            ),
+            "map[bad key:v k:-v]"
+        );
+    }
+}
