@@ -664,3 +664,70 @@ pub fn no_resources(out: &mut dyn Write) -> Result<i32, Failure> {
     writeln!(out, "No resources specified")?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::kinds::by_kind;
+
+    fn res(kind: &str, name: &str) -> Resource {
+        Resource {
+            kind: by_kind(kind).unwrap(),
+            obj: json!({"kind": kind, "metadata": {"name": name}}),
+        }
+    }
+
+    /// Which operations were in flight together.
+    fn overlaps(resources: &[Resource]) -> Vec<(usize, usize)> {
+        let log: RefCell<Vec<(usize, bool)>> = RefCell::new(Vec::new());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = rt.block_on(run_all(resources, |i, _| {
+            let log = &log;
+            async move {
+                log.borrow_mut().push((i, true));
+                tokio::task::yield_now().await;
+                log.borrow_mut().push((i, false));
+                Ok(Value::Null)
+            }
+        }));
+        assert_eq!(results.len(), resources.len());
+        let mut running: Vec<usize> = Vec::new();
+        let mut pairs = Vec::new();
+        for (i, start) in log.into_inner() {
+            if start {
+                pairs.extend(running.iter().map(|&j| (j, i)));
+                running.push(i);
+            } else {
+                running.retain(|&j| j != i);
+            }
+        }
+        pairs
+    }
+
+    #[test]
+    fn dependent_writes_wait_for_earlier_ones() {
+        let r = [
+            res("GlobalNetworkSet", "a"),
+            res("Tier", "admin"),
+            res("GlobalNetworkPolicy", "admin.p1"),
+            res("GlobalNetworkPolicy", "admin.p2"),
+            res("GlobalNetworkSet", "a"),
+            res("IPPool", "p1"),
+            res("IPPool", "p2"),
+        ];
+        let o = overlaps(&r);
+        // Independent writes run together; a tier's policies after it; the same object and
+        // pools one after the other.
+        assert!(o.contains(&(0, 1)), "{o:?}");
+        assert!(o.contains(&(2, 3)), "{o:?}");
+        for bad in [(1, 2), (1, 3), (0, 4), (5, 6)] {
+            assert!(!o.contains(&bad), "{bad:?} overlapped: {o:?}");
+        }
+    }
+}

@@ -210,7 +210,8 @@ impl Client {
         self.ds.delete(kind, ns, name, revision).await
     }
 
-    /// Cross-object rules checked before a create.
+    /// Cross-object rules checked before a create. A rule that reads another kind must be
+    /// listed in [`Reads::of`], or commands may run the two writes concurrently.
     async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
         match kind.kind {
             "IPPool" => self.check_pool_overlap(o).await,

@@ -61,7 +61,13 @@ pub fn read_input(
         let mut out = Vec::new();
         for f in files {
             let text = read_file(&f)?;
-            out.extend(parse_stream(&text, &f.to_string_lossy())?);
+            let name = f.to_string_lossy();
+            let res = parse_stream(&text, &name)?;
+            // Each file of a directory must hold something, as a single file must.
+            if res.is_empty() && !skip_empty {
+                return Err(ManifestError::EmptyFile(name.into_owned()));
+            }
+            out.extend(res);
         }
         if out.is_empty() && !skip_empty {
             return Err(ManifestError::EmptyDir(path.to_string()));
