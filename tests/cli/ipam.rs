@@ -462,7 +462,7 @@ fn split_pool() {
         .fails(1)
         .stderr_has("not a valid power of 2: 3");
     env.ctl(&["ipam", "split", "4", "--name", "ippool-name1"]).run().ok().stdout_is(
-        "IP Pool 10.0.1.0/24 was successfully split into 4 smaller pools.Created split-ippool-name1-0 with CIDR 10.0.1.0/26.\nCreated split-ippool-name1-1 with CIDR 10.0.1.64/26.\nCreated split-ippool-name1-2 with CIDR 10.0.1.128/26.\nCreated split-ippool-name1-3 with CIDR 10.0.1.192/26.\nPlease refer to the documentation for final steps.",
+        "IP Pool ippool-name1 was successfully split into 4 smaller pools.Created split-ippool-name1-0 with CIDR 10.0.1.0/26.\nCreated split-ippool-name1-1 with CIDR 10.0.1.64/26.\nCreated split-ippool-name1-2 with CIDR 10.0.1.128/26.\nCreated split-ippool-name1-3 with CIDR 10.0.1.192/26.\nPlease refer to the documentation for final steps.",
     );
     assert!(
         env.etcd

@@ -221,6 +221,18 @@ fn applied_manifests_store_calicoctls_exact_values() {
         }
         let f = env.file("one.json", &v.to_string());
         let out = env.ctl(&["apply", "-f", &f]).run();
+        // The seed holds a staged Delete with spec fields, as another writer may store it;
+        // calicoctl refuses to write one itself.
+        if v["spec"]["stagedAction"] == "Delete" {
+            assert_eq!(out.code, 1, "{key}: {}", out.stdout);
+            assert!(
+                out.stderr
+                    .contains("should all be zero-value if stagedAction is Delete"),
+                "{key}: {}",
+                out.stderr
+            );
+            continue;
+        }
         assert_eq!(out.code, 0, "{key}: {}", out.stderr);
         let got = env
             .etcd
