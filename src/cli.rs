@@ -414,7 +414,7 @@ pub enum IpamCommand {
     Split(IpamSplitArgs),
     /// Configure IPAM.
     #[command(
-        after_long_help = "Examples:\n  calicoctl ipam configure --strictaffinity=true\n  calicoctl ipam configure --max-blocks-per-host=4"
+        after_long_help = "Examples:\n  calicoctl ipam configure --strictaffinity=true\n  calicoctl ipam configure --strictaffinity=true --max-blocks-per-host=4"
     )]
     Configure(IpamConfigureArgs),
     /// Assign one IP to a handle the way CNI does (for tests and data generation).

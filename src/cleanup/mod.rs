@@ -7,6 +7,7 @@
 //! and guarded by compare-and-swap, so an interrupted run is finished by running again, and a
 //! node that comes back to life between plan and apply is left alone.
 
+pub mod delete_node;
 pub mod evidence;
 pub mod plan;
 

@@ -432,25 +432,20 @@ pub async fn do_delete(
     }
     let rv = meta::resource_version(&res.obj);
     let rev = (from_file && !rv.is_empty()).then_some(rv.as_str());
-    if res.kind.kind == "Node" && client.ds.backend() == crate::datastore::Backend::Etcd {
-        // calicoctl's Nodes().Delete cleanup (§6.3), without its gaps.
-        return match super::node_cleanup::delete_node_fully(client, &meta::name(&res.obj), rev)
-            .await
-        {
-            Ok(v) => Ok(v),
-            Err(e) if skip_not_exists && e.is_not_found() => Ok(res.obj.clone()),
-            Err(e) => Err(e.to_string()),
-        };
-    }
-    match client
-        .delete(
-            res.kind,
-            &meta::namespace(&res.obj),
-            &meta::name(&res.obj),
-            rev,
-        )
-        .await
-    {
+    let name = meta::name(&res.obj);
+    // libcalico's client-side side effects of deleting a Node (etcd) or an IPPool.
+    let deleted = match res.kind.kind {
+        "Node" if client.ds.backend() == crate::datastore::Backend::Etcd => {
+            crate::cleanup::delete_node::delete_node(client.ds.as_ref(), &name, rev).await
+        }
+        "IPPool" => crate::ipam::delete_pool(client, &name, rev).await,
+        _ => {
+            client
+                .delete(res.kind, &meta::namespace(&res.obj), &name, rev)
+                .await
+        }
+    };
+    match deleted {
         Ok(v) => Ok(v),
         Err(e) if skip_not_exists && e.is_not_found() => Ok(res.obj.clone()),
         Err(e) => Err(e.to_string()),

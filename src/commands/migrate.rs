@@ -17,7 +17,7 @@ use super::{CmdResult, Ctx, Failure};
 use crate::datastore::client::Client;
 use crate::datastore::etcd::{ipam as etcd_ipam, keys};
 use crate::datastore::{Backend, DatastoreError, ListOptions};
-use crate::model::ipam::{IpamKey, IpamKv, IpamList};
+use crate::model::ipam::{AffinityType, IpamKey, IpamKv, IpamList, IpamValue};
 use crate::model::kinds::{KindInfo, by_kind};
 use crate::model::meta;
 use crate::output::json::to_go_json_indent;
@@ -102,7 +102,6 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
         ));
     }
     let err = |e: DatastoreError| Failure::Stderr(e.to_string());
-    let mut out = String::new();
     // Calico node name -> Kubernetes node name.
     let mut renamed: std::collections::BTreeMap<String, String> = Default::default();
     for (k, ns) in EXPORT_ORDER {
@@ -131,7 +130,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
                         });
                     if !has_ref {
                         return Err(Failure::Stderr(format!(
-                            "node {name} missing a 'k8s' orchestrator reference. Unable to export data unless every node has a 'k8s' orchestrator reference"
+                            "unable to process metadata for export for Node resource: node {name} missing a 'k8s' orchestrator reference. Unable to export data unless every node has a 'k8s' orchestrator reference"
                         )));
                     }
                     meta::set_meta_str(&mut o, "name", Some(&k8s));
@@ -163,69 +162,122 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
             "kind": ki.list_kind(),
             "metadata": {"resourceVersion": list.revision},
         });
-        out.push_str(&to_yaml(&list));
-        out.push_str("---\n");
+        // Each kind is printed once read, as calicoctl does (a failure keeps what came before).
+        write!(ctx.out, "{}---\n", to_yaml(&list))?;
     }
-    out.push_str("===\n");
-    let mut ci = ci;
-    meta::strip_server_fields(&mut ci);
-    let _ = writeln!(out, "{}", to_go_json_indent(&ci));
-    out.push_str("===\n");
-    let ipam = export_ipam(&c).await.map_err(err)?;
-    let _ = writeln!(out, "{}", to_go_json_indent(&ipam));
-    ctx.out.write_all(out.as_bytes())?;
+    // The ClusterInformation as stored, with its resource version.
+    writeln!(ctx.out, "===\n{}", to_go_json_indent(&ci))?;
+    let ipam = export_ipam(&c, &renamed).await.map_err(err)?;
+    writeln!(ctx.out, "===\n{}", to_go_json_indent(&ipam))?;
     Ok(0)
 }
 
-/// Blocks, affinities, handles and config as etcd keys and stored values.
-async fn export_ipam(c: &Client) -> crate::datastore::Result<Value> {
+/// The handles of a node's IPv4 tunnel addresses, which carry its name (renamed on export).
+const TUNNEL_HANDLE_PREFIXES: &[&str] = &[
+    "ipip-tunnel-addr-",
+    "vxlan-tunnel-addr-",
+    "wireguard-tunnel-addr-",
+];
+
+/// calicoctl's IPAM section: `block_affinities` (host affinities only), `blocks`, `handles`
+/// and `config`, each entry `{"Key": <etcd key>, "Value": <stored value>, "TTL": 0}`, empty groups
+/// left out. Node names become their Kubernetes names (`renamed`): in affinity keys, block
+/// affinities, the `node` attribute and the tunnel-address handles.
+async fn export_ipam(
+    c: &Client,
+    renamed: &std::collections::BTreeMap<String, String>,
+) -> crate::datastore::Result<Value> {
+    let rename = |n: &str| renamed.get(n).cloned().unwrap_or_else(|| n.to_string());
+    let rename_handle = |h: &str| {
+        TUNNEL_HANDLE_PREFIXES
+            .iter()
+            .find_map(|p| {
+                let node = h.strip_prefix(p)?;
+                renamed.get(node).map(|k8s| format!("{p}{k8s}"))
+            })
+            .unwrap_or_else(|| h.to_string())
+    };
     let mut groups: Map<String, Value> = Map::new();
     for (name, list) in [
-        ("ipamBlocks", IpamList::Blocks { version: None }),
         (
-            "blockAffinities",
+            "block_affinities",
             IpamList::Affinities {
                 host: None,
                 version: None,
             },
         ),
-        ("ipamHandles", IpamList::Handles),
+        ("blocks", IpamList::Blocks { version: None }),
+        ("handles", IpamList::Handles),
     ] {
         let mut items = Vec::new();
-        c.ds.ipam_scan(&list, &mut |kv| {
+        c.ds.ipam_scan(&list, &mut |mut kv| {
+            match (&mut kv.key, &mut kv.value) {
+                (
+                    IpamKey::Affinity {
+                        host,
+                        affinity_type,
+                        ..
+                    },
+                    _,
+                ) => {
+                    if *affinity_type != AffinityType::Host {
+                        return Ok(());
+                    }
+                    *host = rename(host);
+                }
+                (IpamKey::Block(_), IpamValue::Block(b)) => {
+                    if let Some(h) = b.affinity_host().map(&rename) {
+                        b.affinity = Some(format!("host:{h}"));
+                    }
+                    for a in b.attributes.iter_mut().flatten() {
+                        if let Some(h) = &mut a.handle_id {
+                            *h = rename_handle(h);
+                        }
+                        if let Some(n) = a.secondary.as_mut().and_then(|s| s.get_mut("node")) {
+                            *n = rename(n);
+                        }
+                    }
+                }
+                (IpamKey::Handle(id), _) => *id = rename_handle(id),
+                _ => {}
+            }
             items.push(kv_json(&kv));
             Ok(())
         })
         .await?;
-        groups.insert(name.into(), Value::Array(items));
+        if !items.is_empty() {
+            groups.insert(name.into(), Value::Array(items));
+        }
     }
-    let cfg = match c.ds.ipam_get(&IpamKey::Config).await {
-        Ok(kv) => kv_json(&kv),
-        Err(e) if e.is_not_found() => Value::Null,
+    match c.ds.ipam_get(&IpamKey::Config).await {
+        Ok(kv) => {
+            groups.insert("config".into(), kv_json(&kv));
+        }
+        Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e),
-    };
-    groups.insert("ipamConfig".into(), cfg);
+    }
     Ok(Value::Object(groups))
 }
 
 fn kv_json(kv: &IpamKv) -> Value {
     let raw = etcd_ipam::encode(&kv.value);
     json!({
-        "key": keys::ipam_key(&kv.key),
-        "value": serde_json::from_str::<Value>(&raw).unwrap_or(Value::String(raw)),
+        "Key": keys::ipam_key(&kv.key),
+        "Value": serde_json::from_str::<Value>(&raw).unwrap_or(Value::String(raw)),
+        "TTL": 0,
     })
 }
 
 fn kv_from_json(v: &Value) -> Result<IpamKv, String> {
     let key_s = v
-        .get("key")
+        .get("Key")
         .and_then(Value::as_str)
-        .ok_or("an IPAM entry has no key")?;
+        .ok_or("an IPAM entry has no Key")?;
     let key = keys::parse_ipam_key(key_s).ok_or_else(|| format!("unknown IPAM key {key_s}"))?;
     let raw = v
-        .get("value")
+        .get("Value")
         .map(Value::to_string)
-        .ok_or_else(|| format!("IPAM entry {key_s} has no value"))?;
+        .ok_or_else(|| format!("IPAM entry {key_s} has no Value"))?;
     let value = etcd_ipam::decode(&key, &raw).map_err(|e| format!("IPAM entry {key_s}: {e}"))?;
     Ok(IpamKv {
         key,
@@ -294,7 +346,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
     let exported_ci: Value = serde_json::from_str(parts[1].trim()).map_err(|_| malformed())?;
     let ipam_doc: Value = serde_json::from_str(parts[2].trim()).map_err(|_| malformed())?;
     let mut ipam_kvs = Vec::new();
-    for group in ["ipamConfig", "ipamBlocks", "blockAffinities", "ipamHandles"] {
+    for group in ["config", "blocks", "block_affinities", "handles"] {
         match ipam_doc.get(group) {
             Some(Value::Array(a)) => {
                 for v in a {

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use super::{CmdResult, Ctx, Failure};
 use crate::cleanup::{self, ApplyOptions, EvidenceSources, NodePlan, NodeResult, Plan};
 use crate::cli::{NodeCleanupArgs, ReportFormat};
-use crate::datastore::client::Client;
-use crate::datastore::{Backend, Datastore};
+use crate::datastore::Backend;
 use crate::model::gotypes::parse_go_duration;
 use crate::output::json::to_go_json_indent;
 use crate::output::tabwriter::tabwriter as tw;
@@ -349,34 +348,4 @@ fn render_results(results: &[NodeResult]) -> String {
     }
     let _ = writeln!(s, "Removed {removed} of {} node(s).", results.len());
     s
-}
-
-/// The full cleanup of one node, for `delete node NAME` on etcd: calicoctl's behaviour (no
-/// liveness veto: the admin named the node) plus what calicoctl leaves behind.
-pub async fn delete_node_fully(
-    client: &Client,
-    name: &str,
-    revision: Option<&str>,
-) -> crate::datastore::Result<serde_json::Value> {
-    let ds: Arc<dyn Datastore> = client.ds.clone();
-    let nk = crate::model::kinds::by_kind("Node")
-        .ok_or_else(|| crate::datastore::DatastoreError::Other("no Node kind".into()))?;
-    let current = ds.get(nk, "", name).await?;
-    if let Some(rv) = revision
-        && crate::model::meta::resource_version(&current) != rv
-    {
-        return Err(crate::datastore::DatastoreError::Conflict {
-            id: crate::datastore::resource_id("Node", "", name),
-        });
-    }
-    let snap = cleanup::Snapshot::default();
-    let plan = cleanup::build_plan(ds.as_ref(), &snap, &[name.to_string()], true, true).await?;
-    let opts = ApplyOptions {
-        recheck: None,
-        concurrency: 1,
-        stop_after_steps: None,
-        on_node_done: None,
-    };
-    cleanup::apply(ds, &plan, &opts).await?;
-    Ok(current)
 }

@@ -207,7 +207,40 @@ impl Client {
         name: &str,
         revision: Option<&str>,
     ) -> Result<Value> {
+        if kind.kind == "Tier" {
+            self.check_tier_delete(name).await?;
+        }
         self.ds.delete(kind, ns, name, revision).await
+    }
+
+    /// libcalico's tier rules: the three tiers Calico creates stay, and so does a tier that
+    /// still holds a policy of any of the four tiered kinds.
+    async fn check_tier_delete(&self, name: &str) -> Result<()> {
+        let refuse = |operation: &str, reason: String| DatastoreError::Unsupported {
+            operation: operation.into(),
+            id: name.to_string(),
+            reason: format!(": {reason}"),
+        };
+        if matches!(name, "default" | "kube-admin" | "kube-baseline") {
+            return Err(refuse("Delete", format!("Cannot delete {name} tier")));
+        }
+        for k in [
+            "GlobalNetworkPolicy",
+            "NetworkPolicy",
+            "StagedGlobalNetworkPolicy",
+            "StagedNetworkPolicy",
+        ] {
+            let Some(kind) = by_kind(k) else { continue };
+            let policies = self.ds.list(kind, &ListOptions::default()).await?;
+            if policies
+                .items
+                .iter()
+                .any(|p| str_at(p, &["spec", "tier"]) == name)
+            {
+                return Err(refuse("delete", "Cannot delete a non-empty tier".into()));
+            }
+        }
+        Ok(())
     }
 
     /// Cross-object rules checked before a create. A rule that reads another kind must be

@@ -755,7 +755,8 @@ pub async fn release_host_affinities(
     Ok(n)
 }
 
-/// Releases the affinities of all blocks in a pool (`ReleasePoolAffinities`, used by pool delete).
+/// Releases the host affinities of all blocks in a pool (`ReleasePoolAffinities`, used by pool
+/// delete); LoadBalancer (`virtual`) affinities stay, as there.
 pub async fn release_pool_affinities(ds: &dyn Datastore, pool: IpNet) -> Result<()> {
     let all = ds
         .ipam_list(&IpamList::Affinities {
@@ -769,12 +770,49 @@ pub async fn release_pool_affinities(ds: &dyn Datastore, pool: IpNet) -> Result<
             affinity_type,
             cidr,
         } = kv.key
+            && affinity_type == AffinityType::Host
             && pool.contains(&cidr.network())
         {
             release_affinity(ds, &host, affinity_type, cidr, false).await?;
         }
     }
     Ok(())
+}
+
+/// `delete ippool` as libcalico's `IPPools().Delete`: an enabled pool is first disabled (with
+/// the revision of the file, if any, so a changed pool is not deleted), then every block
+/// affinity in its CIDR is released (empty blocks go, others become unaffine), and only then
+/// is the pool deleted. Returns the deleted pool.
+pub async fn delete_pool(
+    client: &crate::datastore::client::Client,
+    name: &str,
+    revision: Option<&str>,
+) -> Result<serde_json::Value> {
+    let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
+    let mut pool = client.get(pk, "", name).await?;
+    let disabled = pool
+        .pointer("/spec/disabled")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    if !disabled {
+        if let Some(spec) = pool
+            .get_mut("spec")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            spec.insert("disabled".into(), serde_json::Value::Bool(true));
+        }
+        if let Some(rv) = revision {
+            crate::model::meta::set_meta_str(&mut pool, "resourceVersion", Some(rv));
+        }
+        pool = client.update(pk, &pool).await?;
+    }
+    if let Ok(cidr) = str_at(&pool, &["spec", "cidr"]).parse::<IpNet>() {
+        release_pool_affinities(client.ds.as_ref(), cidr.trunc()).await?;
+    }
+    let rv = crate::model::meta::resource_version(&pool);
+    client
+        .delete(pk, "", name, Some(rv.as_str()).filter(|r| !r.is_empty()))
+        .await
 }
 
 /// Assigns one specific IP to a handle (libcalico `AssignIP`): claims the block for `host` if it

@@ -151,9 +151,17 @@ fn export_format_is_calicoctls() {
     assert_eq!(ci["kind"], "ClusterInformation");
     assert_eq!(ci["spec"]["datastoreReady"], false);
     let ipam: Value = serde_json::from_str(parts[2].trim()).unwrap();
-    assert_eq!(ipam["ipamBlocks"].as_array().unwrap().len(), 3);
-    assert_eq!(ipam["ipamHandles"].as_array().unwrap().len(), 4);
-    assert_eq!(ipam["blockAffinities"].as_array().unwrap().len(), 3);
+    assert_eq!(ipam["blocks"].as_array().unwrap().len(), 3);
+    assert_eq!(ipam["handles"].as_array().unwrap().len(), 4);
+    assert_eq!(ipam["block_affinities"].as_array().unwrap().len(), 3);
+    let first = &ipam["blocks"][0];
+    assert!(
+        first["Key"]
+            .as_str()
+            .unwrap()
+            .starts_with("/calico/ipam/v2/assignment/")
+    );
+    assert_eq!(first["TTL"], 0);
 }
 
 fn round_trip(mode: CrdMode) {
