@@ -434,8 +434,21 @@ impl KddDatastore {
         }
     }
 
+    /// The CRD plural of a kind: v1 CRDs hold the v3 IPAMConfiguration as `ipamconfigs`.
+    fn plural(&self, kind: &KindInfo) -> &'static str {
+        match (self.mode, kind.kind) {
+            (Mode::V1, "IPAMConfiguration") => "ipamconfigs",
+            _ => kind.plural,
+        }
+    }
+
     fn to_cr(&self, kind: &KindInfo, obj: &Value) -> Value {
         match self.mode {
+            Mode::V1 if kind.kind == "IPAMConfiguration" => {
+                let mut cr = to_v1_cr(kind, obj);
+                cr["kind"] = json!("IPAMConfig");
+                cr
+            }
             Mode::V1 => to_v1_cr(kind, obj),
             Mode::V3 => {
                 let mut o = obj.clone();
@@ -503,11 +516,11 @@ impl KddDatastore {
             metadata["labels"] = Value::Object(labels.clone());
         }
         if self.mode == Mode::V1 {
-            let ann = if labels.is_empty() {
-                json!({})
-            } else {
-                json!({"labels": labels})
-            };
+            // The v3 ObjectMeta of an IPAM object has no creation time: Go marshals it null.
+            let mut ann = json!({"creationTimestamp": null});
+            if !labels.is_empty() {
+                ann["labels"] = Value::Object(labels.clone());
+            }
             metadata["annotations"] =
                 json!({METADATA_ANNOTATION: crate::output::json::to_go_json(&ann)});
         }
@@ -840,7 +853,8 @@ impl Datastore for KddDatastore {
                 Err(DatastoreError::Other(format!("Invalid name {name}")))
             }
             _ => {
-                let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+                let path =
+                    self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
                 let cr = self.get_object(&path, &id).await?;
                 Ok(self.decode_cr(kind, &cr))
             }
@@ -864,7 +878,7 @@ impl Datastore for KddDatastore {
                 None => "/api/v1/pods".to_string(),
             },
             _ => self.crd_path(
-                kind.plural,
+                self.plural(kind),
                 opts.namespace.as_deref().filter(|_| kind.namespaced),
                 None,
             ),
@@ -898,7 +912,7 @@ impl Datastore for KddDatastore {
             "Profile" => self.list_profiles(opts.name_prefix.as_deref()).await?,
             _ => {
                 let path = self.crd_path(
-                    kind.plural,
+                    self.plural(kind),
                     opts.namespace.as_deref().filter(|_| kind.namespaced),
                     None,
                 );
@@ -927,7 +941,11 @@ impl Datastore for KddDatastore {
             m.remove("resourceVersion");
             m.remove("uid");
         }
-        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns.as_str()), None);
+        let path = self.crd_path(
+            self.plural(kind),
+            kind.namespaced.then_some(ns.as_str()),
+            None,
+        );
         let out = self
             .raw(http::Method::POST, &path, Some(&cr))
             .await
@@ -960,7 +978,7 @@ impl Datastore for KddDatastore {
             _ => {
                 let cr = self.to_cr(kind, obj);
                 let path = self.crd_path(
-                    kind.plural,
+                    self.plural(kind),
                     kind.namespaced.then_some(ns.as_str()),
                     Some(&name),
                 );
@@ -996,7 +1014,7 @@ impl Datastore for KddDatastore {
             return Err(unsupported("Delete", kind, ns, name));
         }
         let cur = self.get(kind, ns, name).await?;
-        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+        let path = self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
         self.raw(http::Method::DELETE, &path, None)
             .await
             .map_err(|e| self.map_err(e, Some(&resource_id(kind.kind, ns, name))))?;
