@@ -107,6 +107,11 @@ pub async fn kube_config(
     } else {
         None
     };
+    if let Some(k) = &kc
+        && spec.k8s_api_endpoint.is_empty()
+    {
+        check_kubeconfig(k, opts.context.as_deref())?;
+    }
     let mut cfg = match kc {
         Some(k) => kube::Config::from_custom_kubeconfig(k, &opts)
             .await
@@ -147,6 +152,40 @@ pub async fn kube_config(
     Ok(cfg)
 }
 
+/// client-go's checks of the context a kubeconfig selects, with its messages.
+fn check_kubeconfig(k: &Kubeconfig, context: Option<&str>) -> std::result::Result<(), String> {
+    const EMPTY: &str = "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable";
+    if let Some(c) = context
+        && !k.contexts.iter().any(|x| x.name == c)
+    {
+        return Err(format!("context \"{c}\" does not exist"));
+    }
+    let name = context.or(k.current_context.as_deref()).unwrap_or_default();
+    if name.is_empty() {
+        return Err(EMPTY.into());
+    }
+    let Some(ctx) = k
+        .contexts
+        .iter()
+        .find(|x| x.name == name)
+        .and_then(|x| x.context.as_ref())
+    else {
+        return Err(format!(
+            "invalid configuration: [context was not found for specified context: {name}, cluster has no server defined]"
+        ));
+    };
+    let has_cluster = k.clusters.iter().any(|c| c.name == ctx.cluster);
+    let has_user = ctx
+        .user
+        .as_deref()
+        .is_some_and(|u| k.auth_infos.iter().any(|a| a.name == u));
+    match (has_cluster, has_user) {
+        (false, false) => Err(EMPTY.into()),
+        (false, true) => Err("invalid configuration: cluster has no server defined".into()),
+        _ => Ok(()),
+    }
+}
+
 impl KddDatastore {
     /// Connects and picks the CRD layout (calicoAPIGroup, else discovery as upstream does).
     pub async fn connect(spec: &Spec, timeout: Duration) -> std::result::Result<Self, String> {
@@ -164,10 +203,12 @@ impl KddDatastore {
             "projectcalico.org/v3" => Mode::V3,
             "crd.projectcalico.org/v1" => Mode::V1,
             "" => {
+                // A discovery that fails leaves the default layout: the first real request
+                // then reports the problem, as calicoctl does.
                 let groups = ds
                     .call(http::Method::GET, "/apis", None)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .unwrap_or(Value::Null);
                 let names: Vec<String> = groups
                     .get("groups")
                     .and_then(Value::as_array)
@@ -253,6 +294,7 @@ impl KddDatastore {
         body: Option<&Value>,
         content_type: &str,
     ) -> std::result::Result<Value, ApiError> {
+        let op = go_method(&method);
         let req = http::Request::builder()
             .method(method)
             .uri(path)
@@ -276,7 +318,7 @@ impl KddDatastore {
                 .map_err(|e| ApiError {
                     code: 0,
                     reason: "Connection".into(),
-                    message: describe_kube_error(&e),
+                    message: go_url_error(op, &self.server, path, &e),
                 })?;
             let status = resp.status().as_u16();
             print_warnings(resp.headers());
@@ -351,10 +393,7 @@ impl KddDatastore {
                 "access denied by Kubernetes RBAC: {}",
                 e.message
             )),
-            0 => DatastoreError::Connection(format!(
-                "error connecting to the Kubernetes API server at {}: {}",
-                self.server, e.message
-            )),
+            0 => DatastoreError::Connection(e.message),
             _ => DatastoreError::Other(format!("Kubernetes API error ({}): {}", e.code, e.message)),
         }
     }
@@ -756,6 +795,40 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Go's `url.Error` operation name of an HTTP method (`Get`, `Post`, ...).
+fn go_method(m: &http::Method) -> String {
+    let s = m.as_str();
+    let mut out = s[..1].to_string();
+    out.push_str(&s[1..].to_lowercase());
+    out
+}
+
+/// A transport failure as Go's HTTP client reports it: `Get "<url>": <cause>`, the cause in
+/// Go's words for the common cases (refused connection, unknown certificate authority).
+fn go_url_error(op: String, server: &str, path: &str, e: &kube::Error) -> String {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let mut chain = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(x) = src {
+        chain.push_str(": ");
+        chain.push_str(&x.to_string());
+        src = x.source();
+    }
+    let l = chain.to_lowercase();
+    let cause = if l.contains("connection refused") {
+        let authority = url
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or_default())
+            .unwrap_or_default();
+        format!("dial tcp {authority}: connect: connection refused")
+    } else if l.contains("unknownissuer") || l.contains("unknown issuer") {
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority".into()
+    } else {
+        describe_kube_error(e)
+    };
+    format!("{op} {url:?}: {cause}")
 }
 
 fn describe_kube_error(e: &kube::Error) -> String {
