@@ -809,14 +809,7 @@ fn go_method(m: &http::Method) -> String {
 /// Go's words for the common cases (refused connection, unknown certificate authority).
 fn go_url_error(op: String, server: &str, path: &str, e: &kube::Error) -> String {
     let url = format!("{}{path}", server.trim_end_matches('/'));
-    let mut chain = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(x) = src {
-        chain.push_str(": ");
-        chain.push_str(&x.to_string());
-        src = x.source();
-    }
-    let l = chain.to_lowercase();
+    let l = error_chain(e).to_lowercase();
     let cause = if l.contains("connection refused") {
         let authority = url
             .split_once("://")
@@ -831,7 +824,8 @@ fn go_url_error(op: String, server: &str, path: &str, e: &kube::Error) -> String
     format!("{op} {url:?}: {cause}")
 }
 
-fn describe_kube_error(e: &kube::Error) -> String {
+/// An error and its sources, `: `-joined.
+fn error_chain(e: &kube::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(x) = src {
@@ -839,6 +833,11 @@ fn describe_kube_error(e: &kube::Error) -> String {
         s.push_str(&x.to_string());
         src = x.source();
     }
+    s
+}
+
+fn describe_kube_error(e: &kube::Error) -> String {
+    let s = error_chain(e);
     let l = s.to_lowercase();
     if l.contains("unknownissuer") || l.contains("unknown issuer") {
         "TLS: the server certificate is not signed by the configured CA (check k8sCAFile / the kubeconfig certificate-authority)".into()
