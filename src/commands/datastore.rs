@@ -20,7 +20,10 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }
-    c.ensure_initialized().await;
+    // Only locking initialises the datastore; unlocking needs the ClusterInformation there.
+    if !ready {
+        c.ensure_initialized().await;
+    }
     let ci = by_kind("ClusterInformation")
         .ok_or_else(|| Failure::Stderr("no ClusterInformation kind".into()))?;
     let mut cur = c.get(ci, "", "default").await.map_err(|e| {
