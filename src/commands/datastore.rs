@@ -20,8 +20,7 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }
-    // Locking initialises the datastore (ClusterInformation, the default tiers), as
-    // calicoctl's lock does; unlocking only reads what is there.
+    // Only locking initialises the datastore; unlocking needs the ClusterInformation there.
     if !ready {
         c.ensure_initialized().await;
     }

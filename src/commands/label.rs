@@ -58,12 +58,10 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     let mut attempts = 0;
     let verb = loop {
         attempts += 1;
-        let mut obj = match client.get(kind, &ns, name).await {
-            Ok(o) => o,
-            Err(e) if e.is_not_found() => {
-                return Err(Failure::Stderr(format!("{kind_arg} {name} not found")));
-            }
-            Err(e) => return Err(get_err(e.to_string())),
+        // calicoctl's get collects per-object errors and yields nothing: whatever stopped the
+        // read (absent object, unreachable datastore), the label sees no object.
+        let Ok(mut obj) = client.get(kind, &ns, name).await else {
+            return Err(Failure::Stderr(format!("{kind_arg} {name} not found")));
         };
         let labels = meta::labels(&obj);
         let verb = match &value {

@@ -83,22 +83,21 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
     if !ctx.allow_version_mismatch {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }
-    if c.ds.backend() != Backend::Etcd {
-        return Err(Failure::Stderr(
-            "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
-        ));
-    }
-    let ci = c
-        .get(kind("ClusterInformation")?, "", "default")
-        .await
-        .map_err(|e| {
-            Failure::Stderr(format!(
-                "error while checking if datastore was locked: error retrieving ClusterInformation: {e}"
-            ))
-        })?;
+    // The lock is checked first, on any datastore.
+    let ci = kind("ClusterInformation")?;
+    let ci = c.get(ci, "", "default").await.map_err(|e| {
+        Failure::Stderr(format!(
+            "error while checking if datastore was locked: error retrieving ClusterInformation: {e}"
+        ))
+    })?;
     if ci.get("spec").and_then(|s| s.get("datastoreReady")) != Some(&Value::Bool(false)) {
         return Err(Failure::Stderr(
             "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to begin migration".into(),
+        ));
+    }
+    if c.ds.backend() != Backend::Etcd {
+        return Err(Failure::Stderr(
+            "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
         ));
     }
     let err = |e: DatastoreError| Failure::Stderr(e.to_string());

@@ -290,10 +290,7 @@ impl Client {
                 }
                 Ok(())
             }
-            "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
+            // Unlike a create, an update does not look for the policy's tier.
             _ => Ok(()),
         }
     }

@@ -107,6 +107,11 @@ pub async fn kube_config(
     } else {
         None
     };
+    if let Some(k) = &kc
+        && spec.k8s_api_endpoint.is_empty()
+    {
+        check_kubeconfig(k, opts.context.as_deref())?;
+    }
     let mut cfg = match kc {
         Some(k) => kube::Config::from_custom_kubeconfig(k, &opts)
             .await
@@ -147,6 +152,40 @@ pub async fn kube_config(
     Ok(cfg)
 }
 
+/// client-go's checks of the context a kubeconfig selects, with its messages.
+fn check_kubeconfig(k: &Kubeconfig, context: Option<&str>) -> std::result::Result<(), String> {
+    const EMPTY: &str = "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable";
+    if let Some(c) = context
+        && !k.contexts.iter().any(|x| x.name == c)
+    {
+        return Err(format!("context \"{c}\" does not exist"));
+    }
+    let name = context.or(k.current_context.as_deref()).unwrap_or_default();
+    if name.is_empty() {
+        return Err(EMPTY.into());
+    }
+    let Some(ctx) = k
+        .contexts
+        .iter()
+        .find(|x| x.name == name)
+        .and_then(|x| x.context.as_ref())
+    else {
+        return Err(format!(
+            "invalid configuration: [context was not found for specified context: {name}, cluster has no server defined]"
+        ));
+    };
+    let has_cluster = k.clusters.iter().any(|c| c.name == ctx.cluster);
+    let has_user = ctx
+        .user
+        .as_deref()
+        .is_some_and(|u| k.auth_infos.iter().any(|a| a.name == u));
+    match (has_cluster, has_user) {
+        (false, false) => Err(EMPTY.into()),
+        (false, true) => Err("invalid configuration: cluster has no server defined".into()),
+        _ => Ok(()),
+    }
+}
+
 impl KddDatastore {
     /// Connects and picks the CRD layout (calicoAPIGroup, else discovery as upstream does).
     pub async fn connect(spec: &Spec, timeout: Duration) -> std::result::Result<Self, String> {
@@ -164,10 +203,12 @@ impl KddDatastore {
             "projectcalico.org/v3" => Mode::V3,
             "crd.projectcalico.org/v1" => Mode::V1,
             "" => {
+                // A discovery that fails leaves the default layout: the first real request
+                // then reports the problem, as calicoctl does.
                 let groups = ds
                     .call(http::Method::GET, "/apis", None)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .unwrap_or(Value::Null);
                 let names: Vec<String> = groups
                     .get("groups")
                     .and_then(Value::as_array)
@@ -253,6 +294,7 @@ impl KddDatastore {
         body: Option<&Value>,
         content_type: &str,
     ) -> std::result::Result<Value, ApiError> {
+        let op = go_method(&method);
         let req = http::Request::builder()
             .method(method)
             .uri(path)
@@ -276,7 +318,7 @@ impl KddDatastore {
                 .map_err(|e| ApiError {
                     code: 0,
                     reason: "Connection".into(),
-                    message: describe_kube_error(&e),
+                    message: go_url_error(op, &self.server, path, &e),
                 })?;
             let status = resp.status().as_u16();
             print_warnings(resp.headers());
@@ -351,10 +393,7 @@ impl KddDatastore {
                 "access denied by Kubernetes RBAC: {}",
                 e.message
             )),
-            0 => DatastoreError::Connection(format!(
-                "error connecting to the Kubernetes API server at {}: {}",
-                self.server, e.message
-            )),
+            0 => DatastoreError::Connection(e.message),
             _ => DatastoreError::Other(format!("Kubernetes API error ({}): {}", e.code, e.message)),
         }
     }
@@ -434,8 +473,21 @@ impl KddDatastore {
         }
     }
 
+    /// The CRD plural of a kind: v1 CRDs hold the v3 IPAMConfiguration as `ipamconfigs`.
+    fn plural(&self, kind: &KindInfo) -> &'static str {
+        match (self.mode, kind.kind) {
+            (Mode::V1, "IPAMConfiguration") => "ipamconfigs",
+            _ => kind.plural,
+        }
+    }
+
     fn to_cr(&self, kind: &KindInfo, obj: &Value) -> Value {
         match self.mode {
+            Mode::V1 if kind.kind == "IPAMConfiguration" => {
+                let mut cr = to_v1_cr(kind, obj);
+                cr["kind"] = json!("IPAMConfig");
+                cr
+            }
             Mode::V1 => to_v1_cr(kind, obj),
             Mode::V3 => {
                 let mut o = obj.clone();
@@ -503,11 +555,11 @@ impl KddDatastore {
             metadata["labels"] = Value::Object(labels.clone());
         }
         if self.mode == Mode::V1 {
-            let ann = if labels.is_empty() {
-                json!({})
-            } else {
-                json!({"labels": labels})
-            };
+            // The v3 ObjectMeta of an IPAM object has no creation time: Go marshals it null.
+            let mut ann = json!({"creationTimestamp": null});
+            if !labels.is_empty() {
+                ann["labels"] = Value::Object(labels.clone());
+            }
             metadata["annotations"] =
                 json!({METADATA_ANNOTATION: crate::output::json::to_go_json(&ann)});
         }
@@ -745,7 +797,35 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn describe_kube_error(e: &kube::Error) -> String {
+/// Go's `url.Error` operation name of an HTTP method (`Get`, `Post`, ...).
+fn go_method(m: &http::Method) -> String {
+    let s = m.as_str();
+    let mut out = s[..1].to_string();
+    out.push_str(&s[1..].to_lowercase());
+    out
+}
+
+/// A transport failure as Go's HTTP client reports it: `Get "<url>": <cause>`, the cause in
+/// Go's words for the common cases (refused connection, unknown certificate authority).
+fn go_url_error(op: String, server: &str, path: &str, e: &kube::Error) -> String {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    let l = error_chain(e).to_lowercase();
+    let cause = if l.contains("connection refused") {
+        let authority = url
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or_default())
+            .unwrap_or_default();
+        format!("dial tcp {authority}: connect: connection refused")
+    } else if l.contains("unknownissuer") || l.contains("unknown issuer") {
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority".into()
+    } else {
+        describe_kube_error(e)
+    };
+    format!("{op} {url:?}: {cause}")
+}
+
+/// An error and its sources, `: `-joined.
+fn error_chain(e: &kube::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(x) = src {
@@ -753,6 +833,11 @@ fn describe_kube_error(e: &kube::Error) -> String {
         s.push_str(&x.to_string());
         src = x.source();
     }
+    s
+}
+
+fn describe_kube_error(e: &kube::Error) -> String {
+    let s = error_chain(e);
     let l = s.to_lowercase();
     if l.contains("unknownissuer") || l.contains("unknown issuer") {
         "TLS: the server certificate is not signed by the configured CA (check k8sCAFile / the kubeconfig certificate-authority)".into()
@@ -840,7 +925,8 @@ impl Datastore for KddDatastore {
                 Err(DatastoreError::Other(format!("Invalid name {name}")))
             }
             _ => {
-                let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+                let path =
+                    self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
                 let cr = self.get_object(&path, &id).await?;
                 Ok(self.decode_cr(kind, &cr))
             }
@@ -864,7 +950,7 @@ impl Datastore for KddDatastore {
                 None => "/api/v1/pods".to_string(),
             },
             _ => self.crd_path(
-                kind.plural,
+                self.plural(kind),
                 opts.namespace.as_deref().filter(|_| kind.namespaced),
                 None,
             ),
@@ -898,7 +984,7 @@ impl Datastore for KddDatastore {
             "Profile" => self.list_profiles(opts.name_prefix.as_deref()).await?,
             _ => {
                 let path = self.crd_path(
-                    kind.plural,
+                    self.plural(kind),
                     opts.namespace.as_deref().filter(|_| kind.namespaced),
                     None,
                 );
@@ -927,7 +1013,11 @@ impl Datastore for KddDatastore {
             m.remove("resourceVersion");
             m.remove("uid");
         }
-        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns.as_str()), None);
+        let path = self.crd_path(
+            self.plural(kind),
+            kind.namespaced.then_some(ns.as_str()),
+            None,
+        );
         let out = self
             .raw(http::Method::POST, &path, Some(&cr))
             .await
@@ -960,7 +1050,7 @@ impl Datastore for KddDatastore {
             _ => {
                 let cr = self.to_cr(kind, obj);
                 let path = self.crd_path(
-                    kind.plural,
+                    self.plural(kind),
                     kind.namespaced.then_some(ns.as_str()),
                     Some(&name),
                 );
@@ -996,7 +1086,7 @@ impl Datastore for KddDatastore {
             return Err(unsupported("Delete", kind, ns, name));
         }
         let cur = self.get(kind, ns, name).await?;
-        let path = self.crd_path(kind.plural, kind.namespaced.then_some(ns), Some(name));
+        let path = self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
         self.raw(http::Method::DELETE, &path, None)
             .await
             .map_err(|e| self.map_err(e, Some(&resource_id(kind.kind, ns, name))))?;
