@@ -162,7 +162,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
             "metadata": {"resourceVersion": list.revision},
         });
         // Each kind is printed once read, as calicoctl does (a failure keeps what came before).
-        write!(ctx.out, "{}---\n", to_yaml(&list))?;
+        writeln!(ctx.out, "{}---", to_yaml(&list))?;
     }
     // The ClusterInformation as stored, with its resource version.
     writeln!(ctx.out, "===\n{}", to_go_json_indent(&ci))?;

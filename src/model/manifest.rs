@@ -60,6 +60,14 @@ pub fn read_input(
         walk(p, recursive, &mut files)?;
         let mut out = Vec::new();
         for f in files {
+            // A FIFO or device found by the walk would block the read (a pipe named on the
+            // command line, as `-f <(…)`, is read as given).
+            if std::fs::metadata(&f).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+                return Err(ManifestError::Io(format!(
+                    "read {}: not a regular file",
+                    f.display()
+                )));
+            }
             let text = read_file(&f)?;
             let name = f.to_string_lossy();
             let res = parse_stream(&text, &name)?;
@@ -84,6 +92,12 @@ pub fn read_input(
 }
 
 fn read_file(p: &Path) -> Result<String, ManifestError> {
+    if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+        return Err(ManifestError::Io(format!(
+            "read {}: is a directory",
+            p.display()
+        )));
+    }
     let bytes =
         std::fs::read(p).map_err(|e| ManifestError::Io(go_open_error(&p.to_string_lossy(), &e)))?;
     String::from_utf8(bytes)
@@ -100,29 +114,45 @@ pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
     format!("open {path}: {reason}")
 }
 
-/// Lexical (filepath.Walk) order; only `.yaml`/`.yml`/`.json` files; sub-directories only with -R.
-fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
+/// Go's `filepath.Walk` as calicoctl uses it: lexical order, symlinks never followed as
+/// directories (a link named `*.yaml` is read as a file), so a link loop cannot make the walk
+/// revisit a directory; only `.yaml`/`.yml`/`.json` files; sub-directories only with -R.
+fn walk(root: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
+    let is_real_dir = std::fs::symlink_metadata(root).is_ok_and(|m| m.is_dir());
+    if is_real_dir {
+        walk_dir(root, recursive, out)
+    } else {
+        push_manifest(root, out);
+        Ok(())
+    }
+}
+
+fn walk_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| ManifestError::Io(go_open_error(&dir.to_string_lossy(), &e)))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for e in entries {
-        if e.is_dir() {
+        if std::fs::symlink_metadata(&e).is_ok_and(|m| m.is_dir()) {
             if recursive {
-                walk(&e, recursive, out)?;
+                walk_dir(&e, recursive, out)?;
             }
         } else {
-            let ext = e
-                .extension()
-                .map(|x| x.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
-            if ext == "yaml" || ext == "yml" || ext == "json" {
-                out.push(e);
-            }
+            push_manifest(&e, out);
         }
     }
     Ok(())
+}
+
+fn push_manifest(p: &Path, out: &mut Vec<PathBuf>) {
+    let ext = p
+        .extension()
+        .map(|x| x.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if ext == "yaml" || ext == "yml" || ext == "json" {
+        out.push(p.to_path_buf());
+    }
 }
 
 /// Parses a whole stream (all documents) into resources, as calicoctl reads a file: documents
@@ -303,6 +333,25 @@ fn decode_list(kind: &'static KindInfo, v: &Value) -> Result<Vec<Value>, Manifes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO met by the walk is refused without opening it (opening would wait for a writer).
+    #[test]
+    fn fifo_in_a_walked_directory_does_not_block() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let fifo = sub.join("f.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = read_input(&d.path().to_string_lossy(), true, false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("read {}: not a regular file", fifo.display())
+        );
+    }
 
     #[test]
     fn unknown_kind_text() {

@@ -9,6 +9,7 @@
 //! apiVersion: projectcalico.org/v3
 //! ...
 //! EOF
+//! symlink d/sub/up -> ..           # a symbolic link in the case directory (target as written)
 //! $ apply -f tier.yaml             # a step: calicoctl ARGS, run by both binaries
 //! $ apply -f - <<EOF               # a step with standard input
 //! ...
@@ -57,6 +58,8 @@ impl StoreKind {
 pub enum Action {
     /// Writes a file into the case directory of both sides.
     File { name: String, content: String },
+    /// Makes a symbolic link `name` -> `target` in the case directory of both sides.
+    Symlink { name: String, target: String },
     /// Puts a key into etcd (etcd cases only).
     EtcdPut { key: String, value: String },
     /// Sends a REST request to the kube-apiserver (KDD cases only).
@@ -297,6 +300,15 @@ pub fn parse_with(
                 name: rest.to_string(),
                 content: body.ok_or(format!("{file}:{lineno}: `file` needs a here-document"))?,
             },
+            "symlink" if body.is_none() => {
+                let (name, target) = rest
+                    .split_once(" -> ")
+                    .ok_or(format!("{file}:{lineno}: symlink LINK -> TARGET"))?;
+                Action::Symlink {
+                    name: name.trim().to_string(),
+                    target: target.trim().to_string(),
+                }
+            }
             "etcd-put" => match body {
                 Some(b) => Action::EtcdPut {
                     key: rest.to_string(),

@@ -213,6 +213,14 @@ impl<'a> Run<'a> {
                 }
                 std::fs::write(p, substitute(content, &self.ph)).unwrap();
             }
+            Action::Symlink { name, target } => {
+                let p = self.dir.path().join(name);
+                if let Some(parent) = p.parent() {
+                    std::fs::create_dir_all(parent).unwrap();
+                }
+                std::os::unix::fs::symlink(target, p)
+                    .map_err(|e| format!("symlink {name}: {e}"))?;
+            }
             Action::EtcdPut { key, value } => self.side.etcd_put(key, &substitute(value, &self.ph)),
             Action::Kube { method, path, body } => {
                 self.side.kube(method, path, &substitute(body, &self.ph))?
