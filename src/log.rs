@@ -25,6 +25,7 @@ pub fn set_level(level: u8) {
 
 fn log(level: u8, msg: &str) {
     if LEVEL.load(Ordering::Relaxed) >= level {
+        let msg = &redact_url_passwords(msg);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         eprintln!(
             "time=\"{now}\" level={} msg={:?}",
@@ -43,6 +44,17 @@ pub fn info(msg: &str) {
 
 pub fn warn(msg: &str) {
     log(3, msg);
+}
+
+/// Hides the password of every `scheme://user:password@host` in `text` (`user:REDACTED@`):
+/// endpoint URLs may carry credentials, and they end up in errors, logs and `config view`.
+pub fn redact_url_passwords(text: &str) -> String {
+    static URL_PASSWORD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://[^/@:\s,]*):[^/@\s,]*@").expect("regex")
+    });
+    URL_PASSWORD
+        .replace_all(text, "${1}:REDACTED@")
+        .into_owned()
 }
 
 /// Go's `strconv.Quote`: `"` and `\` escaped, control characters as Go escapes.
@@ -91,6 +103,15 @@ pub fn klog_info(source: &str, msg: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_are_hidden() {
+        assert_eq!(
+            redact_url_passwords("at http://u:p%40ss@h:1,https://v:x@h2:2/a and ftp://u@h"),
+            "at http://u:REDACTED@h:1,https://v:REDACTED@h2:2/a and ftp://u@h"
+        );
+        assert_eq!(redact_url_passwords("http://h:2379"), "http://h:2379");
+    }
 
     #[test]
     fn quotes_like_go() {

@@ -403,7 +403,11 @@ pub fn spec_to_value(sp: &Spec, redact: bool) -> Value {
     };
     let raw = serde_json::json!({
         "datastoreType": sp.datastore_type,
-        "etcdEndpoints": sp.etcd_endpoints,
+        "etcdEndpoints": if redact {
+            crate::log::redact_url_passwords(&sp.etcd_endpoints)
+        } else {
+            sp.etcd_endpoints.clone()
+        },
         "etcdDiscoverySrv": sp.etcd_discovery_srv,
         "etcdUsername": sp.etcd_username,
         "etcdPassword": hide(&sp.etcd_password),

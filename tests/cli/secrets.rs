@@ -83,6 +83,24 @@ fn no_secret_in_any_output() {
         .run();
     out.fails(1);
     runs.push(("env config, refused endpoint".into(), out));
+    // A password inside the endpoint URL.
+    let with_password = dead.replace("https://", &format!("https://admin:{PASSWORD}@"));
+    for args in [
+        vec!["--log-level", "debug", "get", "ippools", "--timeout", "2s"],
+        vec!["config", "view"],
+    ] {
+        let out = calicoctl(&args)
+            .env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", &with_password)
+            .run();
+        assert!(
+            out.stdout.contains("admin:REDACTED@") || out.stderr.contains("admin:REDACTED@"),
+            "{args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        runs.push((format!("password in the endpoint URL: {args:?}"), out));
+    }
     let out = calicoctl(&["config", "view"])
         .env("DATASTORE_TYPE", "etcdv3")
         .env("ETCD_ENDPOINTS", &dead)

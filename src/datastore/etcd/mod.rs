@@ -191,7 +191,7 @@ impl EtcdDatastore {
                 .collect(),
             current: std::sync::atomic::AtomicUsize::new(0),
             options: opts,
-            endpoints: s.endpoints.join(","),
+            endpoints: crate::log::redact_url_passwords(&s.endpoints.join(",")),
             timeout,
             stalled: std::sync::atomic::AtomicBool::new(false),
         };
@@ -626,6 +626,8 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     } else {
         chain.clone()
     };
+    // The cause may quote the URL it tried, credentials included.
+    let why = crate::log::redact_url_passwords(&why);
     DatastoreError::Connection(format!("error connecting to etcd at {endpoints}: {why}"))
 }
 
