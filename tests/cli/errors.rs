@@ -203,3 +203,33 @@ fn unreachable_datastore_is_a_clear_error_within_the_timeout() {
     }
     drop(hole);
 }
+
+/// An object larger than etcd accepts in one request: etcd's own refusal, as calicoctl
+/// reports it (`[etcdserver: request is too large]`), not a connection error; nothing written.
+#[test]
+fn an_object_etcd_refuses_as_too_large() {
+    let env = Env::new();
+    let mut m = String::from(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: huge\nspec:\n  nets:\n",
+    );
+    // 2.3 MB stored, over etcd's default 1.5 MiB request limit.
+    for i in 0u32..120_000 {
+        let a = 0x0a00_0000u32 + i * 4;
+        m.push_str(&format!(
+            "  - {}.{}.{}.{}/30\n",
+            a >> 24,
+            (a >> 16) & 255,
+            (a >> 8) & 255,
+            a & 255
+        ));
+    }
+    let f = env.file("huge.yaml", &m);
+    env.ctl(&["apply", "-f", &f]).run().fails(1).stderr_is(
+        "failed to apply 'GlobalNetworkSet' resource: [etcdserver: request is too large]\n",
+    );
+    assert!(
+        env.etcd
+            .get("/calico/resources/v3/projectcalico.org/globalnetworksets/huge")
+            .is_none()
+    );
+}

@@ -574,6 +574,16 @@ fn dropped(lower_chain: &str) -> bool {
 
 /// Names the endpoint and the likely cause, instead of gRPC's generic texts.
 fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+    // The server answered and refused the request itself (e.g. `etcdserver: request is too
+    // large`): calicoctl reports etcd's own message; the connection was fine.
+    if let etcd_client::Error::GRpcStatus(st) = e
+        // gRPC codes InvalidArgument, ResourceExhausted, FailedPrecondition, OutOfRange
+        // (transient ones such as `etcdserver: leader changed` are Unavailable).
+        && matches!(st.code() as i32, 3 | 8 | 9 | 11)
+        && st.message().starts_with("etcdserver: ")
+    {
+        return DatastoreError::Other(st.message().to_string());
+    }
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
     let why = if lower.contains("unknownissuer")
