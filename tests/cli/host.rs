@@ -206,7 +206,7 @@ impl Netns {
             ("eth0", "10.9.0.5/24"),
             ("eth1", "192.168.50.7/24"),
         ] {
-            // veth: this kernel has no `dummy` link type (components.md).
+            // veth: some kernels lack the `dummy` link type ("Unknown device type").
             let peer = format!("{dev}p");
             ns.ip(&["link", "add", dev, "type", "veth", "peer", "name", &peer]);
             ns.ip(&["addr", "add", addr, "dev", dev]);
