@@ -856,9 +856,9 @@ pub fn kube_apiserver_binary() -> Option<PathBuf> {
     found.pop()
 }
 
-/// The Calico CRDs of both API groups (temporary: until they are vendored).
+/// The upstream Calico v3.32.1 CRDs of both API groups, vendored in the repository (crds/).
 pub fn crds_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/calico-crds")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")
 }
 
 /// Starts a kube-apiserver or explains why not: `None` = skip (outside CI).
