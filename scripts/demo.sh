@@ -4,8 +4,9 @@
 # stopped on exit unless KEEP=1 (then the script prints how to stop it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/calicoctl}
-[ -x "$BIN" ] || cargo build --release
+# The plain dev build: quick to compile, and `make test` reuses its dependencies.
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/debug/calicoctl}
+[ -x "$BIN" ] || cargo build
 WORK=$(mktemp -d /tmp/calicoctl-demo.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CPORT=$(free_port); PPORT=$(free_port); BGP=$(free_port)
@@ -15,6 +16,7 @@ cleanup() {
     echo; echo "Left running (KEEP=1): pids ${PIDS[*]} in $WORK"
     echo "Stop with: kill ${PIDS[*]}; rm -rf $WORK"
   else
+    echo; echo "== stopping etcd and BIRD (pids ${PIDS[*]}) and removing $WORK"
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
@@ -59,6 +61,7 @@ BIRD
   PIDS+=($!)
 done
 
+echo; echo "== applying demo/sample-data.yaml and showing what calicoctl sees"
 ctl apply -f demo/sample-data.yaml
 ctl get ippools -o wide
 ctl get nodes -o wide
@@ -67,5 +70,6 @@ ctl get globalnetworkpolicy allow-dns -o yaml
 ctl get networkpolicy -A -o wide
 ctl get clusterinformation
 ctl version
+echo; echo "== BGP sessions of the first BIRD daemon, read from its control socket"
 sleep 2
 ctl node status --bird-socket "$WORK/bird1.ctl" || true
