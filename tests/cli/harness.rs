@@ -898,15 +898,18 @@ pub fn crds_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")
 }
 
+/// The kube-apiserver binary, or a skip of the test (`None`) when none is built.
+pub fn kube_apiserver_or_skip() -> Option<PathBuf> {
+    let b = kube_apiserver_binary();
+    if b.is_none() {
+        skip("no kube-apiserver binary (run .ci/build-kube-apiserver.sh; needs Go)");
+    }
+    b
+}
+
 /// Starts a kube-apiserver, or skips the test (`None`) when none is built.
 pub fn kube_or_skip(mode: CrdMode) -> Option<KubeApiServer> {
-    match kube_apiserver_binary() {
-        Some(b) => Some(KubeApiServer::start(&b, mode)),
-        None => {
-            skip("no kube-apiserver binary (run .ci/build-kube-apiserver.sh; needs Go)");
-            None
-        }
-    }
+    kube_apiserver_or_skip().map(|b| KubeApiServer::start(&b, mode))
 }
 
 impl KubeApiServer {
