@@ -17,7 +17,8 @@ echo "fresh-clone: git clone of HEAD ($(git rev-parse --short HEAD)) into $PAREN
 git clone -q --no-hardlinks "$PWD" "$PARENT/calicoctl"
 cd "$PARENT/calicoctl"
 [ "$(ls -A "$PARENT")" = calicoctl ] || { echo "fresh-clone: $PARENT is not empty" >&2; exit 1; }
-CARGO_TARGET_DIR="$TARGET" CALICOCTL_SKIP_LOG="$TARGET/fresh-clone-skips.txt" scripts/test.sh \
+# The fuzzers run few cases: here they prove their seeds are found, the whole suite fuzzes.
+CARGO_TARGET_DIR="$TARGET" CALICOCTL_SKIP_LOG="$TARGET/fresh-clone-skips.txt" FUZZ_CASES=500 scripts/test.sh \
   --test cli --test fuzz -- \
   backends::etcd::crud_lifecycle backends::kdd_v1::crud_lifecycle \
   backends::kdd_v3::crud_lifecycle bird::bird16_established_active_stopped_killed repo:: \
