@@ -32,6 +32,8 @@ etcd --name demo --data-dir "$WORK/etcd" \
   --logger zap --log-outputs stderr >"$WORK/etcd.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 && break; sleep 0.05; done
+curl -sf "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 ||
+  { echo "demo: etcd is not healthy after 5 s; its log:" >&2; cat "$WORK/etcd.log" >&2; exit 1; }
 
 cat >"$WORK/calicoctl.cfg" <<CFG
 apiVersion: projectcalico.org/v3
@@ -41,7 +43,8 @@ spec:
   datastoreType: etcdv3
   etcdEndpoints: http://127.0.0.1:$CPORT
 CFG
-ctl() { echo; echo "\$ calicoctl $*"; "$BIN" -c "$WORK/calicoctl.cfg" "$@"; }
+# calicoctl takes `-c` after the subcommand, as each command's own option.
+ctl() { echo; echo "\$ calicoctl $*"; "$BIN" "$@" -c "$WORK/calicoctl.cfg"; }
 
 echo "== starting two BIRD daemons peering over loopback (port $BGP)"
 for me in 1 2; do
@@ -72,4 +75,6 @@ ctl get clusterinformation
 ctl version
 echo; echo "== BGP sessions of the first BIRD daemon, read from its control socket"
 sleep 2
-ctl node status --bird-socket "$WORK/bird1.ctl" || true
+# `node status` reads no datastore, so it has no -c.
+echo; echo "\$ calicoctl node status --bird-socket $WORK/bird1.ctl"
+"$BIN" node status --bird-socket "$WORK/bird1.ctl" || true

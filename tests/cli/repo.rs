@@ -58,3 +58,28 @@ fn fuzz_seed_manifests_are_valid() {
         .ok()
         .stdout_is("Successfully validated 17 resource(s)\n");
 }
+
+/// `make demo`'s script runs from the repository alone (etcd, BIRD 1.6, the binary): every
+/// command succeeds and the first BIRD daemon reports its peer (in whatever state).
+#[test]
+fn demo_runs() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(repo.join("scripts/demo.sh"))
+        .env("BIN", bin())
+        .env_remove("KEEP")
+        .output()
+        .expect("scripts/demo.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for needle in [
+        "Successfully applied 8 resource(s)",
+        "allow-dns",
+        "| 127.0.0.2 ",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "no {needle:?} in the demo:\n{stdout}\n{stderr}"
+        );
+    }
+}
