@@ -15,12 +15,12 @@ lint:
 test: setup lint
 	scripts/test.sh
 
-# The demo needs only etcd, BIRD 1.6 and the binary: a plain dev build (much quicker than the
-# fat-LTO release build), whose dependencies `make test` then reuses.
+# The demo needs only etcd, BIRD 1.6 and the binary, built with the `demo` profile (Cargo.toml:
+# dev without debug info; a clean build needs far less than the fat-LTO release build).
 demo:
 	scripts/setup.sh demo
-	@echo "demo: cargo build (dev profile)"
-	cargo build
+	@echo "demo: building calicoctl (cargo build --profile demo; a few minutes the first time)"
+	cargo build --profile demo
 	scripts/demo.sh
 
 fuzz:
