@@ -11,11 +11,16 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
+# The whole suite and a summary of skipped tests (scripts/test.sh).
 test: setup lint
-	cargo test --all-targets
+	scripts/test.sh
 
-demo: setup
-	cargo build --release
+# The demo needs only etcd, BIRD 1.6 and the binary, built with the `demo` profile (Cargo.toml:
+# dev without debug info; a clean build needs far less than the fat-LTO release build).
+demo:
+	scripts/setup.sh demo
+	@echo "demo: building calicoctl (cargo build --profile demo; a few minutes the first time)"
+	cargo build --profile demo
 	scripts/demo.sh
 
 fuzz:

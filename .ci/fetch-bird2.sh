@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # BIRD 2 for the node-status tests: Debian's bird2 conflicts with bird (1.6), so it is downloaded
-# and extracted into a cache outside the repository instead of installed (components.md §1).
+# and extracted into a cache outside the repository instead of installed (it runs from there).
 # Prints the path of the extracted bird binary.
 set -euo pipefail
 CACHE=${CALICOCTL_CI_CACHE:-$HOME/.cache/calicoctl-ci}/bird2

@@ -4,8 +4,9 @@
 # stopped on exit unless KEEP=1 (then the script prints how to stop it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/calicoctl}
-[ -x "$BIN" ] || cargo build --release
+# The `demo` profile's build (Cargo.toml): the quickest clean build; `make demo` makes it.
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/demo/calicoctl}
+[ -x "$BIN" ] || cargo build --profile demo
 WORK=$(mktemp -d /tmp/calicoctl-demo.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 CPORT=$(free_port); PPORT=$(free_port); BGP=$(free_port)
@@ -15,6 +16,7 @@ cleanup() {
     echo; echo "Left running (KEEP=1): pids ${PIDS[*]} in $WORK"
     echo "Stop with: kill ${PIDS[*]}; rm -rf $WORK"
   else
+    echo; echo "== stopping etcd and BIRD (pids ${PIDS[*]}) and removing $WORK"
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
@@ -30,6 +32,8 @@ etcd --name demo --data-dir "$WORK/etcd" \
   --logger zap --log-outputs stderr >"$WORK/etcd.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 && break; sleep 0.05; done
+curl -sf "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 ||
+  { echo "demo: etcd is not healthy after 5 s; its log:" >&2; cat "$WORK/etcd.log" >&2; exit 1; }
 
 cat >"$WORK/calicoctl.cfg" <<CFG
 apiVersion: projectcalico.org/v3
@@ -39,7 +43,8 @@ spec:
   datastoreType: etcdv3
   etcdEndpoints: http://127.0.0.1:$CPORT
 CFG
-ctl() { echo; echo "\$ calicoctl $*"; "$BIN" -c "$WORK/calicoctl.cfg" "$@"; }
+# calicoctl takes `-c` after the subcommand, as each command's own option.
+ctl() { echo; echo "\$ calicoctl $*"; "$BIN" "$@" -c "$WORK/calicoctl.cfg"; }
 
 echo "== starting two BIRD daemons peering over loopback (port $BGP)"
 for me in 1 2; do
@@ -59,6 +64,7 @@ BIRD
   PIDS+=($!)
 done
 
+echo; echo "== applying demo/sample-data.yaml and showing what calicoctl sees"
 ctl apply -f demo/sample-data.yaml
 ctl get ippools -o wide
 ctl get nodes -o wide
@@ -67,5 +73,8 @@ ctl get globalnetworkpolicy allow-dns -o yaml
 ctl get networkpolicy -A -o wide
 ctl get clusterinformation
 ctl version
+echo; echo "== BGP sessions of the first BIRD daemon, read from its control socket"
 sleep 2
-ctl node status --bird-socket "$WORK/bird1.ctl" || true
+# `node status` reads no datastore, so it has no -c.
+echo; echo "\$ calicoctl node status --bird-socket $WORK/bird1.ctl"
+"$BIN" node status --bird-socket "$WORK/bird1.ctl" || true

@@ -45,7 +45,7 @@ pub fn is_plugin(argv0: &std::ffi::OsStr) -> bool {
         .unwrap_or(false)
 }
 
-/// calicoctl's error massaging (calicoctl-surface.md §0).
+/// calicoctl's error massaging: strips Go's JSON-decoding prefix and rewrites `unknown field`.
 pub fn massage_error(msg: &str) -> String {
     let msg = msg
         .strip_prefix("error unmarshaling JSON: while decoding JSON: json: ")

@@ -188,19 +188,22 @@ fn fuzz(name: &str, seeds: Vec<String>, check: impl Fn(&str) -> Result<bool, Str
     }
 }
 
+/// The `*.ext` seed files of a repository folder. Panics when there are none, so a moved or
+/// emptied seed folder fails the run instead of silently fuzzing fewer inputs.
 fn read(dir: &str, ext: &str) -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let rd =
+        std::fs::read_dir(&root).unwrap_or_else(|e| panic!("seed folder {}: {e}", root.display()));
     let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(&root) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == ext)
-                && let Ok(t) = std::fs::read_to_string(&p)
-            {
-                out.push(t);
-            }
+    for e in rd {
+        let p = e.expect("seed folder entry").path();
+        if p.extension().is_some_and(|x| x == ext) {
+            out.push(
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+            );
         }
     }
+    assert!(!out.is_empty(), "no *.{ext} seeds in {}", root.display());
     out
 }
 
@@ -284,7 +287,7 @@ fn fuzz_selector_parser() {
 #[test]
 fn fuzz_bird_reply_parser() {
     let mut seeds = Vec::new();
-    for t in read("../shared/reference/bird-transcripts", "txt") {
+    for t in read("tests/fuzz-seeds/bird", "txt") {
         // The raw reply blocks of the transcripts.
         for block in t
             .split("### <<< reply (raw bytes follow verbatim)\n")
@@ -295,6 +298,10 @@ fn fuzz_bird_reply_parser() {
             }
         }
     }
+    assert!(
+        !seeds.is_empty(),
+        "no reply blocks in tests/fuzz-seeds/bird"
+    );
     seeds.push("2002-name     proto    table    state  since       info\n1002-Mesh_10_0_0_2 BGP      master   up     01:04:54    Established\n0000 \n".into());
     seeds.push("2002-Name       Proto      Table      State  Since         Info\n1002-Node_fd00__2 BGP        ---        up     2026-11-24 01:04:54  Established\n0000 \n".into());
     fuzz("bird", seeds, |text| {

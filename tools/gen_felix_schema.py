@@ -2,9 +2,12 @@
 """Generates src/model/schema/felixconfiguration.schema from the v3.32.1 CRD (field set and
 types) plus the Go declaration order we know from felixconfig.go. Run once, then the .schema file
 is owned and edited by hand; kept so the derivation is reproducible."""
-import re, sys, yaml
+import os, re, sys, yaml
 
-CRD = sys.argv[1] if len(sys.argv) > 1 else "../shared/calico-crds/crd.projectcalico.org_v1/crd.projectcalico.org_felixconfigurations.yaml"
+# The vendored upstream CRD (crds/README.md), found from the repository root.
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+CRD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    ROOT, "crds/crd.projectcalico.org_v1/crd.projectcalico.org_felixconfigurations.yaml")
 
 # Go declaration order (FelixConfigurationSpec); fields missing here are appended at the end.
 ORDER = """useInternalDataplaneDriver dataplaneDriver dataplaneWatchdogTimeout ipv6Support

@@ -1,6 +1,7 @@
 //! BIRD control-socket client and reply parser (BIRD 1.6 and 2.x). Nothing outside this module
-//! knows the wire format (components.md §1.2): a greeting, one command per line, reply lines
-//! `DDDD-text` / ` text` / `DDDD text` (final), read until the final line without half-closing.
+//! knows the wire format (the same in BIRD 1.6.8 and 2.0.12): a greeting, one command per line,
+//! reply lines `DDDD-text` / ` text` / `DDDD text` (final), read until the final line without
+//! half-closing.
 
 pub mod status;
 

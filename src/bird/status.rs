@@ -1,5 +1,6 @@
-//! `calicoctl node status` (calicoctl-surface.md §7.1): calicoctl's exact text and exit codes by
-//! default; beyond it: explicit sockets, BIRD 2, JSON/YAML, and `--check`.
+//! `calicoctl node status` (needs a running calico-node/felix process, then one report per
+//! running bird/bird6): calicoctl's exact text and exit codes by default; beyond it: explicit
+//! sockets, BIRD 2, JSON/YAML, and `--check`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

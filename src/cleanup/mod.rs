@@ -1,11 +1,13 @@
-//! Stale-node cleanup (datastore-model.md §6), written once against the `Datastore` trait.
+//! Stale-node cleanup (what a host that vanished without cleanup leaves in etcd or Kubernetes),
+//! written once against the `Datastore` trait.
 //!
 //! Three phases: **evidence** (which nodes are provably dead, which show signs of life),
 //! **plan** (every object each dead node left behind and what will happen to it) and **apply**
-//! (calicoctl's `delete node` order, §6.3, extended to what it misses: borrowed IPs, orphan and
-//! IPv6 tunnel handles, node-scoped status objects, Felix status keys). Every step is idempotent
-//! and guarded by compare-and-swap, so an interrupted run is finished by running again, and a
-//! node that comes back to life between plan and apply is left alone.
+//! (calicoctl's `delete node` order: IPs, WEPs, affinities, node-scoped objects, Node; extended
+//! to what it misses: borrowed IPs, orphan and IPv6 tunnel handles, node-scoped status objects,
+//! Felix status keys). Every step is idempotent and guarded by compare-and-swap, so an
+//! interrupted run is finished by running again, and a node that comes back to life between
+//! plan and apply is left alone.
 
 pub mod delete_node;
 pub mod evidence;
@@ -516,7 +518,7 @@ async fn delete_ignoring_absent(ds: &dyn Datastore, o: &ObjRef) -> Result<bool> 
     }
 }
 
-/// Nodes sharing a BGP address (the "already using the IPv4 address" crash loop, §6.5).
+/// Nodes sharing a BGP address: calico-node exits at start ("already using the IPv4 address").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DuplicateAddress {
     pub address: String,

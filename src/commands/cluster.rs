@@ -1,6 +1,7 @@
-//! `calicoctl cluster diags` (calicoctl-surface.md §8.2) through the Kubernetes API instead of
-//! `kubectl`: the same flags, messages and bundle layout, minus what only `kubectl exec` into
-//! calico-node can collect (dataplane dumps — use `calicoctl node diags` on the node).
+//! `calicoctl cluster diags` (a bundle of the cluster's Calico resources and logs) through the
+//! Kubernetes API instead of `kubectl`: the same flags, messages and bundle layout, minus what
+//! only `kubectl exec` into calico-node can collect (dataplane dumps — use `calicoctl node
+//! diags` on the node).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! `calicoctl datastore migrate lock|unlock|export|import` (calicoctl-surface.md §8.1).
+//! `calicoctl datastore migrate lock|unlock|export|import`: etcdv3 → Kubernetes; "locked" means
+//! ClusterInformation `default` has `spec.datastoreReady: false`.
 
 use std::io::Write;
 

@@ -1,5 +1,6 @@
-//! The CRUD engine shared by create/apply/replace/delete/get/validate (calicoctl-surface.md
-//! §10): input building, namespace rules, per-resource actions and calicoctl's result messages.
+//! The CRUD engine shared by create/apply/replace/delete/get/validate, in calicoctl's order
+//! (version check, input, client, then every resource in turn): input building, namespace
+//! rules, per-resource actions and calicoctl's result messages.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -36,7 +37,7 @@ pub enum InputError {
     Raw(String),
 }
 
-/// Builds the input list from `-f` or `KIND [NAME…]` (§10.1 step 2).
+/// Builds the input list from `-f` or `KIND [NAME…]` (no names = one nameless object = list).
 pub fn build_input(
     file: &FileArgs,
     kind: Option<&str>,
@@ -102,8 +103,8 @@ pub struct NsFlags {
     pub all_namespaces: bool,
 }
 
-/// Applies §10.2 to one resource; returns the namespace to use ("" for cluster-scoped, ""
-/// with `-A` for "all namespaces").
+/// Applies calicoctl's namespace rules (`-n`, `-A`, `default`) to one resource; returns the
+/// namespace to use ("" for cluster-scoped, "" with `-A` for "all namespaces").
 pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, String> {
     let cli_ns = flags.namespace.clone().unwrap_or_default();
     let res_ns = meta::namespace(&res.obj);
@@ -159,7 +160,8 @@ pub fn client_version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// §9: compares our version with ClusterInformation's. Errors are calicoctl's texts.
+/// The version-mismatch check: compares our version with ClusterInformation's (exact
+/// major.minor.patch). Errors are calicoctl's texts.
 pub async fn version_check(client: &Client) -> Result<(), String> {
     let Some(ci) = crate::model::kinds::by_kind("ClusterInformation") else {
         return Ok(());
@@ -197,7 +199,8 @@ pub struct Prepared {
     pub input: Input,
 }
 
-/// Runs §10.1 steps 1–3. `check_version` is false for validate.
+/// Runs calicoctl's first steps: version check, input, client. `check_version` is false for
+/// validate.
 pub async fn prepare(
     ctx: &mut Ctx,
     file: &FileArgs,
@@ -331,7 +334,7 @@ pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, String> 
     }
 }
 
-/// Replace: the update algorithm (§5.3).
+/// Replace: calicoctl's update algorithm (shared with apply's update path and label).
 pub async fn do_replace(client: &Client, res: &Resource) -> Result<Value, String> {
     if res.kind.flags.readonly {
         return Err(format!(
@@ -372,7 +375,7 @@ pub fn merge_for_update(current: &Value, input: &Value) -> Value {
     out
 }
 
-/// §5.3: with a resourceVersion, one CAS attempt; without, up to 5 attempts 1 s apart.
+/// With a resourceVersion, one CAS attempt; without, up to 5 attempts 1 s apart (as calicoctl).
 pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String> {
     let kind = res.kind;
     let ns = meta::namespace(&res.obj);
@@ -555,7 +558,7 @@ where
     results
 }
 
-/// The verbs whose results follow the create/apply/validate rows of the §10.3 matrix.
+/// The verbs whose results calicoctl reports alike (`Successfully <verb>ed N 'Kind' resource(s)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Create,
@@ -585,7 +588,7 @@ pub fn go_error_list(errs: &[String]) -> String {
     format!("[{}]", errs.join(" "))
 }
 
-/// Reports create/apply/validate results exactly as calicoctl (§10.3).
+/// Reports create/apply/validate results exactly as calicoctl (success, partial, all failed).
 pub fn report_cav(
     out: &mut dyn Write,
     verb: Verb,

@@ -1,4 +1,5 @@
-//! `calicoctl get` (calicoctl-surface.md §5.5) plus `-o name|jsonpath`, `--no-headers`.
+//! `calicoctl get` (a list without names, one Get per name) plus `-o name|jsonpath`,
+//! `--no-headers`.
 
 use std::io::Write;
 

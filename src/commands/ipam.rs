@@ -1,4 +1,4 @@
-//! `calicoctl ipam show|release|check|configure|split` (calicoctl-surface.md §6).
+//! `calicoctl ipam show|release|check|configure|split`; each runs the version check first.
 
 use std::io::Write;
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! `datastore migrate export|import` (calicoctl-surface.md §8.1): etcdv3 → Kubernetes.
+//! `datastore migrate export|import`: etcdv3 → Kubernetes.
 //!
 //! The file is calicoctl's: `<Kind>List` YAML documents each followed by `---`, a `===` line,
 //! the ClusterInformation as indented JSON, a `===` line, the IPAM data as indented JSON. Import

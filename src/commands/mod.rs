@@ -99,7 +99,7 @@ impl Ctx {
     }
 }
 
-/// Builds a client from a spec (validation texts of calicoctl-surface.md §2.3).
+/// Builds a client from a spec, with calicoctl's texts for invalid etcd settings.
 pub async fn connect(spec: &cfg::Spec, timeout: Duration) -> Result<Client, String> {
     match spec.datastore_type.as_str() {
         "etcdv3" => {

@@ -1,4 +1,4 @@
-//! `calicoctl version` (calicoctl-surface.md §5.10). Never runs the mismatch check.
+//! `calicoctl version`: client, then cluster version and type. Never runs the mismatch check.
 
 use std::io::Write;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Where the datastore settings come from: `/etc/calico/calicoctl.cfg` (or `-c`), environment
-//! variables, or a named context. Follows calicoctl's rules exactly (calicoctl-surface.md §2):
+//! variables, or a named context. Follows calicoctl's rules exactly:
 //! a config file *replaces* the environment, unknown fields are errors, and defaults are applied
 //! last. This module is the only reader of configuration environment variables.
 
@@ -572,7 +572,7 @@ pub fn from_env(env: &dyn Env, context: Option<&str>) -> Result<Spec, ConfigErro
     Ok(spec)
 }
 
-/// Defaults of §2.5.
+/// calicoctl's defaults: the datastore type from the endpoints, `$HOME/.kube/config` for KDD.
 pub fn apply_defaults(spec: &mut Spec, env: &dyn Env) {
     if spec.datastore_type.is_empty() {
         spec.datastore_type = if spec.etcd_endpoints.is_empty() {

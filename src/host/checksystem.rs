@@ -1,4 +1,4 @@
-//! `node checksystem` (calicoctl-surface.md §7.3): kernel version and the kernel modules Calico
+//! `node checksystem`: kernel version and the kernel modules Calico
 //! needs, detected the ways calicoctl does (modules.dep / modules.builtin, loaded modules, kernel
 //! config symbols, /proc/net/ip_tables_matches) plus /sys/module and compressed modules.
 //! Everything is read below a root directory so tests can use a fabricated host.

@@ -1,6 +1,7 @@
-//! `node diags` (calicoctl-surface.md §7.2): runs calicoctl's list of commands into a temp
-//! directory, copies the Calico logs and container logs, and tars it up. Missing tools are
-//! noted and skipped; every command has a time limit so a wedged tool cannot hang the run.
+//! `node diags` (root only; logs default to /var/log/calico): runs calicoctl's list of commands
+//! into a temp directory, copies the Calico logs and container logs, and tars it up. Missing
+//! tools are noted and skipped; every command has a time limit so a wedged tool cannot hang the
+//! run.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! IPAM over the `Datastore` trait, written once for every backend: libcalico-go's block /
-//! affinity / handle model and its invariants (datastore-model.md §2). Every block write is a
-//! compare-and-swap retried on conflict; releases follow the classic algorithm (§2.7).
+//! affinity / handle model and its invariants. Every block write is a compare-and-swap retried
+//! on conflict; releases follow the classic algorithm (no IP cool-down).
 
 pub mod check;
 pub mod show;
@@ -478,7 +478,7 @@ fn pool_selects(selector: &str, node: &serde_json::Value) -> bool {
     crate::model::selector::parse(selector).is_ok_and(|s| s.evaluate_map(&labels))
 }
 
-/// The classic in-block release (§2.7): free ordinals to the tail of `unallocated` in the
+/// The classic in-block release, one CAS write of the block: free ordinals to the tail of `unallocated` in the
 /// order given, drop their sequence numbers, delete the attributes no allocation refers to
 /// any more (only those), bump the block's sequence number.
 pub fn release_ordinals(b: &mut AllocationBlock, ordinals: &[usize]) {
@@ -633,7 +633,8 @@ pub async fn delete_handle_if_unchanged(
     }
 }
 
-/// Releases one block affinity (§2.8). Returns false when skipped (block not empty and
+/// Releases one block affinity (pendingDeletion, then the block deleted if empty or made
+/// unaffine, then the affinity deleted). Returns false when skipped (block not empty and
 /// `must_be_empty`).
 pub async fn release_affinity(
     ds: &dyn Datastore,
@@ -966,7 +967,7 @@ pub fn new_block(cidr: IpNet, host: &str) -> AllocationBlock {
     }
 }
 
-/// The two-phase claim (§2.5): pending affinity, block, confirmed affinity.
+/// libcalico's two-phase claim: pending affinity, block, confirmed affinity.
 pub async fn claim_block(ds: &dyn Datastore, cidr: IpNet, host: &str) -> Result<()> {
     let akey = IpamKey::Affinity {
         host: host.to_string(),

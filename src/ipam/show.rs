@@ -1,4 +1,5 @@
-//! `ipam show` computations (calicoctl-surface.md §6.2) as data, plus calicoctl's renderings.
+//! `ipam show` computations (pool totals from the pool CIDR, in-use from its blocks) as data,
+//! plus calicoctl's renderings.
 //! Beyond calicoctl every view also serialises to JSON/YAML, and a utilisation view flags pools
 //! above a threshold and blocks borrowed across nodes.
 

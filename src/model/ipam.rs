@@ -93,7 +93,7 @@ pub fn ip_to_u128(ip: IpAddr) -> u128 {
     }
 }
 
-/// Block affinity state machine (§2.4).
+/// Block affinity state machine: ∅ → pending → confirmed → pendingDeletion → ∅.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockAffinity {
     /// `pending`, `confirmed`, `pendingDeletion`, or empty (legacy = confirmed).

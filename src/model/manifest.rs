@@ -1,5 +1,5 @@
 //! Reading `-f` inputs (file, directory, stdin) into canonical resources, all before anything
-//! is written (calicoctl-surface.md §4.1).
+//! is written (a parse error anywhere means nothing is applied, as in calicoctl).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

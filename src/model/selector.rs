@@ -1,4 +1,4 @@
-//! Calico's label-selector language (datastore-model.md §4.3): parsing with positions in
+//! Calico's label-selector language (libcalico-go/lib/selector): parsing with positions in
 //! errors, evaluation against labels, and libcalico-go's normalised string form.
 
 use std::collections::BTreeMap;

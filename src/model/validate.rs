@@ -1,4 +1,4 @@
-//! Validation and defaulting of v3 objects (datastore-model.md §4), as libcalico-go's client and
+//! Validation and defaulting of v3 objects, as libcalico-go's client and
 //! validator apply them before anything is written. Works on canonical values.
 
 use std::net::IpAddr;

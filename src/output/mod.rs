@@ -1,4 +1,5 @@
-//! Printers for `get` (calicoctl-surface.md §4.2) and the formatting primitives they share.
+//! Printers for `get` (`-o ps|wide|yaml|json|custom-columns|go-template…`) and the formatting
+//! primitives they share.
 //! Printers know nothing about datastores; they receive canonical objects.
 
 pub mod boxtable;

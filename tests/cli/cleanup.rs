@@ -167,7 +167,7 @@ fn block_key(cidr: &str) -> String {
 }
 
 /// The etcd keys a plan deletes and changes, derived independently from the key layout
-/// (datastore-model.md §1).
+/// (`/calico/resources/v3/projectcalico.org/…`, `/calico/ipam/v2/…`, `/calico/felix/v2/…`).
 fn plan_keys(plan: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
     let plural = |k: &str| match k {
         "WorkloadEndpoint" => "workloadendpoints",

@@ -16,7 +16,7 @@ fn env_only_config_and_prefix_rule() {
     let etcd = Etcd::start();
     // Default config path absent → environment. CALICO_ETCD_ENDPOINTS wins over ETCD_ENDPOINTS.
     if std::path::Path::new("/etc/calico/calicoctl.cfg").exists() {
-        eprintln!("skipping: /etc/calico/calicoctl.cfg exists on this machine");
+        skip("/etc/calico/calicoctl.cfg exists on this machine, so the environment is ignored");
         return;
     }
     calicoctl(&["get", "ippools"])

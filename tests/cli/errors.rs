@@ -1,4 +1,5 @@
-//! Malformed input of every class in calicoctl-surface.md §4.1/§11: calicoctl's message, exit 1,
+//! Malformed input of every class (syntax, unknown kind/field, wrong type, empty): calicoctl's
+//! message, exit 1,
 //! and nothing written (full keyspace compared before and after).
 
 use crate::harness::*;

@@ -26,7 +26,7 @@ fn assign(env: &Env, ip: &str, handle: &str, node: &str) {
     .ok();
 }
 
-/// The data behind calicoctl-surface.md §6.2's example table.
+/// The data behind calicoctl's `ipam show --show-blocks` example table (its FV test).
 fn seed_reference(env: &Env) {
     env.apply(POOLS);
     for i in 0..5 {

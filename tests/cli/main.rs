@@ -22,5 +22,6 @@ mod ipam;
 mod kdd;
 mod migrate;
 mod output;
+mod repo;
 mod secrets;
 mod tls;

@@ -164,5 +164,7 @@ fn no_secret_in_any_output() {
             "diags bundle files hold the password: {}",
             String::from_utf8_lossy(&grep.stdout)
         );
+    } else {
+        skip("not root: the node diags bundle was not checked for secrets");
     }
 }

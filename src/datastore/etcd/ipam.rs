@@ -1,4 +1,4 @@
-//! etcd encodings of IPAM objects (datastore-model.md §1.5): compact Go JSON with libcalico's
+//! etcd encodings of IPAM objects (under `/calico/ipam/v2/`): compact Go JSON with libcalico's
 //! field names (`affinity_claim_time`, `handle_id`, `strict_affinity` …) in Go field order.
 
 use std::collections::BTreeMap;

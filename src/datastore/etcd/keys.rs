@@ -1,4 +1,5 @@
-//! Calico's etcd v3 key layout (datastore-model.md §1.2–§1.5).
+//! Calico's etcd v3 key layout: `/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>`
+//! and `/calico/ipam/v2/…` (CIDRs with the first `/` as `-`).
 
 use ipnet::IpNet;
 

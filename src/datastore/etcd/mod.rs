@@ -1,4 +1,4 @@
-//! The etcd v3 backend: libcalico-go's exact keys, values and transaction shapes (§1.3–§1.5).
+//! The etcd v3 backend: libcalico-go's exact keys, values and transaction shapes.
 
 pub mod ipam;
 pub mod keys;

@@ -1,4 +1,5 @@
-//! Pure conversions of the Kubernetes datastore (datastore-model.md §3): the v1 CRD metadata
+//! Pure conversions of the Kubernetes datastore (CRDs of crd.projectcalico.org/v1 or
+//! projectcalico.org/v3, plus Nodes/Pods/Namespaces): the v1 CRD metadata
 //! annotation, UID bit reversal, IPAM CR names and encodings, Node/Pod/Namespace mappings.
 
 use std::collections::BTreeMap;
@@ -766,7 +767,7 @@ fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
     bw
 }
 
-/// Calico Node annotations on the Kubernetes Node (§3.5).
+/// Calico Node fields stored as `projectcalico.org/*` annotations on the Kubernetes Node.
 pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
     ("projectcalico.org/IPv4Address", &["bgp", "ipv4Address"]),
     ("projectcalico.org/IPv6Address", &["bgp", "ipv6Address"]),

@@ -69,7 +69,8 @@ fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-/// Builds the kube client configuration the way calicoctl does (§2.3, issue 3 item 2).
+/// Builds the kube client configuration the way calicoctl does: only the explicit kubeconfig
+/// path(s) plus overrides (context, server, cert, key, CA, token, insecure).
 pub async fn kube_config(
     spec: &Spec,
     timeout: Duration,
