@@ -11,12 +11,19 @@ TARGET=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 export CALICOCTL_SKIP_LOG="${CALICOCTL_SKIP_LOG:-$TARGET/test-skips.txt}"
 mkdir -p "$TARGET"
 rm -f "$CALICOCTL_SKIP_LOG"
+# The conformance suite's summaries (tests/conformance/runner.rs writes them into ./target).
+reports=(target/conformance-etcd.txt target/conformance-kdd.txt target/fuzz-etcd.txt)
+rm -f "${reports[@]}"
 args=("$@")
 ((${#args[@]})) || args=(--all-targets)
 rc=0
 
 echo "test: cargo test ${args[*]} (the tests start their own etcd, kube-apiserver and BIRD)"
 cargo test "${args[@]}" || rc=1
+
+for r in "${reports[@]}"; do
+  [ -f "$r" ] && echo "test: $(head -1 "$r")"
+done
 
 if [ -s "$CALICOCTL_SKIP_LOG" ]; then
   echo "test: $(wc -l <"$CALICOCTL_SKIP_LOG") test(s) SKIPPED (count, reason):"
