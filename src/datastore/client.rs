@@ -12,7 +12,8 @@ use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::{
-    FieldError, ValidationError, apply_defaults, apply_defaults_with, default_and_validate,
+    FieldError, ValidationError, apply_defaults, apply_defaults_with, assign_wep_name,
+    default_and_validate, wep_storage_labels,
 };
 
 /// The built-in tiers and their orders (v3.32).
@@ -165,9 +166,7 @@ impl Client {
         if kind.kind == "IPPool" {
             self.check_pool(kind, &mut o, None).await?;
         }
-        default_and_validate(kind, &mut o, self.crd_checks(), None)
-            .map_err(DatastoreError::Validation)?;
-        check_singleton(kind, &o)?;
+        self.write_rules(kind, &mut o, None)?;
         self.check_create(kind, &o).await?;
         if meta::meta_str(&o, "uid").is_empty() {
             meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
@@ -188,6 +187,21 @@ impl Client {
             self.ensure_initialized().await;
         }
         self.ds.create(kind, &o).await
+    }
+
+    /// The per-object rules of a create or update: defaults and validation, then what
+    /// libcalico adds for storage. `old` is the stored object an update replaces.
+    fn write_rules(&self, kind: &KindInfo, o: &mut Value, old: Option<&Value>) -> Result<()> {
+        let etcd = self.crd_checks();
+        if etcd && kind.kind == "WorkloadEndpoint" {
+            assign_wep_name(o).map_err(DatastoreError::Validation)?;
+        }
+        default_and_validate(kind, o, etcd, old).map_err(DatastoreError::Validation)?;
+        check_singleton(kind, o)?;
+        if etcd && kind.kind == "WorkloadEndpoint" {
+            wep_storage_labels(o);
+        }
+        Ok(())
     }
 
     /// Defaults + validation for an update, without writing.
@@ -211,9 +225,7 @@ impl Client {
         if kind.kind == "IPPool" {
             self.check_pool(kind, &mut o, old.as_ref()).await?;
         }
-        default_and_validate(kind, &mut o, self.crd_checks(), old.as_ref())
-            .map_err(DatastoreError::Validation)?;
-        check_singleton(kind, &o)?;
+        self.write_rules(kind, &mut o, old.as_ref())?;
         let rv = meta::resource_version(&o);
         if rv.is_empty() {
             return Err(invalid(

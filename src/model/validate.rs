@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::k8s_names;
 use super::kinds::{KindInfo, at, str_at};
 use super::schema::{Field, Ty, schema};
 
@@ -342,7 +341,7 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
     }
 
     let mut e = Errs(Vec::new());
-    validate_metadata(kind, obj, &mut e);
+    validate_metadata(obj, &mut e);
     if let Some(def) = schema().get(&kind.type_name())
         && let Some(spec_field) = def.lookup("spec")
         && let Some(spec) = obj.get("spec")
@@ -393,44 +392,9 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
-    let name = crate::model::meta::name(obj);
-    let ok = match kind.kind {
-        "Tier" => is_dns1123_label(&name),
-        "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
-        "Node" => {
-            is_dns1123_subdomain(&name)
-                || (!name.is_empty() && name.len() <= 253 && !name.contains('/'))
-        }
-        _ => is_dns1123_subdomain(&name),
-    };
-    if !ok {
-        e.add("Metadata.Name", name, "name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
-    }
-    if kind.namespaced {
-        let ns = crate::model::meta::namespace(obj);
-        if !is_dns1123_label(&ns) {
-            e.add(
-                "Metadata.Namespace",
-                ns,
-                "namespace must be a valid DNS-1123 label",
-            );
-        }
-    }
-    for (k, v) in crate::model::meta::labels(obj) {
-        for msg in k8s_names::qualified_name_errors(&k) {
-            e.add("Metadata.Labels (label)", k.clone(), &msg);
-        }
-        for msg in k8s_names::label_value_errors(&v) {
-            e.add("Metadata.Labels (value)", v.clone(), &msg);
-        }
-    }
-    for k in crate::model::meta::annotations(obj).keys() {
-        // Kubernetes checks annotation keys lower-cased.
-        for msg in k8s_names::qualified_name_errors(&k.to_lowercase()) {
-            e.add("Metadata.Annotations (key)", k.clone(), &msg);
-        }
-    }
+/// libcalico's ObjectMeta checks, which every kind gets (no check of the namespace).
+fn validate_metadata(obj: &Value, e: &mut Errs) {
+    e.0.extend(super::policyvalid::object_meta_errors(obj));
 }
 
 /// Walks a canonical value along its schema and checks every `enum=` field.
@@ -521,6 +485,64 @@ fn validate_node(obj: &Value, e: &mut Errs) {
             }
         }
     }
+}
+
+/// libcalico's WorkloadEndpoint identity rule (etcd): the identifiers its orchestrator needs
+/// must be set, and the name must be the one they make (an empty name is given it).
+pub fn assign_wep_name(obj: &mut Value) -> Result<(), ValidationError> {
+    let spec = |f: &str| str_at(obj, &["spec", f]);
+    let unset = |f: &str, value: Option<String>| {
+        Err(ValidationError(vec![FieldError {
+            name: f.to_string(),
+            value,
+            reason: "field should be assigned".to_string(),
+        }]))
+    };
+    if spec("node").is_empty() {
+        return unset("node", None);
+    }
+    let orchestrator = spec("orchestrator");
+    if orchestrator.is_empty() {
+        return unset("orchestrator", Some(String::new()));
+    }
+    let workload = match orchestrator.as_str() {
+        "k8s" => "pod",
+        "cni" => "containerID",
+        _ => "workload",
+    };
+    for f in [workload, "endpoint"] {
+        if spec(f).is_empty() {
+            return unset(f, Some(String::new()));
+        }
+    }
+    // Each part has its dashes doubled, so that the parts can be told apart.
+    let expected = [spec("node"), orchestrator, spec(workload), spec("endpoint")]
+        .iter()
+        .map(|p| p.replace('-', "--"))
+        .collect::<Vec<_>>()
+        .join("-");
+    let name = crate::model::meta::name(obj);
+    if name.is_empty() {
+        crate::model::meta::set_meta_str(obj, "name", Some(&expected));
+    } else if name != expected {
+        return Err(ValidationError(vec![FieldError {
+            name: "Name".to_string(),
+            value: Some(name),
+            reason: format!(
+                "the WorkloadEndpoint name does not match the primary identifiers assigned in the Spec: expected name {expected}"
+            ),
+        }]));
+    }
+    Ok(())
+}
+
+/// The labels libcalico adds to a WorkloadEndpoint it stores (etcd): its namespace and
+/// orchestrator, for selectors.
+pub fn wep_storage_labels(obj: &mut Value) {
+    let ns = crate::model::meta::namespace(obj);
+    let orchestrator = str_at(obj, &["spec", "orchestrator"]);
+    crate::model::meta::set_label(obj, "projectcalico.org/namespace", Some(&ns));
+    crate::model::meta::set_label(obj, "projectcalico.org/orchestrator", Some(&orchestrator));
 }
 
 fn validate_wep(obj: &Value, e: &mut Errs) {
