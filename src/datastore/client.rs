@@ -363,12 +363,12 @@ impl Client {
                 "IPPool blocksSize conflicts with existing allocations that use a different blockSize",
             ));
         }
-        if let Some(old) = old
-            && old
-                .get("spec")
-                .and_then(|s| s.get("blockSize"))
-                .and_then(Value::as_i64)
-                != Some(bs)
+        // A stored pool without a block size (made outside calicoctl) takes any.
+        if let Some(ob) = old
+            .and_then(|o| o.get("spec"))
+            .and_then(|s| s.get("blockSize"))
+            .and_then(Value::as_i64)
+            && ob != bs
         {
             return Err(invalid(
                 "IPPool.Spec.BlockSize",
