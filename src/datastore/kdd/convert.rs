@@ -766,42 +766,96 @@ fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
     bw
 }
 
-/// Calico Node annotations on the Kubernetes Node (§3.5).
-pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
-    ("projectcalico.org/IPv4Address", &["bgp", "ipv4Address"]),
-    ("projectcalico.org/IPv6Address", &["bgp", "ipv6Address"]),
-    ("projectcalico.org/ASNumber", &["bgp", "asNumber"]),
+/// What a Calico Node annotation must hold to be read: calicoctl drops a field whose
+/// annotation fails the field's validator (`cidrv4`, `ipv4`, `mac`, ...).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NodeValue {
+    /// Calico's `cidrv4`/`cidrv6`: an address of that version, any prefix length.
+    Cidr4,
+    Cidr6,
+    /// Calico's `ipv4`/`ipv6`: an address of that version; with a prefix, no host bits set.
+    Ip4,
+    Ip6,
+    Asn,
+    Mac,
+}
+
+impl NodeValue {
+    /// The annotation's value as the Calico field holds it, or `None` when it is invalid.
+    fn read(self, v: &str) -> Option<Value> {
+        use crate::model::gotypes::{is_go_mac, parse_cidr_or_ip};
+        let ok = match self {
+            NodeValue::Cidr4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4),
+            NodeValue::Cidr6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6),
+            NodeValue::Ip4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4 && c.is_network),
+            NodeValue::Ip6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6 && c.is_network),
+            NodeValue::Mac => is_go_mac(v),
+            NodeValue::Asn => {
+                return crate::model::schema::parse_asnumber(v)
+                    .ok()
+                    .map(Value::from);
+            }
+        };
+        ok.then(|| Value::String(v.to_string()))
+    }
+}
+
+/// Calico Node fields kept as annotations on the Kubernetes Node.
+pub const NODE_ANNOTATIONS: &[(&str, &[&str], NodeValue)] = &[
+    (
+        "projectcalico.org/IPv4Address",
+        &["bgp", "ipv4Address"],
+        NodeValue::Cidr4,
+    ),
+    (
+        "projectcalico.org/IPv6Address",
+        &["bgp", "ipv6Address"],
+        NodeValue::Cidr6,
+    ),
+    (
+        "projectcalico.org/ASNumber",
+        &["bgp", "asNumber"],
+        NodeValue::Asn,
+    ),
     (
         "projectcalico.org/RouteReflectorClusterID",
         &["bgp", "routeReflectorClusterID"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4IPIPTunnelAddr",
         &["bgp", "ipv4IPIPTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4VXLANTunnelAddr",
         &["ipv4VXLANTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6VXLANTunnelAddr",
         &["ipv6VXLANTunnelAddr"],
+        NodeValue::Ip6,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddr",
         &["vxlanTunnelMACAddr"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddrV6",
         &["vxlanTunnelMACAddrV6"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/IPv4WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv4Address"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv6Address"],
+        NodeValue::Ip6,
     ),
 ];
 
@@ -819,17 +873,9 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
     };
     let mut spec = Map::new();
     let mut bgp = Map::new();
-    for (ann, path) in NODE_ANNOTATIONS {
-        let v = get(ann);
-        if v.is_empty() {
+    for (ann, path, form) in NODE_ANNOTATIONS {
+        let Some(val) = form.read(&get(ann)) else {
             continue;
-        }
-        let val = if *ann == "projectcalico.org/ASNumber" {
-            v.parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(v))
-        } else {
-            Value::String(v)
         };
         match path {
             ["bgp", f] => {
@@ -942,7 +988,7 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
     let mut out = k8s.clone();
     let spec = calico.get("spec").cloned().unwrap_or(json!({}));
     let mut anns = str_map(k8s.get("metadata").and_then(|m| m.get("annotations")));
-    for (ann, path) in NODE_ANNOTATIONS {
+    for (ann, path, _) in NODE_ANNOTATIONS {
         let v = crate::model::kinds::at(&spec, path)
             .filter(|v| !v.is_null())
             .map(|v| match v {
