@@ -767,42 +767,105 @@ fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
     bw
 }
 
-/// Calico Node fields stored as `projectcalico.org/*` annotations on the Kubernetes Node.
-pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
-    ("projectcalico.org/IPv4Address", &["bgp", "ipv4Address"]),
-    ("projectcalico.org/IPv6Address", &["bgp", "ipv6Address"]),
-    ("projectcalico.org/ASNumber", &["bgp", "asNumber"]),
+/// What a Calico Node annotation must hold to be read: calicoctl drops a field whose
+/// annotation fails the field's validator (`cidrv4`, `ipv4`, `mac`, ...).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NodeValue {
+    /// Calico's `cidrv4`/`cidrv6`: an address of that version, any prefix length.
+    Cidr4,
+    Cidr6,
+    /// Calico's `ipv4`/`ipv6`: an address of that version; with a prefix, no host bits set.
+    Ip4,
+    Ip6,
+    Asn,
+    Mac,
+}
+
+impl NodeValue {
+    /// The annotation's value as the Calico field holds it, or `None` when it is invalid.
+    fn read(self, v: &str) -> Option<Value> {
+        use crate::model::gotypes::{is_go_mac, parse_cidr_or_ip};
+        let ok = match self {
+            NodeValue::Cidr4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4),
+            NodeValue::Cidr6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6),
+            NodeValue::Ip4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4 && c.is_network),
+            NodeValue::Ip6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6 && c.is_network),
+            NodeValue::Mac => is_go_mac(v),
+            NodeValue::Asn => {
+                return crate::model::schema::parse_asnumber(v)
+                    .ok()
+                    .map(Value::from);
+            }
+        };
+        ok.then(|| Value::String(v.to_string()))
+    }
+}
+
+/// Calico Node fields kept as annotations on the Kubernetes Node.
+pub const NODE_ANNOTATIONS: &[(&str, &[&str], NodeValue)] = &[
+    (
+        "projectcalico.org/IPv4Address",
+        &["bgp", "ipv4Address"],
+        NodeValue::Cidr4,
+    ),
+    (
+        "projectcalico.org/IPv6Address",
+        &["bgp", "ipv6Address"],
+        NodeValue::Cidr6,
+    ),
+    (
+        "projectcalico.org/ASNumber",
+        &["bgp", "asNumber"],
+        NodeValue::Asn,
+    ),
     (
         "projectcalico.org/RouteReflectorClusterID",
         &["bgp", "routeReflectorClusterID"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4IPIPTunnelAddr",
         &["bgp", "ipv4IPIPTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4VXLANTunnelAddr",
         &["ipv4VXLANTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6VXLANTunnelAddr",
         &["ipv6VXLANTunnelAddr"],
+        NodeValue::Ip6,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddr",
         &["vxlanTunnelMACAddr"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddrV6",
         &["vxlanTunnelMACAddrV6"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/IPv4WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv4Address"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv6Address"],
+        NodeValue::Ip6,
+    ),
+];
+
+/// Calico Node status fields kept as annotations on the Kubernetes Node.
+const NODE_STATUS_ANNOTATIONS: [(&str, &str); 2] = [
+    ("projectcalico.org/WireguardPublicKey", "wireguardPublicKey"),
+    (
+        "projectcalico.org/WireguardPublicKeyV6",
+        "wireguardPublicKeyV6",
     ),
 ];
 
@@ -820,17 +883,9 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
     };
     let mut spec = Map::new();
     let mut bgp = Map::new();
-    for (ann, path) in NODE_ANNOTATIONS {
-        let v = get(ann);
-        if v.is_empty() {
+    for (ann, path, form) in NODE_ANNOTATIONS {
+        let Some(val) = form.read(&get(ann)) else {
             continue;
-        }
-        let val = if *ann == "projectcalico.org/ASNumber" {
-            v.parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(v))
-        } else {
-            Value::String(v)
         };
         match path {
             ["bgp", f] => {
@@ -883,13 +938,7 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
         spec.insert("interfaces".into(), i);
     }
     let mut status = Map::new();
-    for (ann, f) in [
-        ("projectcalico.org/WireguardPublicKey", "wireguardPublicKey"),
-        (
-            "projectcalico.org/WireguardPublicKeyV6",
-            "wireguardPublicKeyV6",
-        ),
-    ] {
+    for (ann, f) in NODE_STATUS_ANNOTATIONS {
         let v = get(ann);
         if !v.is_empty() {
             status.insert(f.into(), Value::String(v));
@@ -939,11 +988,11 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
 
 /// Writes a Calico Node's fields into a Kubernetes Node's annotations (and Calico-only labels
 /// into `projectcalico.org/labels`), returning the updated Kubernetes Node.
-pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
+pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Result<Value, String> {
     let mut out = k8s.clone();
     let spec = calico.get("spec").cloned().unwrap_or(json!({}));
     let mut anns = str_map(k8s.get("metadata").and_then(|m| m.get("annotations")));
-    for (ann, path) in NODE_ANNOTATIONS {
+    for (ann, path, _) in NODE_ANNOTATIONS {
         let v = crate::model::kinds::at(&spec, path)
             .filter(|v| !v.is_null())
             .map(|v| match v {
@@ -959,6 +1008,20 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
             }
         }
     }
+    for (ann, f) in NODE_STATUS_ANNOTATIONS {
+        match calico
+            .get("status")
+            .and_then(|s| s.get(f))
+            .and_then(Value::as_str)
+        {
+            Some(k) if !k.is_empty() => {
+                anns.insert(ann.to_string(), Value::String(k.to_string()));
+            }
+            _ => {
+                anns.remove(ann);
+            }
+        }
+    }
     match spec.get("interfaces") {
         Some(i) if !i.is_null() => {
             anns.insert(
@@ -970,10 +1033,10 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
             anns.remove("projectcalico.org/Interfaces");
         }
     }
-    let k8s_labels = str_map(k8s.get("metadata").and_then(|m| m.get("labels")));
+    let kube_keys = kube_label_keys(calico)?;
     let calico_only: Map<String, Value> = meta::labels(calico)
         .into_iter()
-        .filter(|(k, _)| !k8s_labels.contains_key(k))
+        .filter(|(k, _)| !kube_keys.contains_key(k))
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     if calico_only.is_empty() {
@@ -985,7 +1048,13 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
         );
     }
     let mut ca = meta::annotations(calico);
-    ca.remove(KUBE_LABELS_ANNOTATION);
+    // An empty kube-labels annotation is read as none and kept like any other annotation.
+    if ca
+        .get(KUBE_LABELS_ANNOTATION)
+        .is_some_and(|v| !v.is_empty())
+    {
+        ca.remove(KUBE_LABELS_ANNOTATION);
+    }
     if ca.is_empty() {
         anns.remove("projectcalico.org/annotations");
     } else {
@@ -996,7 +1065,48 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
     }
     out["metadata"]["annotations"] = Value::Object(anns);
     out["metadata"]["resourceVersion"] = Value::String(meta::resource_version(calico));
-    out
+    Ok(out)
+}
+
+/// The labels the Calico Node's `projectcalico.org/kube-labels` annotation says came from
+/// Kubernetes: those stay out of the `projectcalico.org/labels` annotation whatever their
+/// value. No (or an empty) annotation means none; one that is not a JSON object or `null`
+/// fails the write, with the JSON reader's message.
+fn kube_label_keys(calico: &Value) -> Result<Map<String, Value>, String> {
+    let raw = meta::annotations(calico)
+        .remove(KUBE_LABELS_ANNOTATION)
+        .unwrap_or_default();
+    if raw.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Option<Map<String, Value>>>(&raw) {
+        Ok(m) => Ok(m.unwrap_or_default()),
+        Err(e) => Err(read_map_error(&raw)
+            .unwrap_or_else(|| format!("{KUBE_LABELS_ANNOTATION}: invalid JSON object: {e}"))),
+    }
+}
+
+/// jsoniter's error for a JSON object that does not start with `{` or `n` (null), with its
+/// context of ten bytes around the offending one.
+fn read_map_error(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let i = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))?;
+    if matches!(b[i], b'{' | b'n') {
+        return None;
+    }
+    let head = i + 1;
+    let around = |n: usize| {
+        String::from_utf8_lossy(&b[head.saturating_sub(n)..(head + n).min(b.len())]).into_owned()
+    };
+    Some(format!(
+        "ReadMapCB: expect {{ or n, but found {}, error found in #{} byte of ...|{}|..., bigger context ...|{}|...",
+        b[i] as char,
+        head - head.saturating_sub(10),
+        around(10),
+        around(50),
+    ))
 }
 
 /// Namespace → Profile `kns.<ns>`.

@@ -1034,7 +1034,7 @@ impl Datastore for KddDatastore {
                 let cur = self
                     .get_object(&format!("/api/v1/nodes/{name}"), &id)
                     .await?;
-                let updated = apply_calico_node(&cur, obj);
+                let updated = apply_calico_node(&cur, obj).map_err(DatastoreError::Other)?;
                 // The status subresource, which calico-node's RBAC allows; metadata still
                 // changes through it.
                 let out = self
