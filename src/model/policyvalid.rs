@@ -183,6 +183,12 @@ fn policy_spec_fields(spec: &Value, r: &mut Report) {
     selector_tag(spec, "serviceAccountSelector", "ServiceAccountSelector", r);
     selector_tag(spec, "namespaceSelector", "NamespaceSelector", r);
     if let Some(Value::Array(hints)) = spec.get("performanceHints") {
+        let mut seen = std::collections::HashSet::new();
+        if !hints.iter().all(|h| seen.insert(scalar_v(h))) {
+            let v = go_v("[]v3.PolicyPerformanceHint", spec.get("performanceHints"));
+            r.tag("PerformanceHints", v, "unique");
+            return;
+        }
         for (i, h) in hints.iter().enumerate() {
             let h = h.as_str().unwrap_or_default();
             if h != "AssumeNeededOnEveryNode" {
@@ -351,18 +357,23 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
             GLOBAL_ONLY_NS,
         );
     }
+    // For global policies libcalico prints the policy selector for the other two as well.
     if has_global("serviceAccountSelector") {
+        let v = if global {
+            "selector"
+        } else {
+            "serviceAccountSelector"
+        };
         r.add(
             &format!("{spec_name}.ServiceAccountSelector"),
-            str_at(spec, &["serviceAccountSelector"]),
+            str_at(spec, &[v]),
             GLOBAL_ONLY_NS,
         );
     }
     if global && has_global("namespaceSelector") {
-        // libcalico prints the service account selector here.
         r.add(
             &format!("{spec_name}.NamespaceSelector"),
-            str_at(spec, &["serviceAccountSelector"]),
+            str_at(spec, &["selector"]),
             GLOBAL_ONLY_NS,
         );
     }

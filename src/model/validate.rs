@@ -181,13 +181,16 @@ fn default_policy(obj: &mut Value) {
             tier
         };
         s.insert("tier".into(), Value::String(tier.clone()));
-        // A staged deletion keeps its types as given.
+        // A staged deletion carries no types.
+        let delete = s.get("stagedAction").is_some_and(|a| a == "Delete");
+        if delete {
+            s.remove("types");
+        }
         let has_types = s
             .get("types")
             .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-            || s.get("stagedAction").is_some_and(|a| a == "Delete");
-        if !has_types {
+            .is_some_and(|a| !a.is_empty());
+        if !has_types && !delete {
             let ingress = s
                 .get("ingress")
                 .and_then(Value::as_array)
