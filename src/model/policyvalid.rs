@@ -214,11 +214,13 @@ fn selector_tag(v: &Value, json: &str, go: &str, r: &mut Report) {
 }
 
 /// The policy name rule of `validate(Global)NetworkPolicy`: one optional `tier.` prefix, every
-/// part DNS-label shaped (there is no per-label length limit). NetworkPolicies named
-/// `ossg.default.<subdomain>` are accepted too.
+/// part DNS-label shaped (there is no per-label length limit). Namespaced policies named
+/// `knp.default.<subdomain>` or `ossg.default.<subdomain>` are accepted too.
 fn policy_name_ok(kind: &KindInfo, name: &str) -> bool {
     if kind.namespaced
-        && let Some(rest) = name.strip_prefix("ossg.default.")
+        && let Some(rest) = name
+            .strip_prefix("knp.default.")
+            .or_else(|| name.strip_prefix("ossg.default."))
     {
         return is_subdomain_shaped(rest);
     }
