@@ -11,7 +11,9 @@ use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result,
 use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
-use crate::model::validate::{FieldError, ValidationError, apply_defaults, validate};
+use crate::model::validate::{
+    FieldError, ValidationError, apply_crd_defaults, apply_defaults, validate,
+};
 
 /// The built-in tiers and their orders (v3.32).
 pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
@@ -156,6 +158,7 @@ impl Client {
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
         validate(kind, &o).map_err(DatastoreError::Validation)?;
+        apply_crd_defaults(kind, &mut o);
         self.check_create(kind, &o).await?;
         if meta::meta_str(&o, "uid").is_empty() {
             meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
@@ -183,6 +186,7 @@ impl Client {
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
         validate(kind, &o).map_err(DatastoreError::Validation)?;
+        apply_crd_defaults(kind, &mut o);
         let rv = meta::resource_version(&o);
         if rv.is_empty() {
             return Err(invalid(

@@ -75,7 +75,8 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
             if let Some(Value::Array(nets)) = spec.get("nets") {
                 for (i, n) in nets.iter().enumerate() {
                     let s = n.as_str().unwrap_or_default();
-                    if !s.is_empty() && parse_cidr(s).is_none() {
+                    let cidr = s.parse::<IpNet>().is_ok() || s.parse::<std::net::IpAddr>().is_ok();
+                    if !s.is_empty() && !cidr {
                         r.tag(&format!("Nets[{i}]"), s, "cidr");
                     }
                 }
@@ -381,9 +382,11 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
     }
 }
 
-/// A staged policy with `stagedAction: Delete` may set nothing but the tier (and types).
+/// A staged policy with `stagedAction: Delete` may set nothing but the tier (and types, which
+/// are dropped).
 fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
     let mut rest = spec.clone();
+    let tier = str_at(spec, &["tier"]);
     if let Value::Object(m) = &mut rest {
         m.remove("tier");
         m.remove("types");
@@ -398,6 +401,7 @@ fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
             return;
         }
         m.insert("stagedAction".into(), "Delete".into());
+        m.insert("tier".into(), tier.into());
     }
     let ty = format!("v3.{}Spec", kind.kind);
     r.add(

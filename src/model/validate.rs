@@ -82,12 +82,10 @@ fn spec_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     match kind.kind {
         "IPPool" => default_ippool(obj),
-        "GlobalNetworkPolicy" | "NetworkPolicy" => default_policy(obj),
-        "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy" => {
-            default_staged_action(obj);
-            default_policy(obj);
-        }
-        "StagedKubernetesNetworkPolicy" => default_staged_action(obj),
+        "GlobalNetworkPolicy"
+        | "NetworkPolicy"
+        | "StagedGlobalNetworkPolicy"
+        | "StagedNetworkPolicy" => default_policy_types(obj),
         "FelixConfiguration" => {
             if let Some(s) = spec_mut(obj) {
                 s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
@@ -160,27 +158,38 @@ fn default_ippool(obj: &mut Value) {
     }
 }
 
-/// The staged kinds' CRD default `stagedAction: Set`.
-fn default_staged_action(obj: &mut Value) {
-    if let Some(s) = spec_mut(obj) {
+/// The v3 CRDs' defaults, which libcalico applies after its validator (so validation errors
+/// show the object without them): a policy's tier (and the tier label), a staged policy's
+/// `stagedAction: Set`.
+pub fn apply_crd_defaults(kind: &KindInfo, obj: &mut Value) {
+    let staged = kind.kind.starts_with("Staged");
+    if staged && let Some(s) = spec_mut(obj) {
         s.entry("stagedAction").or_insert_with(|| "Set".into());
+    }
+    if matches!(
+        kind.kind,
+        "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy"
+    ) {
+        let Some(s) = spec_mut(obj) else { return };
+        let tier = match s.get("tier").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => "default".to_string(),
+        };
+        s.insert("tier".into(), Value::String(tier.clone()));
+        super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
+    if let Ok(c) = schema().decode(&kind.type_name(), obj, false) {
+        *obj = c;
     }
 }
 
-fn default_policy(obj: &mut Value) {
-    let tier = {
+/// libcalico's `defaultPolicyTypesField`: types from the rules present when none are given.
+fn default_policy_types(obj: &mut Value) {
+    {
         let Some(s) = spec_mut(obj) else { return };
-        let tier = s
-            .get("tier")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let tier = if tier.is_empty() {
-            "default".to_string()
-        } else {
-            tier
-        };
-        s.insert("tier".into(), Value::String(tier.clone()));
         // A staged deletion carries no types.
         let delete = s.get("stagedAction").is_some_and(|a| a == "Delete");
         if delete {
@@ -207,9 +216,7 @@ fn default_policy(obj: &mut Value) {
             // GNP with preDNAT and no rules still gets Ingress.
             s.insert("types".into(), serde_json::json!(types));
         }
-        tier
-    };
-    super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
 }
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
@@ -842,6 +849,7 @@ mod tests {
     fn policy_defaults() {
         let mut v = json!({"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": {"egress": [{"action": "Allow"}]}});
         apply_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
+        apply_crd_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
         assert_eq!(v["spec"]["tier"], "default");
         assert_eq!(v["spec"]["types"], json!(["Egress"]));
         assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "default");
