@@ -147,6 +147,10 @@ impl Client {
 
     /// Defaults + validation + identity, without writing (used by create and dry runs).
     pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        // libcalico looks for a policy's tier before anything else.
+        if TIERED_POLICY_KINDS.contains(&kind.kind) {
+            self.check_tier_exists(obj).await?;
+        }
         let rv = meta::resource_version(obj);
         if !rv.is_empty() {
             return Err(invalid(
@@ -252,10 +256,6 @@ impl Client {
     async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
         match kind.kind {
             "IPPool" => self.check_pool_overlap(o).await,
-            "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
             _ => Ok(()),
         }
     }

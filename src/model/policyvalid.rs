@@ -57,7 +57,10 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
             policy_spec_fields(&spec, &mut r);
             policy_checks(kind, obj, &spec, &mut r);
         }
-        "StagedKubernetesNetworkPolicy" => staged_action(&spec, &mut r),
+        "StagedKubernetesNetworkPolicy" => {
+            staged_action(&spec, &mut r);
+            staged_k8s_delete(&spec, &mut r);
+        }
         "Profile" => {
             rules_of(&spec, &mut r);
             if let Some(Value::Object(m)) = spec.get("labelsToApply") {
@@ -409,6 +412,32 @@ fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
         go_v(&ty, Some(&rest)),
         "Spec fields, except Tier, should all be zero-value if stagedAction is Delete",
     );
+}
+
+/// A staged Kubernetes policy with `stagedAction: Delete` must equal (Go's `reflect.DeepEqual`)
+/// the spec holding only that action: an empty list or map set in the manifest is not nil.
+fn staged_k8s_delete(spec: &Value, r: &mut Report) {
+    if str_at(spec, &["stagedAction"]) != "Delete" {
+        return;
+    }
+    let set = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    let pod = spec.get("podSelector");
+    let extra = match spec {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| !matches!(k.as_str(), "stagedAction" | "podSelector") && !v.is_null()),
+        _ => false,
+    };
+    if extra
+        || set(pod.and_then(|p| p.get("matchLabels")))
+        || set(pod.and_then(|p| p.get("matchExpressions")))
+    {
+        r.add(
+            "StagedKubernetesNetworkPolicySpec",
+            go_v("v3.StagedKubernetesNetworkPolicySpec", Some(spec)),
+            "Spec fields should all be zero-value if stagedAction is Delete",
+        );
+    }
 }
 
 /// A rule's fields, then `validateRule`.

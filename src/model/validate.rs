@@ -96,9 +96,16 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
             }
         }
         "Tier" => {
-            // The v3 CRD's schema default, which calicoctl applies in etcd mode too.
-            if let Some(s) = spec_mut(obj) {
-                s.entry("defaultAction").or_insert_with(|| "Deny".into());
+            // The v3 CRD's schema default, which calicoctl applies in etcd mode too, and
+            // libcalico's default order (before validation, so a reserved tier without an
+            // order is refused).
+            if let Some(o) = obj.as_object_mut() {
+                let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
+                if let Some(s) = s.as_object_mut() {
+                    s.entry("defaultAction").or_insert_with(|| "Deny".into());
+                    s.entry("order")
+                        .or_insert_with(|| serde_json::json!(1_000_000));
+                }
             }
         }
         "KubeControllersConfiguration" => {}
@@ -756,9 +763,10 @@ fn validate_tier(obj: &Value, e: &mut Errs) {
     if let Some(w) = want
         && order.is_some_and(|o| o != w)
     {
+        // The order is a *float64: Go prints its address.
         e.add(
-            "Tier.Spec.Order",
-            crate::output::gofmt::fmt_v_float(order.unwrap_or(0.0)),
+            "TierSpec.Order",
+            crate::model::govalue::FAKE_POINTER.to_string(),
             &format!(
                 "{name} tier order must be {}",
                 crate::output::gofmt::fmt_v_float(w)
