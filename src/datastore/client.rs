@@ -12,7 +12,7 @@ use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::{
-    FieldError, ValidationError, apply_crd_defaults, apply_defaults, validate,
+    FieldError, ValidationError, apply_crd_defaults, apply_defaults, validate_in,
 };
 
 /// The built-in tiers and their orders (v3.32).
@@ -89,6 +89,11 @@ impl Client {
         Client { ds }
     }
 
+    /// calicoctl checks the v3 CRDs' OpenAPI and CEL rules itself only in etcd mode.
+    fn client_side_crd_checks(&self) -> bool {
+        self.ds.backend() != Backend::Kubernetes
+    }
+
     pub async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
         let mut v = self.ds.get(kind, ns, name).await?;
         read_defaults(kind, &mut v);
@@ -161,7 +166,7 @@ impl Client {
         }
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
-        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
         apply_crd_defaults(kind, &mut o);
         self.check_create(kind, &o).await?;
         if meta::meta_str(&o, "uid").is_empty() {
@@ -189,7 +194,7 @@ impl Client {
     pub async fn prepare_update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
-        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
         apply_crd_defaults(kind, &mut o);
         let rv = meta::resource_version(&o);
         if rv.is_empty() {

@@ -228,9 +228,15 @@ fn default_policy_types(obj: &mut Value) {
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    validate_in(kind, obj, true)
+}
+
+/// [`validate`], with the v3 CRDs' own checks only when `crd` (calicoctl applies them itself
+/// in etcd mode; on Kubernetes the API server owns them).
+pub fn validate_in(kind: &KindInfo, obj: &Value, crd: bool) -> Result<(), ValidationError> {
     if is_policy_kind(kind) {
         let mut errs = super::policyvalid::validate(kind, obj);
-        if kind.kind != "Profile" {
+        if crd && kind.kind != "Profile" {
             errs.extend(super::crd::validate(&kind.type_name(), obj));
         }
         return Errs(errs).result();
