@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
+use super::etcd::DEFAULT_ALLOW_PROFILE;
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
 use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
@@ -82,6 +83,21 @@ fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
         value: Some(value.to_string()),
         reason: reason.to_string(),
     }]))
+}
+
+/// The profile every datastore pretends to have, which libcalico refuses to change.
+fn is_default_allow(kind: &KindInfo, name: &str) -> bool {
+    kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE
+}
+
+fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
+    DatastoreError::Unsupported {
+        operation: operation.into(),
+        id: DEFAULT_ALLOW_PROFILE.into(),
+        reason: format!(
+            ": The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and cannot be {done}"
+        ),
+    }
 }
 
 impl Client {
@@ -184,6 +200,15 @@ impl Client {
 
     pub async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_create(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            let name = DEFAULT_ALLOW_PROFILE;
+            return Err(DatastoreError::AlreadyExists {
+                id: name.into(),
+                inner: format!(
+                    "{name} already exists. The profile \"{name}\" is default provided by Calico"
+                ),
+            });
+        }
         if kind.kind == "Node" {
             self.ensure_initialized().await;
         }
@@ -210,6 +235,9 @@ impl Client {
 
     pub async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_update(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            return Err(default_allow_unsupported("Update", "updated"));
+        }
         self.ds.update(kind, &o).await
     }
 
@@ -220,6 +248,9 @@ impl Client {
         name: &str,
         revision: Option<&str>,
     ) -> Result<Value> {
+        if is_default_allow(kind, name) {
+            return Err(default_allow_unsupported("Delete", "deleted"));
+        }
         if kind.kind == "Tier" {
             self.check_tier_delete(name).await?;
         }

@@ -97,18 +97,26 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
     r.0
 }
 
+/// libcalico's reason for a name that is not a DNS-1123 subdomain.
+pub fn subdomain_name_reason() -> String {
+    format!(
+        "name must consist of lower case alphanumeric characters, '-' or '.' (regex: {DNS1123_SUBDOMAIN_FMT})"
+    )
+}
+
+/// libcalico's reason for a (policy or tier) name that is not a DNS-1123 label.
+pub fn label_name_reason() -> String {
+    format!(
+        "name must consist of lower case alphanumeric characters or '-' (regex: {DNS1123_LABEL_FMT})"
+    )
+}
+
 /// `validateObjectMeta`: the name as a DNS-1123 subdomain, annotation and label keys/values.
 fn object_meta(obj: &Value, r: &mut Report) {
     let name = meta::name(obj);
     name_too_long(&name, r);
     if !is_subdomain_shaped(&name) {
-        r.add(
-            "Metadata.Name",
-            name,
-            format!(
-                "name must consist of lower case alphanumeric characters, '-' or '.' (regex: {DNS1123_SUBDOMAIN_FMT})"
-            ),
-        );
+        r.add("Metadata.Name", name, subdomain_name_reason());
     }
     annotations(obj, r);
     labels(obj, r);
@@ -238,13 +246,7 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
     let name = meta::name(obj);
     name_too_long(&name, r);
     if !policy_name_ok(kind, &name) {
-        r.add(
-            "Metadata.Name",
-            name,
-            format!(
-                "name must consist of lower case alphanumeric characters or '-' (regex: {DNS1123_LABEL_FMT})"
-            ),
-        );
+        r.add("Metadata.Name", name, label_name_reason());
     }
     annotations(obj, r);
     labels(obj, r);
@@ -762,7 +764,9 @@ fn rule_checks(x: &Value, action: &str, src: &Value, dst: &Value, r: &mut Report
             "must set ipversion to '6' with protocol icmpv6",
         ),
     ] {
-        if proto_name == p && ip_version.is_some_and(|v| v != want) {
+        // The protocol or the negated protocol, by name only (not number).
+        let names = proto_name == p || x.get("notProtocol").and_then(Value::as_str) == Some(p);
+        if names && ip_version.is_some_and(|v| v != want) {
             r.add("IPVersion", go_v("*v3.ICMPFields", icmp), reason);
         }
     }

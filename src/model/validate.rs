@@ -305,7 +305,18 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     let name = crate::model::meta::name(obj);
     let ok = match kind.kind {
-        "Tier" => is_dns1123_label(&name),
+        // The object's name check, then the tier's own, each with its own text.
+        "Tier" => {
+            if !is_dns1123_subdomain(&name) {
+                let reason = super::policyvalid::subdomain_name_reason();
+                e.add("Metadata.Name", name.clone(), &reason);
+            }
+            if !is_dns1123_label(&name) {
+                let reason = super::policyvalid::label_name_reason();
+                e.add("Metadata.Name", name.clone(), &reason);
+            }
+            true
+        }
         "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
         "Node" => {
             is_dns1123_subdomain(&name)

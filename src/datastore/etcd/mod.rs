@@ -27,17 +27,6 @@ pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
 /// The profile every etcd datastore pretends to have.
 pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 
-/// libcalico's refusal to change the synthesised default-allow profile.
-fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
-    DatastoreError::Unsupported {
-        operation: operation.into(),
-        id: DEFAULT_ALLOW_PROFILE.into(),
-        reason: format!(
-            ": The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and cannot be {done}"
-        ),
-    }
-}
-
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
 
@@ -740,14 +729,6 @@ impl Datastore for EtcdDatastore {
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(DatastoreError::AlreadyExists {
-                id: name.clone(),
-                inner: format!(
-                    "{name} already exists. The profile \"{name}\" is default provided by Calico"
-                ),
-            });
-        }
         let (key, value) = self.encode_resource(kind, obj)?;
         let txn = Txn::new()
             .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
@@ -823,9 +804,6 @@ impl Datastore for EtcdDatastore {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
         let id = resource_id(kind.kind, &ns, &name);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(default_allow_unsupported("Update", "updated"));
-        }
         let rv = meta::resource_version(obj);
         let rev: i64 = rv.parse().map_err(|_| {
             DatastoreError::Other(format!(
@@ -863,9 +841,6 @@ impl Datastore for EtcdDatastore {
         revision: Option<&str>,
     ) -> Result<Value> {
         let id = resource_id(kind.kind, namespace, name);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(default_allow_unsupported("Delete", "deleted"));
-        }
         let key = keys::resource_key(kind, namespace, name);
         let mut txn = Txn::new();
         if let Some(r) = revision.filter(|r| !r.is_empty()) {
