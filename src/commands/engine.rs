@@ -272,16 +272,11 @@ fn is_knp(res: &Resource) -> bool {
     res.kind.kind == "NetworkPolicy" && meta::name(&res.obj).starts_with("knp.default.")
 }
 
-/// libcalico refuses writes to `knp.default.*` policies, printing the resource it was given
-/// with Go's `%v` (`&{{NetworkPolicy projectcalico.org/v3} {<ObjectMeta>} {<Spec>}}`).
+/// libcalico prints the whole object with Go's `%v`.
 fn knp_error(op: &str, res: &Resource) -> String {
-    use crate::model::govalue::go_v;
-    let spec_ty = format!("v3.{}Spec", res.kind.kind);
     format!(
-        "operation {op} is not supported on &{{{{{} projectcalico.org/v3}} {} {}}}: kubernetes network policies must be managed through the kubernetes API",
-        res.kind.kind,
-        go_v("metav1.ObjectMeta", res.obj.get("metadata")),
-        go_v(&spec_ty, res.obj.get("spec")),
+        "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
+        crate::model::govalue::go_v_resource(&res.kind.type_name(), &res.obj)
     )
 }
 

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
+use super::etcd::DEFAULT_ALLOW_PROFILE;
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
 use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
-use crate::model::validate::{FieldError, ValidationError, apply_defaults, validate};
+use crate::model::validate::{
+    FieldError, ValidationError, apply_crd_defaults, apply_defaults, validate_in,
+};
 
 /// The built-in tiers and their orders (v3.32).
 pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
@@ -82,9 +85,29 @@ fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
     }]))
 }
 
+/// The profile every datastore pretends to have, which libcalico refuses to change.
+fn is_default_allow(kind: &KindInfo, name: &str) -> bool {
+    kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE
+}
+
+fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
+    DatastoreError::Unsupported {
+        operation: operation.into(),
+        id: DEFAULT_ALLOW_PROFILE.into(),
+        reason: format!(
+            ": The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and cannot be {done}"
+        ),
+    }
+}
+
 impl Client {
     pub fn new(ds: Arc<dyn Datastore>) -> Self {
         Client { ds }
+    }
+
+    /// calicoctl checks the v3 CRDs' OpenAPI and CEL rules itself only in etcd mode.
+    fn client_side_crd_checks(&self) -> bool {
+        self.ds.backend() != Backend::Kubernetes
     }
 
     pub async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
@@ -145,6 +168,10 @@ impl Client {
 
     /// Defaults + validation + identity, without writing (used by create and dry runs).
     pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        // libcalico looks for a policy's tier before anything else.
+        if TIERED_POLICY_KINDS.contains(&kind.kind) {
+            self.check_tier_exists(obj).await?;
+        }
         let rv = meta::resource_version(obj);
         if !rv.is_empty() {
             return Err(invalid(
@@ -155,7 +182,8 @@ impl Client {
         }
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
-        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
+        apply_crd_defaults(kind, &mut o);
         self.check_create(kind, &o).await?;
         if meta::meta_str(&o, "uid").is_empty() {
             meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
@@ -172,6 +200,15 @@ impl Client {
 
     pub async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_create(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            let name = DEFAULT_ALLOW_PROFILE;
+            return Err(DatastoreError::AlreadyExists {
+                id: name.into(),
+                inner: format!(
+                    "{name} already exists. The profile \"{name}\" is default provided by Calico"
+                ),
+            });
+        }
         if kind.kind == "Node" {
             self.ensure_initialized().await;
         }
@@ -182,7 +219,8 @@ impl Client {
     pub async fn prepare_update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let mut o = obj.clone();
         apply_defaults(kind, &mut o);
-        validate(kind, &o).map_err(DatastoreError::Validation)?;
+        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
+        apply_crd_defaults(kind, &mut o);
         let rv = meta::resource_version(&o);
         if rv.is_empty() {
             return Err(invalid(
@@ -197,6 +235,9 @@ impl Client {
 
     pub async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_update(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            return Err(default_allow_unsupported("Update", "updated"));
+        }
         self.ds.update(kind, &o).await
     }
 
@@ -207,6 +248,9 @@ impl Client {
         name: &str,
         revision: Option<&str>,
     ) -> Result<Value> {
+        if is_default_allow(kind, name) {
+            return Err(default_allow_unsupported("Delete", "deleted"));
+        }
         if kind.kind == "Tier" {
             self.check_tier_delete(name).await?;
         }
@@ -248,10 +292,6 @@ impl Client {
     async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
         match kind.kind {
             "IPPool" => self.check_pool_overlap(o).await,
-            "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
             _ => Ok(()),
         }
     }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::schema::{Field, Ty, schema};
+use super::schema::{Builtin, Field, Ty, schema};
 use super::validate::FieldError;
 
 /// The CRD errors for `obj` (canonical) of the Go type `type_name`: schema errors, then CEL.
@@ -55,11 +55,36 @@ fn openapi(ty: &Ty, v: &Value, path: &str, out: &mut Vec<FieldError>) {
                 if let Some(x) = m.get(&f.json).filter(|x| !x.is_null()) {
                     let p = join(path, &f.json);
                     openapi(&f.ty, x, &p, out);
+                    integer_type(&f.ty, x, &p, out);
                     field_bounds(f, x, &p, out);
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// The CRD validator sees numbers as JSON does: an int whose float64 value is 2^63 or more
+/// stays a float and is no longer an integer.
+fn integer_type(ty: &Ty, v: &Value, path: &str, out: &mut Vec<FieldError>) {
+    let ty = match ty {
+        Ty::Ptr(t) => t.as_ref(),
+        t => t,
+    };
+    if let (
+        Ty::Scalar {
+            base: Builtin::Int { .. },
+            ..
+        },
+        Some(n),
+    ) = (ty, v.as_i64())
+        && n as f64 >= 2f64.powi(63)
+    {
+        err(
+            out,
+            path,
+            format!("{path} in body must be of type integer: \"number\""),
+        );
     }
 }
 

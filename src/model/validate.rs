@@ -82,12 +82,10 @@ fn spec_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     match kind.kind {
         "IPPool" => default_ippool(obj),
-        "GlobalNetworkPolicy" | "NetworkPolicy" => default_policy(obj),
-        "StagedGlobalNetworkPolicy" | "StagedNetworkPolicy" => {
-            default_staged_action(obj);
-            default_policy(obj);
-        }
-        "StagedKubernetesNetworkPolicy" => default_staged_action(obj),
+        "GlobalNetworkPolicy"
+        | "NetworkPolicy"
+        | "StagedGlobalNetworkPolicy"
+        | "StagedNetworkPolicy" => default_policy_types(obj),
         "FelixConfiguration" => {
             if let Some(s) = spec_mut(obj) {
                 s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
@@ -98,9 +96,16 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
             }
         }
         "Tier" => {
-            // The v3 CRD's schema default, which calicoctl applies in etcd mode too.
-            if let Some(s) = spec_mut(obj) {
-                s.entry("defaultAction").or_insert_with(|| "Deny".into());
+            // The v3 CRD's schema default, which calicoctl applies in etcd mode too, and
+            // libcalico's default order (before validation, so a reserved tier without an
+            // order is refused).
+            if let Some(o) = obj.as_object_mut() {
+                let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
+                if let Some(s) = s.as_object_mut() {
+                    s.entry("defaultAction").or_insert_with(|| "Deny".into());
+                    s.entry("order")
+                        .or_insert_with(|| serde_json::json!(1_000_000));
+                }
             }
         }
         "KubeControllersConfiguration" => {}
@@ -160,34 +165,48 @@ fn default_ippool(obj: &mut Value) {
     }
 }
 
-/// The staged kinds' CRD default `stagedAction: Set`.
-fn default_staged_action(obj: &mut Value) {
-    if let Some(s) = spec_mut(obj) {
+/// The v3 CRDs' defaults, which libcalico applies after its validator (so validation errors
+/// show the object without them): a policy's tier (and the tier label), a staged policy's
+/// `stagedAction: Set`.
+pub fn apply_crd_defaults(kind: &KindInfo, obj: &mut Value) {
+    let staged = kind.kind.starts_with("Staged");
+    if staged && let Some(s) = spec_mut(obj) {
         s.entry("stagedAction").or_insert_with(|| "Set".into());
+    }
+    if matches!(
+        kind.kind,
+        "GlobalNetworkPolicy"
+            | "NetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
+            | "StagedNetworkPolicy"
+    ) {
+        let Some(s) = spec_mut(obj) else { return };
+        let tier = match s.get("tier").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => "default".to_string(),
+        };
+        s.insert("tier".into(), Value::String(tier.clone()));
+        super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
+    if let Ok(c) = schema().decode(&kind.type_name(), obj, false) {
+        *obj = c;
     }
 }
 
-fn default_policy(obj: &mut Value) {
-    let tier = {
+/// libcalico's `defaultPolicyTypesField`: types from the rules present when none are given.
+fn default_policy_types(obj: &mut Value) {
+    {
         let Some(s) = spec_mut(obj) else { return };
-        let tier = s
-            .get("tier")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let tier = if tier.is_empty() {
-            "default".to_string()
-        } else {
-            tier
-        };
-        s.insert("tier".into(), Value::String(tier.clone()));
-        // A staged deletion keeps its types as given.
+        // A staged deletion carries no types.
+        let delete = s.get("stagedAction").is_some_and(|a| a == "Delete");
+        if delete {
+            s.remove("types");
+        }
         let has_types = s
             .get("types")
             .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-            || s.get("stagedAction").is_some_and(|a| a == "Delete");
-        if !has_types {
+            .is_some_and(|a| !a.is_empty());
+        if !has_types && !delete {
             let ingress = s
                 .get("ingress")
                 .and_then(Value::as_array)
@@ -204,16 +223,20 @@ fn default_policy(obj: &mut Value) {
             // GNP with preDNAT and no rules still gets Ingress.
             s.insert("types".into(), serde_json::json!(types));
         }
-        tier
-    };
-    super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
 }
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    validate_in(kind, obj, true)
+}
+
+/// [`validate`], with the v3 CRDs' own checks only when `crd` (calicoctl applies them itself
+/// in etcd mode; on Kubernetes the API server owns them).
+pub fn validate_in(kind: &KindInfo, obj: &Value, crd: bool) -> Result<(), ValidationError> {
     if is_policy_kind(kind) {
         let mut errs = super::policyvalid::validate(kind, obj);
-        if kind.kind != "Profile" {
+        if crd && kind.kind != "Profile" {
             errs.extend(super::crd::validate(&kind.type_name(), obj));
         }
         return Errs(errs).result();
@@ -282,7 +305,18 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
     let name = crate::model::meta::name(obj);
     let ok = match kind.kind {
-        "Tier" => is_dns1123_label(&name),
+        // The object's name check, then the tier's own, each with its own text.
+        "Tier" => {
+            if !is_dns1123_subdomain(&name) {
+                let reason = super::policyvalid::subdomain_name_reason();
+                e.add("Metadata.Name", name.clone(), &reason);
+            }
+            if !is_dns1123_label(&name) {
+                let reason = super::policyvalid::label_name_reason();
+                e.add("Metadata.Name", name.clone(), &reason);
+            }
+            true
+        }
         "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
         "Node" => {
             is_dns1123_subdomain(&name)
@@ -746,9 +780,10 @@ fn validate_tier(obj: &Value, e: &mut Errs) {
     if let Some(w) = want
         && order.is_some_and(|o| o != w)
     {
+        // The order is a *float64: Go prints its address.
         e.add(
-            "Tier.Spec.Order",
-            crate::output::gofmt::fmt_v_float(order.unwrap_or(0.0)),
+            "TierSpec.Order",
+            crate::model::govalue::FAKE_POINTER.to_string(),
             &format!(
                 "{name} tier order must be {}",
                 crate::output::gofmt::fmt_v_float(w)
@@ -839,6 +874,7 @@ mod tests {
     fn policy_defaults() {
         let mut v = json!({"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": {"egress": [{"action": "Allow"}]}});
         apply_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
+        apply_crd_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
         assert_eq!(v["spec"]["tier"], "default");
         assert_eq!(v["spec"]["types"], json!(["Egress"]));
         assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "default");
