@@ -213,6 +213,18 @@ impl Kube {
 
     fn wipe_store(&self) {
         let port = self.server.etcd.client_port;
+        // Services go through the API: that frees their cluster IPs and node ports, which
+        // the next case may ask for again.
+        for key in etcd_range(port, "/registry/services/specs/").into_keys() {
+            if let Some(ns_name) = key.strip_prefix("/registry/services/specs/")
+                && !KUBE_BUILTIN.contains(&key.as_str())
+                && let Some((ns, name)) = ns_name.split_once('/')
+            {
+                let path = format!("/api/v1/namespaces/{ns}/services/{name}");
+                let (code, reply) = self.server.curl("DELETE", &path, None);
+                assert!(code == 200 || code == 404, "DELETE {path}: {code} {reply}");
+            }
+        }
         let mut prefixes = vec![
             "/registry/crd.projectcalico.org/".to_string(),
             "/registry/projectcalico.org/".to_string(),
