@@ -126,7 +126,7 @@ impl Case {
             Action::Run { args, stdin, .. } => {
                 args.iter().any(|a| named(a)) || stdin.as_deref().is_some_and(named)
             }
-            Action::Cat { .. } => false,
+            Action::Cat { .. } | Action::Symlink { .. } => false,
         })
     }
 
