@@ -501,8 +501,97 @@ pub fn wep_interface(ns: &str, pod: &str) -> String {
     format!("cali{}", &hex[..11])
 }
 
-/// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods).
-pub fn pod_to_wep(pod: &Value) -> Option<Value> {
+/// The Calico CNI plugin's pod address annotations, and the AWS VPC CNI plugin's.
+const ANN_POD_IP: &str = "cni.projectcalico.org/podIP";
+const ANN_POD_IPS: &str = "cni.projectcalico.org/podIPs";
+const ANN_AWS_POD_IPS: &str = "vpc.amazonaws.com/pod-ips";
+
+/// The pod's addresses as libcalico-go's `getPodIPs` finds them: the status's, else Calico's
+/// annotations, else the AWS one.
+fn pod_ips(pod: &Value, anns: &Map<String, Value>) -> Vec<String> {
+    let ann = |k: &str| {
+        anns.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let split = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    let status: Vec<String> = pod
+        .get("status")
+        .and_then(|s| s.get("podIPs"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| str_at(x, &["ip"])).collect())
+        .unwrap_or_default();
+    if !status.is_empty() {
+        return status;
+    }
+    let ip = str_at(pod, &["status", "podIP"]);
+    if !ip.is_empty() {
+        return vec![ip];
+    }
+    if let Some(v) = ann(ANN_POD_IPS) {
+        split(v)
+    } else if let Some(v) = ann(ANN_POD_IP) {
+        vec![v.to_string()]
+    } else if let Some(v) = ann(ANN_AWS_POD_IPS) {
+        split(v)
+    } else {
+        Vec::new()
+    }
+}
+
+/// libcalico-go's `IsFinished`: a pod that has given its addresses back. A terminating pod
+/// has once its CNI plugin blanks its address annotation; otherwise the phase says.
+fn pod_finished(pod: &Value, anns: &Map<String, Value>) -> bool {
+    let blanked = |k: &str| anns.get(k).and_then(Value::as_str) == Some("");
+    let deleting = pod
+        .get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some_and(|t| !t.is_null());
+    if deleting && (blanked(ANN_POD_IP) || blanked(ANN_AWS_POD_IPS)) {
+        return true;
+    }
+    matches!(
+        str_at(pod, &["status", "phase"]).as_str(),
+        "Succeeded" | "Failed" | "Completed"
+    )
+}
+
+/// An address or CIDR as `cnet.ParseCIDROrIP` reads it, printed as its network.
+fn cidr_or_ip(s: &str) -> Option<String> {
+    if s.contains('/') {
+        s.parse::<ipnet::IpNet>()
+            .ok()
+            .map(|n| n.trunc().to_string())
+    } else {
+        s.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|a| ipnet::IpNet::from(a).to_string())
+    }
+}
+
+/// `cni.projectcalico.org/allowedSourcePrefixes` (a JSON list of CIDRs), as networks.
+fn source_prefixes(anns: &Map<String, Value>) -> Result<Vec<String>, String> {
+    let Some(a) = anns
+        .get("cni.projectcalico.org/allowedSourcePrefixes")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<String> =
+        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
+    list.iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .map(|n| n.trunc().to_string())
+                .map_err(|_| format!("failed to parse '{p}' as a CIDR: invalid CIDR address: {p}"))
+        })
+        .collect()
+}
+
+/// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods), as libcalico-go's
+/// converter makes it; an error for annotations it cannot parse.
+pub fn pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
     let node = str_at(pod, &["spec", "nodeName"]);
     if node.is_empty()
         || pod
@@ -511,61 +600,18 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
             .and_then(Value::as_bool)
             == Some(true)
     {
-        return None;
+        return Ok(None);
     }
     let name = str_at(pod, &["metadata", "name"]);
     let ns = str_at(pod, &["metadata", "namespace"]);
     let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
-    let mut ips: Vec<String> = pod
-        .get("status")
-        .and_then(|s| s.get("podIPs"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| str_at(x, &["ip"]))
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if ips.is_empty() {
-        let ip = str_at(pod, &["status", "podIP"]);
-        if !ip.is_empty() {
-            ips.push(ip);
-        }
+    let mut nets = Vec::new();
+    for ip in pod_ips(pod, &anns) {
+        nets.push(cidr_or_ip(&ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
     }
-    if ips.is_empty() {
-        if let Some(v) = anns
-            .get("cni.projectcalico.org/podIPs")
-            .and_then(Value::as_str)
-        {
-            ips = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-        } else if let Some(v) = anns
-            .get("cni.projectcalico.org/podIP")
-            .and_then(Value::as_str)
-        {
-            ips.push(v.to_string());
-        }
+    if pod_finished(pod, &anns) {
+        nets.clear();
     }
-    let phase = str_at(pod, &["status", "phase"]);
-    if phase == "Succeeded" || phase == "Failed" {
-        ips.clear();
-    }
-    let nets: Vec<String> = ips
-        .iter()
-        .map(|ip| {
-            if ip.contains('/') {
-                ip.clone()
-            } else if ip.contains(':') {
-                format!("{ip}/128")
-            } else {
-                format!("{ip}/32")
-            }
-        })
-        .collect();
     // A pod without a service account gets neither the label nor the `ksa.` profile.
     let sa = str_at(pod, &["spec", "serviceAccountName"]);
     let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
@@ -599,9 +645,13 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
     if !nets.is_empty() {
         spec.insert("ipNetworks".into(), json!(nets));
     }
-    let nats = floating_ips(&anns, &nets);
+    let nats = floating_ips(&anns, &nets)?;
     if !nats.is_empty() {
         spec.insert("ipNATs".into(), Value::Array(nats));
+    }
+    let prefixes = source_prefixes(&anns)?;
+    if !prefixes.is_empty() {
+        spec.insert("allowSpoofedSourcePrefixes".into(), json!(prefixes));
     }
     spec.insert("profiles".into(), json!(profiles));
     let ports = named_ports(pod);
@@ -613,7 +663,7 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
         spec.insert("qosControls".into(), Value::Object(qos));
     }
     spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
-    let raw = json!({
+    let mut raw = json!({
         "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
         "metadata": {
             "name": wep_name(&node, &name), "namespace": ns,
@@ -624,34 +674,45 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
         },
         "spec": spec,
     });
-    Some(
+    let generate_name = str_at(pod, &["metadata", "generateName"]);
+    if !generate_name.is_empty() {
+        raw["metadata"]["generateName"] = json!(generate_name);
+    }
+    // Multus' network status rides along for Felix.
+    if let Some(v) = anns.get("k8s.v1.cni.cncf.io/network-status") {
+        raw["metadata"]["annotations"] = json!({"k8s.v1.cni.cncf.io/network-status": v});
+    }
+    Ok(Some(
         schema()
             .decode("v3.WorkloadEndpoint", &raw, false)
             .unwrap_or(raw),
-    )
+    ))
 }
 
 /// `cni.projectcalico.org/floatingIPs` (a JSON list): each floating IP NATs to the pod's
-/// address of the same family.
-fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Vec<Value> {
-    let Some(list) = anns
+/// address of the same family (only read when the pod has an address).
+fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Result<Vec<Value>, String> {
+    let Some(a) = anns
         .get("cni.projectcalico.org/floatingIPs")
         .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .filter(|_| !nets.is_empty())
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
+    let list: Vec<String> =
+        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
     let addr = |v6: bool| {
         nets.iter()
             .filter_map(|n| n.split('/').next())
             .rfind(|a| a.contains(':') == v6)
             .map(str::to_string)
     };
-    list.iter()
+    Ok(list
+        .iter()
         .filter_map(|ext| {
             addr(ext.contains(':')).map(|int| json!({"internalIP": int, "externalIP": ext}))
         })
-        .collect()
+        .collect())
 }
 
 /// The pod's container ports that have a name or a host port.
