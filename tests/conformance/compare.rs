@@ -130,7 +130,28 @@ pub fn normalise(text: &str, placeholders: &[(&'static str, String)]) -> String 
             })
             .into_owned();
     }
-    s
+    sort_schema_errors(&s)
+}
+
+/// calicoctl lists a CRD schema's errors (`-  spec.x (...)`, a lower-case JSON path) in Go map
+/// order, different on every run: each run of such lines is compared sorted.
+fn sort_schema_errors(s: &str) -> String {
+    static LINE: OnceLock<Regex> = OnceLock::new();
+    let line = LINE.get_or_init(|| Regex::new(r"^-  [a-z][\w.\[\]-]* \(").unwrap());
+    let mut out: Vec<&str> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for l in s.split('\n') {
+        if line.is_match(l) {
+            run.push(l);
+            continue;
+        }
+        run.sort_unstable();
+        out.append(&mut run);
+        out.push(l);
+    }
+    run.sort_unstable();
+    out.append(&mut run);
+    out.join("\n")
 }
 
 /// A unified diff of two texts (`---` the reference, `+++` ours), three lines of context.
