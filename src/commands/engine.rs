@@ -272,14 +272,11 @@ fn is_knp(res: &Resource) -> bool {
     res.kind.kind == "NetworkPolicy" && meta::name(&res.obj).starts_with("knp.default.")
 }
 
+/// libcalico prints the whole object with Go's `%v`.
 fn knp_error(op: &str, res: &Resource) -> String {
     format!(
         "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
-        resource_id(
-            res.kind.kind,
-            &meta::namespace(&res.obj),
-            &meta::name(&res.obj)
-        )
+        crate::model::govalue::go_v_resource(&res.kind.type_name(), &res.obj)
     )
 }
 

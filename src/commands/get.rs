@@ -45,10 +45,12 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
     let listing = !p.input.from_file && args.names.is_empty();
     let print_namespace =
         args.all_namespaces || args.ns.namespace.as_deref().is_some_and(|n| !n.is_empty());
+    // A namespace error is printed after the (empty) results, as the general path does.
     if listing
         && p.input.resources.len() == 1
         && output::stream::streamable(&format)
         && Client::streams_in_order(p.input.resources[0].kind)
+        && engine::resolve_namespace(&mut p.input.resources[0].clone(), &flags).is_ok()
     {
         let mut res = p.input.resources.into_iter().next().expect("one resource");
         let ns = engine::resolve_namespace(&mut res, &flags).map_err(Failure::Stderr)?;

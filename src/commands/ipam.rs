@@ -619,8 +619,12 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
         }
         let name = format!("split-{base}{suffix}");
         let mut obj = pool.clone();
+        // A copy of the pool's metadata (on Kubernetes its managed fields too), less what
+        // names this one object.
         meta::edit_meta(&mut obj, |m| {
-            m.retain(|k, _| k == "labels" || k == "annotations");
+            for f in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+                m.remove(f);
+            }
             m.insert("name".into(), Value::String(name.clone()));
         });
         if let Some(s) = obj.get_mut("spec").and_then(Value::as_object_mut) {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
+use super::etcd::DEFAULT_ALLOW_PROFILE;
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
-use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
+use crate::model::kinds::{API_VERSION, KindInfo, TIERED_POLICY_KINDS, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::{
@@ -21,14 +22,6 @@ pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
     ("default", 1_000_000.0, None),
     ("kube-admin", 1_000.0, Some("Pass")),
     ("kube-baseline", 10_000_000.0, Some("Pass")),
-];
-
-/// The policy kinds that live in a Tier.
-const TIERED_POLICY_KINDS: &[&str] = &[
-    "GlobalNetworkPolicy",
-    "NetworkPolicy",
-    "StagedGlobalNetworkPolicy",
-    "StagedNetworkPolicy",
 ];
 
 /// What a write (create, update or delete) of a kind reads of other stored objects: its
@@ -85,15 +78,30 @@ fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
     }]))
 }
 
+/// The profile every datastore pretends to have, which libcalico refuses to change.
+fn is_default_allow(kind: &KindInfo, name: &str) -> bool {
+    kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE
+}
+
+fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
+    DatastoreError::Unsupported {
+        operation: operation.into(),
+        id: DEFAULT_ALLOW_PROFILE.into(),
+        reason: format!(
+            ": The profile \"{DEFAULT_ALLOW_PROFILE}\" is a default provided by Calico and cannot be {done}"
+        ),
+    }
+}
+
 impl Client {
     pub fn new(ds: Arc<dyn Datastore>) -> Self {
         Client { ds }
     }
 
     /// Whether writes get the v3 CRD schema defaults and rules: calicoctl applies them itself
-    /// in etcd mode, where no API server does.
+    /// only in etcd mode (on Kubernetes the API server owns them), for every kind.
     fn crd_checks(&self) -> bool {
-        matches!(self.ds.backend(), Backend::Etcd)
+        self.ds.backend() != Backend::Kubernetes
     }
 
     pub async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
@@ -154,6 +162,10 @@ impl Client {
 
     /// Defaults + validation + identity, without writing (used by create and dry runs).
     pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
+        // libcalico looks for a policy's tier before anything else.
+        if TIERED_POLICY_KINDS.contains(&kind.kind) {
+            self.check_tier_exists(obj).await?;
+        }
         let rv = meta::resource_version(obj);
         if !rv.is_empty() {
             return Err(invalid(
@@ -167,7 +179,6 @@ impl Client {
             self.check_pool(kind, &mut o, None).await?;
         }
         self.write_rules(kind, &mut o, None)?;
-        self.check_create(kind, &o).await?;
         if meta::meta_str(&o, "uid").is_empty() {
             meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
         }
@@ -183,6 +194,15 @@ impl Client {
 
     pub async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_create(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            let name = DEFAULT_ALLOW_PROFILE;
+            return Err(DatastoreError::AlreadyExists {
+                id: name.into(),
+                inner: format!(
+                    "{name} already exists. The profile \"{name}\" is default provided by Calico"
+                ),
+            });
+        }
         if kind.kind == "Node" {
             self.ensure_initialized().await;
         }
@@ -240,6 +260,9 @@ impl Client {
 
     pub async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let o = self.prepare_update(kind, obj).await?;
+        if is_default_allow(kind, &meta::name(&o)) {
+            return Err(default_allow_unsupported("Update", "updated"));
+        }
         self.ds.update(kind, &o).await
     }
 
@@ -250,6 +273,9 @@ impl Client {
         name: &str,
         revision: Option<&str>,
     ) -> Result<Value> {
+        if is_default_allow(kind, name) {
+            return Err(default_allow_unsupported("Delete", "deleted"));
+        }
         if kind.kind == "Tier" {
             self.check_tier_delete(name).await?;
         }
@@ -267,12 +293,7 @@ impl Client {
         if matches!(name, "default" | "kube-admin" | "kube-baseline") {
             return Err(refuse("Delete", format!("Cannot delete {name} tier")));
         }
-        for k in [
-            "GlobalNetworkPolicy",
-            "NetworkPolicy",
-            "StagedGlobalNetworkPolicy",
-            "StagedNetworkPolicy",
-        ] {
+        for k in TIERED_POLICY_KINDS {
             let Some(kind) = by_kind(k) else { continue };
             let policies = self.ds.list(kind, &ListOptions::default()).await?;
             if policies
@@ -286,18 +307,8 @@ impl Client {
         Ok(())
     }
 
-    /// Cross-object rules checked before a create. A rule that reads another kind must be
+    /// A created policy's tier must exist. Like every rule that reads another kind, this is
     /// listed in [`Reads::of`], or commands may run the two writes concurrently.
-    async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
-        match kind.kind {
-            "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy" => self.check_tier_exists(o).await,
-            _ => Ok(()),
-        }
-    }
-
     async fn check_tier_exists(&self, o: &Value) -> Result<()> {
         let tier = str_at(o, &["spec", "tier"]);
         let tier = if tier.is_empty() {

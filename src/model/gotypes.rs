@@ -1,5 +1,6 @@
-//! Go value formats that Calico's JSON carries: `time.Duration` strings and RFC 3339 times.
-//! They must round-trip exactly as Go prints them, or stored values would differ from calicoctl's.
+//! Go value formats that Calico's JSON carries: `time.Duration` strings, RFC 3339 times, IP
+//! addresses and MACs. They must parse and round-trip exactly as Go does, or stored values would
+//! differ from calicoctl's.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -168,6 +169,78 @@ pub fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Go's `net.ParseIP` (no zones, no leading zeros in IPv4) followed by `To4`: the address
+/// and its IP version, where an IPv4-mapped IPv6 address counts as IPv4.
+fn go_parse_ip(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let a: std::net::IpAddr = s.parse().ok()?;
+    let v4 = match a {
+        std::net::IpAddr::V4(_) => true,
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
+    };
+    Some((a, if v4 { 4 } else { 6 }))
+}
+
+/// An address with an optional prefix length, as Calico's `cnet.ParseCIDROrIP` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoCidr {
+    /// 4 or 6, as Go's `To4` says: IPv4-mapped IPv6 is 4.
+    pub version: u8,
+    /// The prefix length, up to the written family's width (128 for `::ffff:1.2.3.4/120`);
+    /// a bare address has the full width of its version.
+    pub prefix: u32,
+    /// Whether the address has no bits set past the prefix (it is its network's address).
+    pub is_network: bool,
+}
+
+/// Parses `ADDR` or `ADDR/LEN` as Go's `net.ParseCIDR`/`net.ParseIP` do (see [`GoCidr`]).
+pub fn parse_cidr_or_ip(s: &str) -> Option<GoCidr> {
+    let Some((a, len)) = s.split_once('/') else {
+        let (_, version) = go_parse_ip(s)?;
+        let prefix = if version == 4 { 32 } else { 128 };
+        return Some(GoCidr {
+            version,
+            prefix,
+            is_network: true,
+        });
+    };
+    let (ip, version) = go_parse_ip(a)?;
+    // Go's dtoi: decimal digits only, and the whole suffix.
+    if len.is_empty() || len.len() > 8 || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let prefix: u32 = len.parse().ok()?;
+    let (bits, width) = match ip {
+        std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    if prefix > width {
+        return None;
+    }
+    let host = if prefix == width {
+        0
+    } else {
+        bits & (u128::MAX >> (128 - width + prefix))
+    };
+    Some(GoCidr {
+        version,
+        prefix,
+        is_network: host == 0,
+    })
+}
+
+/// Go's `net.ParseMAC`: 6, 8 or 20 bytes as hex pairs all joined by `:` or all by `-`, or as
+/// dot-separated groups of four hex digits.
+pub fn is_go_mac(s: &str) -> bool {
+    let hex = |g: &str, n: usize| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit());
+    let sizes = [6usize, 8, 20];
+    let pairs = [':', '-'].into_iter().any(|sep| {
+        let groups: Vec<&str> = s.split(sep).collect();
+        sizes.contains(&groups.len()) && groups.iter().all(|g| hex(g, 2))
+    });
+    let groups: Vec<&str> = s.split('.').collect();
+    pairs || (sizes.contains(&(groups.len() * 2)) && groups.iter().all(|g| hex(g, 4)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +292,56 @@ mod tests {
             "2025-06-01T10:00:00Z"
         );
         assert!(normalize_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn cidr_or_ip_like_calico() {
+        let c = |version, prefix, is_network| {
+            Some(GoCidr {
+                version,
+                prefix,
+                is_network,
+            })
+        };
+        for (input, want) in [
+            ("1.2.3.4", c(4, 32, true)),
+            ("1.2.3.4/24", c(4, 24, false)),
+            ("1.2.3.0/24", c(4, 24, true)),
+            ("1.2.3.4/33", None),
+            ("::ffff:1.2.3.4", c(4, 32, true)),
+            ("::ffff:1.2.3.4/120", c(4, 120, false)),
+            ("::ffff:1.2.3.4/128", c(4, 128, true)),
+            ("fd00::1", c(6, 128, true)),
+            ("fd00::/64", c(6, 64, true)),
+            ("fd00::1/129", None),
+            ("0.0.0.0/0", c(4, 0, true)),
+            ("01.2.3.4", None),
+            ("fe80::1%eth0", None),
+            ("1.2.3.4/", None),
+            ("1.2.3.4/+3", None),
+            ("1.2.3.4/032", c(4, 32, true)),
+        ] {
+            assert_eq!(parse_cidr_or_ip(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn macs_like_go() {
+        for ok in [
+            "00:11:22:33:44:55",
+            "00-11-22-33-44-55",
+            "0011.2233.4455",
+            "00:11:22:33:44:55:66:77",
+        ] {
+            assert!(is_go_mac(ok), "{ok}");
+        }
+        for bad in [
+            "nomac",
+            "00:11:22:33:44",
+            "00:11-22:33:44:55",
+            "0:11:22:33:44:55",
+        ] {
+            assert!(!is_go_mac(bad), "{bad}");
+        }
     }
 }

@@ -22,6 +22,29 @@ pub fn go_v(ty: &str, v: Option<&Value>) -> String {
     }
 }
 
+/// `%v` of a pointer to a whole resource, `&{{Kind APIVersion} {metadata...} {spec...}}`:
+/// Go's TypeMeta is one embedded struct holding `kind` and `apiVersion`.
+pub fn go_v_resource(type_name: &str, obj: &Value) -> String {
+    let Some(def) = schema().get(type_name) else {
+        return String::new();
+    };
+    let s = |f: &str| {
+        obj.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut parts = vec![format!("{{{} {}}}", s("kind"), s("apiVersion"))];
+    for f in def
+        .fields
+        .iter()
+        .filter(|f| f.json != "kind" && f.json != "apiVersion")
+    {
+        parts.push(fmt_value(&f.ty, obj.get(&f.json)));
+    }
+    format!("&{{{}}}", parts.join(" "))
+}
+
 /// `%v` of a value of type `ty` passed directly to `fmt` (depth 0).
 pub fn fmt_top(ty: &Ty, v: Option<&Value>) -> String {
     let v = v.filter(|v| !v.is_null());

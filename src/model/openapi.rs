@@ -143,6 +143,22 @@ impl Walker<'_> {
             }
             return;
         }
+        // The validator reads numbers as JSON does: an integer whose float64 value reaches
+        // 2^63 stays a float, which is no integer.
+        if let (
+            Ty::Scalar {
+                base: Builtin::Int { .. },
+                ..
+            },
+            Some(n),
+        ) = (ty.pointee(), v.as_i64())
+            && n as f64 >= 2f64.powi(63)
+        {
+            self.push(
+                path,
+                format!("{path} in body must be of type integer: \"number\""),
+            );
+        }
         let is_array = matches!(v, Value::Array(_));
         if let (Some(c), false) = (c, is_array) {
             self.constraints(c, v, path);

@@ -57,7 +57,10 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
             policy_spec_fields(&spec, &mut r);
             policy_checks(kind, obj, &spec, &mut r);
         }
-        "StagedKubernetesNetworkPolicy" => staged_action(&spec, &mut r),
+        "StagedKubernetesNetworkPolicy" => {
+            staged_action(&spec, &mut r);
+            staged_k8s_delete(&spec, &mut r);
+        }
         "Profile" => {
             rules_of(&spec, &mut r);
             if let Some(Value::Object(m)) = spec.get("labelsToApply") {
@@ -75,7 +78,8 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
             if let Some(Value::Array(nets)) = spec.get("nets") {
                 for (i, n) in nets.iter().enumerate() {
                     let s = n.as_str().unwrap_or_default();
-                    if !s.is_empty() && parse_cidr(s).is_none() {
+                    let cidr = s.parse::<IpNet>().is_ok() || s.parse::<std::net::IpAddr>().is_ok();
+                    if !s.is_empty() && !cidr {
                         r.tag(&format!("Nets[{i}]"), s, "cidr");
                     }
                 }
@@ -91,6 +95,20 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
         _ => {}
     }
     r.0
+}
+
+/// libcalico's reason for a name that is not a DNS-1123 subdomain.
+pub fn subdomain_name_reason() -> String {
+    format!(
+        "name must consist of lower case alphanumeric characters, '-' or '.' (regex: {DNS1123_SUBDOMAIN_FMT})"
+    )
+}
+
+/// libcalico's reason for a (policy or tier) name that is not a DNS-1123 label.
+pub fn label_name_reason() -> String {
+    format!(
+        "name must consist of lower case alphanumeric characters or '-' (regex: {DNS1123_LABEL_FMT})"
+    )
 }
 
 /// `validateObjectMeta`: the name as a DNS-1123 subdomain, annotation and label keys/values.
@@ -112,13 +130,7 @@ fn object_meta(obj: &Value, r: &mut Report) {
     let name = meta::name(obj);
     name_too_long(&name, r);
     if !is_subdomain_shaped(&name) {
-        r.add(
-            "Metadata.Name",
-            name,
-            format!(
-                "name must consist of lower case alphanumeric characters, '-' or '.' (regex: {DNS1123_SUBDOMAIN_FMT})"
-            ),
-        );
+        r.add("Metadata.Name", name, subdomain_name_reason());
     }
     annotations(obj, r);
     labels(obj, r);
@@ -197,6 +209,12 @@ fn policy_spec_fields(spec: &Value, r: &mut Report) {
     selector_tag(spec, "serviceAccountSelector", "ServiceAccountSelector", r);
     selector_tag(spec, "namespaceSelector", "NamespaceSelector", r);
     if let Some(Value::Array(hints)) = spec.get("performanceHints") {
+        let mut seen = std::collections::HashSet::new();
+        if !hints.iter().all(|h| seen.insert(scalar_v(h))) {
+            let v = go_v("[]v3.PolicyPerformanceHint", spec.get("performanceHints"));
+            r.tag("PerformanceHints", v, "unique");
+            return;
+        }
         for (i, h) in hints.iter().enumerate() {
             let h = h.as_str().unwrap_or_default();
             if h != "AssumeNeededOnEveryNode" {
@@ -222,11 +240,13 @@ fn selector_tag(v: &Value, json: &str, go: &str, r: &mut Report) {
 }
 
 /// The policy name rule of `validate(Global)NetworkPolicy`: one optional `tier.` prefix, every
-/// part DNS-label shaped (there is no per-label length limit). NetworkPolicies named
-/// `ossg.default.<subdomain>` are accepted too.
+/// part DNS-label shaped (there is no per-label length limit). Namespaced policies named
+/// `knp.default.<subdomain>` or `ossg.default.<subdomain>` are accepted too.
 fn policy_name_ok(kind: &KindInfo, name: &str) -> bool {
     if kind.namespaced
-        && let Some(rest) = name.strip_prefix("ossg.default.")
+        && let Some(rest) = name
+            .strip_prefix("knp.default.")
+            .or_else(|| name.strip_prefix("ossg.default."))
     {
         return is_subdomain_shaped(rest);
     }
@@ -240,13 +260,7 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
     let name = meta::name(obj);
     name_too_long(&name, r);
     if !policy_name_ok(kind, &name) {
-        r.add(
-            "Metadata.Name",
-            name,
-            format!(
-                "name must consist of lower case alphanumeric characters or '-' (regex: {DNS1123_LABEL_FMT})"
-            ),
-        );
+        r.add("Metadata.Name", name, label_name_reason());
     }
     annotations(obj, r);
     labels(obj, r);
@@ -365,26 +379,33 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
             GLOBAL_ONLY_NS,
         );
     }
+    // For global policies libcalico prints the policy selector for the other two as well.
     if has_global("serviceAccountSelector") {
+        let v = if global {
+            "selector"
+        } else {
+            "serviceAccountSelector"
+        };
         r.add(
             &format!("{spec_name}.ServiceAccountSelector"),
-            str_at(spec, &["serviceAccountSelector"]),
+            str_at(spec, &[v]),
             GLOBAL_ONLY_NS,
         );
     }
     if global && has_global("namespaceSelector") {
-        // libcalico prints the service account selector here.
         r.add(
             &format!("{spec_name}.NamespaceSelector"),
-            str_at(spec, &["serviceAccountSelector"]),
+            str_at(spec, &["selector"]),
             GLOBAL_ONLY_NS,
         );
     }
 }
 
-/// A staged policy with `stagedAction: Delete` may set nothing but the tier (and types).
+/// A staged policy with `stagedAction: Delete` may set nothing but the tier (and types, which
+/// are dropped).
 fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
     let mut rest = spec.clone();
+    let tier = str_at(spec, &["tier"]);
     if let Value::Object(m) = &mut rest {
         m.remove("tier");
         m.remove("types");
@@ -399,6 +420,7 @@ fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
             return;
         }
         m.insert("stagedAction".into(), "Delete".into());
+        m.insert("tier".into(), tier.into());
     }
     let ty = format!("v3.{}Spec", kind.kind);
     r.add(
@@ -406,6 +428,32 @@ fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
         go_v(&ty, Some(&rest)),
         "Spec fields, except Tier, should all be zero-value if stagedAction is Delete",
     );
+}
+
+/// A staged Kubernetes policy with `stagedAction: Delete` must equal (Go's `reflect.DeepEqual`)
+/// the spec holding only that action: an empty list or map set in the manifest is not nil.
+fn staged_k8s_delete(spec: &Value, r: &mut Report) {
+    if str_at(spec, &["stagedAction"]) != "Delete" {
+        return;
+    }
+    let set = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    let pod = spec.get("podSelector");
+    let extra = match spec {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| !matches!(k.as_str(), "stagedAction" | "podSelector") && !v.is_null()),
+        _ => false,
+    };
+    if extra
+        || set(pod.and_then(|p| p.get("matchLabels")))
+        || set(pod.and_then(|p| p.get("matchExpressions")))
+    {
+        r.add(
+            "StagedKubernetesNetworkPolicySpec",
+            go_v("v3.StagedKubernetesNetworkPolicySpec", Some(spec)),
+            "Spec fields should all be zero-value if stagedAction is Delete",
+        );
+    }
 }
 
 /// A rule's fields, then `validateRule`.
@@ -730,7 +778,9 @@ fn rule_checks(x: &Value, action: &str, src: &Value, dst: &Value, r: &mut Report
             "must set ipversion to '6' with protocol icmpv6",
         ),
     ] {
-        if proto_name == p && ip_version.is_some_and(|v| v != want) {
+        // The protocol or the negated protocol, by name only (not number).
+        let names = proto_name == p || x.get("notProtocol").and_then(Value::as_str) == Some(p);
+        if names && ip_version.is_some_and(|v| v != want) {
             r.add("IPVersion", go_v("*v3.ICMPFields", icmp), reason);
         }
     }

@@ -917,7 +917,8 @@ impl<'a> Decoder<'a> {
                         .ok_or_else(|| self.type_error(format!("number {lit}"), &scalar("int32")))
                 }
                 Value::String(_) => Ok(v.clone()),
-                _ => Err(self.inner_string_error(v)),
+                // intstr reads anything but a JSON string as its int32.
+                _ => Err(self.type_error(json_kind(v).to_string(), &scalar("int32"))),
             },
             Builtin::Time => match v {
                 Value::String(s) => gotypes::normalize_time(s)

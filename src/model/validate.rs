@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::kinds::{KindInfo, at, str_at};
+use super::kinds::{KindInfo, TIERED_POLICY_KINDS, at, str_at};
 use super::schema::{Field, Ty, schema};
 
 /// One failed field, printed as `<Name> = '<value>' (<reason>)`.
@@ -89,15 +89,18 @@ pub fn apply_defaults_with(kind: &KindInfo, obj: &mut Value, crd: bool) {
         "GlobalNetworkPolicy"
         | "NetworkPolicy"
         | "StagedGlobalNetworkPolicy"
-        | "StagedNetworkPolicy" => default_policy(obj),
+        | "StagedNetworkPolicy" => default_policy_types(obj),
         "FelixConfiguration" => default_felix(obj),
         "KubeControllersConfiguration" => default_kcc(obj),
         "Tier" => {
-            // libcalico orders a tier without an order like the default tier.
-            if let Some(s) = spec_mut(obj)
-                && s.get("order").is_none_or(Value::is_null)
-            {
-                s.insert("order".into(), 1_000_000.into());
+            // libcalico orders a tier without an order like the default tier (before
+            // validation, so a reserved tier without an order is refused).
+            if let Some(o) = obj.as_object_mut() {
+                let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
+                if let Some(s) = s.as_object_mut() {
+                    s.entry("order")
+                        .or_insert_with(|| serde_json::json!(1_000_000));
+                }
             }
         }
         _ => {}
@@ -227,27 +230,40 @@ fn default_ippool(obj: &mut Value) {
     }
 }
 
-fn default_policy(obj: &mut Value) {
-    let tier = {
-        let Some(s) = spec_mut(obj) else { return };
-        let tier = s
-            .get("tier")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let tier = if tier.is_empty() {
-            "default".to_string()
-        } else {
-            tier
+/// What libcalico adds to a policy after its validator (so validation errors show the object
+/// without it): the tier (`default` when unset) and the tier label; with `crd` (etcd mode) also
+/// the CRD's structural defaults (a staged policy's `stagedAction: Set`).
+fn default_policy_after_validation(kind: &KindInfo, obj: &mut Value, crd: bool) {
+    if crd && has_crd(kind) {
+        super::openapi::apply_defaults(&kind.type_name(), obj);
+    }
+    if TIERED_POLICY_KINDS.contains(&kind.kind)
+        && let Some(s) = spec_mut(obj)
+    {
+        let tier = match s.get("tier").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => "default".to_string(),
         };
         s.insert("tier".into(), Value::String(tier.clone()));
-        // A staged deletion keeps its types as given.
+        super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
+    recanonicalise(kind, obj);
+}
+
+/// libcalico's `defaultPolicyTypesField`: types from the rules present when none are given.
+fn default_policy_types(obj: &mut Value) {
+    {
+        let Some(s) = spec_mut(obj) else { return };
+        // A staged deletion carries no types.
+        let delete = s.get("stagedAction").is_some_and(|a| a == "Delete");
+        if delete {
+            s.remove("types");
+        }
         let has_types = s
             .get("types")
             .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty())
-            || s.get("stagedAction").is_some_and(|a| a == "Delete");
-        if !has_types {
+            .is_some_and(|a| !a.is_empty());
+        if !has_types && !delete {
             let ingress = s
                 .get("ingress")
                 .and_then(Value::as_array)
@@ -264,9 +280,7 @@ fn default_policy(obj: &mut Value) {
             // GNP with preDNAT and no rules still gets Ingress.
             s.insert("types".into(), serde_json::json!(types));
         }
-        tier
-    };
-    super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
+    }
 }
 
 /// Defaults and validation of a write, in calicoctl's order: libcalico's client defaults, the
@@ -278,12 +292,12 @@ pub fn default_and_validate(
     crd: bool,
     old: Option<&Value>,
 ) -> Result<(), ValidationError> {
-    if is_policy_kind(kind) {
-        // The policy kinds get their CRD defaults and checks on either store.
-        apply_defaults_with(kind, obj, true);
-        return validate(kind, obj);
-    }
     apply_defaults_with(kind, obj, false);
+    if is_policy_kind(kind) {
+        Errs(policy_errors(kind, obj, crd)).result()?;
+        default_policy_after_validation(kind, obj, crd);
+        return Ok(());
+    }
     if !CRD_KINDS.contains(&kind.kind) {
         return validate(kind, obj);
     }
@@ -322,19 +336,25 @@ fn validate_offline(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError>
     Errs(struct_validate(kind, obj)).result()
 }
 
+/// A policy kind's validator errors, then (`crd`: etcd mode; on Kubernetes the API server owns
+/// them) its CRD's OpenAPI and CEL errors.
+fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
+    let mut errs = super::policyvalid::validate(kind, obj);
+    if crd && has_crd(kind) {
+        errs.extend(super::openapi::validate(
+            kind.kind,
+            &kind.type_name(),
+            obj,
+            None,
+        ));
+    }
+    errs
+}
+
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
     if is_policy_kind(kind) {
-        let mut errs = super::policyvalid::validate(kind, obj);
-        if has_crd(kind) {
-            errs.extend(super::openapi::validate(
-                kind.kind,
-                &kind.type_name(),
-                obj,
-                None,
-            ));
-        }
-        return Errs(errs).result();
+        return Errs(policy_errors(kind, obj, true)).result();
     }
     if CRD_KINDS.contains(&kind.kind) {
         return validate_offline(kind, obj);
@@ -589,7 +609,7 @@ mod tests {
     #[test]
     fn policy_defaults() {
         let mut v = json!({"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": {"egress": [{"action": "Allow"}]}});
-        apply_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
+        default_and_validate(by_kind("GlobalNetworkPolicy").unwrap(), &mut v, true, None).unwrap();
         assert_eq!(v["spec"]["tier"], "default");
         assert_eq!(v["spec"]["types"], json!(["Egress"]));
         assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "default");

@@ -3,11 +3,6 @@
 
 mod harness;
 
-/// The conformance suite's read-only fake Kubernetes API (Services for `ipam check`).
-#[path = "../conformance/fakekube.rs"]
-#[allow(dead_code)]
-mod fakekube;
-
 mod backends;
 mod bird;
 mod cleanup;

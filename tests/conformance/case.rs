@@ -31,9 +31,11 @@
 //! ```
 //!
 //! `${ENDPOINT}`, `${KUBECONFIG}` and `${DIR}` in arguments, file contents and seed values are
-//! replaced by each side's etcd endpoint, kubeconfig path and case directory. In etcd cases
-//! `${KUBECONFIG}` points at a read-only fake Kubernetes API that serves what `kube POST`
-//! put there (calicoctl reads Services through it in etcd mode).
+//! replaced by each side's etcd endpoint, kubeconfig path and case directory. An etcd case
+//! with `kube` steps or `${KUBECONFIG}`/`${APISERVER}` in its inputs gets a real
+//! kube-apiserver (started on first need, wiped before each such case) besides its etcd:
+//! calicoctl reads Services through a kubeconfig in etcd mode. Its objects are not part of
+//! the compared state.
 
 use std::path::Path;
 
@@ -62,7 +64,7 @@ pub enum Action {
     Symlink { name: String, target: String },
     /// Puts a key into etcd (etcd cases only).
     EtcdPut { key: String, value: String },
-    /// Sends a REST request to the kube-apiserver (KDD cases only).
+    /// Sends a REST request to the kube-apiserver.
     Kube {
         method: String,
         path: String,
@@ -110,6 +112,22 @@ impl Case {
             .iter()
             .filter(|a| matches!(a, Action::Run { .. } | Action::Cat { .. }))
             .count()
+    }
+
+    /// Whether the case talks to Kubernetes: `kube` steps, or a kubeconfig or apiserver URL
+    /// in its inputs (etcd cases then borrow a kube-apiserver).
+    pub fn needs_kube(&self) -> bool {
+        let named = |s: &str| s.contains("${KUBECONFIG}") || s.contains("${APISERVER}");
+        self.actions.iter().any(|a| match a {
+            Action::Kube { .. } => true,
+            Action::File { content, .. } => named(content),
+            Action::EtcdPut { value, .. } => named(value),
+            Action::Env { value, .. } => value.as_deref().is_some_and(named),
+            Action::Run { args, stdin, .. } => {
+                args.iter().any(|a| named(a)) || stdin.as_deref().is_some_and(named)
+            }
+            Action::Cat { .. } | Action::Symlink { .. } => false,
+        })
     }
 
     pub fn id(&self) -> String {

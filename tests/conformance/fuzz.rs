@@ -29,9 +29,16 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The kinds a manifest can hold (ClusterInformation is read-only but still a manifest).
+/// The kinds a manifest can hold (ClusterInformation is read-only but still a manifest), or
+/// those named in `CONFORMANCE_FUZZ_KINDS` (comma-separated) to aim at a few.
 fn kinds() -> Vec<&'static KindInfo> {
-    KINDS.iter().filter(|k| !k.flags.head_only).collect()
+    let only = std::env::var("CONFORMANCE_FUZZ_KINDS").unwrap_or_default();
+    let only: Vec<&str> = only.split(',').filter(|k| !k.is_empty()).collect();
+    KINDS
+        .iter()
+        .filter(|k| !k.flags.head_only)
+        .filter(|k| only.is_empty() || only.contains(&k.kind))
+        .collect()
 }
 
 /// A generator of manifests, deterministic for a seed.
@@ -689,18 +696,23 @@ pub fn run(reference: &Path) {
         .collect();
     let allow: BTreeMap<String, allowlist::Entry> = BTreeMap::new();
     let report = runner::run_all(StoreKind::Etcd, reference, &cases, &allow);
-    // A difference is reported with the document that caused it.
-    let mut failed = 0;
+    // A difference is reported with the document that caused it (all of them in
+    // target/fuzz-etcd-docs.txt).
+    let mut docs_text = String::new();
     for (o, c) in report.outcomes.iter().zip(&cases) {
         if o.steps.iter().any(|s| matches!(s, StepResult::Differs(_)))
             && let Some(Action::File { content, .. }) = c.actions.first()
         {
-            failed += 1;
-            if failed <= 30 {
-                eprintln!("\n── fuzz document {}:\n{content}", c.name);
+            let doc = format!("\n── fuzz document {}:\n{content}", c.name);
+            if docs_text.matches("── fuzz document").count() < 30 {
+                eprintln!("{doc}");
             }
+            docs_text.push_str(&doc);
         }
     }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("fuzz-etcd-docs.txt"), docs_text);
     eprintln!(
         "fuzz: seed {seed}, {docs} documents in {} applies",
         cases.len()

@@ -17,7 +17,6 @@ mod harness;
 mod allowlist;
 mod case;
 mod compare;
-mod fakekube;
 mod fuzz;
 mod runner;
 mod sides;

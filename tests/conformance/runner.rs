@@ -12,7 +12,7 @@ use crate::allowlist::Entry;
 use crate::case::{Action, By, Case, StoreKind};
 use crate::compare::{Observed, normalise, unified_diff};
 use crate::harness;
-use crate::sides::Side;
+use crate::sides::{Kube, KubePool, Side};
 
 /// Ours and the reference, each with its own datastore of one kind.
 pub struct Pair {
@@ -159,18 +159,21 @@ fn exec(
 /// What one side has while a case runs.
 struct Run<'a> {
     side: &'a Side,
+    /// The case's kube-apiserver: the KDD datastore, or one borrowed for an etcd case.
+    kube: Option<&'a Kube>,
     dir: tempfile::TempDir,
     env: BTreeMap<String, String>,
     ph: Vec<(&'static str, String)>,
 }
 
 impl<'a> Run<'a> {
-    fn new(side: &'a Side) -> Run<'a> {
+    fn new(side: &'a Side, kube: Option<&'a Kube>) -> Run<'a> {
         let dir = harness::tempdir();
         std::fs::create_dir_all(dir.path().join(".home")).unwrap();
-        let ph = side.placeholders(dir.path());
+        let ph = side.placeholders(dir.path(), kube);
         Run {
             side,
+            kube,
             env: side.base_env(),
             dir,
             ph,
@@ -222,9 +225,10 @@ impl<'a> Run<'a> {
                     .map_err(|e| format!("symlink {name}: {e}"))?;
             }
             Action::EtcdPut { key, value } => self.side.etcd_put(key, &substitute(value, &self.ph)),
-            Action::Kube { method, path, body } => {
-                self.side.kube(method, path, &substitute(body, &self.ph))?
-            }
+            Action::Kube { method, path, body } => self
+                .kube
+                .ok_or("a `kube` step but no kube-apiserver")?
+                .request(method, path, &substitute(body, &self.ph))?,
             Action::Env { key, value } => match value {
                 Some(v) => {
                     self.env.insert(key.clone(), substitute(v, &self.ph));
@@ -249,15 +253,26 @@ fn describe(case: &Case, line: usize, args: &[String]) -> String {
     )
 }
 
-/// Runs one case on a pair whose datastores are wiped first.
-pub fn run_case(pair: &Pair, case: &Case, allow: &BTreeMap<String, Entry>) -> CaseOutcome {
+/// Runs one case on a pair whose datastores are wiped first. An etcd case that talks to
+/// Kubernetes borrows a pair of kube-apiservers from `pool` for its duration.
+pub fn run_case(
+    pair: &Pair,
+    case: &Case,
+    allow: &BTreeMap<String, Entry>,
+    pool: &KubePool,
+) -> CaseOutcome {
     std::thread::scope(|s| {
         let a = s.spawn(|| pair.ours.wipe());
         pair.refr.wipe();
         a.join().unwrap();
     });
-    let mut ours = Run::new(&pair.ours);
-    let mut refr = Run::new(&pair.refr);
+    let lease = (pair.ours.kube().is_none() && case.needs_kube()).then(|| pool.take());
+    let (kube_ours, kube_refr) = match &lease {
+        Some(l) => (Some(l.ours()), Some(l.reference())),
+        None => (pair.ours.kube(), pair.refr.kube()),
+    };
+    let mut ours = Run::new(&pair.ours, kube_ours);
+    let mut refr = Run::new(&pair.refr, kube_refr);
     let mut out = CaseOutcome {
         id: case.id(),
         steps: Vec::new(),
@@ -471,6 +486,8 @@ pub fn run_all(
     .clamp(1, cases.len().max(1));
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
+    // One pair of kube-apiservers is enough for the few etcd cases that need one.
+    let pool = KubePool::new(1);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
@@ -478,7 +495,7 @@ pub fn run_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(case) = cases.get(i) else { break };
-                    let o = run_case(&pair, case, allow);
+                    let o = run_case(&pair, case, allow, &pool);
                     outcomes.lock().unwrap().push((i, o));
                 }
             });

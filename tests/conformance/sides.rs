@@ -6,21 +6,19 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::case::StoreKind;
-use crate::fakekube::FakeKube;
 use crate::harness::{self, CrdMode, Etcd, KubeApiServer};
 
 /// The datastore behind a side.
 pub enum Backend {
-    /// etcd, with a read-only fake Kubernetes API for the commands that read one in etcd
-    /// mode (`ipam check` lists Services).
-    Etcd(Etcd, FakeKube),
-    Kdd(KubeApiServer),
+    Etcd(Etcd),
+    Kdd(Kube),
 }
 
 pub struct Side {
@@ -28,7 +26,13 @@ pub struct Side {
     pub label: &'static str,
     pub program: PathBuf,
     pub backend: Backend,
-    /// The dump of the empty datastore (KDD: what the apiserver makes for itself).
+}
+
+/// A real kube-apiserver with the Calico CRDs, and the dump of it when empty (what the
+/// apiserver makes for itself). The datastore of KDD sides; etcd cases that read Kubernetes
+/// objects (`ipam check` lists Services in etcd mode) borrow one from a [`KubePool`].
+pub struct Kube {
+    pub server: KubeApiServer,
     baseline: String,
 }
 
@@ -179,119 +183,73 @@ const KUBE_CORE: &[(&str, &str)] = &[
     ),
 ];
 
-impl Side {
-    pub fn start(label: &'static str, program: PathBuf, store: StoreKind) -> Side {
-        let backend = match store {
-            StoreKind::Etcd => Backend::Etcd(Etcd::start(), FakeKube::start()),
-            StoreKind::Kdd => Backend::Kdd(KubeApiServer::start(
-                &harness::kube_apiserver_binary().expect("kube-apiserver"),
-                CrdMode::V1,
-            )),
-        };
-        let mut side = Side {
-            label,
-            program,
-            backend,
+impl Kube {
+    pub fn start() -> Kube {
+        let server = KubeApiServer::start(
+            &harness::kube_apiserver_binary().expect("kube-apiserver"),
+            CrdMode::V1,
+        );
+        let mut k = Kube {
+            server,
             baseline: String::new(),
         };
-        side.wipe_store();
-        side.baseline = side.dump();
-        side
+        k.wipe_store();
+        k.baseline = k.dump();
+        k
     }
 
-    /// Empties the datastore (etcd: every key; KDD: every Calico CR and the core objects
-    /// cases make) so that each case starts from a fresh datastore.
+    /// Deletes every Calico CR and the core objects cases make, and waits until the
+    /// apiserver's watch cache (which follows etcd) shows it.
     pub fn wipe(&self) {
         self.wipe_store();
-        if let Backend::Kdd(_) = self.backend {
-            // The apiserver's watch cache follows etcd; wait until it shows the wipe.
-            for _ in 0..250 {
-                if self.dump() == self.baseline {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..250 {
+            if self.dump() == self.baseline {
+                return;
             }
-            panic!("the kube-apiserver still lists objects after the wipe");
+            std::thread::sleep(Duration::from_millis(20));
         }
+        panic!("the kube-apiserver still lists objects after the wipe");
     }
 
     fn wipe_store(&self) {
-        match &self.backend {
-            Backend::Etcd(e, k) => {
-                etcd_delete_prefix(e.client_port, "");
-                k.wipe();
+        let port = self.server.etcd.client_port;
+        // Services go through the API: that frees their cluster IPs and node ports, which
+        // the next case may ask for again.
+        for key in etcd_range(port, "/registry/services/specs/").into_keys() {
+            if let Some(ns_name) = key.strip_prefix("/registry/services/specs/")
+                && !KUBE_BUILTIN.contains(&key.as_str())
+                && let Some((ns, name)) = ns_name.split_once('/')
+            {
+                let path = format!("/api/v1/namespaces/{ns}/services/{name}");
+                let (code, reply) = self.server.curl("DELETE", &path, None);
+                assert!(code == 200 || code == 404, "DELETE {path}: {code} {reply}");
             }
-            Backend::Kdd(k) => {
-                let port = k.etcd.client_port;
-                let mut prefixes = vec![
-                    "/registry/crd.projectcalico.org/".to_string(),
-                    "/registry/projectcalico.org/".to_string(),
-                    "/registry/minions/".to_string(),
-                    "/registry/pods/".to_string(),
-                    "/registry/serviceaccounts/".to_string(),
-                    "/registry/networkpolicies/".to_string(),
-                    "/registry/secrets/".to_string(),
-                    "/registry/configmaps/".to_string(),
-                ];
-                for key in etcd_range(port, "/registry/namespaces/")
-                    .into_keys()
-                    .chain(etcd_range(port, "/registry/services/specs/").into_keys())
-                {
-                    if !KUBE_BUILTIN.contains(&key.as_str()) {
-                        prefixes.push(key);
-                    }
-                }
-                for p in prefixes {
-                    etcd_delete_prefix(port, &p);
-                }
+        }
+        let mut prefixes = vec![
+            "/registry/crd.projectcalico.org/".to_string(),
+            "/registry/projectcalico.org/".to_string(),
+            "/registry/minions/".to_string(),
+            "/registry/pods/".to_string(),
+            "/registry/serviceaccounts/".to_string(),
+            "/registry/networkpolicies/".to_string(),
+            "/registry/secrets/".to_string(),
+            "/registry/configmaps/".to_string(),
+        ];
+        for key in etcd_range(port, "/registry/namespaces/")
+            .into_keys()
+            .chain(etcd_range(port, "/registry/services/specs/").into_keys())
+        {
+            if !KUBE_BUILTIN.contains(&key.as_str()) {
+                prefixes.push(key);
             }
+        }
+        for p in prefixes {
+            etcd_delete_prefix(port, &p);
         }
     }
 
-    /// The environment that points calicoctl at this side's datastore.
-    pub fn base_env(&self) -> BTreeMap<String, String> {
-        let mut m = BTreeMap::new();
-        match &self.backend {
-            Backend::Etcd(e, _) => {
-                m.insert("DATASTORE_TYPE".into(), "etcdv3".into());
-                m.insert("ETCD_ENDPOINTS".into(), e.endpoint.clone());
-            }
-            Backend::Kdd(k) => {
-                m.insert("DATASTORE_TYPE".into(), "kubernetes".into());
-                m.insert("KUBECONFIG".into(), k.kubeconfig.display().to_string());
-            }
-        }
-        m
-    }
-
-    /// `(placeholder, value)` pairs: substituted into inputs, and put back into outputs.
-    pub fn placeholders(&self, dir: &Path) -> Vec<(&'static str, String)> {
-        let mut v = vec![("${DIR}", dir.display().to_string())];
-        match &self.backend {
-            Backend::Etcd(e, k) => {
-                v.push(("${ENDPOINT}", e.endpoint.clone()));
-                v.push(("${KUBECONFIG}", k.kubeconfig.display().to_string()));
-                v.push(("${APISERVER}", k.url.clone()));
-            }
-            Backend::Kdd(k) => {
-                v.push(("${KUBECONFIG}", k.kubeconfig.display().to_string()));
-                v.push(("${APISERVER}", k.url.clone()));
-                v.push(("${ENDPOINT}", k.url.clone()));
-            }
-        }
-        v
-    }
-
-    pub fn etcd_put(&self, key: &str, value: &str) {
-        match &self.backend {
-            Backend::Etcd(e, _) => etcd_put(e.client_port, key, value),
-            Backend::Kdd(_) => panic!("etcd-put in a KDD case"),
-        }
-    }
-
-    /// A REST request to the kube-apiserver (etcd cases: a POST to the fake Kubernetes API);
-    /// the body may be YAML or JSON.
-    pub fn kube(&self, method: &str, path: &str, body: &str) -> Result<(), String> {
+    /// A REST request (`kube METHOD PATH`); the body may be YAML or JSON.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> Result<(), String> {
         let body = if body.trim().is_empty() {
             None
         } else {
@@ -301,14 +259,7 @@ impl Side {
                     .ok_or("kube body is empty")?,
             )
         };
-        let k = match &self.backend {
-            Backend::Kdd(k) => k,
-            Backend::Etcd(_, fake) if method == "POST" => {
-                return fake.post(path, body.ok_or("kube POST needs a body")?);
-            }
-            Backend::Etcd(..) => return Err("etcd cases can only `kube POST`".into()),
-        };
-        let (code, reply) = k.curl(method, path, body.as_ref());
+        let (code, reply) = self.server.curl(method, path, body.as_ref());
         if (200..300).contains(&code) {
             Ok(())
         } else {
@@ -317,10 +268,8 @@ impl Side {
     }
 
     /// Every list of the Kubernetes objects the dump covers, fetched with one curl.
-    fn kube_lists(&self) -> Vec<(String, Vec<Value>)> {
-        let Backend::Kdd(k) = &self.backend else {
-            return Vec::new();
-        };
+    fn lists(&self) -> Vec<(String, Vec<Value>)> {
+        let k = &self.server;
         let group = match k.mode {
             CrdMode::V1 => "crd.projectcalico.org/v1",
             CrdMode::V3 => "projectcalico.org/v3",
@@ -361,42 +310,202 @@ impl Side {
         res
     }
 
+    /// Every Calico CR and core object, one JSON document per object.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for (name, items) in self.lists() {
+            for mut o in items {
+                sort_managed_fields(&mut o);
+                let ns = o["metadata"]["namespace"]
+                    .as_str()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default();
+                let id = format!(
+                    "{name} {ns}{}",
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                // The apiserver's own objects hold its port and are never touched.
+                if !KUBE_OWN_OBJECTS.contains(&id.as_str()) {
+                    out.push_str(&format!(
+                        "{id}\n{}\n",
+                        serde_json::to_string_pretty(&o).unwrap()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The kube-apiservers that etcd cases borrow, one for each side of a pair: started the
+/// first time a case needs them, wiped before each case that borrows them, stopped when the
+/// pool is dropped. At most `cap` pairs exist; a case waits for a free one.
+pub struct KubePool {
+    state: Mutex<(Vec<(Kube, Kube)>, usize)>,
+    freed: Condvar,
+    cap: usize,
+}
+
+/// A borrowed pair of kube-apiservers (ours, reference), returned to the pool on drop.
+pub struct KubeLease<'a> {
+    pool: &'a KubePool,
+    pair: Option<(Kube, Kube)>,
+}
+
+impl KubeLease<'_> {
+    pub fn ours(&self) -> &Kube {
+        &self.pair.as_ref().unwrap().0
+    }
+
+    pub fn reference(&self) -> &Kube {
+        &self.pair.as_ref().unwrap().1
+    }
+}
+
+impl Drop for KubeLease<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.pair.take() {
+            self.pool.state.lock().unwrap().0.push(p);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+impl KubePool {
+    pub fn new(cap: usize) -> KubePool {
+        KubePool {
+            state: Mutex::new((Vec::new(), 0)),
+            freed: Condvar::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// A free pair, wiped; started if fewer than `cap` exist, else the next one freed.
+    pub fn take(&self) -> KubeLease<'_> {
+        let mut st = self.state.lock().unwrap();
+        let pair = loop {
+            if let Some(p) = st.0.pop() {
+                break Some(p);
+            }
+            if st.1 < self.cap {
+                st.1 += 1;
+                break None;
+            }
+            st = self.freed.wait(st).unwrap();
+        };
+        drop(st);
+        let pair = match pair {
+            Some(p) => {
+                std::thread::scope(|s| {
+                    let a = s.spawn(|| p.0.wipe());
+                    p.1.wipe();
+                    a.join().unwrap();
+                });
+                p
+            }
+            None => std::thread::scope(|s| {
+                let a = s.spawn(Kube::start);
+                let b = Kube::start();
+                (a.join().unwrap(), b)
+            }),
+        };
+        KubeLease {
+            pool: self,
+            pair: Some(pair),
+        }
+    }
+}
+
+impl Side {
+    pub fn start(label: &'static str, program: PathBuf, store: StoreKind) -> Side {
+        let backend = match store {
+            StoreKind::Etcd => Backend::Etcd(Etcd::start()),
+            StoreKind::Kdd => Backend::Kdd(Kube::start()),
+        };
+        let side = Side {
+            label,
+            program,
+            backend,
+        };
+        side.wipe();
+        side
+    }
+
+    /// Empties the datastore (etcd: every key; KDD: every Calico CR and the core objects
+    /// cases make) so that each case starts from a fresh datastore.
+    pub fn wipe(&self) {
+        match &self.backend {
+            Backend::Etcd(e) => etcd_delete_prefix(e.client_port, ""),
+            Backend::Kdd(k) => k.wipe(),
+        }
+    }
+
+    /// The kube-apiserver that is this side's datastore (KDD).
+    pub fn kube(&self) -> Option<&Kube> {
+        match &self.backend {
+            Backend::Etcd(_) => None,
+            Backend::Kdd(k) => Some(k),
+        }
+    }
+
+    /// The environment that points calicoctl at this side's datastore.
+    pub fn base_env(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        match &self.backend {
+            Backend::Etcd(e) => {
+                m.insert("DATASTORE_TYPE".into(), "etcdv3".into());
+                m.insert("ETCD_ENDPOINTS".into(), e.endpoint.clone());
+            }
+            Backend::Kdd(k) => {
+                m.insert("DATASTORE_TYPE".into(), "kubernetes".into());
+                m.insert(
+                    "KUBECONFIG".into(),
+                    k.server.kubeconfig.display().to_string(),
+                );
+            }
+        }
+        m
+    }
+
+    /// `(placeholder, value)` pairs: substituted into inputs, and put back into outputs.
+    /// `kube` is the kube-apiserver of the case (KDD: the datastore; etcd: a borrowed one).
+    pub fn placeholders(&self, dir: &Path, kube: Option<&Kube>) -> Vec<(&'static str, String)> {
+        let mut v = vec![("${DIR}", dir.display().to_string())];
+        if let Backend::Etcd(e) = &self.backend {
+            v.push(("${ENDPOINT}", e.endpoint.clone()));
+        }
+        if let Some(k) = kube {
+            v.push(("${KUBECONFIG}", k.server.kubeconfig.display().to_string()));
+            v.push(("${APISERVER}", k.server.url.clone()));
+            if let Backend::Kdd(_) = &self.backend {
+                v.push(("${ENDPOINT}", k.server.url.clone()));
+            }
+        }
+        v
+    }
+
+    pub fn etcd_put(&self, key: &str, value: &str) {
+        match &self.backend {
+            Backend::Etcd(e) => etcd_put(e.client_port, key, value),
+            Backend::Kdd(_) => panic!("etcd-put in a KDD case"),
+        }
+    }
+
     /// The datastore's whole state as text: etcd keys and values under /calico, or every
     /// Calico CR and the core objects, one JSON document per object.
     pub fn dump(&self) -> String {
-        let mut out = String::new();
         match &self.backend {
-            Backend::Etcd(e, _) => {
+            Backend::Etcd(e) => {
+                let mut out = String::new();
                 for (k, v) in etcd_range(e.client_port, "/calico") {
                     out.push_str(&k);
                     out.push('\n');
                     out.push_str(&v);
                     out.push('\n');
                 }
+                out
             }
-            Backend::Kdd(_) => {
-                for (name, items) in self.kube_lists() {
-                    for mut o in items {
-                        sort_managed_fields(&mut o);
-                        let ns = o["metadata"]["namespace"]
-                            .as_str()
-                            .map(|n| format!("{n}/"))
-                            .unwrap_or_default();
-                        let id = format!(
-                            "{name} {ns}{}",
-                            o["metadata"]["name"].as_str().unwrap_or_default()
-                        );
-                        // The apiserver's own objects hold its port and are never touched.
-                        if !KUBE_OWN_OBJECTS.contains(&id.as_str()) {
-                            out.push_str(&format!(
-                                "{id}\n{}\n",
-                                serde_json::to_string_pretty(&o).unwrap()
-                            ));
-                        }
-                    }
-                }
-            }
+            Backend::Kdd(k) => k.dump(),
         }
-        out
     }
 }

@@ -739,12 +739,6 @@ impl Datastore for EtcdDatastore {
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(DatastoreError::AlreadyExists {
-                id: resource_id(kind.kind, &ns, &name),
-                inner: "<nil>".into(),
-            });
-        }
         let (key, value) = self.encode_resource(kind, obj)?;
         let txn = Txn::new()
             .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
@@ -820,13 +814,6 @@ impl Datastore for EtcdDatastore {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
         let id = resource_id(kind.kind, &ns, &name);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(DatastoreError::Unsupported {
-                operation: "Update".into(),
-                id,
-                reason: String::new(),
-            });
-        }
         let rv = meta::resource_version(obj);
         let rev: i64 = rv.parse().map_err(|_| {
             DatastoreError::Other(format!(
@@ -864,13 +851,6 @@ impl Datastore for EtcdDatastore {
         revision: Option<&str>,
     ) -> Result<Value> {
         let id = resource_id(kind.kind, namespace, name);
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
-            return Err(DatastoreError::Unsupported {
-                operation: "Delete".into(),
-                id,
-                reason: String::new(),
-            });
-        }
         let key = keys::resource_key(kind, namespace, name);
         let mut txn = Txn::new();
         if let Some(r) = revision.filter(|r| !r.is_empty()) {

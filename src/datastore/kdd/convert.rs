@@ -501,8 +501,97 @@ pub fn wep_interface(ns: &str, pod: &str) -> String {
     format!("cali{}", &hex[..11])
 }
 
-/// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods).
-pub fn pod_to_wep(pod: &Value) -> Option<Value> {
+/// The Calico CNI plugin's pod address annotations, and the AWS VPC CNI plugin's.
+const ANN_POD_IP: &str = "cni.projectcalico.org/podIP";
+const ANN_POD_IPS: &str = "cni.projectcalico.org/podIPs";
+const ANN_AWS_POD_IPS: &str = "vpc.amazonaws.com/pod-ips";
+
+/// The pod's addresses as libcalico-go's `getPodIPs` finds them: the status's, else Calico's
+/// annotations, else the AWS one.
+fn pod_ips(pod: &Value, anns: &Map<String, Value>) -> Vec<String> {
+    let ann = |k: &str| {
+        anns.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let split = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+    let status: Vec<String> = pod
+        .get("status")
+        .and_then(|s| s.get("podIPs"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| str_at(x, &["ip"])).collect())
+        .unwrap_or_default();
+    if !status.is_empty() {
+        return status;
+    }
+    let ip = str_at(pod, &["status", "podIP"]);
+    if !ip.is_empty() {
+        return vec![ip];
+    }
+    if let Some(v) = ann(ANN_POD_IPS) {
+        split(v)
+    } else if let Some(v) = ann(ANN_POD_IP) {
+        vec![v.to_string()]
+    } else if let Some(v) = ann(ANN_AWS_POD_IPS) {
+        split(v)
+    } else {
+        Vec::new()
+    }
+}
+
+/// libcalico-go's `IsFinished`: a pod that has given its addresses back. A terminating pod
+/// has once its CNI plugin blanks its address annotation; otherwise the phase says.
+fn pod_finished(pod: &Value, anns: &Map<String, Value>) -> bool {
+    let blanked = |k: &str| anns.get(k).and_then(Value::as_str) == Some("");
+    let deleting = pod
+        .get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some_and(|t| !t.is_null());
+    if deleting && (blanked(ANN_POD_IP) || blanked(ANN_AWS_POD_IPS)) {
+        return true;
+    }
+    matches!(
+        str_at(pod, &["status", "phase"]).as_str(),
+        "Succeeded" | "Failed" | "Completed"
+    )
+}
+
+/// An address or CIDR as `cnet.ParseCIDROrIP` reads it, printed as its network.
+fn cidr_or_ip(s: &str) -> Option<String> {
+    if s.contains('/') {
+        s.parse::<ipnet::IpNet>()
+            .ok()
+            .map(|n| n.trunc().to_string())
+    } else {
+        s.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|a| ipnet::IpNet::from(a).to_string())
+    }
+}
+
+/// `cni.projectcalico.org/allowedSourcePrefixes` (a JSON list of CIDRs), as networks.
+fn source_prefixes(anns: &Map<String, Value>) -> Result<Vec<String>, String> {
+    let Some(a) = anns
+        .get("cni.projectcalico.org/allowedSourcePrefixes")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<String> =
+        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
+    list.iter()
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .map(|n| n.trunc().to_string())
+                .map_err(|_| format!("failed to parse '{p}' as a CIDR: invalid CIDR address: {p}"))
+        })
+        .collect()
+}
+
+/// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods), as libcalico-go's
+/// converter makes it; an error for annotations it cannot parse.
+pub fn pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
     let node = str_at(pod, &["spec", "nodeName"]);
     if node.is_empty()
         || pod
@@ -511,61 +600,18 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
             .and_then(Value::as_bool)
             == Some(true)
     {
-        return None;
+        return Ok(None);
     }
     let name = str_at(pod, &["metadata", "name"]);
     let ns = str_at(pod, &["metadata", "namespace"]);
     let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
-    let mut ips: Vec<String> = pod
-        .get("status")
-        .and_then(|s| s.get("podIPs"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| str_at(x, &["ip"]))
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if ips.is_empty() {
-        let ip = str_at(pod, &["status", "podIP"]);
-        if !ip.is_empty() {
-            ips.push(ip);
-        }
+    let mut nets = Vec::new();
+    for ip in pod_ips(pod, &anns) {
+        nets.push(cidr_or_ip(&ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
     }
-    if ips.is_empty() {
-        if let Some(v) = anns
-            .get("cni.projectcalico.org/podIPs")
-            .and_then(Value::as_str)
-        {
-            ips = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-        } else if let Some(v) = anns
-            .get("cni.projectcalico.org/podIP")
-            .and_then(Value::as_str)
-        {
-            ips.push(v.to_string());
-        }
+    if pod_finished(pod, &anns) {
+        nets.clear();
     }
-    let phase = str_at(pod, &["status", "phase"]);
-    if phase == "Succeeded" || phase == "Failed" {
-        ips.clear();
-    }
-    let nets: Vec<String> = ips
-        .iter()
-        .map(|ip| {
-            if ip.contains('/') {
-                ip.clone()
-            } else if ip.contains(':') {
-                format!("{ip}/128")
-            } else {
-                format!("{ip}/32")
-            }
-        })
-        .collect();
     // A pod without a service account gets neither the label nor the `ksa.` profile.
     let sa = str_at(pod, &["spec", "serviceAccountName"]);
     let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
@@ -599,9 +645,13 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
     if !nets.is_empty() {
         spec.insert("ipNetworks".into(), json!(nets));
     }
-    let nats = floating_ips(&anns, &nets);
+    let nats = floating_ips(&anns, &nets)?;
     if !nats.is_empty() {
         spec.insert("ipNATs".into(), Value::Array(nats));
+    }
+    let prefixes = source_prefixes(&anns)?;
+    if !prefixes.is_empty() {
+        spec.insert("allowSpoofedSourcePrefixes".into(), json!(prefixes));
     }
     spec.insert("profiles".into(), json!(profiles));
     let ports = named_ports(pod);
@@ -613,7 +663,7 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
         spec.insert("qosControls".into(), Value::Object(qos));
     }
     spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
-    let raw = json!({
+    let mut raw = json!({
         "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
         "metadata": {
             "name": wep_name(&node, &name), "namespace": ns,
@@ -624,34 +674,45 @@ pub fn pod_to_wep(pod: &Value) -> Option<Value> {
         },
         "spec": spec,
     });
-    Some(
+    let generate_name = str_at(pod, &["metadata", "generateName"]);
+    if !generate_name.is_empty() {
+        raw["metadata"]["generateName"] = json!(generate_name);
+    }
+    // Multus' network status rides along for Felix.
+    if let Some(v) = anns.get("k8s.v1.cni.cncf.io/network-status") {
+        raw["metadata"]["annotations"] = json!({"k8s.v1.cni.cncf.io/network-status": v});
+    }
+    Ok(Some(
         schema()
             .decode("v3.WorkloadEndpoint", &raw, false)
             .unwrap_or(raw),
-    )
+    ))
 }
 
 /// `cni.projectcalico.org/floatingIPs` (a JSON list): each floating IP NATs to the pod's
-/// address of the same family.
-fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Vec<Value> {
-    let Some(list) = anns
+/// address of the same family (only read when the pod has an address).
+fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Result<Vec<Value>, String> {
+    let Some(a) = anns
         .get("cni.projectcalico.org/floatingIPs")
         .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .filter(|_| !nets.is_empty())
     else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
+    let list: Vec<String> =
+        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
     let addr = |v6: bool| {
         nets.iter()
             .filter_map(|n| n.split('/').next())
             .rfind(|a| a.contains(':') == v6)
             .map(str::to_string)
     };
-    list.iter()
+    Ok(list
+        .iter()
         .filter_map(|ext| {
             addr(ext.contains(':')).map(|int| json!({"internalIP": int, "externalIP": ext}))
         })
-        .collect()
+        .collect())
 }
 
 /// The pod's container ports that have a name or a host port.
@@ -767,42 +828,105 @@ fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
     bw
 }
 
-/// Calico Node fields stored as `projectcalico.org/*` annotations on the Kubernetes Node.
-pub const NODE_ANNOTATIONS: &[(&str, &[&str])] = &[
-    ("projectcalico.org/IPv4Address", &["bgp", "ipv4Address"]),
-    ("projectcalico.org/IPv6Address", &["bgp", "ipv6Address"]),
-    ("projectcalico.org/ASNumber", &["bgp", "asNumber"]),
+/// What a Calico Node annotation must hold to be read: calicoctl drops a field whose
+/// annotation fails the field's validator (`cidrv4`, `ipv4`, `mac`, ...).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NodeValue {
+    /// Calico's `cidrv4`/`cidrv6`: an address of that version, any prefix length.
+    Cidr4,
+    Cidr6,
+    /// Calico's `ipv4`/`ipv6`: an address of that version; with a prefix, no host bits set.
+    Ip4,
+    Ip6,
+    Asn,
+    Mac,
+}
+
+impl NodeValue {
+    /// The annotation's value as the Calico field holds it, or `None` when it is invalid.
+    fn read(self, v: &str) -> Option<Value> {
+        use crate::model::gotypes::{is_go_mac, parse_cidr_or_ip};
+        let ok = match self {
+            NodeValue::Cidr4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4),
+            NodeValue::Cidr6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6),
+            NodeValue::Ip4 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 4 && c.is_network),
+            NodeValue::Ip6 => parse_cidr_or_ip(v).is_some_and(|c| c.version == 6 && c.is_network),
+            NodeValue::Mac => is_go_mac(v),
+            NodeValue::Asn => {
+                return crate::model::schema::parse_asnumber(v)
+                    .ok()
+                    .map(Value::from);
+            }
+        };
+        ok.then(|| Value::String(v.to_string()))
+    }
+}
+
+/// Calico Node fields kept as annotations on the Kubernetes Node.
+pub const NODE_ANNOTATIONS: &[(&str, &[&str], NodeValue)] = &[
+    (
+        "projectcalico.org/IPv4Address",
+        &["bgp", "ipv4Address"],
+        NodeValue::Cidr4,
+    ),
+    (
+        "projectcalico.org/IPv6Address",
+        &["bgp", "ipv6Address"],
+        NodeValue::Cidr6,
+    ),
+    (
+        "projectcalico.org/ASNumber",
+        &["bgp", "asNumber"],
+        NodeValue::Asn,
+    ),
     (
         "projectcalico.org/RouteReflectorClusterID",
         &["bgp", "routeReflectorClusterID"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4IPIPTunnelAddr",
         &["bgp", "ipv4IPIPTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv4VXLANTunnelAddr",
         &["ipv4VXLANTunnelAddr"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6VXLANTunnelAddr",
         &["ipv6VXLANTunnelAddr"],
+        NodeValue::Ip6,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddr",
         &["vxlanTunnelMACAddr"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/VXLANTunnelMACAddrV6",
         &["vxlanTunnelMACAddrV6"],
+        NodeValue::Mac,
     ),
     (
         "projectcalico.org/IPv4WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv4Address"],
+        NodeValue::Ip4,
     ),
     (
         "projectcalico.org/IPv6WireguardInterfaceAddr",
         &["wireguard", "interfaceIPv6Address"],
+        NodeValue::Ip6,
+    ),
+];
+
+/// Calico Node status fields kept as annotations on the Kubernetes Node.
+const NODE_STATUS_ANNOTATIONS: [(&str, &str); 2] = [
+    ("projectcalico.org/WireguardPublicKey", "wireguardPublicKey"),
+    (
+        "projectcalico.org/WireguardPublicKeyV6",
+        "wireguardPublicKeyV6",
     ),
 ];
 
@@ -820,17 +944,9 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
     };
     let mut spec = Map::new();
     let mut bgp = Map::new();
-    for (ann, path) in NODE_ANNOTATIONS {
-        let v = get(ann);
-        if v.is_empty() {
+    for (ann, path, form) in NODE_ANNOTATIONS {
+        let Some(val) = form.read(&get(ann)) else {
             continue;
-        }
-        let val = if *ann == "projectcalico.org/ASNumber" {
-            v.parse::<u64>()
-                .map(Value::from)
-                .unwrap_or(Value::String(v))
-        } else {
-            Value::String(v)
         };
         match path {
             ["bgp", f] => {
@@ -883,13 +999,7 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
         spec.insert("interfaces".into(), i);
     }
     let mut status = Map::new();
-    for (ann, f) in [
-        ("projectcalico.org/WireguardPublicKey", "wireguardPublicKey"),
-        (
-            "projectcalico.org/WireguardPublicKeyV6",
-            "wireguardPublicKeyV6",
-        ),
-    ] {
+    for (ann, f) in NODE_STATUS_ANNOTATIONS {
         let v = get(ann);
         if !v.is_empty() {
             status.insert(f.into(), Value::String(v));
@@ -939,11 +1049,11 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
 
 /// Writes a Calico Node's fields into a Kubernetes Node's annotations (and Calico-only labels
 /// into `projectcalico.org/labels`), returning the updated Kubernetes Node.
-pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
+pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Result<Value, String> {
     let mut out = k8s.clone();
     let spec = calico.get("spec").cloned().unwrap_or(json!({}));
     let mut anns = str_map(k8s.get("metadata").and_then(|m| m.get("annotations")));
-    for (ann, path) in NODE_ANNOTATIONS {
+    for (ann, path, _) in NODE_ANNOTATIONS {
         let v = crate::model::kinds::at(&spec, path)
             .filter(|v| !v.is_null())
             .map(|v| match v {
@@ -959,6 +1069,20 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
             }
         }
     }
+    for (ann, f) in NODE_STATUS_ANNOTATIONS {
+        match calico
+            .get("status")
+            .and_then(|s| s.get(f))
+            .and_then(Value::as_str)
+        {
+            Some(k) if !k.is_empty() => {
+                anns.insert(ann.to_string(), Value::String(k.to_string()));
+            }
+            _ => {
+                anns.remove(ann);
+            }
+        }
+    }
     match spec.get("interfaces") {
         Some(i) if !i.is_null() => {
             anns.insert(
@@ -970,10 +1094,10 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
             anns.remove("projectcalico.org/Interfaces");
         }
     }
-    let k8s_labels = str_map(k8s.get("metadata").and_then(|m| m.get("labels")));
+    let kube_keys = kube_label_keys(calico)?;
     let calico_only: Map<String, Value> = meta::labels(calico)
         .into_iter()
-        .filter(|(k, _)| !k8s_labels.contains_key(k))
+        .filter(|(k, _)| !kube_keys.contains_key(k))
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     if calico_only.is_empty() {
@@ -985,7 +1109,13 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
         );
     }
     let mut ca = meta::annotations(calico);
-    ca.remove(KUBE_LABELS_ANNOTATION);
+    // An empty kube-labels annotation is read as none and kept like any other annotation.
+    if ca
+        .get(KUBE_LABELS_ANNOTATION)
+        .is_some_and(|v| !v.is_empty())
+    {
+        ca.remove(KUBE_LABELS_ANNOTATION);
+    }
     if ca.is_empty() {
         anns.remove("projectcalico.org/annotations");
     } else {
@@ -996,7 +1126,48 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Value {
     }
     out["metadata"]["annotations"] = Value::Object(anns);
     out["metadata"]["resourceVersion"] = Value::String(meta::resource_version(calico));
-    out
+    Ok(out)
+}
+
+/// The labels the Calico Node's `projectcalico.org/kube-labels` annotation says came from
+/// Kubernetes: those stay out of the `projectcalico.org/labels` annotation whatever their
+/// value. No (or an empty) annotation means none; one that is not a JSON object or `null`
+/// fails the write, with the JSON reader's message.
+fn kube_label_keys(calico: &Value) -> Result<Map<String, Value>, String> {
+    let raw = meta::annotations(calico)
+        .remove(KUBE_LABELS_ANNOTATION)
+        .unwrap_or_default();
+    if raw.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Option<Map<String, Value>>>(&raw) {
+        Ok(m) => Ok(m.unwrap_or_default()),
+        Err(e) => Err(read_map_error(&raw)
+            .unwrap_or_else(|| format!("{KUBE_LABELS_ANNOTATION}: invalid JSON object: {e}"))),
+    }
+}
+
+/// jsoniter's error for a JSON object that does not start with `{` or `n` (null), with its
+/// context of ten bytes around the offending one.
+fn read_map_error(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let i = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))?;
+    if matches!(b[i], b'{' | b'n') {
+        return None;
+    }
+    let head = i + 1;
+    let around = |n: usize| {
+        String::from_utf8_lossy(&b[head.saturating_sub(n)..(head + n).min(b.len())]).into_owned()
+    };
+    Some(format!(
+        "ReadMapCB: expect {{ or n, but found {}, error found in #{} byte of ...|{}|..., bigger context ...|{}|...",
+        b[i] as char,
+        head - head.saturating_sub(10),
+        around(10),
+        around(50),
+    ))
 }
 
 /// Namespace → Profile `kns.<ns>`.

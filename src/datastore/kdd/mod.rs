@@ -683,7 +683,9 @@ impl KddDatastore {
                 "error with field node (field should be assigned)".into(),
             ));
         }
-        Ok(pod_to_wep(&pod).unwrap_or(Value::Null))
+        Ok(pod_to_wep(&pod)
+            .map_err(DatastoreError::Other)?
+            .unwrap_or(Value::Null))
     }
 
     async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
@@ -710,10 +712,18 @@ impl KddDatastore {
         };
         let (pods, rv) = self.list_all(&path, None).await?;
         Ok(ObjectList {
-            items: pods.iter().filter_map(pod_to_wep).collect(),
+            items: weps(&pods),
             revision: rv,
         })
     }
+}
+
+/// The WorkloadEndpoints of pods; as in calicoctl, a list leaves out the pods the converter
+/// cannot read (getting one of them by name is an error).
+fn weps(pods: &[Value]) -> Vec<Value> {
+    pods.iter()
+        .filter_map(|p| pod_to_wep(p).ok().flatten())
+        .collect()
 }
 
 fn default_allow() -> Value {
@@ -891,6 +901,7 @@ impl Datastore for KddDatastore {
                     .get_object(&format!("/api/v1/namespaces/{ns}/pods/{pod_name}"), &id)
                     .await?;
                 pod_to_wep(&pod)
+                    .map_err(DatastoreError::Other)?
                     .filter(|w| meta::name(w) == name)
                     .ok_or_else(|| DatastoreError::not_found(id))
             }
@@ -960,7 +971,7 @@ impl Datastore for KddDatastore {
         self.list_pages(&path, None, &mut |rv, page| {
             let mut out: Vec<Value> = match kind.kind {
                 "Node" => page.iter().map(k8s_node_to_calico).collect(),
-                "WorkloadEndpoint" => page.iter().filter_map(pod_to_wep).collect(),
+                "WorkloadEndpoint" => weps(&page),
                 _ => page.iter().map(|c| self.decode_cr(kind, c)).collect(),
             };
             drop(page);
@@ -1034,7 +1045,7 @@ impl Datastore for KddDatastore {
                 let cur = self
                     .get_object(&format!("/api/v1/nodes/{name}"), &id)
                     .await?;
-                let updated = apply_calico_node(&cur, obj);
+                let updated = apply_calico_node(&cur, obj).map_err(DatastoreError::Other)?;
                 // The status subresource, which calico-node's RBAC allows; metadata still
                 // changes through it.
                 let out = self
