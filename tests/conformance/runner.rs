@@ -382,6 +382,7 @@ impl Report {
         let mut allowed: BTreeMap<&str, usize> = BTreeMap::new();
         let mut failures: Vec<String> = Vec::new();
         let mut open_hit = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
         let mut not_run = 0;
         let mut seen = std::collections::BTreeSet::new();
         for (o, c) in self.outcomes.iter().zip(cases) {
@@ -405,9 +406,14 @@ impl Report {
                 }
             }
             if listed && !differed {
-                failures.push(format!(
+                let note = format!(
                     "{key}: listed in {OPEN_FILE} but no longer differs: remove the line\n"
-                ));
+                );
+                // Reported, not failed: some calicoctl texts come out in Go map order (which
+                // address an `ipam release` names first, ...), so a listed case may pass on one
+                // run and differ on the next. The line must still go once it is fixed.
+                eprintln!("note: {note}");
+                notes.push(note);
             }
         }
         if complete {
@@ -435,8 +441,9 @@ impl Report {
         let _ = std::fs::write(
             dir.join(format!("{}.txt", label.replace(' ', "-"))),
             format!(
-                "{summary}\n\n{}\n\n── open divergences (known, listed) ──\n\n{}",
+                "{summary}\n\n{}\n\n── open divergences (known, listed) ──\n\n{}\n{}",
                 failures.join("\n"),
+                notes.join(""),
                 open_hit.join("\n")
             ),
         );
