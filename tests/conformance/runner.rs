@@ -372,9 +372,9 @@ pub struct Report {
 
 impl Report {
     /// Prints the counts (and every difference), keeps them in `target/<label>.txt`, and fails
-    /// the test on any difference that is not a listed open divergence, and on a listed one
-    /// that no longer differs. `complete` says that every case the list may name ran (no
-    /// filter), so a line naming no case is stale and fails too.
+    /// the test on any difference that is not a listed open divergence; a listed case that no
+    /// longer differs is reported as a note. `complete` says that every case the list may name
+    /// ran (no filter), so a line naming no case is stale and fails the test.
     pub fn finish_named(&self, label: &str, store: StoreKind, cases: &[Case], complete: bool) {
         let open = open_divergences();
         let total_steps: usize = cases.iter().map(Case::steps).sum();
