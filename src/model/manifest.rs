@@ -60,13 +60,23 @@ pub fn read_input(
         walk(p, recursive, &mut files)?;
         let mut out = Vec::new();
         for f in files {
-            // A FIFO or device found by the walk would block the read (a pipe named on the
-            // command line, as `-f <(…)`, is read as given).
-            if std::fs::metadata(&f).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-                return Err(ManifestError::Io(format!(
-                    "read {}: not a regular file",
-                    f.display()
-                )));
+            // The walk picks files by name without following links: a linked directory named
+            // `*.yaml` fails as Go's read does, and a FIFO or device is refused because reading
+            // it would block (a pipe named on the command line, as `-f <(…)`, is read as given).
+            match std::fs::metadata(&f) {
+                Ok(m) if m.is_dir() => {
+                    return Err(ManifestError::Io(format!(
+                        "read {}: is a directory",
+                        f.display()
+                    )));
+                }
+                Ok(m) if !m.is_file() => {
+                    return Err(ManifestError::Io(format!(
+                        "read {}: not a regular file",
+                        f.display()
+                    )));
+                }
+                _ => {}
             }
             let text = read_file(&f)?;
             let name = f.to_string_lossy();
@@ -92,12 +102,6 @@ pub fn read_input(
 }
 
 fn read_file(p: &Path) -> Result<String, ManifestError> {
-    if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
-        return Err(ManifestError::Io(format!(
-            "read {}: is a directory",
-            p.display()
-        )));
-    }
     let bytes =
         std::fs::read(p).map_err(|e| ManifestError::Io(go_open_error(&p.to_string_lossy(), &e)))?;
     String::from_utf8(bytes)

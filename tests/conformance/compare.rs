@@ -130,14 +130,17 @@ pub fn normalise(text: &str, placeholders: &[(&'static str, String)]) -> String 
             })
             .into_owned();
     }
-    sort_schema_errors(&s)
+    sort_unordered_runs(&s)
 }
 
-/// calicoctl lists a CRD schema's errors (`-  spec.x (...)`, a lower-case JSON path) in Go map
-/// order, different on every run: each run of such lines is compared sorted.
-fn sort_schema_errors(s: &str) -> String {
+/// calicoctl prints some lists in Go map order, different on every run: a CRD schema's errors
+/// (`-  spec.x (...)`, a lower-case JSON path) and `ipam check`'s leaked addresses
+/// (`  IP leaked; attrs ...`). Each run of such lines is compared sorted.
+fn sort_unordered_runs(s: &str) -> String {
     static LINE: OnceLock<Regex> = OnceLock::new();
-    let line = LINE.get_or_init(|| Regex::new(r"^-  [a-z][\w.\[\]-]* \(").unwrap());
+    let line = LINE.get_or_init(|| {
+        Regex::new(r"^(-  [a-z][\w.\[\]-]* \(|  [0-9a-fA-F.:]+ leaked; attrs )").unwrap()
+    });
     let mut out: Vec<&str> = Vec::new();
     let mut run: Vec<&str> = Vec::new();
     for l in s.split('\n') {

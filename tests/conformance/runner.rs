@@ -372,9 +372,9 @@ pub struct Report {
 
 impl Report {
     /// Prints the counts (and every difference), keeps them in `target/<label>.txt`, and fails
-    /// the test on any difference that is not a listed open divergence, and on a listed one
-    /// that no longer differs. `complete` says that every case the list may name ran (no
-    /// filter), so a line naming no case is stale and fails too.
+    /// the test on any difference that is not a listed open divergence; a listed case that no
+    /// longer differs is reported as a note. `complete` says that every case the list may name
+    /// ran (no filter), so a line naming no case is stale and fails the test.
     pub fn finish_named(&self, label: &str, store: StoreKind, cases: &[Case], complete: bool) {
         let open = open_divergences();
         let total_steps: usize = cases.iter().map(Case::steps).sum();
@@ -382,6 +382,7 @@ impl Report {
         let mut allowed: BTreeMap<&str, usize> = BTreeMap::new();
         let mut failures: Vec<String> = Vec::new();
         let mut open_hit = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
         let mut not_run = 0;
         let mut seen = std::collections::BTreeSet::new();
         for (o, c) in self.outcomes.iter().zip(cases) {
@@ -405,9 +406,14 @@ impl Report {
                 }
             }
             if listed && !differed {
-                failures.push(format!(
+                let note = format!(
                     "{key}: listed in {OPEN_FILE} but no longer differs: remove the line\n"
-                ));
+                );
+                // Reported, not failed: some calicoctl texts come out in Go map order (which
+                // address an `ipam release` names first, ...), so a listed case may pass on one
+                // run and differ on the next. The line must still go once it is fixed.
+                eprintln!("note: {note}");
+                notes.push(note);
             }
         }
         if complete {
@@ -435,8 +441,9 @@ impl Report {
         let _ = std::fs::write(
             dir.join(format!("{}.txt", label.replace(' ', "-"))),
             format!(
-                "{summary}\n\n{}\n\n── open divergences (known, listed) ──\n\n{}",
+                "{summary}\n\n{}\n\n── open divergences (known, listed) ──\n\n{}\n{}",
                 failures.join("\n"),
+                notes.join(""),
                 open_hit.join("\n")
             ),
         );
@@ -451,15 +458,16 @@ impl Report {
 }
 
 /// Known divergences not fixed yet: bugs, not choices (those are the allowlist). One case per
-/// line, `STORE FILE [CASE NAME]`; `#` starts a comment. The list only shrinks.
+/// line, `STORE FILE [CASE NAME]`; a line starting with `#` is a comment (case names hold
+/// `#`). The list only shrinks.
 pub const OPEN_FILE: &str = "tests/conformance/open-divergences.txt";
 
 fn open_divergences() -> std::collections::BTreeSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(OPEN_FILE);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     text.lines()
-        .map(|l| l.split_once('#').map_or(l, |(a, _)| a).trim())
-        .filter(|l| !l.is_empty())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect()
 }
