@@ -509,6 +509,8 @@ pub fn is_ip(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok()
 }
 
+const POOL_TOO_SMALL: &str = "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.";
+
 /// libcalico's IPPool client checks that are reported together (`overlap` is the pool
 /// overlap found in the datastore, `old` the pool an update replaces).
 pub fn ippool_client_fields(
@@ -534,11 +536,7 @@ pub fn ippool_client_fields(
     }
     let disabled = spec.get("disabled").and_then(Value::as_bool) == Some(true);
     if i64::from(cidr.prefix_len()) > bs && !disabled {
-        errs.push(err(
-            "IPPool.Spec.CIDR",
-            cidr.to_string(),
-            "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.",
-        ));
+        errs.push(err("IPPool.Spec.CIDR", cidr.to_string(), POOL_TOO_SMALL));
     }
     errs.extend(overlap);
     let enabled = |k: &str| {
@@ -590,7 +588,10 @@ pub fn ippool_client_fields(
 /// libcalico's IPPool struct check (`IPpool.` texts).
 fn ippool(p: &Value, errs: &mut Vec<FieldError>) {
     let spec = p.get("spec").cloned().unwrap_or(Value::Null);
-    let cidr = str_at(&spec, &["cidr"]);
+    // The validator stores the masked CIDR before its later checks print it.
+    let Some(cidr) = ippool_cidr(&spec, errs) else {
+        return;
+    };
     let uses = str_list(spec.get("allowedUses"));
     let shown = super::kinds::go_v(&Value::from(uses.clone()));
     let lb = uses.iter().any(|u| u == "LoadBalancer");
@@ -646,6 +647,89 @@ fn ippool(p: &Value, errs: &mut Vec<FieldError>) {
             "IP Pool with AllowedUse Tunnel cannot have namespaceSelector specified - tunnel IPs are not namespaced resources",
         ));
     }
+}
+
+/// The validator's own IPPool CIDR and encapsulation checks (run by `calicoctl validate`; on
+/// create the client's stricter `IPPool.Spec.*` checks come first). Unlike the client they
+/// take an unset mode as "not Never" and an empty CIDR as too small. The normalised CIDR, or
+/// None when an unparsable one stops the checks.
+fn ippool_cidr(spec: &Value, errs: &mut Vec<FieldError>) -> Option<String> {
+    let raw = str_at(spec, &["cidr"]);
+    let cidr = if raw.is_empty() {
+        errs.push(err(
+            "IPpool.CIDR",
+            raw.clone(),
+            "IPPool CIDR must be specified",
+        ));
+        None
+    } else {
+        let parsed = raw.parse::<IpNet>().ok().or_else(|| {
+            raw.parse::<IpAddr>()
+                .ok()
+                .map(|ip| IpNet::new(ip, if ip.is_ipv4() { 32 } else { 128 }).unwrap())
+        });
+        let Some(c) = parsed else {
+            errs.push(err(
+                "IPpool.CIDR",
+                raw,
+                "IPPool CIDR must be a valid subnet",
+            ));
+            return None;
+        };
+        Some(c)
+    };
+    let v6 = cidr.is_some_and(|c| c.addr().is_ipv6());
+    let mode = |k: &str| str_at(spec, &[k]);
+    let ipip = mode("ipipMode");
+    if v6 && ipip != "Never" {
+        errs.push(err(
+            "IPpool.IPIPMode",
+            ipip.clone(),
+            "IPIPMode other than 'Never' is not supported on an IPv6 IP pool",
+        ));
+    }
+    let on = |m: &str| !m.is_empty() && m != "Never";
+    if on(&ipip) && on(&mode("vxlanMode")) {
+        errs.push(err(
+            "IPpool.IPIPMode",
+            ipip.clone(),
+            "IPIPMode and VXLANMode cannot be enabled on LoadBalancer IP pool",
+        ));
+    }
+    let shown = cidr.map_or("<nil>".to_string(), |c| c.trunc().to_string());
+    if spec.get("disabled").and_then(Value::as_bool) != Some(true) {
+        let bs = match spec.get("blockSize").and_then(Value::as_i64) {
+            Some(b) if b != 0 => b,
+            _ if v6 => 122,
+            _ => 26,
+        };
+        if cidr.is_none_or(|c| i64::from(c.prefix_len()) > bs) {
+            errs.push(err("IPpool.CIDR", shown.clone(), POOL_TOO_SMALL));
+        }
+    }
+    let Some(cidr) = cidr else {
+        return Some(raw);
+    };
+    if cidr.trunc() != cidr {
+        errs.push(err(
+            "IPpool.CIDR",
+            shown.clone(),
+            "IP pool CIDR is not strictly masked",
+        ));
+    }
+    let (ll, fam): (IpNet, &str) = if v6 {
+        ("fe80::/10".parse().unwrap(), "IPv6")
+    } else {
+        ("169.254.0.0/16".parse().unwrap(), "IPv4")
+    };
+    if cidr.contains(&ll.network()) || ll.contains(&cidr.network()) {
+        errs.push(err(
+            "IPpool.CIDR",
+            shown,
+            &format!("IP pool range overlaps with {fam} Link Local range {ll}"),
+        ));
+    }
+    Some(cidr.trunc().to_string())
 }
 
 /// numorstring.Protocol: a known name or a number 1-255.
