@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 
 use super::etcd::DEFAULT_ALLOW_PROFILE;
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
-use crate::model::kinds::{API_VERSION, KindInfo, by_kind, str_at};
+use crate::model::kinds::{API_VERSION, KindInfo, TIERED_POLICY_KINDS, by_kind, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::{
-    FieldError, ValidationError, apply_crd_defaults, apply_defaults, validate_in,
+    FieldError, ValidationError, apply_defaults, apply_defaults_with, assign_wep_name,
+    default_and_validate, wep_storage_labels,
 };
 
 /// The built-in tiers and their orders (v3.32).
@@ -21,14 +22,6 @@ pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
     ("default", 1_000_000.0, None),
     ("kube-admin", 1_000.0, Some("Pass")),
     ("kube-baseline", 10_000_000.0, Some("Pass")),
-];
-
-/// The policy kinds that live in a Tier.
-const TIERED_POLICY_KINDS: &[&str] = &[
-    "GlobalNetworkPolicy",
-    "NetworkPolicy",
-    "StagedGlobalNetworkPolicy",
-    "StagedNetworkPolicy",
 ];
 
 /// What a write (create, update or delete) of a kind reads of other stored objects: its
@@ -105,8 +98,9 @@ impl Client {
         Client { ds }
     }
 
-    /// calicoctl checks the v3 CRDs' OpenAPI and CEL rules itself only in etcd mode.
-    fn client_side_crd_checks(&self) -> bool {
+    /// Whether writes get the v3 CRD schema defaults and rules: calicoctl applies them itself
+    /// only in etcd mode (on Kubernetes the API server owns them), for every kind.
+    fn crd_checks(&self) -> bool {
         self.ds.backend() != Backend::Kubernetes
     }
 
@@ -181,10 +175,10 @@ impl Client {
             ));
         }
         let mut o = obj.clone();
-        apply_defaults(kind, &mut o);
-        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
-        apply_crd_defaults(kind, &mut o);
-        self.check_create(kind, &o).await?;
+        if kind.kind == "IPPool" {
+            self.check_pool(kind, &mut o, None).await?;
+        }
+        self.write_rules(kind, &mut o, None)?;
         if meta::meta_str(&o, "uid").is_empty() {
             meta::set_meta_str(&mut o, "uid", Some(&uuid::Uuid::new_v4().to_string()));
         }
@@ -215,12 +209,43 @@ impl Client {
         self.ds.create(kind, &o).await
     }
 
+    /// The per-object rules of a create or update: defaults and validation, then what
+    /// libcalico adds for storage. `old` is the stored object an update replaces.
+    fn write_rules(&self, kind: &KindInfo, o: &mut Value, old: Option<&Value>) -> Result<()> {
+        let etcd = self.crd_checks();
+        if etcd && kind.kind == "WorkloadEndpoint" {
+            assign_wep_name(o).map_err(DatastoreError::Validation)?;
+        }
+        default_and_validate(kind, o, etcd, old).map_err(DatastoreError::Validation)?;
+        check_singleton(kind, o)?;
+        if etcd && kind.kind == "WorkloadEndpoint" {
+            wep_storage_labels(o);
+        }
+        Ok(())
+    }
+
     /// Defaults + validation for an update, without writing.
     pub async fn prepare_update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let mut o = obj.clone();
-        apply_defaults(kind, &mut o);
-        validate_in(kind, &o, self.client_side_crd_checks()).map_err(DatastoreError::Validation)?;
-        apply_crd_defaults(kind, &mut o);
+        // The CRDs' transition rules compare with the stored object (only IPPool has any).
+        let old = match kind.kind {
+            "IPPool" => {
+                match self
+                    .ds
+                    .get(kind, &meta::namespace(&o), &meta::name(&o))
+                    .await
+                {
+                    Ok(cur) => Some(cur),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        if kind.kind == "IPPool" {
+            self.check_pool(kind, &mut o, old.as_ref()).await?;
+        }
+        self.write_rules(kind, &mut o, old.as_ref())?;
         let rv = meta::resource_version(&o);
         if rv.is_empty() {
             return Err(invalid(
@@ -229,7 +254,7 @@ impl Client {
                 "field must be set for an Update request",
             ));
         }
-        self.check_update(kind, &o).await?;
+        // Unlike a create, an update does not look for the policy's tier.
         Ok(o)
     }
 
@@ -268,12 +293,7 @@ impl Client {
         if matches!(name, "default" | "kube-admin" | "kube-baseline") {
             return Err(refuse("Delete", format!("Cannot delete {name} tier")));
         }
-        for k in [
-            "GlobalNetworkPolicy",
-            "NetworkPolicy",
-            "StagedGlobalNetworkPolicy",
-            "StagedNetworkPolicy",
-        ] {
+        for k in TIERED_POLICY_KINDS {
             let Some(kind) = by_kind(k) else { continue };
             let policies = self.ds.list(kind, &ListOptions::default()).await?;
             if policies
@@ -287,54 +307,8 @@ impl Client {
         Ok(())
     }
 
-    /// Cross-object rules checked before a create. A rule that reads another kind must be
+    /// A created policy's tier must exist. Like every rule that reads another kind, this is
     /// listed in [`Reads::of`], or commands may run the two writes concurrently.
-    async fn check_create(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
-        match kind.kind {
-            "IPPool" => self.check_pool_overlap(o).await,
-            _ => Ok(()),
-        }
-    }
-
-    async fn check_update(&self, kind: &'static KindInfo, o: &Value) -> Result<()> {
-        match kind.kind {
-            "IPPool" => {
-                let cur = match self.ds.get(kind, "", &meta::name(o)).await {
-                    Ok(c) => c,
-                    Err(e) if e.is_not_found() => return Ok(()),
-                    Err(e) => return Err(e),
-                };
-                let old_cidr: Option<IpNet> = str_at(&cur, &["spec", "cidr"]).parse().ok();
-                let new_cidr: Option<IpNet> = str_at(o, &["spec", "cidr"]).parse().ok();
-                if old_cidr.map(|c| c.trunc()) != new_cidr.map(|c| c.trunc()) {
-                    return Err(invalid(
-                        "IPPool.Spec.CIDR",
-                        &str_at(o, &["spec", "cidr"]),
-                        "IPPool CIDR cannot be modified",
-                    ));
-                }
-                let ob = cur
-                    .get("spec")
-                    .and_then(|s| s.get("blockSize"))
-                    .and_then(Value::as_i64);
-                let nb = o
-                    .get("spec")
-                    .and_then(|s| s.get("blockSize"))
-                    .and_then(Value::as_i64);
-                if ob.is_some() && ob != nb {
-                    return Err(invalid(
-                        "IPPool.Spec.BlockSize",
-                        &nb.unwrap_or(0).to_string(),
-                        "IPPool BlockSize cannot be modified",
-                    ));
-                }
-                Ok(())
-            }
-            // Unlike a create, an update does not look for the policy's tier.
-            _ => Ok(()),
-        }
-    }
-
     async fn check_tier_exists(&self, o: &Value) -> Result<()> {
         let tier = str_at(o, &["spec", "tier"]);
         let tier = if tier.is_empty() {
@@ -354,10 +328,90 @@ impl Client {
         }
     }
 
-    async fn check_pool_overlap(&self, o: &Value) -> Result<()> {
-        let Ok(new) = str_at(o, &["spec", "cidr"]).parse::<IpNet>() else {
-            return Ok(());
+    /// libcalico's IPPool client checks, before the validator: a missing, unparsable or
+    /// unmasked CIDR and an immutable-field change stop at once; the rest are reported
+    /// together. Applies the pool defaults these checks rely on.
+    async fn check_pool(&self, kind: &KindInfo, o: &mut Value, old: Option<&Value>) -> Result<()> {
+        let fail = |errs: Vec<FieldError>| Err(DatastoreError::Validation(ValidationError(errs)));
+        let cidr_s = str_at(o, &["spec", "cidr"]);
+        if cidr_s.is_empty() {
+            return fail(vec![FieldError {
+                name: "IPPool.Spec.CIDR".into(),
+                value: None,
+                reason: "IPPool CIDR must be specified".into(),
+            }]);
+        }
+        let Ok(cidr) = cidr_s.parse::<IpNet>() else {
+            return Err(invalid(
+                "IPPool.Spec.CIDR",
+                &cidr_s,
+                "IPPool CIDR must be a valid subnet",
+            ));
         };
+        if cidr.trunc() != cidr {
+            return Err(invalid(
+                "IPPool.Spec.CIDR",
+                &cidr.trunc().to_string(),
+                "IPPool CIDR is not strictly masked",
+            ));
+        }
+        apply_defaults_with(kind, o, false);
+        let spec = o.get("spec").cloned().unwrap_or(Value::Null);
+        let bs = spec.get("blockSize").and_then(Value::as_i64).unwrap_or(0);
+        if let Some(old) = old
+            && str_at(old, &["spec", "cidr"]) != cidr.to_string()
+        {
+            return Err(invalid(
+                "IPPool.Spec.CIDR",
+                &cidr.to_string(),
+                "IPPool CIDR cannot be modified",
+            ));
+        }
+        if self.blocks_conflict(cidr, bs).await? {
+            return Err(invalid(
+                "IPPool.Spec.BlockSize",
+                &bs.to_string(),
+                "IPPool blocksSize conflicts with existing allocations that use a different blockSize",
+            ));
+        }
+        // A stored pool without a block size (made outside calicoctl) takes any.
+        if let Some(ob) = old
+            .and_then(|o| o.get("spec"))
+            .and_then(|s| s.get("blockSize"))
+            .and_then(Value::as_i64)
+            && ob != bs
+        {
+            return Err(invalid(
+                "IPPool.Spec.BlockSize",
+                &bs.to_string(),
+                "IPPool BlockSize cannot be modified",
+            ));
+        }
+        let overlap = self.pool_overlap(o, cidr).await?;
+        let errs = crate::model::structval::ippool_client_fields(o, cidr, overlap, old);
+        if errs.is_empty() { Ok(()) } else { fail(errs) }
+    }
+
+    /// Whether IPAM blocks inside `cidr` use another block size.
+    async fn blocks_conflict(&self, cidr: IpNet, block_size: i64) -> Result<bool> {
+        let version = if cidr.addr().is_ipv4() { 4 } else { 6 };
+        let blocks = self
+            .ds
+            .ipam_list(&crate::model::ipam::IpamList::Blocks {
+                version: Some(version),
+            })
+            .await?;
+        Ok(blocks.iter().any(|kv| match &kv.key {
+            crate::model::ipam::IpamKey::Block(b) => {
+                (cidr.contains(&b.network()) || b.contains(&cidr.network()))
+                    && i64::from(b.prefix_len()) != block_size
+            }
+            _ => false,
+        }))
+    }
+
+    /// The first other pool whose CIDR overlaps `cidr`.
+    async fn pool_overlap(&self, o: &Value, new: IpNet) -> Result<Option<FieldError>> {
         let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
         let pools = self.ds.list(pk, &ListOptions::default()).await?;
         for p in pools
@@ -368,19 +422,19 @@ impl Client {
             if let Ok(other) = str_at(p, &["spec", "cidr"]).parse::<IpNet>()
                 && (other.contains(&new.network()) || new.contains(&other.network()))
             {
-                return Err(invalid(
-                    "IPPool.Spec.CIDR",
-                    &new.to_string(),
-                    &format!(
+                return Ok(Some(FieldError {
+                    name: "IPPool.Spec.CIDR".into(),
+                    value: Some(new.to_string()),
+                    reason: format!(
                         "IPPool({}) CIDR overlaps with IPPool({}) CIDR {}",
                         meta::name(o),
                         meta::name(p),
                         other
                     ),
-                ));
+                }));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Best-effort `EnsureInitialized`: ClusterInformation `default` and the built-in tiers.
@@ -478,6 +532,16 @@ impl Client {
     pub fn id_of(kind: &KindInfo, obj: &Value) -> String {
         resource_id(kind.kind, &meta::namespace(obj), &meta::name(obj))
     }
+}
+
+/// libcalico keeps one KubeControllersConfiguration, named `default` (checked after validation).
+fn check_singleton(kind: &KindInfo, o: &Value) -> Result<()> {
+    if kind.kind == "KubeControllersConfiguration" && meta::name(o) != "default" {
+        return Err(DatastoreError::Other(
+            "Cannot create a Kube Controllers Configuration resource with a name other than \"default\"".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Defaults libcalico applies when *reading* some kinds (e.g. pools missing newer fields).

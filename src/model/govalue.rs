@@ -51,6 +51,7 @@ pub fn fmt_top(ty: &Ty, v: Option<&Value>) -> String {
     match ty {
         Ty::Ptr(inner) => match v {
             None => "<nil>".to_string(),
+            Some(x) if is_duration(inner) => pb_duration(x),
             Some(x) if has_stringer(inner) => fmt_value(inner, Some(x)),
             Some(x) => match inner.as_ref() {
                 Ty::Struct(_) | Ty::Slice(_) | Ty::Map(_) => {
@@ -63,6 +64,21 @@ pub fn fmt_top(ty: &Ty, v: Option<&Value>) -> String {
     }
 }
 
+/// `%v` of a field value as go-playground's validator reports it: a set pointer to anything
+/// but a struct is dereferenced first.
+pub fn fmt_field(ty: &Ty, v: Option<&Value>) -> String {
+    match ty {
+        Ty::Ptr(inner)
+            if !matches!(inner.as_ref(), Ty::Struct(_))
+                && !is_duration(inner)
+                && v.is_some_and(|x| !x.is_null()) =>
+        {
+            fmt_value(inner, v)
+        }
+        _ => fmt_top(ty, v),
+    }
+}
+
 /// Types whose pointer prints through a `String` method instead of an address.
 fn has_stringer(ty: &Ty) -> bool {
     matches!(
@@ -72,16 +88,33 @@ fn has_stringer(ty: &Ty) -> bool {
                 | Builtin::Protocol
                 | Builtin::IntOrString
                 | Builtin::Time
-                | Builtin::Duration,
+                | Builtin::AsNumber,
             ..
         }
     )
 }
 
+fn is_duration(ty: &Ty) -> bool {
+    matches!(
+        ty,
+        Ty::Scalar {
+            base: Builtin::Duration,
+            ..
+        }
+    )
+}
+
+/// A `*metav1.Duration`: its generated protobuf `String` method.
+fn pb_duration(v: &Value) -> String {
+    format!("&Duration{{Duration:{},}}", v.as_str().unwrap_or("0s"))
+}
+
 /// `%v` below the top level.
-fn fmt_value(ty: &Ty, v: Option<&Value>) -> String {
+pub fn fmt_value(ty: &Ty, v: Option<&Value>) -> String {
     let v = v.filter(|v| !v.is_null());
     match ty {
+        // The protobuf `String` of a nil *metav1.Duration answers "nil".
+        Ty::Ptr(inner) if is_duration(inner) => v.map_or_else(|| "nil".to_string(), pb_duration),
         Ty::Ptr(inner) => match v {
             None => "<nil>".to_string(),
             Some(x) if has_stringer(inner) => fmt_value(inner, Some(x)),
@@ -134,7 +167,9 @@ fn fmt_scalar(base: Builtin, v: Option<&Value>) -> String {
                     .to_string()
             })
             .unwrap_or_else(|_| s.clone()),
-        (Builtin::Duration, None) => "0s".to_string(),
+        // metav1.Duration's only String method is on the pointer: the value prints as a struct.
+        (Builtin::Duration, None) => "{0s}".to_string(),
+        (Builtin::Duration, Some(x)) => format!("{{{}}}", super::kinds::go_v(x)),
         (Builtin::Any, None) => "<nil>".to_string(),
         (_, None) => "0".to_string(),
         (Builtin::Float { .. }, Some(Value::Number(n))) => fmt_v_float(n.as_f64().unwrap_or(0.0)),

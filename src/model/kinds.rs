@@ -9,6 +9,14 @@ use crate::output::gofmt::fmt_v_float;
 /// The API version every resource carries.
 pub const API_VERSION: &str = "projectcalico.org/v3";
 
+/// The policy kinds that live in a Tier.
+pub const TIERED_POLICY_KINDS: &[&str] = &[
+    "GlobalNetworkPolicy",
+    "NetworkPolicy",
+    "StagedGlobalNetworkPolicy",
+    "StagedNetworkPolicy",
+];
+
 /// Values a column may need beyond the object itself.
 #[derive(Debug, Clone, Default)]
 pub struct ColumnCtx {

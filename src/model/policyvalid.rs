@@ -112,6 +112,20 @@ pub fn label_name_reason() -> String {
 }
 
 /// `validateObjectMeta`: the name as a DNS-1123 subdomain, annotation and label keys/values.
+/// libcalico's ObjectMeta checks of `obj` (name, annotations, labels), which every kind gets.
+pub fn object_meta_errors(obj: &Value) -> Vec<FieldError> {
+    let mut r = Report::default();
+    object_meta(obj, &mut r);
+    r.0
+}
+
+/// The label checks of `obj`'s metadata alone.
+pub fn label_errors(obj: &Value) -> Vec<FieldError> {
+    let mut r = Report::default();
+    labels(obj, &mut r);
+    r.0
+}
+
 fn object_meta(obj: &Value, r: &mut Report) {
     let name = meta::name(obj);
     name_too_long(&name, r);

@@ -142,19 +142,49 @@ pub struct Field {
     pub embed: bool,
     /// Go `json:",inline"`: an anonymous struct whose fields appear at this level.
     pub inline: bool,
+    /// `enum=` values: the allowed values (several `enum=` flags: all must hold, as `allOf`).
     pub enum_values: Option<Vec<String>>,
-    /// OpenAPI bounds from the v3 CRD (`min= max= minItems= maxItems= maxLength=`).
-    pub bounds: Bounds,
+    /// The OpenAPI constraints of the field's value (`default=`, `pattern=`, `min=`, ...).
+    pub openapi: Option<Box<OpenApi>>,
+    /// The same constraints for each element of a slice or map field (`item.` flags).
+    pub item: Option<Box<OpenApi>>,
+    /// The Go validator tags (`v=`), checked by `validate::go_tags`.
+    pub tags: Vec<GoTag>,
 }
 
-/// The OpenAPI value constraints of a CRD field, checked by [`crate::model::crd`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Bounds {
-    pub minimum: Option<i64>,
-    pub maximum: Option<i64>,
+/// The OpenAPI v3 constraints of one value, as the projectcalico.org/v3 CRDs state them.
+#[derive(Debug, Clone, Default)]
+pub struct OpenApi {
+    /// Applied on write where the value is absent.
+    pub default: Option<Value>,
+    /// Each set must hold (more than one set is an `allOf`).
+    pub enums: Vec<Vec<String>>,
+    pub pattern: Option<String>,
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
     pub min_items: Option<usize>,
     pub max_items: Option<usize>,
-    pub max_length: Option<usize>,
+    pub format: Option<String>,
+    /// `x-kubernetes-list-type: set`: no duplicate elements.
+    pub list_set: bool,
+    /// Listed in the parent object's `required`.
+    pub required: bool,
+}
+
+/// One Go validator tag of a field: `gte=1` is name `gte`, param `1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoTag {
+    pub name: String,
+    pub param: String,
+}
+
+/// A CEL rule of a struct (`x-kubernetes-validations`), evaluated by `model::cel`.
+#[derive(Debug, Clone)]
+pub struct CelRule {
+    pub rule: String,
+    pub message: String,
 }
 
 /// A struct definition.
@@ -162,6 +192,7 @@ pub struct Bounds {
 pub struct StructDef {
     pub name: String,
     pub fields: Vec<Field>,
+    pub cel: Vec<CelRule>,
     exact: HashMap<String, usize>,
     folded: HashMap<String, usize>,
 }
@@ -208,6 +239,95 @@ pub fn schema() -> &'static Schema {
     })
 }
 
+/// Splits a schema line into columns at whitespace; `"..."` (after `=` or as a whole column)
+/// keeps its spaces and loses the quotes.
+fn split_columns(line: &str) -> Result<Vec<String>, String> {
+    let mut cols = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    cols.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if quoted {
+        return Err("unterminated \"".into());
+    }
+    if started {
+        cols.push(cur);
+    }
+    Ok(cols)
+}
+
+/// `v=omitempty,gte=1,oneof=A|B` (Go's `oneof` separates with spaces; `|` here).
+fn parse_go_tags(s: &str) -> Vec<GoTag> {
+    s.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (name, param) = t.split_once('=').unwrap_or((t, ""));
+            GoTag {
+                name: name.to_string(),
+                param: param.replace('|', " "),
+            }
+        })
+        .collect()
+}
+
+fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), String> {
+    let (key, val) = flag.split_once('=').unwrap_or((flag, ""));
+    let num = || {
+        val.parse::<f64>()
+            .map_err(|_| format!("bad number in {flag}"))
+    };
+    let count = || {
+        val.parse::<usize>()
+            .map_err(|_| format!("bad count in {flag}"))
+    };
+    match key {
+        "default" => {
+            let is_string = matches!(
+                ty.pointee(),
+                Ty::Scalar {
+                    base: Builtin::String,
+                    ..
+                }
+            );
+            o.default = Some(if is_string {
+                Value::String(val.to_string())
+            } else {
+                serde_json::from_str(val).map_err(|_| format!("bad default in {flag}"))?
+            });
+        }
+        "enum" => o.enums.push(val.split('|').map(str::to_string).collect()),
+        "pattern" => o.pattern = Some(val.to_string()),
+        "min" => o.minimum = Some(num()?),
+        "max" => o.maximum = Some(num()?),
+        "minlen" => o.min_length = Some(count()?),
+        "maxlen" => o.max_length = Some(count()?),
+        "minitems" => o.min_items = Some(count()?),
+        "maxitems" => o.max_items = Some(count()?),
+        "format" => o.format = Some(val.to_string()),
+        "listset" => o.list_set = true,
+        "required" => o.required = true,
+        _ => return Err(format!("unknown flag {flag}")),
+    }
+    Ok(())
+}
+
 impl Schema {
     /// Parses schema sources; every referenced type must resolve.
     pub fn parse(sources: &[(&str, &str)]) -> Result<Schema, String> {
@@ -221,8 +341,8 @@ impl Schema {
                 if line.is_empty() {
                     continue;
                 }
-                let cols: Vec<String> = line.split_whitespace().map(str::to_string).collect();
                 let at = || format!("{file}:{}", lineno + 1);
+                let cols = split_columns(line).map_err(|e| format!("{}: {e}", at()))?;
                 match cols[0].as_str() {
                     "scalar" if current.is_none() => {
                         if cols.len() != 3 {
@@ -242,6 +362,14 @@ impl Schema {
                         Some((name, fields)) => raw.push((file.to_string(), name, fields)),
                         None => return Err(format!("{}: end without struct", at())),
                     },
+                    "cel" if current.is_some() => {
+                        if cols.len() != 3 {
+                            return Err(format!("{}: cel needs a rule and a message", at()));
+                        }
+                        if let Some((_, fields)) = current.as_mut() {
+                            fields.push((lineno + 1, cols));
+                        }
+                    }
                     _ => match current.as_mut() {
                         Some((_, fields)) if cols.len() >= 3 => fields.push((lineno + 1, cols)),
                         _ => return Err(format!("{}: cannot parse {:?}", at(), line)),
@@ -258,10 +386,18 @@ impl Schema {
             let mut def = StructDef {
                 name: name.clone(),
                 fields: Vec::new(),
+                cel: Vec::new(),
                 exact: HashMap::new(),
                 folded: HashMap::new(),
             };
             for (lineno, cols) in lines {
+                if cols[0] == "cel" {
+                    def.cel.push(CelRule {
+                        rule: cols[1].clone(),
+                        message: cols[2].clone(),
+                    });
+                    continue;
+                }
                 let ty = schema
                     .parse_type(&cols[2], &|n| struct_names.contains(n))
                     .ok_or_else(|| format!("{file}:{lineno}: unknown type {}", cols[2]))?;
@@ -274,7 +410,9 @@ impl Schema {
                     embed: false,
                     inline: false,
                     enum_values: None,
-                    bounds: Bounds::default(),
+                    openapi: None,
+                    item: None,
+                    tags: Vec::new(),
                 };
                 for flag in &cols[3..] {
                     match flag.as_str() {
@@ -282,28 +420,19 @@ impl Schema {
                         "omitzero" => field.omitzero = true,
                         "embed" => field.embed = true,
                         "inline" => field.inline = true,
-                        f if f.starts_with("enum=") => {
-                            field.enum_values =
-                                Some(f[5..].split('|').map(str::to_string).collect())
+                        f if f.starts_with("v=") => field.tags = parse_go_tags(&f[2..]),
+                        f => {
+                            let (target, f) = match f.strip_prefix("item.") {
+                                Some(rest) => (&mut field.item, rest),
+                                None => (&mut field.openapi, f),
+                            };
+                            let o = target.get_or_insert_with(Default::default);
+                            parse_openapi_flag(o, f, &field.ty)
+                                .map_err(|e| format!("{file}:{lineno}: {e}"))?;
                         }
-                        f if f.contains('=') => {
-                            let (k, v) = f.split_once('=').unwrap_or_default();
-                            let bad = || format!("{file}:{lineno}: bad bound {f}");
-                            let n: i64 = v.parse().map_err(|_| bad())?;
-                            let u = usize::try_from(n).map_err(|_| bad());
-                            let b = &mut field.bounds;
-                            match k {
-                                "min" => b.minimum = Some(n),
-                                "max" => b.maximum = Some(n),
-                                "minItems" => b.min_items = Some(u?),
-                                "maxItems" => b.max_items = Some(u?),
-                                "maxLength" => b.max_length = Some(u?),
-                                _ => return Err(format!("{file}:{lineno}: unknown flag {f}")),
-                            }
-                        }
-                        f => return Err(format!("{file}:{lineno}: unknown flag {f}")),
                     }
                 }
+                field.enum_values = field.openapi.as_ref().and_then(|o| o.enums.last().cloned());
                 let idx = def.fields.len();
                 def.exact.insert(field.json.clone(), idx);
                 def.folded.entry(field.json.to_lowercase()).or_insert(idx);
@@ -897,7 +1026,7 @@ fn parse_int_literal(lit: &str, bits: u8, signed: bool) -> Option<Value> {
 
 /// Parses an AS number string: plain decimal or asdot `high.low`.
 pub fn parse_asnumber(s: &str) -> Result<u32, String> {
-    let bad = || format!("invalid AS number format: {s}");
+    let bad = || format!("invalid AS Number format ({s})");
     if let Some((hi, lo)) = s.split_once('.') {
         let hi: u32 = hi.parse().map_err(|_| bad())?;
         let lo: u32 = lo.parse().map_err(|_| bad())?;

@@ -6,10 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::k8s_names;
-use super::kinds::{KindInfo, at, str_at};
+use super::kinds::{KindInfo, TIERED_POLICY_KINDS, at, str_at};
 use super::schema::{Field, Ty, schema};
-use super::selector;
 
 /// One failed field, printed as `<Name> = '<value>' (<reason>)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,42 +75,107 @@ fn spec_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
     obj.get_mut("spec").and_then(Value::as_object_mut)
 }
 
-/// Client-side defaults applied on create and update (libcalico clientv3), then the object is
-/// re-canonicalised so defaults land in Go field order.
+/// Client-side defaults applied on create and update (libcalico clientv3) plus the v3 CRD
+/// schema defaults, then the object is re-canonicalised so defaults land in Go field order.
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
+    apply_defaults_with(kind, obj, true)
+}
+
+/// [`apply_defaults`]; `crd` is whether the CRD schema defaults apply (calicoctl applies them
+/// in etcd mode, where no API server does).
+pub fn apply_defaults_with(kind: &KindInfo, obj: &mut Value, crd: bool) {
     match kind.kind {
         "IPPool" => default_ippool(obj),
         "GlobalNetworkPolicy"
         | "NetworkPolicy"
         | "StagedGlobalNetworkPolicy"
         | "StagedNetworkPolicy" => default_policy_types(obj),
-        "FelixConfiguration" => {
-            if let Some(s) = spec_mut(obj) {
-                s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
-                s.entry("bpfConnectTimeLoadBalancing")
-                    .or_insert_with(|| "TCP".into());
-                s.entry("bpfHostNetworkedNATWithoutCTLB")
-                    .or_insert_with(|| "Enabled".into());
-            }
-        }
+        "FelixConfiguration" => default_felix(obj),
+        "KubeControllersConfiguration" => default_kcc(obj),
         "Tier" => {
-            // The v3 CRD's schema default, which calicoctl applies in etcd mode too, and
-            // libcalico's default order (before validation, so a reserved tier without an
-            // order is refused).
+            // libcalico orders a tier without an order like the default tier (before
+            // validation, so a reserved tier without an order is refused).
             if let Some(o) = obj.as_object_mut() {
                 let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
                 if let Some(s) = s.as_object_mut() {
-                    s.entry("defaultAction").or_insert_with(|| "Deny".into());
                     s.entry("order")
                         .or_insert_with(|| serde_json::json!(1_000_000));
                 }
             }
         }
-        "KubeControllersConfiguration" => {}
         _ => {}
     }
+    if crd && has_crd(kind) {
+        super::openapi::apply_defaults(&kind.type_name(), obj);
+    }
+    recanonicalise(kind, obj);
+}
+
+fn recanonicalise(kind: &KindInfo, obj: &mut Value) {
     if let Ok(c) = schema().decode(&kind.type_name(), obj, false) {
         *obj = c;
+    }
+}
+
+/// The kinds calicoctl checks against their projectcalico.org/v3 CRD in etcd mode, with
+/// libcalico's struct validator walk (`gotags`, `structval`).
+const CRD_KINDS: &[&str] = &[
+    "Tier",
+    "FelixConfiguration",
+    "BGPConfiguration",
+    "BGPPeer",
+    "BGPFilter",
+    "KubeControllersConfiguration",
+    "IPPool",
+    "IPReservation",
+    "HostEndpoint",
+    "ClusterInformation",
+    "CalicoNodeStatus",
+];
+
+/// Whether the kind has a projectcalico.org/v3 CRD whose defaults and rules calicoctl applies
+/// (Profile has none).
+fn has_crd(kind: &KindInfo) -> bool {
+    CRD_KINDS.contains(&kind.kind) || (is_policy_kind(kind) && kind.kind != "Profile")
+}
+
+/// libcalico's FelixConfiguration defaults; the deprecated
+/// `bpfConnectTimeLoadBalancingEnabled` decides both newer fields when set.
+fn default_felix(obj: &mut Value) {
+    let Some(s) = spec_mut(obj) else { return };
+    s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
+    match s
+        .get("bpfConnectTimeLoadBalancingEnabled")
+        .and_then(Value::as_bool)
+    {
+        Some(on) => {
+            let ctlb = if on { "Enabled" } else { "Disabled" };
+            s.insert("bpfConnectTimeLoadBalancing".into(), ctlb.into());
+            s.insert("bpfHostNetworkedNATWithoutCTLB".into(), "Disabled".into());
+        }
+        None => {
+            s.entry("bpfConnectTimeLoadBalancing")
+                .or_insert_with(|| "TCP".into());
+            s.entry("bpfHostNetworkedNATWithoutCTLB")
+                .or_insert_with(|| "Enabled".into());
+        }
+    }
+}
+
+/// libcalico's KubeControllersConfiguration defaults: the metrics port, and the IPAM leak
+/// grace period of a configured node controller.
+fn default_kcc(obj: &mut Value) {
+    let Some(s) = spec_mut(obj) else { return };
+    if s.get("prometheusMetricsPort").is_none_or(Value::is_null) {
+        s.insert("prometheusMetricsPort".into(), 9094.into());
+    }
+    if let Some(node) = s
+        .get_mut("controllers")
+        .and_then(|c| c.get_mut("node"))
+        .and_then(Value::as_object_mut)
+        && node.get("leakGracePeriod").is_none_or(Value::is_null)
+    {
+        node.insert("leakGracePeriod".into(), "15m0s".into());
     }
 }
 
@@ -125,8 +188,10 @@ fn default_ippool(obj: &mut Value) {
         .to_string();
     let parsed: Option<IpNet> = cidr_str.parse().ok();
     if let Some(n) = parsed {
-        // libcalico normalises the CIDR (masked, canonical spelling) before persisting.
-        s.insert("cidr".into(), Value::String(n.trunc().to_string()));
+        // libcalico stores a strictly masked CIDR in canonical spelling (and rejects others).
+        if n.trunc() == n {
+            s.insert("cidr".into(), Value::String(n.to_string()));
+        }
         let is_v6 = matches!(n, IpNet::V6(_));
         if s.get("blockSize").and_then(Value::as_i64).unwrap_or(0) == 0 {
             s.insert(
@@ -165,22 +230,16 @@ fn default_ippool(obj: &mut Value) {
     }
 }
 
-/// The v3 CRDs' defaults, which libcalico applies after its validator (so validation errors
-/// show the object without them): a policy's tier (and the tier label), a staged policy's
-/// `stagedAction: Set`.
-pub fn apply_crd_defaults(kind: &KindInfo, obj: &mut Value) {
-    let staged = kind.kind.starts_with("Staged");
-    if staged && let Some(s) = spec_mut(obj) {
-        s.entry("stagedAction").or_insert_with(|| "Set".into());
+/// What libcalico adds to a policy after its validator (so validation errors show the object
+/// without it): the tier (`default` when unset) and the tier label; with `crd` (etcd mode) also
+/// the CRD's structural defaults (a staged policy's `stagedAction: Set`).
+fn default_policy_after_validation(kind: &KindInfo, obj: &mut Value, crd: bool) {
+    if crd && has_crd(kind) {
+        super::openapi::apply_defaults(&kind.type_name(), obj);
     }
-    if matches!(
-        kind.kind,
-        "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy"
-    ) {
-        let Some(s) = spec_mut(obj) else { return };
+    if TIERED_POLICY_KINDS.contains(&kind.kind)
+        && let Some(s) = spec_mut(obj)
+    {
         let tier = match s.get("tier").and_then(Value::as_str) {
             Some(t) if !t.is_empty() => t.to_string(),
             _ => "default".to_string(),
@@ -188,9 +247,7 @@ pub fn apply_crd_defaults(kind: &KindInfo, obj: &mut Value) {
         s.insert("tier".into(), Value::String(tier.clone()));
         super::meta::set_label(obj, "projectcalico.org/tier", Some(&tier));
     }
-    if let Ok(c) = schema().decode(&kind.type_name(), obj, false) {
-        *obj = c;
-    }
+    recanonicalise(kind, obj);
 }
 
 /// libcalico's `defaultPolicyTypesField`: types from the rules present when none are given.
@@ -226,23 +283,85 @@ fn default_policy_types(obj: &mut Value) {
     }
 }
 
-/// The full validation for a create or update of `obj` (canonical, defaults applied).
-pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
-    validate_in(kind, obj, true)
+/// Defaults and validation of a write, in calicoctl's order: libcalico's client defaults, the
+/// Go struct validator, then (`crd`: etcd mode) the v3 CRD's schema defaults, OpenAPI checks
+/// and CEL rules. `old` is the stored object an update replaces (for transition rules).
+pub fn default_and_validate(
+    kind: &KindInfo,
+    obj: &mut Value,
+    crd: bool,
+    old: Option<&Value>,
+) -> Result<(), ValidationError> {
+    apply_defaults_with(kind, obj, false);
+    if is_policy_kind(kind) {
+        Errs(policy_errors(kind, obj, crd)).result()?;
+        default_policy_after_validation(kind, obj, crd);
+        return Ok(());
+    }
+    if !CRD_KINDS.contains(&kind.kind) {
+        return validate(kind, obj);
+    }
+    let mut errs = struct_validate(kind, obj);
+    if crd {
+        if super::openapi::apply_defaults(&kind.type_name(), obj) {
+            recanonicalise(kind, obj);
+        }
+        errs.extend(super::openapi::validate(
+            kind.kind,
+            &kind.type_name(),
+            obj,
+            old,
+        ));
+    }
+    if errs.is_empty() {
+        errs = super::structval::post_validate(kind.kind, obj);
+    }
+    Errs(errs).result()
 }
 
-/// [`validate`], with the v3 CRDs' own checks only when `crd` (calicoctl applies them itself
-/// in etcd mode; on Kubernetes the API server owns them).
-pub fn validate_in(kind: &KindInfo, obj: &Value, crd: bool) -> Result<(), ValidationError> {
-    if is_policy_kind(kind) {
-        let mut errs = super::policyvalid::validate(kind, obj);
-        if crd && kind.kind != "Profile" {
-            errs.extend(super::crd::validate(&kind.type_name(), obj));
-        }
-        return Errs(errs).result();
+/// libcalico's struct validator walk: field tags, then each struct's struct-level check.
+fn struct_validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
+    let ctx = super::structval::Ctx {
+        kind: kind.kind,
+        obj,
+    };
+    let check = |name: &str, v: &Value, errs: &mut Vec<FieldError>| {
+        super::structval::check(&ctx, name, v, errs)
+    };
+    super::gotags::validate(&kind.type_name(), obj, &check)
+}
+
+/// [`validate`] without CRD checks for the CRD kinds: what `calicoctl validate` runs.
+fn validate_offline(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    Errs(struct_validate(kind, obj)).result()
+}
+
+/// A policy kind's validator errors, then (`crd`: etcd mode; on Kubernetes the API server owns
+/// them) its CRD's OpenAPI and CEL errors.
+fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
+    let mut errs = super::policyvalid::validate(kind, obj);
+    if crd && has_crd(kind) {
+        errs.extend(super::openapi::validate(
+            kind.kind,
+            &kind.type_name(),
+            obj,
+            None,
+        ));
     }
+    errs
+}
+
+/// The full validation for a create or update of `obj` (canonical, defaults applied).
+pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    if is_policy_kind(kind) {
+        return Errs(policy_errors(kind, obj, true)).result();
+    }
+    if CRD_KINDS.contains(&kind.kind) {
+        return validate_offline(kind, obj);
+    }
+
     let mut e = Errs(Vec::new());
-    validate_metadata(kind, obj, &mut e);
+    validate_metadata(obj, &mut e);
     if let Some(def) = schema().get(&kind.type_name())
         && let Some(spec_field) = def.lookup("spec")
         && let Some(spec) = obj.get("spec")
@@ -250,17 +369,9 @@ pub fn validate_in(kind: &KindInfo, obj: &Value, crd: bool) -> Result<(), Valida
         check_enums(&spec_field.ty, spec, &mut e);
     }
     match kind.kind {
-        "IPPool" => validate_ippool(obj, &mut e),
-        "BGPPeer" => validate_bgppeer(obj, &mut e),
-        "BGPConfiguration" => validate_bgpconfig(obj, &mut e),
         "Node" => validate_node(obj, &mut e),
-        "HostEndpoint" => validate_hep(obj, &mut e),
-        "IPReservation" => validate_nets(obj, "reservedCIDRs", &mut e),
-        "Tier" => validate_tier(obj, &mut e),
         "WorkloadEndpoint" => validate_wep(obj, &mut e),
-        "ClusterInformation" | "KubeControllersConfiguration" | "IPAMConfiguration"
-            if crate::model::meta::name(obj) != "default" =>
-        {
+        "IPAMConfiguration" if crate::model::meta::name(obj) != "default" => {
             e.add(
                 "Metadata.Name",
                 crate::model::meta::name(obj),
@@ -272,8 +383,7 @@ pub fn validate_in(kind: &KindInfo, obj: &Value, crd: bool) -> Result<(), Valida
     e.result()
 }
 
-/// The kinds whose checks live in `policyvalid` (and, but for Profile, which has no v3 CRD,
-/// in `crd`).
+/// The kinds whose Go validator checks live in `policyvalid`.
 fn is_policy_kind(kind: &KindInfo) -> bool {
     matches!(
         kind.kind,
@@ -302,55 +412,9 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-fn validate_metadata(kind: &KindInfo, obj: &Value, e: &mut Errs) {
-    let name = crate::model::meta::name(obj);
-    let ok = match kind.kind {
-        // The object's name check, then the tier's own, each with its own text.
-        "Tier" => {
-            if !is_dns1123_subdomain(&name) {
-                let reason = super::policyvalid::subdomain_name_reason();
-                e.add("Metadata.Name", name.clone(), &reason);
-            }
-            if !is_dns1123_label(&name) {
-                let reason = super::policyvalid::label_name_reason();
-                e.add("Metadata.Name", name.clone(), &reason);
-            }
-            true
-        }
-        "WorkloadEndpoint" => !name.is_empty() && name.len() <= 253,
-        "Node" => {
-            is_dns1123_subdomain(&name)
-                || (!name.is_empty() && name.len() <= 253 && !name.contains('/'))
-        }
-        _ => is_dns1123_subdomain(&name),
-    };
-    if !ok {
-        e.add("Metadata.Name", name, "name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
-    }
-    if kind.namespaced {
-        let ns = crate::model::meta::namespace(obj);
-        if !is_dns1123_label(&ns) {
-            e.add(
-                "Metadata.Namespace",
-                ns,
-                "namespace must be a valid DNS-1123 label",
-            );
-        }
-    }
-    for (k, v) in crate::model::meta::labels(obj) {
-        for msg in k8s_names::qualified_name_errors(&k) {
-            e.add("Metadata.Labels (label)", k.clone(), &msg);
-        }
-        for msg in k8s_names::label_value_errors(&v) {
-            e.add("Metadata.Labels (value)", v.clone(), &msg);
-        }
-    }
-    for k in crate::model::meta::annotations(obj).keys() {
-        // Kubernetes checks annotation keys lower-cased.
-        for msg in k8s_names::qualified_name_errors(&k.to_lowercase()) {
-            e.add("Metadata.Annotations (key)", k.clone(), &msg);
-        }
-    }
+/// libcalico's ObjectMeta checks, which every kind gets (no check of the namespace).
+fn validate_metadata(obj: &Value, e: &mut Errs) {
+    e.0.extend(super::policyvalid::object_meta_errors(obj));
 }
 
 /// Walks a canonical value along its schema and checks every `enum=` field.
@@ -393,282 +457,11 @@ fn check_field_enum(f: &Field, v: &Value, e: &mut Errs) {
     }
 }
 
-fn check_selector(name: &str, s: &str, allow_global: bool, e: &mut Errs) {
-    match selector::parse(s) {
-        Err(err) => e.add(name, s.to_string(), &format!("invalid selector: {err}")),
-        Ok(sel) => {
-            if sel.uses_global() && !(allow_global && sel.is_global_only()) {
-                e.add(
-                    name,
-                    s.to_string(),
-                    "global() may not be used in this selector",
-                );
-            }
-        }
-    }
-}
-
-fn validate_ippool(obj: &Value, e: &mut Errs) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    let cidr_s = str_at(&spec, &["cidr"]);
-    let Ok(cidr) = cidr_s.parse::<IpNet>() else {
-        e.add("IPPool.Spec.CIDR", cidr_s, "IP pool CIDR is not valid");
-        return;
-    };
-    let v6 = matches!(cidr, IpNet::V6(_));
-    let bs = spec
-        .get("blockSize")
-        .and_then(Value::as_i64)
-        .unwrap_or(if v6 { 122 } else { 26 });
-    let (lo, hi) = if v6 { (116, 128) } else { (20, 32) };
-    if bs < lo || bs > hi {
-        e.add(
-            "IPPool.Spec.BlockSize",
-            bs.to_string(),
-            &format!(
-                "IPv{} block size must be between {lo} and {hi}",
-                if v6 { 6 } else { 4 }
-            ),
-        );
-    }
-    let disabled = spec
-        .get("disabled")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if (cidr.prefix_len() as i64) > bs && !disabled {
-        e.add(
-            "IPPool.Spec.CIDR",
-            cidr_s.clone(),
-            "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.",
-        );
-    }
-    let ipip = str_at(&spec, &["ipipMode"]);
-    let vxlan = str_at(&spec, &["vxlanMode"]);
-    let enabled = |m: &str| !m.is_empty() && m != "Never";
-    if v6 && enabled(&ipip) {
-        e.add(
-            "IPPool.Spec.IPIPMode",
-            ipip.clone(),
-            "IPIP is not supported on an IPv6 IP pool",
-        );
-    }
-    if enabled(&ipip) && enabled(&vxlan) {
-        e.add(
-            "IPPool.Spec.IPIPMode",
-            ipip.clone(),
-            "IPIPMode and VXLANMode cannot both be enabled",
-        );
-    }
-    let link_local: IpNet = if v6 {
-        "fe80::/10".parse().unwrap()
-    } else {
-        "169.254.0.0/16".parse().unwrap()
-    };
-    if link_local.contains(&cidr.network()) || cidr.contains(&link_local.network()) {
-        e.add(
-            "IPPool.Spec.CIDR",
-            cidr_s.clone(),
-            "IP pool range overlaps with reserved link local range",
-        );
-    }
-    let uses: Vec<String> = spec
-        .get("allowedUses")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    if uses.iter().any(|u| u == "LoadBalancer") {
-        if uses.iter().any(|u| u == "Workload" || u == "Tunnel") {
-            e.add(
-                "IPPool.Spec.AllowedUses",
-                uses.join(","),
-                "LoadBalancer cannot be combined with Workload or Tunnel allowed uses",
-            );
-        }
-        if enabled(&ipip) || enabled(&vxlan) {
-            e.add(
-                "IPPool.Spec.AllowedUses",
-                uses.join(","),
-                "LoadBalancer IP pool cannot have IPIP or VXLAN enabled",
-            );
-        }
-        if spec
-            .get("disableBGPExport")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
-            e.add(
-                "IPPool.Spec.DisableBGPExport",
-                "true".to_string(),
-                "LoadBalancer IP pool cannot have disableBGPExport set",
-            );
-        }
-    }
-    if uses.iter().any(|u| u == "Tunnel") && !str_at(&spec, &["namespaceSelector"]).is_empty() {
-        e.add(
-            "IPPool.Spec.NamespaceSelector",
-            str_at(&spec, &["namespaceSelector"]),
-            "Tunnel IP pools cannot have a namespaceSelector",
-        );
-    }
-    for f in ["nodeSelector", "namespaceSelector"] {
-        let s = str_at(&spec, &[f]);
-        if !s.is_empty() {
-            check_selector(&format!("IPPool.Spec.{}", go_name(f)), &s, false, e);
-        }
-    }
-}
-
 fn go_name(json: &str) -> String {
     let mut c = json.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
-    }
-}
-
-/// Validates `ip` or `ip:port` / `[v6]:port`.
-fn valid_peer_ip(s: &str) -> bool {
-    if s.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    if let Some(rest) = s.strip_prefix('[')
-        && let Some((ip, port)) = rest.split_once("]:")
-    {
-        return ip.parse::<std::net::Ipv6Addr>().is_ok()
-            && port.parse::<u16>().is_ok_and(|p| p > 0);
-    }
-    if let Some((ip, port)) = s.rsplit_once(':') {
-        return ip.parse::<std::net::Ipv4Addr>().is_ok()
-            && port.parse::<u16>().is_ok_and(|p| p > 0);
-    }
-    false
-}
-
-fn validate_bgppeer(obj: &Value, e: &mut Errs) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    let node = str_at(&spec, &["node"]);
-    let node_sel = str_at(&spec, &["nodeSelector"]);
-    let peer_ip = str_at(&spec, &["peerIP"]);
-    let peer_sel = str_at(&spec, &["peerSelector"]);
-    if !node.is_empty() && !node_sel.is_empty() {
-        e.add(
-            "BGPPeer.Spec.Node",
-            node.clone(),
-            "cannot set both node and nodeSelector",
-        );
-    }
-    if !node.is_empty() && !is_dns1123_subdomain(&node) {
-        e.add("Node", node.clone(), "name must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
-    }
-    if !peer_ip.is_empty() && !peer_sel.is_empty() {
-        e.add(
-            "BGPPeer.Spec.PeerIP",
-            peer_ip.clone(),
-            "cannot set both peerIP and peerSelector",
-        );
-    }
-    if !peer_ip.is_empty() && !valid_peer_ip(&peer_ip) {
-        e.add("PeerIP", peer_ip.clone(), "invalid IP address");
-    }
-    if !peer_sel.is_empty() && spec.get("asNumber").and_then(Value::as_u64).unwrap_or(0) != 0 {
-        e.add(
-            "BGPPeer.Spec.ASNumber",
-            str_at(&spec, &["asNumber"]),
-            "ASNumber must be empty when PeerSelector is set",
-        );
-    }
-    for (f, v) in [("NodeSelector", &node_sel), ("PeerSelector", &peer_sel)] {
-        if !v.is_empty() {
-            check_selector(f, v, false, e);
-        }
-    }
-    let lws = str_at(&spec, &["localWorkloadSelector"]);
-    if !lws.is_empty() {
-        check_selector("LocalWorkloadSelector", &lws, false, e);
-        if spec.get("asNumber").and_then(Value::as_u64).unwrap_or(0) == 0 {
-            e.add(
-                "BGPPeer.Spec.ASNumber",
-                "0".to_string(),
-                "ASNumber must be set when LocalWorkloadSelector is set",
-            );
-        }
-        if !peer_ip.is_empty() || !peer_sel.is_empty() {
-            e.add(
-                "BGPPeer.Spec.LocalWorkloadSelector",
-                lws.clone(),
-                "LocalWorkloadSelector cannot be combined with PeerIP or PeerSelector",
-            );
-        }
-    }
-    let src = str_at(&spec, &["sourceAddress"]);
-    if !src.is_empty() && src != "UseNodeIP" && src != "None" {
-        e.add("SourceAddress", src, "must be UseNodeIP or None");
-    }
-}
-
-fn validate_bgpconfig(obj: &Value, e: &mut Errs) {
-    let name = crate::model::meta::name(obj);
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    if name != "default" {
-        for (f, go) in [
-            ("nodeToNodeMeshEnabled", "NodeToNodeMeshEnabled"),
-            ("asNumber", "ASNumber"),
-            ("serviceLoadBalancerIPs", "ServiceLoadBalancerIPs"),
-            ("serviceExternalIPs", "ServiceExternalIPs"),
-            ("serviceClusterIPs", "ServiceClusterIPs"),
-            ("nodeMeshPassword", "NodeMeshPassword"),
-            ("nodeMeshMaxRestartTime", "NodeMeshMaxRestartTime"),
-        ] {
-            if spec.get(f).is_some_and(|v| !v.is_null()) {
-                e.add(
-                    &format!("BGPConfiguration.Spec.{go}"),
-                    crate::model::kinds::go_v(&spec[f]),
-                    &format!("Cannot set {go} on a non default BGP Configuration."),
-                );
-            }
-        }
-    }
-    if spec.get("nodeToNodeMeshEnabled").and_then(Value::as_bool) == Some(false) {
-        for (f, go) in [
-            ("nodeMeshPassword", "NodeMeshPassword"),
-            ("nodeMeshMaxRestartTime", "NodeMeshMaxRestartTime"),
-        ] {
-            if spec.get(f).is_some_and(|v| !v.is_null()) {
-                e.add(
-                    &format!("BGPConfiguration.Spec.{go}"),
-                    String::new(),
-                    &format!("{go} cannot be set when node to node mesh is disabled"),
-                );
-            }
-        }
-    }
-    if let Some(p) = spec.get("listenPort").and_then(Value::as_i64)
-        && !(1..=65535).contains(&p)
-    {
-        e.add(
-            "ListenPort",
-            p.to_string(),
-            "port must be between 1 and 65535",
-        );
-    }
-    for f in [
-        "serviceClusterIPs",
-        "serviceExternalIPs",
-        "serviceLoadBalancerIPs",
-    ] {
-        if let Some(Value::Array(a)) = spec.get(f) {
-            for b in a {
-                let c = str_at(b, &["cidr"]);
-                if c.parse::<IpNet>().is_err() {
-                    e.add("CIDR", c, "invalid CIDR");
-                }
-            }
-        }
     }
 }
 
@@ -714,86 +507,62 @@ fn validate_node(obj: &Value, e: &mut Errs) {
     }
 }
 
-fn validate_hep(obj: &Value, e: &mut Errs) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    if str_at(&spec, &["node"]).is_empty() {
-        e.add(
-            "HostEndpoint.Spec.Node",
-            String::new(),
-            "node must be specified",
-        );
-    }
-    let iface = str_at(&spec, &["interfaceName"]);
-    let ips = spec
-        .get("expectedIPs")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .unwrap_or(0);
-    if iface.is_empty() && ips == 0 {
-        e.add(
-            "HostEndpoint.Spec.InterfaceName",
-            String::new(),
-            "at least one of interface or expected IPs must be specified",
-        );
-    }
-    if !iface.is_empty()
-        && iface != "*"
-        && !(iface.len() <= 15
-            && iface
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'))
-    {
-        e.add("InterfaceName", iface, "invalid interface name");
-    }
-    if let Some(Value::Array(a)) = spec.get("expectedIPs") {
-        for ip in a.iter().filter_map(Value::as_str) {
-            if ip.parse::<IpAddr>().is_err() {
-                e.add("ExpectedIPs", ip.to_string(), "invalid IP address");
-            }
-        }
-    }
-}
-
-fn validate_nets(obj: &Value, field: &str, e: &mut Errs) {
-    if let Some(Value::Array(a)) = at(obj, &["spec", field]) {
-        for n in a.iter().filter_map(Value::as_str) {
-            if n.parse::<IpNet>().is_err() && n.parse::<IpAddr>().is_err() {
-                e.add(
-                    &go_name(field).replace("Cidrs", "CIDRs"),
-                    n.to_string(),
-                    "invalid CIDR",
-                );
-            }
-        }
-    }
-}
-
-fn validate_tier(obj: &Value, e: &mut Errs) {
-    let name = crate::model::meta::name(obj);
-    let order = at(obj, &["spec", "order"]).and_then(Value::as_f64);
-    let want = match name.as_str() {
-        "default" => Some(1_000_000.0),
-        "kube-admin" => Some(1_000.0),
-        "kube-baseline" => Some(10_000_000.0),
-        _ => None,
+/// libcalico's WorkloadEndpoint identity rule (etcd): the identifiers its orchestrator needs
+/// must be set, and the name must be the one they make (an empty name is given it).
+pub fn assign_wep_name(obj: &mut Value) -> Result<(), ValidationError> {
+    let spec = |f: &str| str_at(obj, &["spec", f]);
+    let unset = |f: &str, value: Option<String>| {
+        Err(ValidationError(vec![FieldError {
+            name: f.to_string(),
+            value,
+            reason: "field should be assigned".to_string(),
+        }]))
     };
-    if let Some(w) = want
-        && order.is_some_and(|o| o != w)
-    {
-        // The order is a *float64: Go prints its address.
-        e.add(
-            "TierSpec.Order",
-            crate::model::govalue::FAKE_POINTER.to_string(),
-            &format!(
-                "{name} tier order must be {}",
-                crate::output::gofmt::fmt_v_float(w)
+    if spec("node").is_empty() {
+        return unset("node", None);
+    }
+    let orchestrator = spec("orchestrator");
+    if orchestrator.is_empty() {
+        return unset("orchestrator", Some(String::new()));
+    }
+    let workload = match orchestrator.as_str() {
+        "k8s" => "pod",
+        "cni" => "containerID",
+        _ => "workload",
+    };
+    for f in [workload, "endpoint"] {
+        if spec(f).is_empty() {
+            return unset(f, Some(String::new()));
+        }
+    }
+    // Each part has its dashes doubled, so that the parts can be told apart.
+    let expected = [spec("node"), orchestrator, spec(workload), spec("endpoint")]
+        .iter()
+        .map(|p| p.replace('-', "--"))
+        .collect::<Vec<_>>()
+        .join("-");
+    let name = crate::model::meta::name(obj);
+    if name.is_empty() {
+        crate::model::meta::set_meta_str(obj, "name", Some(&expected));
+    } else if name != expected {
+        return Err(ValidationError(vec![FieldError {
+            name: "Name".to_string(),
+            value: Some(name),
+            reason: format!(
+                "the WorkloadEndpoint name does not match the primary identifiers assigned in the Spec: expected name {expected}"
             ),
-        );
+        }]));
     }
-    let da = str_at(obj, &["spec", "defaultAction"]);
-    if !da.is_empty() && da != "Deny" && da != "Pass" {
-        e.add("DefaultAction", da, "must be Deny or Pass");
-    }
+    Ok(())
+}
+
+/// The labels libcalico adds to a WorkloadEndpoint it stores (etcd): its namespace and
+/// orchestrator, for selectors.
+pub fn wep_storage_labels(obj: &mut Value) {
+    let ns = crate::model::meta::namespace(obj);
+    let orchestrator = str_at(obj, &["spec", "orchestrator"]);
+    crate::model::meta::set_label(obj, "projectcalico.org/namespace", Some(&ns));
+    crate::model::meta::set_label(obj, "projectcalico.org/orchestrator", Some(&orchestrator));
 }
 
 fn validate_wep(obj: &Value, e: &mut Errs) {
@@ -830,7 +599,7 @@ mod tests {
 
     #[test]
     fn ippool_defaults_in_go_order() {
-        let v = pool(json!({"cidr": "10.1.2.3/16"}));
+        let v = pool(json!({"cidr": "10.1.0.0/16"}));
         assert_eq!(
             serde_json::to_string(&v["spec"]).unwrap(),
             r#"{"cidr":"10.1.0.0/16","vxlanMode":"Never","ipipMode":"Never","blockSize":26,"nodeSelector":"all()","allowedUses":["Workload","Tunnel"],"assignmentMode":"Automatic"}"#
@@ -838,43 +607,9 @@ mod tests {
     }
 
     #[test]
-    fn ippool_too_small() {
-        let v = pool(json!({"cidr": "10.0.250.0/32"}));
-        let err = validate(by_kind("IPPool").unwrap(), &v).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "error with field IPPool.Spec.CIDR = '10.0.250.0/32' (IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.)"
-        );
-    }
-
-    #[test]
-    fn multiple_errors_format() {
-        let v = pool(json!({"cidr": "fe80::/64", "ipipMode": "Always"}));
-        let err = validate(by_kind("IPPool").unwrap(), &v)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("error with the following fields:\n-  "),
-            "{err}"
-        );
-        assert!(err.ends_with('\n'));
-    }
-
-    #[test]
-    fn peer_ip_forms() {
-        for ok in ["10.0.0.1", "10.0.0.1:179", "fd00::1", "[fd00::1]:179"] {
-            assert!(valid_peer_ip(ok), "{ok}");
-        }
-        for bad in ["badpeerIP", "10.0.0.1:0", "fd00::1:x", "[fd00::1]"] {
-            assert!(!valid_peer_ip(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn policy_defaults() {
         let mut v = json!({"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": {"egress": [{"action": "Allow"}]}});
-        apply_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
-        apply_crd_defaults(by_kind("GlobalNetworkPolicy").unwrap(), &mut v);
+        default_and_validate(by_kind("GlobalNetworkPolicy").unwrap(), &mut v, true, None).unwrap();
         assert_eq!(v["spec"]["tier"], "default");
         assert_eq!(v["spec"]["types"], json!(["Egress"]));
         assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "default");

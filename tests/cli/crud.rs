@@ -434,7 +434,7 @@ fn validate_is_offline() {
         .stdout_is("Successfully validated 1 'IPPool' resource(s)\n");
     std::fs::write(&f, pool("pool1", "10.0.250.0/32")).unwrap();
     calicoctl(&["validate", "-f", f.to_str().unwrap()]).run().fails(1).stderr_is(
-        "failed to validate 'IPPool' resource: [error with field IPPool.Spec.CIDR = '10.0.250.0/32' (IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.)]\n",
+        "failed to validate 'IPPool' resource: [error with field IPpool.CIDR = '10.0.250.0/32' (IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.)]\n",
     );
 }
 

@@ -66,7 +66,7 @@ metadata:
   name: default
 spec:
   prometheusMetricsEnabled: true
-  defaultEndpointToHostAction: ACCEPT
+  defaultEndpointToHostAction: Accept
 ---
 apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
