@@ -88,6 +88,8 @@ fn walk_field(
                 }
                 return;
             }
+            // go-playground's hasValue: a set pointer has a value even when it points at zero.
+            "required" if is_ptr && !v.is_null() => {}
             tag => {
                 if !check_tag(tag, &t.param, inner, v) {
                     errs.push(tag_error(name, &fmt_field(ty, Some(v)), tag));
@@ -188,8 +190,17 @@ fn custom_tag(name: &str, s: &str, v: &Value) -> bool {
         "net" => net(s),
         "netv4" => s.parse::<ipnet::Ipv4Net>().is_ok_and(|n| n.trunc() == n),
         "netv6" => s.parse::<ipnet::Ipv6Net>().is_ok_and(|n| n.trunc() == n),
+        "cidrv4" => s.parse::<ipnet::Ipv4Net>().is_ok() || s.parse::<std::net::Ipv4Addr>().is_ok(),
+        "cidrv6" => s.parse::<ipnet::Ipv6Net>().is_ok() || s.parse::<std::net::Ipv6Addr>().is_ok(),
+        "mac" => valid_mac(s),
         "cidrs" => strs().iter().all(|c| c.parse::<IpNet>().is_ok() || ip(c)),
         "interface" => valid_interface(s),
+        // A BGPFilter rule's interface may hold `*` wildcards anywhere.
+        "bgpFilterInterface" => valid_ifname(s, b"_.-*"),
+        "matchOperator" => ["Equal", "NotEqual", "In", "NotIn"].contains(&s),
+        "filterAction" => ["Accept", "Reject"].contains(&s),
+        "bgpFilterPrefixLengthV4" => v.as_i64().is_some_and(|n| (0..=32).contains(&n)),
+        "bgpFilterPrefixLengthV6" => v.as_i64().is_some_and(|n| (0..=128).contains(&n)),
         "name" => super::validate::is_dns1123_subdomain(s),
         "selector" => super::selector::parse(s).is_ok(),
         "IP:port" => valid_ip_port(s),
@@ -210,6 +221,20 @@ fn custom_tag(name: &str, s: &str, v: &Value) -> bool {
         // Unknown tags pass: only the ones above are modelled.
         _ => true,
     }
+}
+
+/// Go's `net.ParseMAC`: 6, 8 or 20 bytes as `xx:xx:…`, `xx-xx-…` or `xxxx.xxxx.…`.
+fn valid_mac(s: &str) -> bool {
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let (parts, width): (Vec<&str>, usize) = if s.contains(':') {
+        (s.split(':').collect(), 2)
+    } else if s.contains('-') {
+        (s.split('-').collect(), 2)
+    } else {
+        (s.split('.').collect(), 4)
+    };
+    let bytes = parts.len() * width / 2;
+    [6, 8, 20].contains(&bytes) && parts.iter().all(|p| hex(p, width))
 }
 
 /// An IP, or `ip:port` / `[v6]:port` with a port of 1-65535 (BGPPeer peerIP).
@@ -246,10 +271,15 @@ fn is_key_char(b: u8) -> bool {
 
 /// libcalico's interface name check: 1-15 of `[a-zA-Z0-9_.-]`.
 fn valid_interface(s: &str) -> bool {
+    s == "*" || valid_ifname(s, b"_.-")
+}
+
+/// 1-15 characters (Linux IFNAMSIZ) of letters, digits and `extra`.
+fn valid_ifname(s: &str, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= 15
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 #[cfg(test)]

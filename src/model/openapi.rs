@@ -313,6 +313,22 @@ impl Walker<'_> {
                 );
             }
         }
+        if let Value::Object(m) = v {
+            if let Some(max) = c.max_props
+                && m.len() > max
+            {
+                let s = if max == 1 { "" } else { "s" };
+                self.push(path, format!("must have at most {max} item{s}"));
+            }
+            if let Some(min) = c.min_props
+                && m.len() < min
+            {
+                self.push(
+                    path,
+                    format!("{path} in body should have at least {min} properties"),
+                );
+            }
+        }
         if c.enums.len() == 1 && !one_of(&c.enums[0]) {
             self.push(path, enum_reason(&c.enums[0]));
         }

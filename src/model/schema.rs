@@ -166,6 +166,9 @@ pub struct OpenApi {
     pub max_length: Option<usize>,
     pub min_items: Option<usize>,
     pub max_items: Option<usize>,
+    /// An object's `minProperties` / `maxProperties`.
+    pub min_props: Option<usize>,
+    pub max_props: Option<usize>,
     pub format: Option<String>,
     /// `x-kubernetes-list-type: set`: no duplicate elements.
     pub list_set: bool,
@@ -320,6 +323,8 @@ fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), String
         "maxlen" => o.max_length = Some(count()?),
         "minitems" => o.min_items = Some(count()?),
         "maxitems" => o.max_items = Some(count()?),
+        "minprops" => o.min_props = Some(count()?),
+        "maxprops" => o.max_props = Some(count()?),
         "format" => o.format = Some(val.to_string()),
         "listset" => o.list_set = true,
         "required" => o.required = true,

@@ -52,6 +52,10 @@ pub fn check(ctx: &Ctx<'_>, name: &str, v: &Value, errs: &mut Vec<FieldError>) {
         "v3.BGPConfigurationSpec" => bgp_config_spec(v, errs),
         "v3.BGPPeerSpec" => bgp_peer_spec(v, errs),
         "v3.IPPool" => ippool(v, errs),
+        "v3.NodeSpec" => node_spec(v, errs),
+        "v3.BGPFilterRuleV4" => bgp_filter_rule("v3.BGPFilterRuleV4", v, errs),
+        "v3.BGPFilterRuleV6" => bgp_filter_rule("v3.BGPFilterRuleV6", v, errs),
+        "v3.BGPFilterOperation" => bgp_filter_operation(v, errs),
         "numorstring.Protocol" => protocol(v, errs),
         "v3.EndpointPort" => endpoint_port(v, errs),
         "v3.HostEndpointSpec" => host_endpoint_spec(v, errs),
@@ -730,6 +734,71 @@ fn ippool_cidr(spec: &Value, errs: &mut Vec<FieldError>) -> Option<String> {
         ));
     }
     Some(cidr.trunc().to_string())
+}
+
+/// A BGPFilter rule matches a CIDR with an operator, and a prefix length only within a CIDR.
+fn bgp_filter_rule(st: &str, rule: &Value, errs: &mut Vec<FieldError>) {
+    let cidr = str_at(rule, &["cidr"]);
+    let op = str_at(rule, &["matchOperator"]);
+    if !cidr.is_empty() && op.is_empty() {
+        errs.push(err(
+            "CIDR",
+            cidr.clone(),
+            "MatchOperator cannot be empty when CIDR is not",
+        ));
+    }
+    if cidr.is_empty() && !op.is_empty() {
+        errs.push(err(
+            "MatchOperator",
+            op,
+            "CIDR cannot be empty when MatchOperator is not",
+        ));
+    }
+    if cidr.is_empty() && rule.get("prefixLength").is_some_and(|p| !p.is_null()) {
+        errs.push(err(
+            "PrefixLength",
+            // The validator prints the struct the pointer points to.
+            fmt_value(
+                &Ty::Struct(st.replace("RuleV", "PrefixLengthV")),
+                rule.get("prefixLength"),
+            ),
+            "CIDR cannot be empty when PrefixLength is not",
+        ));
+    }
+}
+
+/// A BGPFilter operation does exactly one thing.
+fn bgp_filter_operation(op: &Value, errs: &mut Vec<FieldError>) {
+    let set = ["addCommunity", "prependASPath", "setPriority"]
+        .iter()
+        .filter(|k| op.get(**k).is_some_and(|v| !v.is_null()))
+        .count();
+    if set != 1 {
+        errs.push(err(
+            "BGPFilterOperation",
+            fmt_value(&Ty::Struct("v3.BGPFilterOperation".into()), Some(op)),
+            "exactly one operation must be set",
+        ));
+    }
+}
+
+/// A Node's `bgp` section, when present, must set something.
+fn node_spec(spec: &Value, errs: &mut Vec<FieldError>) {
+    let Some(bgp) = spec.get("bgp").filter(|b| !b.is_null()) else {
+        return;
+    };
+    let set = |v: &Value| match v {
+        Value::String(s) => !s.is_empty(),
+        Value::Null => false,
+        _ => true,
+    };
+    if !bgp.as_object().is_some_and(|m| m.values().any(set)) {
+        errs.push(err(
+            "BGP",
+            field_v("v3.NodeSpec", "bgp", spec, true),
+            "Spec.BGP should not be empty",
+        ));
+    }
 }
 
 /// numorstring.Protocol: a known name or a number 1-255.

@@ -356,7 +356,8 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
     if is_policy_kind(kind) {
         return Errs(policy_errors(kind, obj, true)).result();
     }
-    if CRD_KINDS.contains(&kind.kind) {
+    // Node has no CRD but the same validator walk.
+    if CRD_KINDS.contains(&kind.kind) || kind.kind == "Node" {
         return validate_offline(kind, obj);
     }
 
@@ -369,7 +370,6 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
         check_enums(&spec_field.ty, spec, &mut e);
     }
     match kind.kind {
-        "Node" => validate_node(obj, &mut e),
         "WorkloadEndpoint" => validate_wep(obj, &mut e),
         "IPAMConfiguration" if crate::model::meta::name(obj) != "default" => {
             e.add(
@@ -454,56 +454,6 @@ fn check_field_enum(f: &Field, v: &Value, e: &mut Errs) {
         Value::String(s) => check(s, e),
         Value::Array(a) => a.iter().filter_map(Value::as_str).for_each(|s| check(s, e)),
         _ => {}
-    }
-}
-
-fn go_name(json: &str) -> String {
-    let mut c = json.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
-}
-
-fn validate_node(obj: &Value, e: &mut Errs) {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    if let Some(bgp) = spec.get("bgp") {
-        if bgp.as_object().is_some_and(|m| m.is_empty()) {
-            e.add(
-                "Node.Spec.BGP",
-                "{}".to_string(),
-                "Spec.BGP should not be empty",
-            );
-        }
-        for f in ["ipv4Address", "ipv6Address"] {
-            let a = str_at(bgp, &[f]);
-            if !a.is_empty() && a.parse::<IpNet>().is_err() && a.parse::<IpAddr>().is_err() {
-                e.add(
-                    &go_name(f).replace("Ipv", "IPv"),
-                    a,
-                    "invalid IP address or CIDR",
-                );
-            }
-        }
-        let t = str_at(bgp, &["ipv4IPIPTunnelAddr"]);
-        if !t.is_empty() && t.parse::<std::net::Ipv4Addr>().is_err() {
-            e.add("IPv4IPIPTunnelAddr", t, "invalid IPv4 address");
-        }
-    }
-    for f in ["ipv4VXLANTunnelAddr", "ipv6VXLANTunnelAddr"] {
-        let t = str_at(&spec, &[f]);
-        if !t.is_empty() && t.parse::<IpAddr>().is_err() {
-            e.add(&go_name(f), t, "invalid IP address");
-        }
-    }
-    if let Some(Value::Array(addrs)) = spec.get("addresses") {
-        for a in addrs {
-            let t = str_at(a, &["type"]);
-            if !t.is_empty() && !["CalicoNodeIP", "InternalIP", "ExternalIP"].contains(&t.as_str())
-            {
-                e.add("Type", t, "must be CalicoNodeIP, InternalIP or ExternalIP");
-            }
-        }
     }
 }
 
