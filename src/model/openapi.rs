@@ -182,6 +182,31 @@ impl Walker<'_> {
         }
     }
 
+    /// `minItems`/`maxItems` (or `minProperties`/`maxProperties`, counted in `unit`).
+    fn counted(
+        &mut self,
+        path: &str,
+        n: usize,
+        min: Option<usize>,
+        max: Option<usize>,
+        unit: &str,
+    ) {
+        if let Some(max) = max
+            && n > max
+        {
+            let s = if max == 1 { "" } else { "s" };
+            self.push(path, format!("must have at most {max} item{s}"));
+        }
+        if let Some(min) = min
+            && n < min
+        {
+            self.push(
+                path,
+                format!("{path} in body should have at least {min} {unit}"),
+            );
+        }
+    }
+
     /// One element of an array or map: its own constraints, then its children.
     fn element(&mut self, ty: &Ty, c: Option<&OpenApi>, v: &Value, path: &str) {
         if let (Some(c), false) = (c, v.is_null()) {
@@ -297,37 +322,10 @@ impl Walker<'_> {
                 );
             }
         }
-        if let Value::Array(a) = v {
-            if let Some(max) = c.max_items
-                && a.len() > max
-            {
-                let s = if max == 1 { "" } else { "s" };
-                self.push(path, format!("must have at most {max} item{s}"));
-            }
-            if let Some(min) = c.min_items
-                && a.len() < min
-            {
-                self.push(
-                    path,
-                    format!("{path} in body should have at least {min} items"),
-                );
-            }
-        }
-        if let Value::Object(m) = v {
-            if let Some(max) = c.max_props
-                && m.len() > max
-            {
-                let s = if max == 1 { "" } else { "s" };
-                self.push(path, format!("must have at most {max} item{s}"));
-            }
-            if let Some(min) = c.min_props
-                && m.len() < min
-            {
-                self.push(
-                    path,
-                    format!("{path} in body should have at least {min} properties"),
-                );
-            }
+        match v {
+            Value::Array(a) => self.counted(path, a.len(), c.min_items, c.max_items, "items"),
+            Value::Object(m) => self.counted(path, m.len(), c.min_props, c.max_props, "properties"),
+            _ => {}
         }
         if c.enums.len() == 1 && !one_of(&c.enums[0]) {
             self.push(path, enum_reason(&c.enums[0]));
