@@ -102,6 +102,17 @@ fn bgp_config_spec(s: &Value, errs: &mut Vec<FieldError>) {
             }
             names.push(str_at(c, &["name"]));
         }
+        let advertised = s
+            .get("prefixAdvertisements")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if !cs.is_empty() && !advertised {
+            errs.push(err(
+                "Spec.Communities[]",
+                field_v("v3.BGPConfigurationSpec", "communities", s, false),
+                "communities are defined but not used in Spec.PrefixAdvertisement[].",
+            ));
+        }
     }
     if let Some(Value::Array(pas)) = s.get("prefixAdvertisements") {
         for pa in pas {
@@ -123,7 +134,8 @@ fn bgp_config_spec(s: &Value, errs: &mut Vec<FieldError>) {
                 }
             }
             let cidr = str_at(pa, &["cidr"]);
-            if cidr.parse::<IpNet>().is_err() && !is_ip(&cidr) {
+            // An empty CIDR is the `required` tag's error alone.
+            if !cidr.is_empty() && cidr.parse::<IpNet>().is_err() && !is_ip(&cidr) {
                 errs.push(err(
                     "Spec.PrefixAdvertisement[].CIDR",
                     cidr,
@@ -229,6 +241,30 @@ fn bgp_peer_spec(s: &Value, errs: &mut Vec<FieldError>) {
             ));
         }
     }
+    if set("localWorkloadSelector") {
+        if asn == 0 {
+            errs.push(err(
+                "ASNumber",
+                "0".to_string(),
+                "ASNumber field must NOT be empty when LocalWorkloadSelector is specified",
+            ));
+        }
+        if set("peerIP") {
+            errs.push(err(
+                "PeerIP",
+                peer_ip.clone(),
+                "PeerIP field must be empty when LocalWorkloadSelector is specified",
+            ));
+        }
+        if set("peerSelector") {
+            // calicoctl shows the peer IP here too.
+            errs.push(err(
+                "PeerSelector",
+                peer_ip.clone(),
+                "PeerSelector field must be empty when LocalWorkloadSelector is specified",
+            ));
+        }
+    }
     if s.get("keepOriginalNextHop").and_then(Value::as_bool) == Some(true)
         && s.get("nextHopMode").is_some_and(|v| !v.is_null())
     {
@@ -239,53 +275,38 @@ fn bgp_peer_spec(s: &Value, errs: &mut Vec<FieldError>) {
             "The KeepOriginalNextHop field is deprecated. It must not be set to true when NextHopMode is configured.",
         ));
     }
-    if set("localWorkloadSelector") {
-        if set("peerIP") {
-            errs.push(err(
-                "PeerIP",
-                peer_ip.clone(),
-                "PeerIP field must be empty when LocalWorkloadSelector is specified",
-            ));
-        }
-        if set("peerSelector") {
-            errs.push(err(
-                "PeerSelector",
-                str_at(s, &["peerSelector"]),
-                "PeerSelector field must be empty when LocalWorkloadSelector is specified",
-            ));
-        }
-        if asn == 0 {
-            errs.push(err(
-                "ASNumber",
-                "0".to_string(),
-                "ASNumber field must NOT be empty when LocalWorkloadSelector is specified",
-            ));
-        }
-    }
     let reach = str_at(s, &["reachableBy"]);
-    if !reach.is_empty() {
-        match reach.parse::<IpAddr>() {
-            Err(_) => errs.push(err("ReachableBy", reach, "ReachableBy is invalid address")),
-            Ok(r) => {
-                let peer = peer_ip
-                    .trim_start_matches('[')
-                    .split(']')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let peer_addr = peer
-                    .parse::<IpAddr>()
-                    .ok()
-                    .or_else(|| peer.rsplit_once(':').and_then(|(a, _)| a.parse().ok()));
-                if peer_addr.is_some_and(|p: IpAddr| p.is_ipv4() != r.is_ipv4()) {
-                    errs.push(err(
-                        "ReachableBy",
-                        reach,
-                        "ReachableBy and PeerIP address family mismatched",
-                    ));
-                }
-            }
-        }
+    if reach.is_empty() {
+        return;
+    }
+    if peer_ip.is_empty() {
+        errs.push(err(
+            "ReachableBy",
+            reach,
+            "ReachablyBy field must be empty when PeerIP is empty",
+        ));
+        return;
+    }
+    let Ok(r) = reach.parse::<IpAddr>() else {
+        errs.push(err("ReachableBy", reach, "ReachableBy is invalid address"));
+        return;
+    };
+    let peer = peer_ip
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let peer_addr = peer
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| peer.rsplit_once(':').and_then(|(a, _)| a.parse().ok()));
+    if peer_addr.is_some_and(|p: IpAddr| p.is_ipv4() != r.is_ipv4()) {
+        errs.push(err(
+            "ReachableBy",
+            reach,
+            "ReachableBy and PeerIP address family mismatched",
+        ));
     }
 }
 
