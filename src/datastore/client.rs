@@ -48,6 +48,8 @@ impl Reads {
             // A tier that still holds policies cannot be deleted.
             "Tier" => Reads::Kinds(TIERED_POLICY_KINDS),
             "Node" => Reads::Everything,
+            // The filters a peer names must exist.
+            "BGPPeer" => Reads::Kinds(&["BGPFilter"]),
             _ => Reads::Kinds(&[]),
         }
     }
@@ -166,6 +168,9 @@ impl Client {
         if TIERED_POLICY_KINDS.contains(&kind.kind) {
             self.check_tier_exists(obj).await?;
         }
+        if kind.kind == "BGPPeer" {
+            self.check_filters_exist(obj).await?;
+        }
         let rv = meta::resource_version(obj);
         if !rv.is_empty() {
             return Err(invalid(
@@ -245,6 +250,9 @@ impl Client {
         if kind.kind == "IPPool" {
             self.check_pool(kind, &mut o, old.as_ref()).await?;
         }
+        if kind.kind == "BGPPeer" {
+            self.check_filters_exist(&o).await?;
+        }
         self.write_rules(kind, &mut o, old.as_ref())?;
         let rv = meta::resource_version(&o);
         if rv.is_empty() {
@@ -305,6 +313,38 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// The BGPFilters a peer names must exist; libcalico checks this before validating and
+    /// names the missing ones in order (repeats included).
+    async fn check_filters_exist(&self, o: &Value) -> Result<()> {
+        let names: Vec<String> = o
+            .get("spec")
+            .and_then(|s| s.get("filters"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(crate::model::kinds::go_v).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let fk = by_kind("BGPFilter")
+            .ok_or_else(|| DatastoreError::Other("no BGPFilter kind".into()))?;
+        let mut missing = Vec::new();
+        for n in names {
+            match self.ds.get(fk, "", &n).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => missing.push(n),
+                Err(e) => return Err(e),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(invalid(
+            "BGPPeer.Spec.Filters",
+            &format!("[{}]", missing.join(" ")),
+            "BGPFilter(s) not found",
+        ))
     }
 
     /// A created policy's tier must exist. Like every rule that reads another kind, this is
