@@ -64,14 +64,22 @@ pub struct EtcdSettings {
     pub timeout: Duration,
 }
 
+/// How long a member may take to answer its health probe before it is passed over (it is
+/// still used, with the whole timeout, when no other member answers).
+const PROBE_DEADLINE: Duration = Duration::from_secs(1);
+
 /// The etcd datastore.
 ///
 /// One client per member rather than etcd-client's balanced channel: the balancer keeps
 /// routing requests to a member that has gone away (each then fails with "connection
-/// refused"), while calicoctl's contract is that any live member serves. Requests go to the
-/// member that last answered and move on to the next when one cannot be reached.
+/// refused"), while calicoctl's contract is that any live member serves. Before its first
+/// request a member is probed (a Status call, answered by the member itself); requests go to
+/// the member that last answered, and a member that failed its probe or a request is skipped
+/// for the rest of the command.
 pub struct EtcdDatastore {
     members: Vec<Member>,
+    /// Bound on a health probe (the smaller of `PROBE_DEADLINE` and the timeout).
+    probe_deadline: Duration,
     /// The member requests try first.
     current: std::sync::atomic::AtomicUsize,
     options: ConnectOptions,
@@ -93,6 +101,49 @@ enum Prefetch {
 struct Member {
     endpoint: String,
     client: tokio::sync::OnceCell<Client>,
+    /// A `Health` as u8.
+    health: std::sync::atomic::AtomicU8,
+    /// Why the member was given up (its probe or request error, as reported), for the
+    /// message when no member is left.
+    failure: std::sync::Mutex<Option<DatastoreError>>,
+}
+
+/// What a command has learnt about a member so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// Not probed yet.
+    Unknown = 0,
+    /// Answered its probe.
+    Healthy = 1,
+    /// Did not answer its probe in time (hung, or just slow): used only when no healthy
+    /// member is left.
+    Slow = 2,
+    /// Refused, reset or broke the connection, or does not speak etcd's gRPC: skipped.
+    Dead = 3,
+}
+
+impl Member {
+    fn health(&self) -> Health {
+        match self.health.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Health::Healthy,
+            2 => Health::Slow,
+            3 => Health::Dead,
+            _ => Health::Unknown,
+        }
+    }
+
+    fn set_health(&self, h: Health) {
+        self.health
+            .store(h as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives the member up for the rest of the command.
+    fn fail(&self, why: DatastoreError) {
+        self.set_health(Health::Dead);
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(why);
+        }
+    }
 }
 
 /// "etcd client certificate /path" or "etcd client certificate (inline etcdCert)".
@@ -180,39 +231,26 @@ impl EtcdDatastore {
             }
             opts = opts.with_tls(tls);
         }
-        let ds = EtcdDatastore {
+        // Nothing is sent here: members are probed on first use, so that a hung first member
+        // (or one that authenticates slowly) costs no more than the probe deadline.
+        Ok(EtcdDatastore {
             members: s
                 .endpoints
                 .iter()
                 .map(|e| Member {
                     endpoint: e.clone(),
                     client: tokio::sync::OnceCell::new(),
+                    health: std::sync::atomic::AtomicU8::new(Health::Unknown as u8),
+                    failure: std::sync::Mutex::new(None),
                 })
                 .collect(),
+            probe_deadline: PROBE_DEADLINE.min(timeout),
             current: std::sync::atomic::AtomicUsize::new(0),
             options: opts,
             endpoints: crate::log::redact_url_passwords(&s.endpoints.join(",")),
             timeout,
             stalled: std::sync::atomic::AtomicBool::new(false),
-        };
-        // Building a client sends nothing (except authentication when a user is set); a
-        // member that cannot even be set up is skipped.
-        let mut first_err = None;
-        for i in 0..ds.members.len() {
-            match tokio::time::timeout(timeout + Duration::from_secs(1), ds.member(i)).await {
-                Ok(Ok(_)) => {
-                    ds.current.store(i, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(ds);
-                }
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(classify(&e, &ds.endpoints, timeout));
-                }
-                Err(_) => {
-                    first_err.get_or_insert(timed_out(&ds.endpoints, timeout));
-                }
-            }
-        }
-        Err(first_err.unwrap_or_else(|| timed_out(&ds.endpoints, timeout)))
+        })
     }
 
     /// The client of member `i`, built on first use.
@@ -229,10 +267,53 @@ impl EtcdDatastore {
         client.kv_client().max_decoding_message_size(512 << 20)
     }
 
-    /// Runs one request within the overall timeout, starting at the current member and moving
-    /// to the next when a member cannot be reached (the request was never delivered) or, for
-    /// reads (`retry_after_send`), when the connection dropped mid-request. Failures are
-    /// classified into one line naming the endpoints.
+    /// Probes member `i` (a Status call, which the member answers itself) within the probe
+    /// deadline and records what it learnt.
+    async fn probe(&self, i: usize) -> Health {
+        let m = &self.members[i];
+        let attempt = async {
+            let client = self.member(i).await?;
+            client.maintenance_client().status().await
+        };
+        let h = match tokio::time::timeout(self.probe_deadline, attempt).await {
+            Ok(Ok(_)) => Health::Healthy,
+            Ok(Err(e)) if answered(&e) => Health::Healthy,
+            Ok(Err(e)) => {
+                m.fail(classify(&e, &self.endpoints, self.timeout));
+                return Health::Dead;
+            }
+            Err(_) => Health::Slow,
+        };
+        m.set_health(h);
+        h
+    }
+
+    /// Unless the current member has answered, probes every member not probed yet at once and
+    /// makes the first to answer current: a hung or broken member costs nothing while another
+    /// answers.
+    async fn choose(&self) {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        use std::sync::atomic::Ordering;
+        if self.members[self.current.load(Ordering::Relaxed)].health() == Health::Healthy {
+            return;
+        }
+        let mut probes: FuturesUnordered<_> = (0..self.members.len())
+            .filter(|&i| self.members[i].health() == Health::Unknown)
+            .map(|i| async move { (i, self.probe(i).await) })
+            .collect();
+        while let Some((i, h)) = probes.next().await {
+            if h == Health::Healthy {
+                self.current.store(i, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// Runs one request within the overall timeout on a member that answered its probe,
+    /// starting at the current one, moving to the next when a member cannot be reached (the
+    /// request was never delivered) or, for reads (`retry_after_send`), when the connection
+    /// dropped mid-request. Members that were too slow for their probe are tried last, with
+    /// what is left of the timeout. Failures are classified into one line naming the endpoints.
     async fn call<T, F, Fut>(&self, retry_after_send: bool, f: F) -> Result<T>
     where
         F: Fn(etcd_client::KvClient) -> Fut,
@@ -242,45 +323,63 @@ impl EtcdDatastore {
         if self.stalled.load(Ordering::Relaxed) {
             return Err(timed_out(&self.endpoints, self.timeout));
         }
+        self.choose().await;
         let n = self.members.len();
         let first = self.current.load(Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_millis(500);
-        let mut last_err: Option<etcd_client::Error> = None;
-        for step in 0..n {
-            let i = (first + step) % n;
-            let attempt = async {
-                let client = self.member(i).await?;
-                f(Self::kv_of(&client)).await
-            };
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(v)) => {
-                    if step > 0 {
-                        self.current.store(i, Ordering::Relaxed);
+        for slow_pass in [false, true] {
+            for step in 0..n {
+                let i = (first + step) % n;
+                let m = &self.members[i];
+                match (m.health(), slow_pass) {
+                    (Health::Dead, _) | (Health::Slow, false) => continue,
+                    (Health::Healthy | Health::Unknown, true) => continue,
+                    (Health::Unknown, false) if self.probe(i).await != Health::Healthy => {
+                        continue;
                     }
-                    return Ok(v);
+                    _ => {}
                 }
-                Ok(Err(e)) => {
-                    let chain = error_chain(&e).to_lowercase();
-                    if stall(&chain) {
+                let attempt = async {
+                    let client = self.member(i).await?;
+                    f(Self::kv_of(&client)).await
+                };
+                match tokio::time::timeout_at(deadline, attempt).await {
+                    Ok(Ok(v)) => {
+                        m.set_health(Health::Healthy);
+                        self.current.store(i, Ordering::Relaxed);
+                        return Ok(v);
+                    }
+                    Ok(Err(e)) => {
+                        let chain = error_chain(&e).to_lowercase();
+                        if stall(&chain) {
+                            self.stalled.store(true, Ordering::Relaxed);
+                            return Err(timed_out(&self.endpoints, self.timeout));
+                        }
+                        let err = classify(&e, &self.endpoints, self.timeout);
+                        let lost = unreachable(&chain) || dropped(&chain);
+                        if lost {
+                            m.fail(err.clone());
+                        }
+                        if unreachable(&chain) || (retry_after_send && lost) {
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                    Err(_) => {
                         self.stalled.store(true, Ordering::Relaxed);
                         return Err(timed_out(&self.endpoints, self.timeout));
                     }
-                    if unreachable(&chain) || (retry_after_send && dropped(&chain)) {
-                        last_err = Some(e);
-                        continue;
-                    }
-                    return Err(classify(&e, &self.endpoints, self.timeout));
-                }
-                Err(_) => {
-                    self.stalled.store(true, Ordering::Relaxed);
-                    return Err(timed_out(&self.endpoints, self.timeout));
                 }
             }
         }
-        Err(match last_err {
-            Some(e) => classify(&e, &self.endpoints, self.timeout),
-            None => timed_out(&self.endpoints, self.timeout),
-        })
+        // No member left: the first one's reason (each names every endpoint).
+        Err((0..n)
+            .filter_map(|s| {
+                let f = self.members[(first + s) % n].failure.lock().ok()?;
+                f.clone()
+            })
+            .next()
+            .unwrap_or_else(|| timed_out(&self.endpoints, self.timeout)))
     }
 
     async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
@@ -556,6 +655,13 @@ fn unreachable(lower_chain: &str) -> bool {
         || lower_chain.contains("no route to host")
         || lower_chain.contains("dns error")
         || lower_chain.contains("network is unreachable")
+}
+
+/// The member answered the request with a refusal of its own (it is alive and speaks etcd's
+/// gRPC), as opposed to a status made up by the client for a transport failure (gRPC codes
+/// Cancelled, Unknown, DeadlineExceeded, Internal, Unavailable).
+fn answered(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(st) if !matches!(st.code() as i32, 1 | 2 | 4 | 13 | 14))
 }
 
 /// The request went unanswered for the client's per-request timeout.
