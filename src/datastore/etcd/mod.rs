@@ -80,6 +80,8 @@ pub struct EtcdDatastore {
     members: Vec<Member>,
     /// Bound on a health probe (the smaller of `PROBE_DEADLINE` and the timeout).
     probe_deadline: Duration,
+    /// A client certificate is configured (for messages).
+    client_cert: bool,
     /// The member requests try first.
     current: std::sync::atomic::AtomicUsize,
     options: ConnectOptions,
@@ -155,10 +157,17 @@ fn describe_pem(inline: &str, file: &str, what: &str) -> String {
     }
 }
 
-fn read_pem(path: &str, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        DatastoreError::Connection(format!("could not read etcd {what} file {path}: {e}"))
-    })
+/// Inline PEM, else the file's content (read errors in Go's words, as calicoctl), else None.
+fn load_pem(inline: &str, file: &str) -> Result<Option<Vec<u8>>> {
+    if !inline.is_empty() {
+        return Ok(Some(inline.as_bytes().to_vec()));
+    }
+    if file.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read(file)
+        .map(Some)
+        .map_err(|e| DatastoreError::Connection(crate::model::manifest::go_open_error(file, &e)))
 }
 
 impl EtcdDatastore {
@@ -179,27 +188,43 @@ impl EtcdDatastore {
         if !s.username.is_empty() && !s.password.is_empty() {
             opts = opts.with_user(s.username.clone(), s.password.clone());
         }
-        let ca = if !s.ca_pem.is_empty() {
-            Some(s.ca_pem.as_bytes().to_vec())
-        } else if !s.ca_file.is_empty() {
-            Some(read_pem(&s.ca_file, "CA certificate")?)
-        } else {
-            None
-        };
-        let cert = if !s.cert_pem.is_empty() {
-            Some(s.cert_pem.as_bytes().to_vec())
-        } else if !s.cert_file.is_empty() {
-            Some(read_pem(&s.cert_file, "client certificate")?)
-        } else {
-            None
-        };
-        let key = if !s.key_pem.is_empty() {
-            Some(s.key_pem.as_bytes().to_vec())
-        } else if !s.key_file.is_empty() {
-            Some(read_pem(&s.key_file, "client key")?)
-        } else {
-            None
-        };
+        // What calicoctl checks before connecting, in its order (etcd's TLSInfo.ClientConfig):
+        // both halves of the client pair named, the pair loadable and matching, then the CA.
+        let has_cert = !s.cert_pem.is_empty() || !s.cert_file.is_empty();
+        let has_key = !s.key_pem.is_empty() || !s.key_file.is_empty();
+        if has_cert != has_key {
+            return Err(DatastoreError::Connection(
+                if s.cert_pem.is_empty() && s.key_pem.is_empty() {
+                    format!(
+                        "KeyFile and CertFile must both be present[key: {}, cert: {}]",
+                        s.key_file, s.cert_file
+                    )
+                } else {
+                    "etcd TLS needs both a client certificate and its key (etcdCert and etcdKey)"
+                        .to_string()
+                },
+            ));
+        }
+        let cert = load_pem(&s.cert_pem, &s.cert_file)?;
+        let key = load_pem(&s.key_pem, &s.key_file)?;
+        if let (Some(c), Some(k)) = (&cert, &key) {
+            super::certcheck::key_pair(c, k).map_err(DatastoreError::Connection)?;
+        }
+        let ca = load_pem(&s.ca_pem, &s.ca_file)?;
+        if let Some(pem) = &ca
+            && !super::certcheck::has_certificate(pem)
+        {
+            // calicoctl would use an empty CA pool and retry the handshake until the timeout.
+            let setting = if s.ca_pem.is_empty() {
+                "etcdCACertFile"
+            } else {
+                "etcdCACert"
+            };
+            return Err(DatastoreError::Connection(format!(
+                "{} holds no PEM certificate (check {setting})",
+                describe_pem(&s.ca_pem, &s.ca_file, "CA certificate")
+            )));
+        }
         let now = chrono::Utc::now();
         for (pem, what) in [
             (&ca, describe_pem(&s.ca_pem, &s.ca_file, "CA certificate")),
@@ -220,14 +245,8 @@ impl EtcdDatastore {
             if let Some(ca) = ca {
                 tls = tls.ca_certificate(Certificate::from_pem(ca));
             }
-            match (cert, key) {
-                (Some(c), Some(k)) => tls = tls.identity(Identity::from_pem(c, k)),
-                (None, None) => {}
-                _ => {
-                    return Err(DatastoreError::Connection(
-                        "etcd TLS needs both a client certificate and its key (etcdCertFile and etcdKeyFile)".into(),
-                    ));
-                }
+            if let (Some(c), Some(k)) = (cert, key) {
+                tls = tls.identity(Identity::from_pem(c, k));
             }
             opts = opts.with_tls(tls);
         }
@@ -245,6 +264,7 @@ impl EtcdDatastore {
                 })
                 .collect(),
             probe_deadline: PROBE_DEADLINE.min(timeout),
+            client_cert: has_cert,
             current: std::sync::atomic::AtomicUsize::new(0),
             options: opts,
             endpoints: crate::log::redact_url_passwords(&s.endpoints.join(",")),
@@ -267,6 +287,19 @@ impl EtcdDatastore {
         client.kv_client().max_decoding_message_size(512 << 20)
     }
 
+    /// Classifies a failure of member `i`; `first_contact` when it came from the member's
+    /// probe (the first request on a new connection), where a mismatch of TLS settings shows.
+    fn explain(&self, e: &etcd_client::Error, i: usize, first_contact: bool) -> DatastoreError {
+        let context = Context {
+            endpoints: &self.endpoints,
+            timeout: self.timeout,
+            tls: self.members[i].endpoint.starts_with("https://"),
+            client_cert: self.client_cert,
+            first_contact,
+        };
+        classify(e, &context)
+    }
+
     /// Probes member `i` (a Status call, which the member answers itself) within the probe
     /// deadline and records what it learnt.
     async fn probe(&self, i: usize) -> Health {
@@ -279,7 +312,7 @@ impl EtcdDatastore {
             Ok(Ok(_)) => Health::Healthy,
             Ok(Err(e)) if answered(&e) => Health::Healthy,
             Ok(Err(e)) => {
-                m.fail(classify(&e, &self.endpoints, self.timeout));
+                m.fail(self.explain(&e, i, true));
                 return Health::Dead;
             }
             Err(_) => Health::Slow,
@@ -355,7 +388,7 @@ impl EtcdDatastore {
                             self.stalled.store(true, Ordering::Relaxed);
                             return Err(timed_out(&self.endpoints, self.timeout));
                         }
-                        let err = classify(&e, &self.endpoints, self.timeout);
+                        let err = self.explain(&e, i, false);
                         let lost = unreachable(&chain) || dropped(&chain);
                         if lost {
                             m.fail(err.clone());
@@ -678,8 +711,24 @@ fn dropped(lower_chain: &str) -> bool {
         || lower_chain.contains("unavailable")
 }
 
+const NO_CLIENT_CERT: &str =
+    "TLS: the server requires a client certificate (set etcdCertFile and etcdKeyFile)";
+
+/// What a failure message may take into account besides the error.
+struct Context<'a> {
+    /// Every endpoint, as printed.
+    endpoints: &'a str,
+    timeout: Duration,
+    /// The failing member's endpoint is https://.
+    tls: bool,
+    /// A client certificate is configured.
+    client_cert: bool,
+    /// The failure came on the first request of a new connection (the member's probe).
+    first_contact: bool,
+}
+
 /// Names the endpoint and the likely cause, instead of gRPC's generic texts.
-fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+fn classify(e: &etcd_client::Error, cx: &Context) -> DatastoreError {
     // The server answered and refused the request itself (e.g. `etcdserver: request is too
     // large`): calicoctl reports etcd's own message; the connection was fine.
     if let etcd_client::Error::GRpcStatus(st) = e
@@ -692,6 +741,12 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     }
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
+    let closed = lower.contains("broken pipe")
+        || lower.contains("brokenpipe")
+        || lower.contains("connection reset")
+        || lower.contains("connection closed")
+        || lower.contains("h2 protocol error")
+        || lower.contains("frame with invalid size");
     let why = if lower.contains("unknownissuer")
         || lower.contains("unknown issuer")
         || lower.contains("unknownca")
@@ -710,23 +765,31 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     } else if lower.contains("certificate required")
         || lower.contains("certificaterequired")
         || lower.contains("handshake failure")
+        || lower.contains("handshakefailure")
         || lower.contains("bad certificate")
+        || lower.contains("badcertificate")
     {
-        "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
+        if cx.client_cert {
+            "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
+        } else {
+            NO_CLIENT_CERT.to_string()
+        }
     } else if lower.contains("invalidcontenttype")
         || lower.contains("corrupt message")
         || lower.contains("received corrupt")
         || lower.contains("wrong version number")
+        || lower.contains("tls handshake eof")
     {
         "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)"
             .to_string()
-    } else if lower.contains("broken pipe")
-        || lower.contains("brokenpipe")
-        || lower.contains("connection reset")
-        || lower.contains("h2 protocol error")
-        || lower.contains("frame with invalid size")
-    {
+    } else if closed && cx.first_contact && cx.tls && !cx.client_cert {
+        // A TLS 1.3 server checks the client certificate after the handshake: its alert may
+        // or may not be read before it hangs up, so both give the same line.
+        NO_CLIENT_CERT.to_string()
+    } else if closed && cx.first_contact && !cx.tls {
         "the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates".to_string()
+    } else if closed {
+        "the connection was dropped (the member may have stopped or restarted)".to_string()
     } else if lower.contains("connection refused") {
         "connection refused".to_string()
     } else if lower.contains("timed out")
@@ -734,7 +797,7 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         || lower.contains("deadline")
         || lower.contains("elapsed")
     {
-        format!("no answer within {}s", timeout.as_secs_f64())
+        format!("no answer within {}s", cx.timeout.as_secs_f64())
     } else if lower.contains("authentication failed") || lower.contains("invalid auth") {
         "authentication failed: invalid etcd username or password".to_string()
     } else if lower.contains("permission denied") || lower.contains("user name is empty") {
@@ -744,7 +807,10 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     };
     // The cause may quote the URL it tried, credentials included.
     let why = crate::log::redact_url_passwords(&why);
-    DatastoreError::Connection(format!("error connecting to etcd at {endpoints}: {why}"))
+    DatastoreError::Connection(format!(
+        "error connecting to etcd at {}: {why}",
+        cx.endpoints
+    ))
 }
 
 #[async_trait]
