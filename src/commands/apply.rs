@@ -68,5 +68,11 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         }
     })
     .await;
-    engine::report_cav(&mut ctx.out, Verb::Apply, p.input.single_kind, &results)
+    engine::report_cav(
+        &mut ctx.out,
+        Verb::Apply,
+        p.input.single_kind,
+        &resources,
+        &results,
+    )
 }

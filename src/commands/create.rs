@@ -36,5 +36,11 @@ pub async fn run(ctx: &mut Ctx, args: &CreateArgs) -> CmdResult {
         }
     })
     .await;
-    engine::report_cav(&mut ctx.out, Verb::Create, p.input.single_kind, &results)
+    engine::report_cav(
+        &mut ctx.out,
+        Verb::Create,
+        p.input.single_kind,
+        &resources,
+        &results,
+    )
 }

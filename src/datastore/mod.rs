@@ -55,6 +55,14 @@ pub enum DatastoreError {
     Other(String),
 }
 
+/// Whether an error text is one of the etcd backend's connection failures. They name the
+/// endpoints, not a resource, so a batch that failed for that reason repeats the same text for
+/// every object.
+pub fn is_connection_failure(text: &str) -> bool {
+    text.starts_with("error connecting to etcd at ")
+        || (text.starts_with("etcd at ") && text.contains(" did not answer within "))
+}
+
 impl DatastoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, DatastoreError::NotFound { .. })

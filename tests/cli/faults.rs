@@ -65,6 +65,28 @@ fn one_member_down_then_quorum_lost_then_all_down() {
         .run();
     out.fails(1);
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    // A batch that stalls: the one connection failure once, with the count and a few names.
+    let many: String = (0..400)
+        .map(|i| {
+            pool(
+                &format!("q{i:03}"),
+                &format!("10.{}.{}.0/24", 100 + i / 256, i % 256),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let out = ctl(&["apply", "-f", "-"]).stdin(&many).run();
+    out.fails(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("failed to apply any 'IPPool' resources: [etcd at ")
+            && out.stderr.ends_with(
+                "(400 resources: ippool.projectcalico.org/q000, ippool.projectcalico.org/q001, ippool.projectcalico.org/q002, …)]\n"
+            )
+            && out.stderr.len() < 400,
+        "{}",
+        out.stderr
+    );
 
     // Everything down: the error names the endpoints and comes within the timeout.
     c.kill(2);
@@ -137,6 +159,9 @@ fn leader_killed_during_bulk_apply_then_rerun_converges() {
             "reported {ok} applied, {present} stored: {first:?}"
         );
         assert!(first.stderr.contains("etcd"), "{}", first.stderr);
+        // A member killed mid-command is no TLS mismatch.
+        assert!(!first.stderr.contains("https://"), "{}", first.stderr);
+        assert_eq!(first.stderr.lines().count(), 1, "{}", first.stderr);
     }
     // Re-running converges: everything present once, with the file's content.
     let again = calicoctl(&args(&path)).run();

@@ -469,10 +469,17 @@ impl EtcdDatastore {
                 }
             })
         };
+        // Prefetches go to the current member once it has answered (the first page of a
+        // command goes through `call`, which probes).
         let current = || {
-            let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
-            self.members[i].client.get().cloned()
+            let m = &self.members[self.current.load(std::sync::atomic::Ordering::Relaxed)];
+            (m.health() == Health::Healthy)
+                .then(|| m.client.get().cloned())
+                .flatten()
         };
+        if self.stalled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(timed_out(&self.endpoints, self.timeout));
+        }
         let mut start = prefix.as_bytes().to_vec();
         let mut next = fetch(current(), start.clone(), 0);
         let mut revision = 0i64;
