@@ -479,10 +479,13 @@ pub async fn create_batched(
     client: &Client,
     resources: &[Resource],
     ns_errs: &[Option<String>],
-) -> Vec<Option<Result<Value, String>>> {
+) -> Batched {
     let mut pre: Vec<Option<Result<Value, String>>> = vec![None; resources.len()];
     if client.ds.backend() != crate::datastore::Backend::Etcd || resources.len() < 8 {
-        return pre;
+        return Batched {
+            pre,
+            existing: Vec::new(),
+        };
     }
     let mut seen: HashMap<(&str, String, String), usize> = HashMap::new();
     for r in resources {
@@ -506,14 +509,73 @@ pub async fn create_batched(
             Err(e) => pre[i] = Some(Err(e.to_string())),
         }
     }
+    let mut existing = Vec::new();
     for (i, r) in idx.into_iter().zip(client.ds.create_many(&objs).await) {
         match r {
             Ok(v) => pre[i] = Some(Ok(v)),
-            Err(e) if e.is_already_exists() => {}
+            Err(e) if e.is_already_exists() => existing.push(i),
             Err(e) => pre[i] = Some(Err(e.to_string())),
         }
     }
-    pre
+    Batched { pre, existing }
+}
+
+/// What the batched create step settled.
+pub struct Batched {
+    /// Per input: the final result, or `None` for the one-at-a-time path.
+    pub pre: Vec<Option<Result<Value, String>>>,
+    /// Batched resources that already exist (their `pre` is `None`).
+    pub existing: Vec<usize>,
+}
+
+/// Apply's update step for the batched resources that already exist, done as
+/// [`do_update`] does it for a resource without a resourceVersion — read, merge, validate,
+/// compare-and-swap on the revision read — but with the reads and writes batched by the
+/// backend. Whatever a batch does not settle (a conflict with another writer) is left to
+/// the one-at-a-time path, which retries.
+pub async fn update_batched(client: &Client, resources: &[Resource], batched: &mut Batched) {
+    if batched.existing.is_empty() {
+        return;
+    }
+    let ids: Vec<(&'static KindInfo, String, String)> = batched
+        .existing
+        .iter()
+        .map(|&i| {
+            let (_, ns, name) = identity(&resources[i]);
+            (resources[i].kind, ns, name)
+        })
+        .collect();
+    let current = client.get_many(&ids).await;
+    let mut objs = Vec::new();
+    let mut idx = Vec::new();
+    for (&i, cur) in batched.existing.iter().zip(current) {
+        let r = &resources[i];
+        let cur = match cur {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                batched.pre[i] = Some(Err(e.to_string()));
+                continue;
+            }
+        };
+        match client
+            .prepare_update(r.kind, &merge_for_update(&cur, &r.obj))
+            .await
+        {
+            Ok(o) => {
+                objs.push((r.kind, o));
+                idx.push(i);
+            }
+            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+        }
+    }
+    for (i, r) in idx.into_iter().zip(client.ds.update_many(&objs).await) {
+        match r {
+            Ok(v) => batched.pre[i] = Some(Ok(v)),
+            Err(e) if e.is_conflict() || e.is_not_found() => {}
+            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+        }
+    }
 }
 
 /// Runs `op` over resources as calicoctl does, one after the other in input order, but with

@@ -201,6 +201,27 @@ pub trait Datastore: Send + Sync {
         out
     }
 
+    /// Several gets (kind, namespace, name); each result in input order. Backends may answer
+    /// in few requests (etcd: a read-only transaction per chunk) — the default reads one by one.
+    async fn get_many(&self, ids: &[(&'static KindInfo, String, String)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for (k, ns, name) in ids {
+            out.push(self.get(k, ns, name).await);
+        }
+        out
+    }
+
+    /// Several compare-and-swap updates; each result in input order, as `update` would give
+    /// it. Backends may batch them (etcd: one transaction per chunk when none conflicts) — the
+    /// default does them one by one.
+    async fn update_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(kind_objs.len());
+        for (k, o) in kind_objs {
+            out.push(self.update(k, o).await);
+        }
+        out
+    }
+
     async fn ipam_get(&self, key: &crate::model::ipam::IpamKey) -> Result<IpamKv>;
     async fn ipam_list(&self, list: &IpamList) -> Result<Vec<IpamKv>>;
     /// Several gets; `None` for absent keys. Backends may answer in one request (etcd: a

@@ -30,6 +30,10 @@ pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
 
+/// Objects written or read per transaction by the batched calls (etcd's default limit is 128
+/// operations per transaction).
+const BATCH: usize = 120;
+
 /// Objects decoded at a time while scanning a page (see `scan_pages`).
 const DECODE_BATCH: usize = 100;
 
@@ -638,6 +642,25 @@ impl EtcdDatastore {
         Ok((keys::resource_key(kind, &ns, &name), to_go_json(&canon)))
     }
 
+    /// Keys and values of a batch, or None when one cannot go into a transaction (it does
+    /// not encode, it is the synthesised default-allow profile, or two share a key): those
+    /// are done one by one, for their own results.
+    fn encode_batch(&self, chunk: &[(&'static KindInfo, Value)]) -> Option<Vec<(String, String)>> {
+        let mut encoded = Vec::with_capacity(chunk.len());
+        let mut seen = std::collections::HashSet::new();
+        for (k, o) in chunk {
+            if k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE {
+                return None;
+            }
+            let kv = self.encode_resource(k, o).ok()?;
+            if !seen.insert(kv.0.clone()) {
+                return None;
+            }
+            encoded.push(kv);
+        }
+        Some(encoded)
+    }
+
     fn default_allow_profile(&self) -> Value {
         let raw = serde_json::json!({
             "kind": "Profile",
@@ -936,54 +959,175 @@ impl Datastore for EtcdDatastore {
         Ok(out)
     }
 
-    /// Creates in transactions of up to 120 keys, each all-or-nothing on "absent"; a chunk in
-    /// which any key exists is redone one object at a time for per-object results.
+    /// Creates in transactions of up to `BATCH` keys, each all-or-nothing on "absent". When a
+    /// chunk fails, the transaction's other branch says which keys exist: those are reported as
+    /// existing and the rest is tried again, so re-applying existing objects costs one request
+    /// per chunk, not one per object.
     async fn create_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
         let mut out: Vec<Result<Value>> = Vec::with_capacity(kind_objs.len());
-        for chunk in kind_objs.chunks(120) {
-            let mut encoded = Vec::with_capacity(chunk.len());
-            let mut ok = true;
-            for (k, o) in chunk {
-                match self.encode_resource(k, o) {
-                    Ok(kv) if !(k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE) => {
-                        encoded.push(kv)
-                    }
-                    _ => {
-                        ok = false;
-                        break;
-                    }
+        for chunk in kind_objs.chunks(BATCH) {
+            let Some(encoded) = self.encode_batch(chunk) else {
+                for (k, o) in chunk {
+                    out.push(self.create(k, o).await);
                 }
-            }
-            let mut keys_seen = std::collections::HashSet::new();
-            ok = ok && encoded.iter().all(|(k, _)| keys_seen.insert(k.clone()));
-            if ok {
-                let cmps: Vec<Compare> = encoded
-                    .iter()
-                    .map(|(k, _)| Compare::version(k.clone(), CompareOp::Equal, 0))
-                    .collect();
-                let ops: Vec<TxnOp> = encoded
-                    .iter()
-                    .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
-                    .collect();
-                match self.txn(Txn::new().when(cmps).and_then(ops)).await {
+                continue;
+            };
+            let mut results: Vec<Option<Result<Value>>> = vec![None; chunk.len()];
+            let mut todo: Vec<usize> = (0..chunk.len()).collect();
+            while !todo.is_empty() {
+                let key = |i: &usize| encoded[*i].0.clone();
+                let txn = Txn::new()
+                    .when(
+                        todo.iter()
+                            .map(|i| Compare::version(key(i), CompareOp::Equal, 0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .and_then(
+                        todo.iter()
+                            .map(|i| TxnOp::put(key(i), encoded[*i].1.clone(), None))
+                            .collect::<Vec<_>>(),
+                    )
+                    .or_else(
+                        todo.iter()
+                            .map(|i| {
+                                TxnOp::get(
+                                    key(i),
+                                    Some(GetOptions::new().with_keys_only().with_count_only()),
+                                )
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                match self.txn(txn).await {
                     Ok(resp) if resp.succeeded() => {
                         let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
-                        for (_, o) in chunk {
-                            let mut v = o.clone();
+                        for i in todo.drain(..) {
+                            let mut v = chunk[i].1.clone();
                             meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
-                            out.push(Ok(v));
+                            results[i] = Some(Ok(v));
                         }
-                        continue;
                     }
-                    Ok(_) => {}
+                    Ok(resp) => {
+                        let exists: Vec<bool> = resp
+                            .op_responses()
+                            .iter()
+                            .map(|r| matches!(r, TxnOpResponse::Get(g) if g.count() > 0))
+                            .collect();
+                        let before = todo.len();
+                        let mut left = Vec::with_capacity(before);
+                        for (n, i) in todo.drain(..).enumerate() {
+                            if exists.get(n).copied().unwrap_or(false) {
+                                let (k, o) = &chunk[i];
+                                results[i] = Some(Err(DatastoreError::AlreadyExists {
+                                    id: resource_id(k.kind, &meta::namespace(o), &meta::name(o)),
+                                    inner: "<nil>".into(),
+                                }));
+                            } else {
+                                left.push(i);
+                            }
+                        }
+                        if left.len() == before {
+                            // Nothing existed yet the compare failed: settle them one by one.
+                            for i in left {
+                                let (k, o) = &chunk[i];
+                                results[i] = Some(self.create(k, o).await);
+                            }
+                        } else {
+                            todo = left;
+                        }
+                    }
                     Err(e) => {
-                        out.extend(chunk.iter().map(|_| Err(e.clone())));
-                        continue;
+                        for i in todo.drain(..) {
+                            results[i] = Some(Err(e.clone()));
+                        }
                     }
                 }
             }
-            for (k, o) in chunk {
-                out.push(self.create(k, o).await);
+            out.extend(
+                results.into_iter().map(|r| {
+                    r.unwrap_or_else(|| Err(DatastoreError::Other("not attempted".into())))
+                }),
+            );
+        }
+        out
+    }
+
+    /// Reads in read-only transactions of up to `BATCH` keys, all of a chunk at one revision.
+    async fn get_many(&self, ids: &[(&'static KindInfo, String, String)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|(k, ns, name)| TxnOp::get(keys::resource_key(k, ns, name), None))
+                .collect();
+            let resp = match self.txn(Txn::new().and_then(ops)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    out.extend(chunk.iter().map(|_| Err(e.clone())));
+                    continue;
+                }
+            };
+            for ((k, ns, name), r) in chunk.iter().zip(resp.op_responses()) {
+                let found = match &r {
+                    TxnOpResponse::Get(g) => g.kvs().first(),
+                    _ => None,
+                };
+                out.push(match found {
+                    _ if k.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE => {
+                        Ok(self.default_allow_profile())
+                    }
+                    Some(kv) => self.decode_resource(k, kv),
+                    None => Err(DatastoreError::not_found(resource_id(k.kind, ns, name))),
+                });
+            }
+        }
+        out
+    }
+
+    /// Updates in transactions of up to `BATCH` keys, each all-or-nothing on every key's
+    /// revision; a chunk in which any compare fails is redone one object at a time for
+    /// per-object results (conflict, not found).
+    async fn update_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out: Vec<Result<Value>> = Vec::with_capacity(kind_objs.len());
+        for chunk in kind_objs.chunks(BATCH) {
+            let revs: Option<Vec<i64>> = chunk
+                .iter()
+                .map(|(_, o)| meta::resource_version(o).parse().ok())
+                .collect();
+            let (Some(encoded), Some(revs)) = (self.encode_batch(chunk), revs) else {
+                for (k, o) in chunk {
+                    out.push(self.update(k, o).await);
+                }
+                continue;
+            };
+            let txn = Txn::new()
+                .when(
+                    encoded
+                        .iter()
+                        .zip(&revs)
+                        .map(|((k, _), r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r))
+                        .collect::<Vec<_>>(),
+                )
+                .and_then(
+                    encoded
+                        .iter()
+                        .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
+                        .collect::<Vec<_>>(),
+                );
+            match self.txn(txn).await {
+                Ok(resp) if resp.succeeded() => {
+                    let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+                    for (_, o) in chunk {
+                        let mut v = o.clone();
+                        meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
+                        out.push(Ok(v));
+                    }
+                }
+                Ok(_) => {
+                    for (k, o) in chunk {
+                        out.push(self.update(k, o).await);
+                    }
+                }
+                Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
             }
         }
         out
