@@ -38,11 +38,13 @@ start_etcd() {
   echo "etcd did not start" >&2; exit 1
 }
 
-# median_ms NAME CMD...: hyperfine median in milliseconds (runs set by RUNS, default 10).
+# median_ms NAME CMD...: hyperfine median in milliseconds (runs set by RUNS, default 10;
+# PREPARE, when set, runs before each run, untimed).
 median_ms() {
   local name=$1; shift
-  hyperfine -N --warmup 1 --runs "${RUNS:-10}" --export-json "$WORK/$name.json" "$*" >/dev/null 2>&1 || \
-    hyperfine --warmup 1 --runs "${RUNS:-10}" --export-json "$WORK/$name.json" "$*" >/dev/null
+  local prep=(); [ -n "${PREPARE:-}" ] && prep=(--prepare "$PREPARE")
+  hyperfine -N "${prep[@]}" --warmup 1 --runs "${RUNS:-10}" --export-json "$WORK/$name.json" "$*" >/dev/null 2>&1 || \
+    hyperfine "${prep[@]}" --warmup 1 --runs "${RUNS:-10}" --export-json "$WORK/$name.json" "$*" >/dev/null
   python3 -c "import json;print('%.1f'%(json.load(open('$WORK/$name.json'))['results'][0]['median']*1000))"
 }
 

@@ -106,7 +106,8 @@ impl Steps {
 /// The error text of the test stop hook.
 pub const STOPPED: &str = "cleanup stopped by --stop-after-steps (test hook)";
 
-/// Applies a plan: nodes concurrently (bounded), each node's steps in upstream order.
+/// Applies a plan: nodes concurrently (bounded), each node's steps in upstream order except
+/// that workload endpoints go before their addresses are released.
 pub async fn apply(
     ds: Arc<dyn Datastore>,
     plan: &Plan,
@@ -188,6 +189,17 @@ async fn apply_node(
             Err(e) => return Err(e),
         }
     }
+    // Workload endpoints first (upstream releases the IPs first): an interruption must never
+    // leave an endpoint naming an address that is free again, since another pod may get the
+    // address and, with it, the dead endpoint's labels in every other node's policy. Addresses
+    // left allocated without an endpoint are found by the next plan (it reads IPAM, not the
+    // endpoints).
+    for w in &np.workload_endpoints {
+        steps.step()?;
+        if delete_ignoring_absent(ds, w).await? {
+            res.objects_deleted += 1;
+        }
+    }
     // 1-3. Release the node's IPs (its workloads', its tunnel addresses', its borrowed ones),
     // each guarded by handle and sequence number so a re-used address is never freed.
     // Fast path: a block of the node's own that holds only planned IPs is deleted whole (one
@@ -237,13 +249,6 @@ async fn apply_node(
             .parse()
             .map_err(|e| DatastoreError::Other(format!("bad CIDR {} in plan: {e}", h.block)))?;
         ipam::decrement_handle(ds, &h.handle, cidr, h.excess, ipam::Decrement::Clamp).await?;
-    }
-    // 4. Workload endpoints.
-    for w in &np.workload_endpoints {
-        steps.step()?;
-        if delete_ignoring_absent(ds, w).await? {
-            res.objects_deleted += 1;
-        }
     }
     // 5. Block affinities: empty blocks go, others become unaffine.
     for a in np

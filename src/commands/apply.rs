@@ -53,7 +53,9 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
     let client = &p.client;
-    let pre = engine::create_batched(client, &resources, &ns_errs).await;
+    let mut batched = engine::create_batched(client, &resources, &ns_errs).await;
+    engine::update_batched(client, &resources, &mut batched).await;
+    let pre = batched.pre;
     let results = engine::run_all(&resources, |i, r| {
         let ns_err = ns_errs[i].clone();
         let done = pre[i].clone();
@@ -68,5 +70,11 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         }
     })
     .await;
-    engine::report_cav(&mut ctx.out, Verb::Apply, p.input.single_kind, &results)
+    engine::report_cav(
+        &mut ctx.out,
+        Verb::Apply,
+        p.input.single_kind,
+        &resources,
+        &results,
+    )
 }

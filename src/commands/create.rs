@@ -21,7 +21,9 @@ pub async fn run(ctx: &mut Ctx, args: &CreateArgs) -> CmdResult {
         .collect();
     let client = &p.client;
     // Large files: batched creates where the backend has them; the rest one at a time.
-    let pre = engine::create_batched(client, &resources, &ns_errs).await;
+    let pre = engine::create_batched(client, &resources, &ns_errs)
+        .await
+        .pre;
     let results = engine::run_all(&resources, |i, r| {
         let ns_err = ns_errs[i].clone();
         let done = pre[i].clone();
@@ -36,5 +38,11 @@ pub async fn run(ctx: &mut Ctx, args: &CreateArgs) -> CmdResult {
         }
     })
     .await;
-    engine::report_cav(&mut ctx.out, Verb::Create, p.input.single_kind, &results)
+    engine::report_cav(
+        &mut ctx.out,
+        Verb::Create,
+        p.input.single_kind,
+        &resources,
+        &results,
+    )
 }

@@ -479,10 +479,13 @@ pub async fn create_batched(
     client: &Client,
     resources: &[Resource],
     ns_errs: &[Option<String>],
-) -> Vec<Option<Result<Value, String>>> {
+) -> Batched {
     let mut pre: Vec<Option<Result<Value, String>>> = vec![None; resources.len()];
     if client.ds.backend() != crate::datastore::Backend::Etcd || resources.len() < 8 {
-        return pre;
+        return Batched {
+            pre,
+            existing: Vec::new(),
+        };
     }
     let mut seen: HashMap<(&str, String, String), usize> = HashMap::new();
     for r in resources {
@@ -506,14 +509,73 @@ pub async fn create_batched(
             Err(e) => pre[i] = Some(Err(e.to_string())),
         }
     }
+    let mut existing = Vec::new();
     for (i, r) in idx.into_iter().zip(client.ds.create_many(&objs).await) {
         match r {
             Ok(v) => pre[i] = Some(Ok(v)),
-            Err(e) if e.is_already_exists() => {}
+            Err(e) if e.is_already_exists() => existing.push(i),
             Err(e) => pre[i] = Some(Err(e.to_string())),
         }
     }
-    pre
+    Batched { pre, existing }
+}
+
+/// What the batched create step settled.
+pub struct Batched {
+    /// Per input: the final result, or `None` for the one-at-a-time path.
+    pub pre: Vec<Option<Result<Value, String>>>,
+    /// Batched resources that already exist (their `pre` is `None`).
+    pub existing: Vec<usize>,
+}
+
+/// Apply's update step for the batched resources that already exist, done as
+/// [`do_update`] does it for a resource without a resourceVersion — read, merge, validate,
+/// compare-and-swap on the revision read — but with the reads and writes batched by the
+/// backend. Whatever a batch does not settle (a conflict with another writer) is left to
+/// the one-at-a-time path, which retries.
+pub async fn update_batched(client: &Client, resources: &[Resource], batched: &mut Batched) {
+    if batched.existing.is_empty() {
+        return;
+    }
+    let ids: Vec<(&'static KindInfo, String, String)> = batched
+        .existing
+        .iter()
+        .map(|&i| {
+            let (_, ns, name) = identity(&resources[i]);
+            (resources[i].kind, ns, name)
+        })
+        .collect();
+    let current = client.get_many(&ids).await;
+    let mut objs = Vec::new();
+    let mut idx = Vec::new();
+    for (&i, cur) in batched.existing.iter().zip(current) {
+        let r = &resources[i];
+        let cur = match cur {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                batched.pre[i] = Some(Err(e.to_string()));
+                continue;
+            }
+        };
+        match client
+            .prepare_update(r.kind, &merge_for_update(&cur, &r.obj))
+            .await
+        {
+            Ok(o) => {
+                objs.push((r.kind, o));
+                idx.push(i);
+            }
+            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+        }
+    }
+    for (i, r) in idx.into_iter().zip(client.ds.update_many(&objs).await) {
+        match r {
+            Ok(v) => batched.pre[i] = Some(Ok(v)),
+            Err(e) if e.is_conflict() || e.is_not_found() => {}
+            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+        }
+    }
 }
 
 /// Runs `op` over resources as calicoctl does, one after the other in input order, but with
@@ -585,52 +647,71 @@ pub fn go_error_list(errs: &[String]) -> String {
     format!("[{}]", errs.join(" "))
 }
 
+/// How many names a grouped error lists.
+const GROUP_NAMES: usize = 3;
+
+/// Go's `%v` of the errors of a batch, except that a connection failure repeated for several
+/// resources is given once with their count and the first few names (calicoctl never prints
+/// such a list: it waits on an unreachable datastore), so a stalled batch of thousands stays
+/// one short line. Every other error is listed per resource, as calicoctl does.
+fn batch_errors(resources: &[Resource], results: &[Result<Value, String>]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    // Connection failure text -> (its place in `parts`, the resources that hit it).
+    let mut groups: std::collections::HashMap<&str, (usize, Vec<usize>)> = Default::default();
+    for (i, r) in results.iter().enumerate() {
+        let Err(e) = r else { continue };
+        if crate::datastore::is_connection_failure(e) {
+            if let Some((_, hit)) = groups.get_mut(e.as_str()) {
+                hit.push(i);
+                continue;
+            }
+            groups.insert(e, (parts.len(), vec![i]));
+        }
+        parts.push(e.clone());
+    }
+    for (e, (pos, hit)) in groups {
+        if hit.len() > 1 {
+            let names: Vec<String> = hit
+                .iter()
+                .take(GROUP_NAMES)
+                .filter_map(|&i| resources.get(i).map(super::diff::object_ref))
+                .collect();
+            let more = if hit.len() > GROUP_NAMES { ", …" } else { "" };
+            parts[pos] = format!("{e} ({} resources: {}{more})", hit.len(), names.join(", "));
+        }
+    }
+    go_error_list(&parts)
+}
+
 /// Reports create/apply/validate results exactly as calicoctl (success, partial, all failed).
 pub fn report_cav(
     out: &mut dyn Write,
     verb: Verb,
     single_kind: Option<&str>,
+    resources: &[Resource],
     results: &[Result<Value, String>],
 ) -> Result<i32, Failure> {
     let total = results.len();
-    let errs: Vec<String> = results
-        .iter()
-        .filter_map(|r| r.as_ref().err().cloned())
-        .collect();
-    let ok = total - errs.len();
-    if errs.is_empty() {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let ok = total - failed;
+    if failed == 0 {
         match single_kind {
             Some(k) => writeln!(out, "Successfully {} {ok} '{k}' resource(s)", verb.past())?,
             None => writeln!(out, "Successfully {} {ok} resource(s)", verb.past())?,
         }
         return Ok(0);
     }
-    if errs.len() == total {
+    let errs = batch_errors(resources, results);
+    if failed == total {
         let msg = match (total, single_kind) {
-            (1, Some(k)) => format!(
-                "failed to {} '{k}' resource: {}",
-                verb.verb(),
-                go_error_list(&errs)
-            ),
-            (1, None) => format!(
-                "failed to {} resource: {}",
-                verb.verb(),
-                go_error_list(&errs)
-            ),
-            (_, Some(k)) => format!(
-                "failed to {} any '{k}' resources: {}",
-                verb.verb(),
-                go_error_list(&errs)
-            ),
-            (_, None) => format!(
-                "failed to {} any resources: {}",
-                verb.verb(),
-                go_error_list(&errs)
-            ),
+            (1, Some(k)) => format!("failed to {} '{k}' resource: {}", verb.verb(), errs),
+            (1, None) => format!("failed to {} resource: {}", verb.verb(), errs),
+            (_, Some(k)) => format!("failed to {} any '{k}' resources: {}", verb.verb(), errs),
+            (_, None) => format!("failed to {} any resources: {}", verb.verb(), errs),
         };
         return Err(Failure::Stderr(msg));
     }
-    if ok > errs.len() {
+    if ok > failed {
         match single_kind {
             Some(k) => writeln!(
                 out,
@@ -648,10 +729,7 @@ pub fn report_cav(
         Verb::Create => "hit error",
         Verb::Apply | Verb::Validate => "hit error(s)",
     };
-    Err(Failure::Stderr(format!(
-        "{prefix}: {}",
-        go_error_list(&errs)
-    )))
+    Err(Failure::Stderr(format!("{prefix}: {}", errs)))
 }
 
 /// `No resources specified` (exit 0) when `--skip-empty` found nothing.
@@ -674,6 +752,32 @@ mod tests {
             kind: by_kind(kind).unwrap(),
             obj: json!({"kind": kind, "metadata": {"name": name}}),
         }
+    }
+
+    #[test]
+    fn only_repeated_connection_failures_are_grouped() {
+        let rs: Vec<Resource> = (0..6).map(|i| res("IPPool", &format!("p{i}"))).collect();
+        let down = "error connecting to etcd at http://127.0.0.1:1: connection refused";
+        let bad = "error with field CIDR = 'x' (invalid CIDR)";
+        let results: Vec<Result<Value, String>> = vec![
+            Err(down.into()),
+            Ok(Value::Null),
+            Err(bad.into()),
+            Err(down.into()),
+            Err(bad.into()),
+            Err(down.into()),
+        ];
+        assert_eq!(
+            batch_errors(&rs, &results),
+            format!(
+                "[{down} (3 resources: ippool.projectcalico.org/p0, ippool.projectcalico.org/p3, ippool.projectcalico.org/p5) {bad} {bad}]"
+            )
+        );
+        let rs: Vec<Resource> = (0..5).map(|i| res("IPPool", &format!("p{i}"))).collect();
+        let results: Vec<Result<Value, String>> = (0..5).map(|_| Err(down.into())).collect();
+        assert!(batch_errors(&rs, &results).ends_with("ippool.projectcalico.org/p2, …)]"));
+        // A single failure is printed as it is.
+        assert_eq!(batch_errors(&rs[..1], &results[..1]), format!("[{down}]"));
     }
 
     /// Which operations were in flight together.

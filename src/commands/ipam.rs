@@ -381,6 +381,23 @@ async fn release_from_reports(
                 "{unallocated} addresses marked as leaked in the report had already been cleaned up."
             )?;
         }
+        // A release killed between freeing an address and decrementing its handle leaves the
+        // handle counting it, and a re-run finds the address free (or, when the report has a
+        // sequence number for it, a conflict): finish that part of the job.
+        if locked {
+            let pairs: Vec<(String, IpAddr)> = to_release
+                .iter()
+                .filter_map(|r| Some((r.handle.clone()?, r.address?)))
+                .collect();
+            match ipam::repair_handles(ds, &pairs).await {
+                Ok(0) => {}
+                Ok(n) => writeln!(
+                    ctx.out,
+                    "Repaired {n} handles that still counted released addresses (left by an interrupted release)."
+                )?,
+                Err(e) => writeln!(ctx.out, "Repairing handles failed: {e}.")?,
+            }
+        }
     }
     let handles = &merged.leaked_handles;
     if handles.is_empty() {

@@ -22,5 +22,11 @@ pub async fn run(ctx: &mut Ctx, args: &ValidateArgs) -> CmdResult {
                 .map_err(|e| e.to_string())
         })
         .collect();
-    engine::report_cav(&mut ctx.out, Verb::Validate, input.single_kind, &results)
+    engine::report_cav(
+        &mut ctx.out,
+        Verb::Validate,
+        input.single_kind,
+        &input.resources,
+        &results,
+    )
 }

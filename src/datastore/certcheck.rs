@@ -111,6 +111,123 @@ pub fn check(pem: &str, what: &str, now: DateTime<Utc>) -> Option<String> {
     None
 }
 
+/// The PEM blocks of a text, in order: (type, DER bytes). Like Go's `pem.Decode` in a loop:
+/// text outside blocks is skipped, a block whose body is not base64 ends the scan.
+fn pem_blocks(pem: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let text = String::from_utf8_lossy(pem);
+    let mut out = Vec::new();
+    let mut rest: &str = &text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + "-----BEGIN ".len()..];
+        let Some(type_end) = after.find("-----") else {
+            break;
+        };
+        let kind = after[..type_end].to_string();
+        let body = &after[type_end + 5..];
+        let end_marker = format!("-----END {kind}-----");
+        let Some(end) = body.find(&end_marker) else {
+            break;
+        };
+        let b64: String = body[..end]
+            .lines()
+            .filter(|l| !l.contains(':'))
+            .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
+            .collect();
+        let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            break;
+        };
+        out.push((kind, der));
+        rest = &body[end + end_marker.len()..];
+    }
+    out
+}
+
+/// Whether a CA file holds at least one PEM certificate.
+pub fn has_certificate(pem: &[u8]) -> bool {
+    pem_blocks(pem).iter().any(|(k, _)| k == "CERTIFICATE")
+}
+
+/// Checks a client certificate and key the way Go's `tls.X509KeyPair` does (calicoctl loads
+/// them before connecting), with its error texts: a key that is not a key, or not the key of
+/// the certificate, is reported here rather than as a failed handshake.
+pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::{
+        CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+    };
+    let mut certs = Vec::new();
+    let mut skipped = Vec::new();
+    for (kind, der) in pem_blocks(cert_pem) {
+        if kind == "CERTIFICATE" {
+            certs.push(der);
+        } else {
+            skipped.push(kind);
+        }
+    }
+    if certs.is_empty() {
+        return Err(match skipped.as_slice() {
+            [] => "tls: failed to find any PEM data in certificate input".to_string(),
+            [k] if k.ends_with("PRIVATE KEY") => "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".to_string(),
+            _ => format!(
+                "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]",
+                skipped.join(" ")
+            ),
+        });
+    }
+    skipped.clear();
+    let mut key = None;
+    for (kind, der) in pem_blocks(key_pem) {
+        if kind == "PRIVATE KEY" || kind.ends_with(" PRIVATE KEY") {
+            key = Some((kind, der));
+            break;
+        }
+        skipped.push(kind);
+    }
+    let Some((_, der)) = key else {
+        return Err(match skipped.as_slice() {
+            [] => "tls: failed to find any PEM data in key input".to_string(),
+            [k] if k == "CERTIFICATE" => {
+                "tls: found a certificate rather than a key in the PEM for the private key"
+                    .to_string()
+            }
+            _ => format!(
+                "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]",
+                skipped.join(" ")
+            ),
+        });
+    };
+    // Go tries PKCS#1, PKCS#8 and SEC1 whatever the block type says.
+    let candidates = [
+        PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.clone())),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.clone())),
+        PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
+    ];
+    let Some(signer) = candidates
+        .iter()
+        .find_map(|k| rustls::crypto::ring::sign::any_supported_type(k).ok())
+    else {
+        return Err("tls: failed to parse private key".to_string());
+    };
+    let cert = certs.swap_remove(0);
+    // The key's algorithm OID (inside its SubjectPublicKeyInfo) must appear in the certificate.
+    if let Some(spki) = signer.public_key()
+        && let Some((_, body, _)) = tlv(spki.as_ref())
+        && let Some((_, alg, _)) = tlv(body)
+        && let Some((0x06, oid, _)) = tlv(alg)
+        && !cert.windows(oid.len()).any(|w| w == oid)
+    {
+        return Err("tls: private key type does not match public key type".to_string());
+    }
+    let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert)], signer);
+    match certified.keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err("tls: private key does not match public key".to_string())
+        }
+        Err(rustls::Error::InvalidCertificate(_)) => Err("x509: malformed certificate".to_string()),
+        // A key type whose public half rustls cannot derive: left to the handshake.
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

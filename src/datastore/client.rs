@@ -112,6 +112,20 @@ impl Client {
         Ok(v)
     }
 
+    /// Several `get`s, batched by the backend.
+    pub async fn get_many(
+        &self,
+        ids: &[(&'static KindInfo, String, String)],
+    ) -> Vec<Result<Value>> {
+        let mut out = self.ds.get_many(ids).await;
+        for ((kind, _, _), r) in ids.iter().zip(&mut out) {
+            if let Ok(v) = r {
+                read_defaults(kind, v);
+            }
+        }
+        out
+    }
+
     pub async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
         let mut l = self.ds.list(kind, opts).await?;
         for v in &mut l.items {

@@ -55,6 +55,14 @@ pub enum DatastoreError {
     Other(String),
 }
 
+/// Whether an error text is one of the etcd backend's connection failures. They name the
+/// endpoints, not a resource, so a batch that failed for that reason repeats the same text for
+/// every object.
+pub fn is_connection_failure(text: &str) -> bool {
+    text.starts_with("error connecting to etcd at ")
+        || (text.starts_with("etcd at ") && text.contains(" did not answer within "))
+}
+
 impl DatastoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, DatastoreError::NotFound { .. })
@@ -189,6 +197,27 @@ pub trait Datastore: Send + Sync {
         let mut out = Vec::with_capacity(kind_objs.len());
         for (k, o) in kind_objs {
             out.push(self.create(k, o).await);
+        }
+        out
+    }
+
+    /// Several gets (kind, namespace, name); each result in input order. Backends may answer
+    /// in few requests (etcd: a read-only transaction per chunk) — the default reads one by one.
+    async fn get_many(&self, ids: &[(&'static KindInfo, String, String)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for (k, ns, name) in ids {
+            out.push(self.get(k, ns, name).await);
+        }
+        out
+    }
+
+    /// Several compare-and-swap updates; each result in input order, as `update` would give
+    /// it. Backends may batch them (etcd: one transaction per chunk when none conflicts) — the
+    /// default does them one by one.
+    async fn update_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(kind_objs.len());
+        for (k, o) in kind_objs {
+            out.push(self.update(k, o).await);
         }
         out
     }

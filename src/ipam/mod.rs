@@ -562,7 +562,7 @@ pub async fn decrement_handle(
             Err(e) if e.is_not_found() && how == Decrement::Clamp => return Ok(()),
             Err(e) => return Err(e),
         };
-        let IpamValue::Handle(mut h) = kv.value.clone() else {
+        let IpamValue::Handle(h) = kv.value.clone() else {
             return Err(DatastoreError::Corrupt(format!(
                 "handle {handle} has the wrong type"
             )));
@@ -584,22 +584,7 @@ pub async fn decrement_handle(
                 Some(_) => {}
             }
         }
-        let left = have.unwrap_or(0) - count;
-        if left <= 0 {
-            h.block.remove(&key);
-        } else {
-            h.block.insert(key, left);
-        }
-        let next = IpamKv {
-            value: IpamValue::Handle(h.clone()),
-            ..kv
-        };
-        let r = if h.block.is_empty() {
-            ds.ipam_delete(&next).await
-        } else {
-            ds.ipam_update(&next).await.map(|_| ())
-        };
-        match r {
+        match store_handle_count(ds, kv, h, key, have.unwrap_or(0) - count).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_conflict() => continue,
             Err(e) if e.is_not_found() && how == Decrement::Clamp => return Ok(()),
@@ -609,6 +594,90 @@ pub async fn decrement_handle(
     Err(DatastoreError::Other(format!(
         "max retries hit updating handle {handle}"
     )))
+}
+
+/// Sets a handle's count for one block (none when `left` ≤ 0) and writes it, compare-and-swap
+/// on the revision read; a handle left counting nothing is deleted.
+async fn store_handle_count(
+    ds: &dyn Datastore,
+    kv: IpamKv,
+    mut h: crate::model::ipam::IpamHandle,
+    block: String,
+    left: i64,
+) -> Result<()> {
+    if left <= 0 {
+        h.block.remove(&block);
+    } else {
+        h.block.insert(block, left);
+    }
+    let empty = h.block.is_empty();
+    let next = IpamKv {
+        value: IpamValue::Handle(h),
+        ..kv
+    };
+    if empty {
+        ds.ipam_delete(&next).await
+    } else {
+        ds.ipam_update(&next).await.map(|_| ())
+    }
+}
+
+/// Finishes a release that was interrupted between its two writes (the block freed the
+/// address, the handle was not decremented): for each (handle, address) pair, a handle that
+/// counts more addresses in the address's block than the block holds for it is set to what
+/// the block holds, and deleted when nothing is left. Only for a locked datastore: while
+/// allocations run, a handle is legitimately ahead of its block (it is incremented first).
+/// Returns the handles changed.
+pub async fn repair_handles(ds: &dyn Datastore, pairs: &[(String, IpAddr)]) -> Result<usize> {
+    let mut repaired = 0;
+    for (handle, ip) in pairs {
+        for _ in 0..DATASTORE_RETRIES {
+            let kv = match ds.ipam_get(&IpamKey::Handle(handle.clone())).await {
+                Ok(kv) => kv,
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(e),
+            };
+            let IpamValue::Handle(h) = kv.value.clone() else {
+                break;
+            };
+            let Some((key, counted)) = h
+                .block
+                .iter()
+                .find(|(k, _)| k.parse::<IpNet>().is_ok_and(|n| n.contains(ip)))
+                .map(|(k, n)| (k.clone(), *n))
+            else {
+                break;
+            };
+            let held = match get_block(ds, key.parse::<IpNet>().expect("parsed above")).await {
+                Ok(b) => held_by(&b.block, handle),
+                Err(e) if e.is_not_found() => 0,
+                Err(e) => return Err(e),
+            };
+            if counted <= held {
+                break;
+            }
+            match store_handle_count(ds, kv, h, key, held).await {
+                Ok(()) => {
+                    repaired += 1;
+                    break;
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(repaired)
+}
+
+/// How many addresses of a block belong to a handle.
+fn held_by(b: &AllocationBlock, handle: &str) -> i64 {
+    let attrs = b.attributes.as_deref().unwrap_or_default();
+    b.allocations
+        .iter()
+        .flatten()
+        .filter(|&&a| attrs.get(a).and_then(|x| x.handle_id.as_deref()) == Some(handle))
+        .count() as i64
 }
 
 /// Deletes a handle if its revision (and UID, where the backend has them) are unchanged.

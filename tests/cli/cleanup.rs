@@ -434,8 +434,14 @@ fn a_run_stopped_after_any_step_is_finished_by_the_next() {
         }
         out.fails(1)
             .stderr_has("cleanup stopped by --stop-after-steps");
-        // After every interruption, live nodes' data is untouched.
+        // After every interruption, live nodes' data is untouched, and no workload endpoint
+        // names an address that is free again.
         let now = env.etcd.dump();
+        assert_eq!(
+            endpoints_with_free_ips(&now),
+            Vec::<String>::new(),
+            "after {runs} runs"
+        );
         for k in [
             format!("{R}/nodes/live-a"),
             format!("{R}/nodes/live-b"),
@@ -661,4 +667,38 @@ fn ipam_check(env: &Env) -> Option<Out> {
         .run()
         .ok();
     Some(out)
+}
+
+/// Workload endpoints (key, address) whose IPv4 address no block holds as allocated.
+fn endpoints_with_free_ips(dump: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut allocated = BTreeSet::new();
+    for (k, v) in dump {
+        if !k.starts_with("/calico/ipam/v2/assignment/ipv4/block/") {
+            continue;
+        }
+        let b: serde_json::Value = serde_json::from_str(v).unwrap();
+        let cidr = b["cidr"].as_str().unwrap();
+        let base: std::net::Ipv4Addr = cidr.split('/').next().unwrap().parse().unwrap();
+        for (ord, a) in b["allocations"].as_array().unwrap().iter().enumerate() {
+            if !a.is_null() {
+                allocated.insert(std::net::Ipv4Addr::from(u32::from(base) + ord as u32));
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    for (k, v) in dump {
+        if !k.contains("/workloadendpoints/") {
+            continue;
+        }
+        let w: serde_json::Value = serde_json::from_str(v).unwrap();
+        for net in w["spec"]["ipNetworks"].as_array().into_iter().flatten() {
+            let ip = net.as_str().unwrap().split('/').next().unwrap();
+            if let Ok(ip) = ip.parse::<std::net::Ipv4Addr>()
+                && !allocated.contains(&ip)
+            {
+                bad.push(format!("{k} {ip}"));
+            }
+        }
+    }
+    bad
 }

@@ -65,6 +65,28 @@ fn one_member_down_then_quorum_lost_then_all_down() {
         .run();
     out.fails(1);
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    // A batch that stalls: the one connection failure once, with the count and a few names.
+    let many: String = (0..400)
+        .map(|i| {
+            pool(
+                &format!("q{i:03}"),
+                &format!("10.{}.{}.0/24", 100 + i / 256, i % 256),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("---\n");
+    let out = ctl(&["apply", "-f", "-"]).stdin(&many).run();
+    out.fails(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("failed to apply any 'IPPool' resources: [etcd at ")
+            && out.stderr.ends_with(
+                "(400 resources: ippool.projectcalico.org/q000, ippool.projectcalico.org/q001, ippool.projectcalico.org/q002, …)]\n"
+            )
+            && out.stderr.len() < 400,
+        "{}",
+        out.stderr
+    );
 
     // Everything down: the error names the endpoints and comes within the timeout.
     c.kill(2);
@@ -137,6 +159,9 @@ fn leader_killed_during_bulk_apply_then_rerun_converges() {
             "reported {ok} applied, {present} stored: {first:?}"
         );
         assert!(first.stderr.contains("etcd"), "{}", first.stderr);
+        // A member killed mid-command is no TLS mismatch.
+        assert!(!first.stderr.contains("https://"), "{}", first.stderr);
+        assert_eq!(first.stderr.lines().count(), 1, "{}", first.stderr);
     }
     // Re-running converges: everything present once, with the file's content.
     let again = calicoctl(&args(&path)).run();
@@ -208,4 +233,168 @@ fn concurrent_labels_never_lose_an_update() {
         labels, won,
         "final labels must be exactly the successful commands'"
     );
+}
+
+/// A first endpoint that is not a working etcd member.
+#[derive(Clone, Copy)]
+enum BadMember {
+    /// The first member is SIGSTOPped: TCP connects (the kernel accepts), nothing answers.
+    Stopped,
+    /// Something accepts connections and resets them at once.
+    Resets,
+    /// A plain HTTP/1.1 server.
+    PlainHttp,
+}
+
+/// Listens on a free port and treats each connection as `kind` says; the thread lives as long
+/// as the test process.
+fn fake_member(kind: BadMember) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            match kind {
+                BadMember::Resets => {
+                    use std::os::fd::AsRawFd;
+                    // SO_LINGER 0: close() sends a RST.
+                    let linger = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: a valid socket and a pointer to a live linger of the given size.
+                    unsafe {
+                        libc::setsockopt(
+                            s.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&linger as *const libc::linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        );
+                    }
+                }
+                BadMember::PlainHttp => {
+                    let mut buf = [0u8; 1024];
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let _ = s.read(&mut buf);
+                    let _ = s.write_all(
+                        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nBad Request",
+                    );
+                }
+                BadMember::Stopped => unreachable!("a real member is stopped instead"),
+            }
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+const BLOCK: &str = "/calico/ipam/v2/assignment/ipv4/block/10.66.1.0-29";
+
+/// A pool with a block holding two addresses (handles h0 and h1), affine to node1.
+fn seed_ipam(c: &EtcdCluster) {
+    let put = |k: &str, v: &str| assert!(c.etcdctl(&["put", k, v]).status.success(), "put {k}");
+    put(
+        &format!("{POOLS}p1"),
+        r#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"p1","uid":"u1","creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"cidr":"10.66.0.0/16","vxlanMode":"Never","ipipMode":"Never","natOutgoing":false,"blockSize":29,"nodeSelector":"all()","allowedUses":["Workload","Tunnel"],"assignmentMode":"Automatic"}}"#,
+    );
+    put(
+        BLOCK,
+        r#"{"cidr":"10.66.1.0/29","affinity":"host:node1","allocations":[0,1,null,null,null,null,null,null],"unallocated":[2,3,4,5,6,7],"attributes":[{"handle_id":"h0","secondary":{"node":"node1"}},{"handle_id":"h1","secondary":{"node":"node1"}}],"sequenceNumber":2,"sequenceNumberForAllocation":{"0":0,"1":1},"deleted":false}"#,
+    );
+    for h in ["h0", "h1"] {
+        put(
+            &format!("/calico/ipam/v2/handle/{h}"),
+            r#"{"block":{"10.66.1.0/29":1},"deleted":false}"#,
+        );
+    }
+    put(
+        "/calico/ipam/v2/host/node1/ipv4/block/10.66.1.0-29",
+        r#"{"state":"confirmed","deleted":false}"#,
+    );
+}
+
+/// get, apply, label, delete and `ipam release` with a bad first endpoint: each succeeds with
+/// calicoctl's output (checked against calicoctl v3.32.1 on the same setup) and stored state,
+/// and well within the timeout (the bad member is skipped, not waited for).
+fn commands_survive_a_bad_first_member(kind: BadMember) {
+    let c = EtcdCluster::start3();
+    seed_ipam(&c);
+    let mut endpoints = c.endpoints.clone();
+    match kind {
+        BadMember::Stopped => c.members[0].signal("STOP"),
+        other => endpoints.insert(0, fake_member(other)),
+    }
+    let dir = tempdir();
+    let cfg = dir.path().join("calicoctl.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: {}\n",
+            endpoints.join(",")
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let ctl = |args: &[&str], stdin: &str| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["-c", &cfg, "--timeout", "20s", "--allow-version-mismatch"]);
+        let t = Instant::now();
+        let out = calicoctl(&a).stdin(stdin).run();
+        // A stall would take the whole timeout; the bad member must cost far less.
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}: {out:?}",
+            t.elapsed()
+        );
+        out
+    };
+    ctl(&["get", "ippools", "-o", "name"], "")
+        .ok()
+        .stdout_is("ippool.projectcalico.org/p1\n");
+    ctl(&["apply", "-f", "-"], &pool("p2", "10.2.0.0/16"))
+        .ok()
+        .stdout_is("Successfully applied 1 'IPPool' resource(s)\n");
+    ctl(&["label", "ippools", "p2", "tier=gold"], "")
+        .ok()
+        .stdout_is("Successfully set label tier on ippools p2\n");
+    ctl(&["delete", "ippool", "p1"], "")
+        .ok()
+        .stdout_is("Successfully deleted 1 'IPPool' resource(s)\n");
+    ctl(&["ipam", "release", "--ip=10.66.1.1"], "")
+        .ok()
+        .stdout_is("Successfully released IP address 10.66.1.1\n");
+    if matches!(kind, BadMember::Stopped) {
+        c.members[0].signal("CONT");
+    }
+    // The stored state calicoctl leaves: p1 gone (its block's affinity released with it), p2
+    // labelled, 10.66.1.1 and its handle released.
+    assert_eq!(c.keys(POOLS), vec![format!("{POOLS}p2")]);
+    let v = c.etcdctl(&["get", "--print-value-only", &format!("{POOLS}p2")]);
+    assert!(String::from_utf8_lossy(&v.stdout).contains(r#""labels":{"tier":"gold"}"#));
+    let v = c.etcdctl(&["get", "--print-value-only", BLOCK]);
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        r#"{"cidr":"10.66.1.0/29","affinity":null,"allocations":[0,null,null,null,null,null,null,null],"unallocated":[2,3,4,5,6,7,1],"attributes":[{"handle_id":"h0","secondary":{"node":"node1"}}],"sequenceNumber":4,"sequenceNumberForAllocation":{"0":0},"deleted":false}"#
+    );
+    assert_eq!(
+        c.keys("/calico/ipam/v2/handle/"),
+        vec!["/calico/ipam/v2/handle/h0".to_string()]
+    );
+    assert!(c.keys("/calico/ipam/v2/host/").is_empty());
+}
+
+#[test]
+fn first_member_stopped_is_skipped() {
+    commands_survive_a_bad_first_member(BadMember::Stopped);
+}
+
+#[test]
+fn first_endpoint_resetting_connections_is_skipped() {
+    commands_survive_a_bad_first_member(BadMember::Resets);
+}
+
+#[test]
+fn first_endpoint_speaking_plain_http_is_skipped() {
+    commands_survive_a_bad_first_member(BadMember::PlainHttp);
 }

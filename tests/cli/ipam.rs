@@ -479,3 +479,68 @@ fn split_pool() {
     assert_eq!(c["spec"]["cidr"], "10.0.1.128/26");
     assert_eq!(c["spec"]["natOutgoing"], true);
 }
+
+/// `ipam release --from-report` killed between freeing an address (block written) and
+/// decrementing its handle: re-running the same report still reports what calicoctl reports
+/// (the address's sequence number no longer matches: an update conflict), and finishes the
+/// job by setting the handle to what the block holds for it (here: deleting it).
+#[test]
+fn release_from_report_rerun_after_a_kill_repairs_the_handle() {
+    let env = Env::new();
+    env.apply(POOLS);
+    let block = "/calico/ipam/v2/assignment/ipv4/block/10.66.1.0-29";
+    env.etcd.put(
+        block,
+        r#"{"cidr":"10.66.1.0/29","affinity":"host:node1","allocations":[0,1,null,null,null,null,null,null],"unallocated":[2,3,4,5,6,7],"attributes":[{"handle_id":"h0","secondary":{"node":"node1"}},{"handle_id":"h1","secondary":{"node":"node1"}}],"sequenceNumber":2,"sequenceNumberForAllocation":{"0":0,"1":1},"deleted":false}"#,
+    );
+    for h in ["h0", "h1"] {
+        env.etcd.put(
+            &format!("/calico/ipam/v2/handle/{h}"),
+            r#"{"block":{"10.66.1.0/29":1},"deleted":false}"#,
+        );
+    }
+    env.ctl(&["datastore", "migrate", "lock"]).run().ok();
+    let ci_key = "/calico/resources/v3/projectcalico.org/clusterinformations/default";
+    let guid = env.etcd.get_json(ci_key)["spec"]["clusterGUID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = env.etcd.etcdctl(&["get", ci_key, "-w", "json"]);
+    let rev =
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["kvs"][0]["mod_revision"].to_string();
+    let report = env.dir.path().join("report.json");
+    std::fs::write(
+        &report,
+        json!({"version": "v3.32.1", "clusterGUID": guid, "datastoreLocked": true,
+            "clusterInformationRevision": rev, "clusterType": "",
+            "allocations": {"10.66.1.1": [{"ip": "10.66.1.1", "handle": "h1",
+                "sequenceNumber": 1, "inUse": false, "owners": null}]}})
+        .to_string(),
+    )
+    .unwrap();
+    // The first run was killed after its block write.
+    env.etcd.put(
+        block,
+        r#"{"cidr":"10.66.1.0/29","affinity":"host:node1","allocations":[0,null,null,null,null,null,null,null],"unallocated":[2,3,4,5,6,7,1],"attributes":[{"handle_id":"h0","secondary":{"node":"node1"}}],"sequenceNumber":3,"sequenceNumberForAllocation":{"0":0},"deleted":false}"#,
+    );
+    let release = || env.ctl(&["ipam", "release", "--from-report", report.to_str().unwrap()]);
+    release().run().ok().stdout_is(concat!(
+        "Releasing 1 old IPs...\n",
+        "An error occurred while releasing some IPs: update conflict: 10.66.1.1.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry.\n",
+        "Repaired 1 handles that still counted released addresses (left by an interrupted release).\n",
+        "Report didn't contain any handles to clean up.\n",
+        "You may now unlock the data store.\n",
+    ));
+    assert!(env.etcd.get("/calico/ipam/v2/handle/h1").is_none());
+    assert_eq!(
+        env.etcd.get_json("/calico/ipam/v2/handle/h0"),
+        json!({"block": {"10.66.1.0/29": 1}, "deleted": false})
+    );
+    // Nothing left to repair: calicoctl's lines only.
+    release().run().ok().stdout_is(concat!(
+        "Releasing 1 old IPs...\n",
+        "An error occurred while releasing some IPs: update conflict: 10.66.1.1.  Problems are often caused by an out-of-date IPAM report.  Try regenerating the IPAM report and retry.\n",
+        "Report didn't contain any handles to clean up.\n",
+        "You may now unlock the data store.\n",
+    ));
+}

@@ -61,32 +61,35 @@ fn tls_with_inline_pem_and_ec_key() {
     );
 }
 
+/// `get ippools` (timeout 3s) with a config holding `spec`, which must end within `max_s`.
+fn get_with_config(dir: &std::path::Path, spec: &str, max_s: u64) -> Out {
+    let cfg = dir.join("c.cfg");
+    std::fs::write(
+        &cfg,
+        format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n{spec}"),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let out = calicoctl(&[
+        "get",
+        "ippools",
+        "--timeout",
+        "3s",
+        "--allow-version-mismatch",
+        "-c",
+        cfg.to_str().unwrap(),
+    ])
+    .run();
+    assert!(start.elapsed() < std::time::Duration::from_secs(max_s));
+    out
+}
+
 #[test]
 fn tls_failures_are_distinct_one_line_errors() {
     let certs = Certs::new("rsa");
     let etcd = Etcd::start_tls(&certs);
     let dir = tempdir();
-    let run = |spec: String| {
-        let cfg = dir.path().join("c.cfg");
-        std::fs::write(
-            &cfg,
-            format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n{spec}"),
-        )
-        .unwrap();
-        let start = std::time::Instant::now();
-        let out = calicoctl(&[
-            "get",
-            "ippools",
-            "--timeout",
-            "3s",
-            "--allow-version-mismatch",
-            "-c",
-            cfg.to_str().unwrap(),
-        ])
-        .run();
-        assert!(start.elapsed() < std::time::Duration::from_secs(20));
-        out
-    };
+    let run = |spec: String| get_with_config(dir.path(), &spec, 20);
     let ep = &etcd.endpoint;
     let wrong_ca = run(format!(
         "  etcdEndpoints: {ep}\n  etcdCACertFile: {}\n  etcdCertFile: {}\n  etcdKeyFile: {}\n",
@@ -119,7 +122,99 @@ fn tls_failures_are_distinct_one_line_errors() {
     let missing = run(format!(
         "  etcdEndpoints: {ep}\n  etcdCACertFile: /nonexistent/ca.pem\n"
     ));
-    missing.fails(1).stdout_has("/nonexistent/ca.pem");
+    missing.fails(1).stdout_is("Failed to create Calico API client: could not initialize etcdv3 client: open /nonexistent/ca.pem: no such file or directory\n");
+}
+
+/// Misconfigured TLS, each one line naming the file or endpoint and what to fix. Where
+/// calicoctl v3.32.1 reports the problem (it checks the client key pair before connecting)
+/// the line is its own; where it retries until the timeout (no client certificate, https:// to
+/// a plain port, a CA file without a certificate) the line is ours.
+#[test]
+fn tls_misconfigurations_name_the_file_or_the_endpoint() {
+    let certs = Certs::new("rsa");
+    let etcd = Etcd::start_tls(&certs);
+    let plain = Etcd::start();
+    ossl(&certs, None, &["genrsa", "-out", "other.key", "2048"]);
+    ossl(
+        &certs,
+        None,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ec.key",
+        ],
+    );
+    std::fs::write(certs.path("notpem.crt"), "not a certificate\n").unwrap();
+    let dir = tempdir();
+    let p = |f: &str| certs.path(f).to_string_lossy().into_owned();
+    let run = |ep: &str, ca: &str, cert: &str, key: &str| {
+        let mut spec = format!("  etcdEndpoints: {ep}\n");
+        for (k, v) in [
+            ("etcdCACertFile", ca),
+            ("etcdCertFile", cert),
+            ("etcdKeyFile", key),
+        ] {
+            if !v.is_empty() {
+                spec.push_str(&format!("  {k}: {v}\n"));
+            }
+        }
+        get_with_config(dir.path(), &spec, 5)
+    };
+    let ep = etcd.endpoint.as_str();
+    let client = "Failed to create Calico API client: could not initialize etcdv3 client: ";
+    let (ca, crt) = (p("ca.crt"), p("client.crt"));
+    // calicoctl's own lines.
+    for (key, line) in [
+        ("other.key", "tls: private key does not match public key"),
+        (
+            "ec.key",
+            "tls: private key type does not match public key type",
+        ),
+        (
+            "client.crt",
+            "tls: found a certificate rather than a key in the PEM for the private key",
+        ),
+        (
+            "notpem.crt",
+            "tls: failed to find any PEM data in key input",
+        ),
+    ] {
+        run(ep, &ca, &crt, &p(key))
+            .fails(1)
+            .stdout_is(&format!("{client}{line}\n"));
+    }
+    run(ep, &ca, &p("client.key"), &crt).fails(1).stdout_is(&format!(
+        "{client}tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched\n"
+    ));
+    run(ep, &ca, &crt, "").fails(1).stdout_is(&format!(
+        "{client}KeyFile and CertFile must both be present[key: , cert: {crt}]\n"
+    ));
+    let missing = p("missing.key");
+    run(ep, &ca, &crt, &missing).fails(1).stdout_is(&format!(
+        "{client}open {missing}: no such file or directory\n"
+    ));
+    // Ours, where calicoctl waits for the timeout.
+    let notpem = p("notpem.crt");
+    run(ep, &notpem, &crt, &p("client.key"))
+        .fails(1)
+        .stdout_is(&format!(
+            "{client}etcd CA certificate {notpem} holds no PEM certificate (check etcdCACertFile)\n"
+        ));
+    run(ep, &ca, "", "").fails(1).stderr_is(&format!(
+        "error connecting to etcd at {ep}: TLS: the server requires a client certificate (set etcdCertFile and etcdKeyFile)\n"
+    ));
+    let https_plain = plain.endpoint.replace("http://", "https://");
+    run(&https_plain, "", "", "").fails(1).stderr_is(&format!(
+        "error connecting to etcd at {https_plain}: TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)\n"
+    ));
+    let http_tls = ep.replace("https://", "http://");
+    run(&http_tls, "", "", "").fails(1).stderr_is(&format!(
+        "error connecting to etcd at {http_tls}: the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates\n"
+    ));
 }
 
 /// Runs openssl in the certificate directory (optionally under faketime).

@@ -30,6 +30,10 @@ pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
 
+/// Objects written or read per transaction by the batched calls (etcd's default limit is 128
+/// operations per transaction).
+const BATCH: usize = 120;
+
 /// Objects decoded at a time while scanning a page (see `scan_pages`).
 const DECODE_BATCH: usize = 100;
 
@@ -64,14 +68,24 @@ pub struct EtcdSettings {
     pub timeout: Duration,
 }
 
+/// How long a member may take to answer its health probe before it is passed over (it is
+/// still used, with the whole timeout, when no other member answers).
+const PROBE_DEADLINE: Duration = Duration::from_secs(1);
+
 /// The etcd datastore.
 ///
 /// One client per member rather than etcd-client's balanced channel: the balancer keeps
 /// routing requests to a member that has gone away (each then fails with "connection
-/// refused"), while calicoctl's contract is that any live member serves. Requests go to the
-/// member that last answered and move on to the next when one cannot be reached.
+/// refused"), while calicoctl's contract is that any live member serves. Before its first
+/// request a member is probed (a Status call, answered by the member itself); requests go to
+/// the member that last answered, and a member that failed its probe or a request is skipped
+/// for the rest of the command.
 pub struct EtcdDatastore {
     members: Vec<Member>,
+    /// Bound on a health probe (the smaller of `PROBE_DEADLINE` and the timeout).
+    probe_deadline: Duration,
+    /// A client certificate is configured (for messages).
+    client_cert: bool,
     /// The member requests try first.
     current: std::sync::atomic::AtomicUsize,
     options: ConnectOptions,
@@ -93,6 +107,49 @@ enum Prefetch {
 struct Member {
     endpoint: String,
     client: tokio::sync::OnceCell<Client>,
+    /// A `Health` as u8.
+    health: std::sync::atomic::AtomicU8,
+    /// Why the member was given up (its probe or request error, as reported), for the
+    /// message when no member is left.
+    failure: std::sync::Mutex<Option<DatastoreError>>,
+}
+
+/// What a command has learnt about a member so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// Not probed yet.
+    Unknown = 0,
+    /// Answered its probe.
+    Healthy = 1,
+    /// Did not answer its probe in time (hung, or just slow): used only when no healthy
+    /// member is left.
+    Slow = 2,
+    /// Refused, reset or broke the connection, or does not speak etcd's gRPC: skipped.
+    Dead = 3,
+}
+
+impl Member {
+    fn health(&self) -> Health {
+        match self.health.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Health::Healthy,
+            2 => Health::Slow,
+            3 => Health::Dead,
+            _ => Health::Unknown,
+        }
+    }
+
+    fn set_health(&self, h: Health) {
+        self.health
+            .store(h as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives the member up for the rest of the command.
+    fn fail(&self, why: DatastoreError) {
+        self.set_health(Health::Dead);
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(why);
+        }
+    }
 }
 
 /// "etcd client certificate /path" or "etcd client certificate (inline etcdCert)".
@@ -104,10 +161,17 @@ fn describe_pem(inline: &str, file: &str, what: &str) -> String {
     }
 }
 
-fn read_pem(path: &str, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        DatastoreError::Connection(format!("could not read etcd {what} file {path}: {e}"))
-    })
+/// Inline PEM, else the file's content (read errors in Go's words, as calicoctl), else None.
+fn load_pem(inline: &str, file: &str) -> Result<Option<Vec<u8>>> {
+    if !inline.is_empty() {
+        return Ok(Some(inline.as_bytes().to_vec()));
+    }
+    if file.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read(file)
+        .map(Some)
+        .map_err(|e| DatastoreError::Connection(crate::model::manifest::go_open_error(file, &e)))
 }
 
 impl EtcdDatastore {
@@ -128,27 +192,43 @@ impl EtcdDatastore {
         if !s.username.is_empty() && !s.password.is_empty() {
             opts = opts.with_user(s.username.clone(), s.password.clone());
         }
-        let ca = if !s.ca_pem.is_empty() {
-            Some(s.ca_pem.as_bytes().to_vec())
-        } else if !s.ca_file.is_empty() {
-            Some(read_pem(&s.ca_file, "CA certificate")?)
-        } else {
-            None
-        };
-        let cert = if !s.cert_pem.is_empty() {
-            Some(s.cert_pem.as_bytes().to_vec())
-        } else if !s.cert_file.is_empty() {
-            Some(read_pem(&s.cert_file, "client certificate")?)
-        } else {
-            None
-        };
-        let key = if !s.key_pem.is_empty() {
-            Some(s.key_pem.as_bytes().to_vec())
-        } else if !s.key_file.is_empty() {
-            Some(read_pem(&s.key_file, "client key")?)
-        } else {
-            None
-        };
+        // What calicoctl checks before connecting, in its order (etcd's TLSInfo.ClientConfig):
+        // both halves of the client pair named, the pair loadable and matching, then the CA.
+        let has_cert = !s.cert_pem.is_empty() || !s.cert_file.is_empty();
+        let has_key = !s.key_pem.is_empty() || !s.key_file.is_empty();
+        if has_cert != has_key {
+            return Err(DatastoreError::Connection(
+                if s.cert_pem.is_empty() && s.key_pem.is_empty() {
+                    format!(
+                        "KeyFile and CertFile must both be present[key: {}, cert: {}]",
+                        s.key_file, s.cert_file
+                    )
+                } else {
+                    "etcd TLS needs both a client certificate and its key (etcdCert and etcdKey)"
+                        .to_string()
+                },
+            ));
+        }
+        let cert = load_pem(&s.cert_pem, &s.cert_file)?;
+        let key = load_pem(&s.key_pem, &s.key_file)?;
+        if let (Some(c), Some(k)) = (&cert, &key) {
+            super::certcheck::key_pair(c, k).map_err(DatastoreError::Connection)?;
+        }
+        let ca = load_pem(&s.ca_pem, &s.ca_file)?;
+        if let Some(pem) = &ca
+            && !super::certcheck::has_certificate(pem)
+        {
+            // calicoctl would use an empty CA pool and retry the handshake until the timeout.
+            let setting = if s.ca_pem.is_empty() {
+                "etcdCACertFile"
+            } else {
+                "etcdCACert"
+            };
+            return Err(DatastoreError::Connection(format!(
+                "{} holds no PEM certificate (check {setting})",
+                describe_pem(&s.ca_pem, &s.ca_file, "CA certificate")
+            )));
+        }
         let now = chrono::Utc::now();
         for (pem, what) in [
             (&ca, describe_pem(&s.ca_pem, &s.ca_file, "CA certificate")),
@@ -169,50 +249,32 @@ impl EtcdDatastore {
             if let Some(ca) = ca {
                 tls = tls.ca_certificate(Certificate::from_pem(ca));
             }
-            match (cert, key) {
-                (Some(c), Some(k)) => tls = tls.identity(Identity::from_pem(c, k)),
-                (None, None) => {}
-                _ => {
-                    return Err(DatastoreError::Connection(
-                        "etcd TLS needs both a client certificate and its key (etcdCertFile and etcdKeyFile)".into(),
-                    ));
-                }
+            if let (Some(c), Some(k)) = (cert, key) {
+                tls = tls.identity(Identity::from_pem(c, k));
             }
             opts = opts.with_tls(tls);
         }
-        let ds = EtcdDatastore {
+        // Nothing is sent here: members are probed on first use, so that a hung first member
+        // (or one that authenticates slowly) costs no more than the probe deadline.
+        Ok(EtcdDatastore {
             members: s
                 .endpoints
                 .iter()
                 .map(|e| Member {
                     endpoint: e.clone(),
                     client: tokio::sync::OnceCell::new(),
+                    health: std::sync::atomic::AtomicU8::new(Health::Unknown as u8),
+                    failure: std::sync::Mutex::new(None),
                 })
                 .collect(),
+            probe_deadline: PROBE_DEADLINE.min(timeout),
+            client_cert: has_cert,
             current: std::sync::atomic::AtomicUsize::new(0),
             options: opts,
             endpoints: crate::log::redact_url_passwords(&s.endpoints.join(",")),
             timeout,
             stalled: std::sync::atomic::AtomicBool::new(false),
-        };
-        // Building a client sends nothing (except authentication when a user is set); a
-        // member that cannot even be set up is skipped.
-        let mut first_err = None;
-        for i in 0..ds.members.len() {
-            match tokio::time::timeout(timeout + Duration::from_secs(1), ds.member(i)).await {
-                Ok(Ok(_)) => {
-                    ds.current.store(i, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(ds);
-                }
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(classify(&e, &ds.endpoints, timeout));
-                }
-                Err(_) => {
-                    first_err.get_or_insert(timed_out(&ds.endpoints, timeout));
-                }
-            }
-        }
-        Err(first_err.unwrap_or_else(|| timed_out(&ds.endpoints, timeout)))
+        })
     }
 
     /// The client of member `i`, built on first use.
@@ -229,10 +291,66 @@ impl EtcdDatastore {
         client.kv_client().max_decoding_message_size(512 << 20)
     }
 
-    /// Runs one request within the overall timeout, starting at the current member and moving
-    /// to the next when a member cannot be reached (the request was never delivered) or, for
-    /// reads (`retry_after_send`), when the connection dropped mid-request. Failures are
-    /// classified into one line naming the endpoints.
+    /// Classifies a failure of member `i`; `first_contact` when it came from the member's
+    /// probe (the first request on a new connection), where a mismatch of TLS settings shows.
+    fn explain(&self, e: &etcd_client::Error, i: usize, first_contact: bool) -> DatastoreError {
+        let context = Context {
+            endpoints: &self.endpoints,
+            timeout: self.timeout,
+            tls: self.members[i].endpoint.starts_with("https://"),
+            client_cert: self.client_cert,
+            first_contact,
+        };
+        classify(e, &context)
+    }
+
+    /// Probes member `i` (a Status call, which the member answers itself) within the probe
+    /// deadline and records what it learnt.
+    async fn probe(&self, i: usize) -> Health {
+        let m = &self.members[i];
+        let attempt = async {
+            let client = self.member(i).await?;
+            client.maintenance_client().status().await
+        };
+        let h = match tokio::time::timeout(self.probe_deadline, attempt).await {
+            Ok(Ok(_)) => Health::Healthy,
+            Ok(Err(e)) if answered(&e) => Health::Healthy,
+            Ok(Err(e)) => {
+                m.fail(self.explain(&e, i, true));
+                return Health::Dead;
+            }
+            Err(_) => Health::Slow,
+        };
+        m.set_health(h);
+        h
+    }
+
+    /// Unless the current member has answered, probes every member not probed yet at once and
+    /// makes the first to answer current: a hung or broken member costs nothing while another
+    /// answers.
+    async fn choose(&self) {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        use std::sync::atomic::Ordering;
+        if self.members[self.current.load(Ordering::Relaxed)].health() == Health::Healthy {
+            return;
+        }
+        let mut probes: FuturesUnordered<_> = (0..self.members.len())
+            .filter(|&i| self.members[i].health() == Health::Unknown)
+            .map(|i| async move { (i, self.probe(i).await) })
+            .collect();
+        while let Some((i, h)) = probes.next().await {
+            if h == Health::Healthy {
+                self.current.store(i, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// Runs one request within the overall timeout on a member that answered its probe,
+    /// starting at the current one, moving to the next when a member cannot be reached (the
+    /// request was never delivered) or, for reads (`retry_after_send`), when the connection
+    /// dropped mid-request. Members that were too slow for their probe are tried last, with
+    /// what is left of the timeout. Failures are classified into one line naming the endpoints.
     async fn call<T, F, Fut>(&self, retry_after_send: bool, f: F) -> Result<T>
     where
         F: Fn(etcd_client::KvClient) -> Fut,
@@ -242,45 +360,63 @@ impl EtcdDatastore {
         if self.stalled.load(Ordering::Relaxed) {
             return Err(timed_out(&self.endpoints, self.timeout));
         }
+        self.choose().await;
         let n = self.members.len();
         let first = self.current.load(Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_millis(500);
-        let mut last_err: Option<etcd_client::Error> = None;
-        for step in 0..n {
-            let i = (first + step) % n;
-            let attempt = async {
-                let client = self.member(i).await?;
-                f(Self::kv_of(&client)).await
-            };
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(v)) => {
-                    if step > 0 {
-                        self.current.store(i, Ordering::Relaxed);
+        for slow_pass in [false, true] {
+            for step in 0..n {
+                let i = (first + step) % n;
+                let m = &self.members[i];
+                match (m.health(), slow_pass) {
+                    (Health::Dead, _) | (Health::Slow, false) => continue,
+                    (Health::Healthy | Health::Unknown, true) => continue,
+                    (Health::Unknown, false) if self.probe(i).await != Health::Healthy => {
+                        continue;
                     }
-                    return Ok(v);
+                    _ => {}
                 }
-                Ok(Err(e)) => {
-                    let chain = error_chain(&e).to_lowercase();
-                    if stall(&chain) {
+                let attempt = async {
+                    let client = self.member(i).await?;
+                    f(Self::kv_of(&client)).await
+                };
+                match tokio::time::timeout_at(deadline, attempt).await {
+                    Ok(Ok(v)) => {
+                        m.set_health(Health::Healthy);
+                        self.current.store(i, Ordering::Relaxed);
+                        return Ok(v);
+                    }
+                    Ok(Err(e)) => {
+                        let chain = error_chain(&e).to_lowercase();
+                        if stall(&chain) {
+                            self.stalled.store(true, Ordering::Relaxed);
+                            return Err(timed_out(&self.endpoints, self.timeout));
+                        }
+                        let err = self.explain(&e, i, false);
+                        let lost = unreachable(&chain) || dropped(&chain);
+                        if lost {
+                            m.fail(err.clone());
+                        }
+                        if unreachable(&chain) || (retry_after_send && lost) {
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                    Err(_) => {
                         self.stalled.store(true, Ordering::Relaxed);
                         return Err(timed_out(&self.endpoints, self.timeout));
                     }
-                    if unreachable(&chain) || (retry_after_send && dropped(&chain)) {
-                        last_err = Some(e);
-                        continue;
-                    }
-                    return Err(classify(&e, &self.endpoints, self.timeout));
-                }
-                Err(_) => {
-                    self.stalled.store(true, Ordering::Relaxed);
-                    return Err(timed_out(&self.endpoints, self.timeout));
                 }
             }
         }
-        Err(match last_err {
-            Some(e) => classify(&e, &self.endpoints, self.timeout),
-            None => timed_out(&self.endpoints, self.timeout),
-        })
+        // No member left: the first one's reason (each names every endpoint).
+        Err((0..n)
+            .filter_map(|s| {
+                let f = self.members[(first + s) % n].failure.lock().ok()?;
+                f.clone()
+            })
+            .next()
+            .unwrap_or_else(|| timed_out(&self.endpoints, self.timeout)))
     }
 
     async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
@@ -337,10 +473,17 @@ impl EtcdDatastore {
                 }
             })
         };
+        // Prefetches go to the current member once it has answered (the first page of a
+        // command goes through `call`, which probes).
         let current = || {
-            let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
-            self.members[i].client.get().cloned()
+            let m = &self.members[self.current.load(std::sync::atomic::Ordering::Relaxed)];
+            (m.health() == Health::Healthy)
+                .then(|| m.client.get().cloned())
+                .flatten()
         };
+        if self.stalled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(timed_out(&self.endpoints, self.timeout));
+        }
         let mut start = prefix.as_bytes().to_vec();
         let mut next = fetch(current(), start.clone(), 0);
         let mut revision = 0i64;
@@ -499,6 +642,25 @@ impl EtcdDatastore {
         Ok((keys::resource_key(kind, &ns, &name), to_go_json(&canon)))
     }
 
+    /// Keys and values of a batch, or None when one cannot go into a transaction (it does
+    /// not encode, it is the synthesised default-allow profile, or two share a key): those
+    /// are done one by one, for their own results.
+    fn encode_batch(&self, chunk: &[(&'static KindInfo, Value)]) -> Option<Vec<(String, String)>> {
+        let mut encoded = Vec::with_capacity(chunk.len());
+        let mut seen = std::collections::HashSet::new();
+        for (k, o) in chunk {
+            if k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE {
+                return None;
+            }
+            let kv = self.encode_resource(k, o).ok()?;
+            if !seen.insert(kv.0.clone()) {
+                return None;
+            }
+            encoded.push(kv);
+        }
+        Some(encoded)
+    }
+
     fn default_allow_profile(&self) -> Value {
         let raw = serde_json::json!({
             "kind": "Profile",
@@ -558,6 +720,13 @@ fn unreachable(lower_chain: &str) -> bool {
         || lower_chain.contains("network is unreachable")
 }
 
+/// The member answered the request with a refusal of its own (it is alive and speaks etcd's
+/// gRPC), as opposed to a status made up by the client for a transport failure (gRPC codes
+/// Cancelled, Unknown, DeadlineExceeded, Internal, Unavailable).
+fn answered(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(st) if !matches!(st.code() as i32, 1 | 2 | 4 | 13 | 14))
+}
+
 /// The request went unanswered for the client's per-request timeout.
 fn stall(lower_chain: &str) -> bool {
     lower_chain.contains("timeout expired") || lower_chain.contains("deadline exceeded")
@@ -572,8 +741,24 @@ fn dropped(lower_chain: &str) -> bool {
         || lower_chain.contains("unavailable")
 }
 
+const NO_CLIENT_CERT: &str =
+    "TLS: the server requires a client certificate (set etcdCertFile and etcdKeyFile)";
+
+/// What a failure message may take into account besides the error.
+struct Context<'a> {
+    /// Every endpoint, as printed.
+    endpoints: &'a str,
+    timeout: Duration,
+    /// The failing member's endpoint is https://.
+    tls: bool,
+    /// A client certificate is configured.
+    client_cert: bool,
+    /// The failure came on the first request of a new connection (the member's probe).
+    first_contact: bool,
+}
+
 /// Names the endpoint and the likely cause, instead of gRPC's generic texts.
-fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> DatastoreError {
+fn classify(e: &etcd_client::Error, cx: &Context) -> DatastoreError {
     // The server answered and refused the request itself (e.g. `etcdserver: request is too
     // large`): calicoctl reports etcd's own message; the connection was fine.
     if let etcd_client::Error::GRpcStatus(st) = e
@@ -586,6 +771,12 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     }
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
+    let closed = lower.contains("broken pipe")
+        || lower.contains("brokenpipe")
+        || lower.contains("connection reset")
+        || lower.contains("connection closed")
+        || lower.contains("h2 protocol error")
+        || lower.contains("frame with invalid size");
     let why = if lower.contains("unknownissuer")
         || lower.contains("unknown issuer")
         || lower.contains("unknownca")
@@ -604,23 +795,31 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     } else if lower.contains("certificate required")
         || lower.contains("certificaterequired")
         || lower.contains("handshake failure")
+        || lower.contains("handshakefailure")
         || lower.contains("bad certificate")
+        || lower.contains("badcertificate")
     {
-        "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
+        if cx.client_cert {
+            "TLS: the server rejected the client certificate or requires one (check etcdCertFile/etcdKeyFile)".to_string()
+        } else {
+            NO_CLIENT_CERT.to_string()
+        }
     } else if lower.contains("invalidcontenttype")
         || lower.contains("corrupt message")
         || lower.contains("received corrupt")
         || lower.contains("wrong version number")
+        || lower.contains("tls handshake eof")
     {
         "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)"
             .to_string()
-    } else if lower.contains("broken pipe")
-        || lower.contains("brokenpipe")
-        || lower.contains("connection reset")
-        || lower.contains("h2 protocol error")
-        || lower.contains("frame with invalid size")
-    {
+    } else if closed && cx.first_contact && cx.tls && !cx.client_cert {
+        // A TLS 1.3 server checks the client certificate after the handshake: its alert may
+        // or may not be read before it hangs up, so both give the same line.
+        NO_CLIENT_CERT.to_string()
+    } else if closed && cx.first_contact && !cx.tls {
         "the connection was dropped; if the endpoint uses TLS, use https:// and set the certificates".to_string()
+    } else if closed {
+        "the connection was dropped (the member may have stopped or restarted)".to_string()
     } else if lower.contains("connection refused") {
         "connection refused".to_string()
     } else if lower.contains("timed out")
@@ -628,7 +827,7 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
         || lower.contains("deadline")
         || lower.contains("elapsed")
     {
-        format!("no answer within {}s", timeout.as_secs_f64())
+        format!("no answer within {}s", cx.timeout.as_secs_f64())
     } else if lower.contains("authentication failed") || lower.contains("invalid auth") {
         "authentication failed: invalid etcd username or password".to_string()
     } else if lower.contains("permission denied") || lower.contains("user name is empty") {
@@ -638,7 +837,10 @@ fn classify(e: &etcd_client::Error, endpoints: &str, timeout: Duration) -> Datas
     };
     // The cause may quote the URL it tried, credentials included.
     let why = crate::log::redact_url_passwords(&why);
-    DatastoreError::Connection(format!("error connecting to etcd at {endpoints}: {why}"))
+    DatastoreError::Connection(format!(
+        "error connecting to etcd at {}: {why}",
+        cx.endpoints
+    ))
 }
 
 #[async_trait]
@@ -757,54 +959,175 @@ impl Datastore for EtcdDatastore {
         Ok(out)
     }
 
-    /// Creates in transactions of up to 120 keys, each all-or-nothing on "absent"; a chunk in
-    /// which any key exists is redone one object at a time for per-object results.
+    /// Creates in transactions of up to `BATCH` keys, each all-or-nothing on "absent". When a
+    /// chunk fails, the transaction's other branch says which keys exist: those are reported as
+    /// existing and the rest is tried again, so re-applying existing objects costs one request
+    /// per chunk, not one per object.
     async fn create_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
         let mut out: Vec<Result<Value>> = Vec::with_capacity(kind_objs.len());
-        for chunk in kind_objs.chunks(120) {
-            let mut encoded = Vec::with_capacity(chunk.len());
-            let mut ok = true;
-            for (k, o) in chunk {
-                match self.encode_resource(k, o) {
-                    Ok(kv) if !(k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE) => {
-                        encoded.push(kv)
-                    }
-                    _ => {
-                        ok = false;
-                        break;
-                    }
+        for chunk in kind_objs.chunks(BATCH) {
+            let Some(encoded) = self.encode_batch(chunk) else {
+                for (k, o) in chunk {
+                    out.push(self.create(k, o).await);
                 }
-            }
-            let mut keys_seen = std::collections::HashSet::new();
-            ok = ok && encoded.iter().all(|(k, _)| keys_seen.insert(k.clone()));
-            if ok {
-                let cmps: Vec<Compare> = encoded
-                    .iter()
-                    .map(|(k, _)| Compare::version(k.clone(), CompareOp::Equal, 0))
-                    .collect();
-                let ops: Vec<TxnOp> = encoded
-                    .iter()
-                    .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
-                    .collect();
-                match self.txn(Txn::new().when(cmps).and_then(ops)).await {
+                continue;
+            };
+            let mut results: Vec<Option<Result<Value>>> = vec![None; chunk.len()];
+            let mut todo: Vec<usize> = (0..chunk.len()).collect();
+            while !todo.is_empty() {
+                let key = |i: &usize| encoded[*i].0.clone();
+                let txn = Txn::new()
+                    .when(
+                        todo.iter()
+                            .map(|i| Compare::version(key(i), CompareOp::Equal, 0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .and_then(
+                        todo.iter()
+                            .map(|i| TxnOp::put(key(i), encoded[*i].1.clone(), None))
+                            .collect::<Vec<_>>(),
+                    )
+                    .or_else(
+                        todo.iter()
+                            .map(|i| {
+                                TxnOp::get(
+                                    key(i),
+                                    Some(GetOptions::new().with_keys_only().with_count_only()),
+                                )
+                            })
+                            .collect::<Vec<_>>(),
+                    );
+                match self.txn(txn).await {
                     Ok(resp) if resp.succeeded() => {
                         let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
-                        for (_, o) in chunk {
-                            let mut v = o.clone();
+                        for i in todo.drain(..) {
+                            let mut v = chunk[i].1.clone();
                             meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
-                            out.push(Ok(v));
+                            results[i] = Some(Ok(v));
                         }
-                        continue;
                     }
-                    Ok(_) => {}
+                    Ok(resp) => {
+                        let exists: Vec<bool> = resp
+                            .op_responses()
+                            .iter()
+                            .map(|r| matches!(r, TxnOpResponse::Get(g) if g.count() > 0))
+                            .collect();
+                        let before = todo.len();
+                        let mut left = Vec::with_capacity(before);
+                        for (n, i) in todo.drain(..).enumerate() {
+                            if exists.get(n).copied().unwrap_or(false) {
+                                let (k, o) = &chunk[i];
+                                results[i] = Some(Err(DatastoreError::AlreadyExists {
+                                    id: resource_id(k.kind, &meta::namespace(o), &meta::name(o)),
+                                    inner: "<nil>".into(),
+                                }));
+                            } else {
+                                left.push(i);
+                            }
+                        }
+                        if left.len() == before {
+                            // Nothing existed yet the compare failed: settle them one by one.
+                            for i in left {
+                                let (k, o) = &chunk[i];
+                                results[i] = Some(self.create(k, o).await);
+                            }
+                        } else {
+                            todo = left;
+                        }
+                    }
                     Err(e) => {
-                        out.extend(chunk.iter().map(|_| Err(e.clone())));
-                        continue;
+                        for i in todo.drain(..) {
+                            results[i] = Some(Err(e.clone()));
+                        }
                     }
                 }
             }
-            for (k, o) in chunk {
-                out.push(self.create(k, o).await);
+            out.extend(
+                results.into_iter().map(|r| {
+                    r.unwrap_or_else(|| Err(DatastoreError::Other("not attempted".into())))
+                }),
+            );
+        }
+        out
+    }
+
+    /// Reads in read-only transactions of up to `BATCH` keys, all of a chunk at one revision.
+    async fn get_many(&self, ids: &[(&'static KindInfo, String, String)]) -> Vec<Result<Value>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|(k, ns, name)| TxnOp::get(keys::resource_key(k, ns, name), None))
+                .collect();
+            let resp = match self.txn(Txn::new().and_then(ops)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    out.extend(chunk.iter().map(|_| Err(e.clone())));
+                    continue;
+                }
+            };
+            for ((k, ns, name), r) in chunk.iter().zip(resp.op_responses()) {
+                let found = match &r {
+                    TxnOpResponse::Get(g) => g.kvs().first(),
+                    _ => None,
+                };
+                out.push(match found {
+                    _ if k.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE => {
+                        Ok(self.default_allow_profile())
+                    }
+                    Some(kv) => self.decode_resource(k, kv),
+                    None => Err(DatastoreError::not_found(resource_id(k.kind, ns, name))),
+                });
+            }
+        }
+        out
+    }
+
+    /// Updates in transactions of up to `BATCH` keys, each all-or-nothing on every key's
+    /// revision; a chunk in which any compare fails is redone one object at a time for
+    /// per-object results (conflict, not found).
+    async fn update_many(&self, kind_objs: &[(&'static KindInfo, Value)]) -> Vec<Result<Value>> {
+        let mut out: Vec<Result<Value>> = Vec::with_capacity(kind_objs.len());
+        for chunk in kind_objs.chunks(BATCH) {
+            let revs: Option<Vec<i64>> = chunk
+                .iter()
+                .map(|(_, o)| meta::resource_version(o).parse().ok())
+                .collect();
+            let (Some(encoded), Some(revs)) = (self.encode_batch(chunk), revs) else {
+                for (k, o) in chunk {
+                    out.push(self.update(k, o).await);
+                }
+                continue;
+            };
+            let txn = Txn::new()
+                .when(
+                    encoded
+                        .iter()
+                        .zip(&revs)
+                        .map(|((k, _), r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r))
+                        .collect::<Vec<_>>(),
+                )
+                .and_then(
+                    encoded
+                        .iter()
+                        .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
+                        .collect::<Vec<_>>(),
+                );
+            match self.txn(txn).await {
+                Ok(resp) if resp.succeeded() => {
+                    let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+                    for (_, o) in chunk {
+                        let mut v = o.clone();
+                        meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
+                        out.push(Ok(v));
+                    }
+                }
+                Ok(_) => {
+                    for (k, o) in chunk {
+                        out.push(self.update(k, o).await);
+                    }
+                }
+                Err(e) => out.extend(chunk.iter().map(|_| Err(e.clone()))),
             }
         }
         out
