@@ -23,7 +23,15 @@ pub const PAGE: usize = 500;
 
 /// Page size of the streamed lists (`scan_pages`), chosen by measurement (bench/kdd.sh):
 /// items are decoded while they arrive, so a page costs memory only for what is in flight.
-pub const LIST_PAGE: usize = 500;
+pub const LIST_PAGE: usize = 1000;
+
+/// `LIST_PAGE`, or `CALICOCTL_KDD_PAGE` when set (for measuring other sizes; 0 = no limit).
+fn list_page() -> usize {
+    std::env::var("CALICOCTL_KDD_PAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LIST_PAGE)
+}
 
 /// Which CRD layout the cluster uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +367,20 @@ impl KddDatastore {
         body: Option<&Value>,
         content_type: &str,
     ) -> std::result::Result<http::Response<kube::client::Body>, ApiError> {
+        self.request(method, path, body, content_type).await
+    }
+
+    /// `send` as a future that owns what it needs (it can run as its own task).
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+        content_type: &str,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<http::Response<kube::client::Body>, ApiError>,
+    > + Send
+    + 'static {
         let op = go_method(&method);
         let req = http::Request::builder()
             .method(method)
@@ -369,23 +391,26 @@ impl KddDatastore {
             .body(
                 body.map(|b| serde_json::to_vec(b).unwrap_or_default())
                     .unwrap_or_default(),
-            )
-            .map_err(|e| ApiError {
+            );
+        let client = self.client.clone();
+        let (server, path) = (self.server.clone(), path.to_string());
+        async move {
+            let req = req.map_err(|e| ApiError {
                 code: 0,
                 reason: "Request".into(),
                 message: e.to_string(),
             })?;
-        let resp = self
-            .client
-            .send(req.map(kube::client::Body::from))
-            .await
-            .map_err(|e| ApiError {
-                code: 0,
-                reason: "Connection".into(),
-                message: go_url_error(op, &self.server, path, &e),
-            })?;
-        print_warnings(resp.headers());
-        Ok(resp)
+            let resp = client
+                .send(req.map(kube::client::Body::from))
+                .await
+                .map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: go_url_error(op, &server, &path, &e),
+                })?;
+            print_warnings(resp.headers());
+            Ok(resp)
+        }
     }
 
     /// GET of one object; failures name `id` (the Calico resource it backs).
@@ -511,15 +536,33 @@ impl KddDatastore {
         let worker = std::thread::spawn(move || decode_items(chunk_rx, out_tx, mask, convert));
         let mut first_rv: Option<String> = None;
         let mut cont = String::new();
-        let result = loop {
-            let mut q = format!("{path}?limit={LIST_PAGE}");
+        let page_size = list_page();
+        let page_query = |cont: &str| {
+            let mut q = format!("{path}?limit={page_size}");
             if !cont.is_empty() {
-                q.push_str(&format!("&continue={}", urlencode(&cont)));
+                q.push_str(&format!("&continue={}", urlencode(cont)));
             }
+            q
+        };
+        // The next page is requested as soon as this one's continue token is read (the first
+        // bytes of its body), so the API server prepares it while this one is decoded.
+        let mut next = None;
+        let result = loop {
+            let pending = match next.take() {
+                Some(h) => h,
+                None => tokio::spawn(self.request(
+                    http::Method::GET,
+                    &page_query(&cont),
+                    None,
+                    "application/json",
+                )),
+            };
             let page = self.within_timeout(async {
-                let resp = self
-                    .send(http::Method::GET, &q, None, "application/json")
-                    .await?;
+                let resp = pending.await.map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: e.to_string(),
+                })??;
                 let status = resp.status().as_u16();
                 let mut body = resp.into_body();
                 if !(200..300).contains(&status) {
@@ -556,6 +599,14 @@ impl KddDatastore {
                     while let Ok(d) = out_rx.try_recv() {
                         st.handle(d, f);
                     }
+                    if next.is_none() && !st.cont.is_empty() && st.failed.is_none() {
+                        next = Some(tokio::spawn(self.request(
+                            http::Method::GET,
+                            &page_query(st.cont),
+                            None,
+                            "application/json",
+                        )));
+                    }
                     if !sent {
                         // The decoder stopped: it said why.
                         while let Some(d) = out_rx.recv().await {
@@ -587,6 +638,9 @@ impl KddDatastore {
                 Ok(None) => {}
             }
         };
+        if let Some(h) = next {
+            h.abort();
+        }
         drop(chunk_tx);
         if result.is_ok() {
             let _ = worker.join();
