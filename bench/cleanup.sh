@@ -2,6 +2,7 @@
 # Stale-node cleanup benchmark (issue 6): 5,000 nodes of which 1,000 are dead (72 h old Felix
 # reports while the others report), 100k blocks (20 per node, 2 allocations each). Times the
 # plan (dry run) and the apply, checks the dead nodes are gone. Target: < 30 s together.
+# calicoctl has no such command, so there is nothing to run side by side here.
 source "$(dirname "$0")/lib.sh"
 NODES=${NODES:-5000}; DEAD=${DEAD:-1000}; BPN=${BPN:-20}; IPB=${IPB:-2}
 start_etcd

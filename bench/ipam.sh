@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# IPAM benchmark (issue 4): on a seeded etcd, times `ipam show`, `ipam show --show-blocks` and
-# `ipam check` against the floor `etcdctl get --prefix /calico/ipam/v2/ -w json`, at 1k and 16k
-# blocks (~31 allocations per block: 31k and 496k allocations). Prints medians, ratios, RSS.
+# IPAM benchmark (issues 4, 18): on a seeded etcd, times `ipam show`, `ipam show --show-blocks`
+# and `ipam check` against the reference calicoctl (when CALICOCTL_REFERENCE is set) and the
+# floor `etcdctl get --prefix` of what each reads, at 1k and 16k blocks (~31 allocations per
+# block: 31k and 496k allocations, one WEP per allocation that is not leaked). `ipam check`
+# also reads the Kubernetes Services, even on etcd: both binaries get the kubeconfig of a
+# kube-apiserver started here (without one calicoctl refuses to run it).
 source "$(dirname "$0")/lib.sh"
+if start_kube; then export KUBECONFIG="$KUBECONFIG_FILE"; else
+  echo "bench/ipam.sh: no kube-apiserver built (.ci/build-kube-apiserver.sh): ipam check is skipped"
+fi
 for blocks in ${SIZES:-1000 16000}; do
   rm -rf "$WORK/etcd"; start_etcd
   nodes=$((blocks / 10))
@@ -11,16 +17,15 @@ for blocks in ${SIZES:-1000 16000}; do
   seed_s=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
   # Bytes read: the keys and values stored under the IPAM prefix (what any client must fetch).
   bytes=$(etcdctl get --prefix /calico/ipam/v2/ | wc -c)
-  floor=$(median_ms floor "etcdctl get --prefix /calico/ipam/v2/ -w json")
-  show=$(median_ms show "$BIN ipam show")
-  blocks_ms=$(median_ms blocks "$BIN ipam show --show-blocks")
-  RUNS=${CHECK_RUNS:-3} check=$(median_ms check "$BIN ipam check")
-  rss=$(peak_rss_kb "$BIN ipam show --show-blocks")
-  rss_check=$(peak_rss_kb "$BIN ipam check")
   echo "blocks=$blocks allocations=$((blocks * 31)) seed=${seed_s}s ipam-key+value-bytes=$bytes"
-  echo "  floor etcdctl get --prefix /calico/ipam/v2/ -w json : ${floor} ms"
-  echo "  ipam show                                           : ${show} ms (x$(ratio "$show" "$floor"))"
-  echo "  ipam show --show-blocks                             : ${blocks_ms} ms (x$(ratio "$blocks_ms" "$floor")), peak RSS ${rss} KiB (x$(ratio "$rss*1024" "$bytes") of bytes read)"
-  echo "  ipam check                                          : ${check} ms (x$(ratio "$check" "$floor")), peak RSS ${rss_check} KiB"
+  floor_blocks="etcdctl get --prefix /calico/ipam/v2/assignment/ -w json"
+  compare "etcd ipam show, $blocks blocks" "ipam show" "$floor_blocks" "etcdctl get blocks"
+  compare "etcd ipam show --show-blocks, $blocks blocks" "ipam show --show-blocks" "$floor_blocks" "etcdctl get blocks"
+  if [ -n "${KUBECONFIG:-}" ]; then
+    RUNS=${CHECK_RUNS:-3} compare "etcd ipam check, $blocks blocks / $((blocks * 31)) allocations" "ipam check" \
+      "etcdctl get --prefix /calico/ipam/v2/ -w json; etcdctl get --prefix /calico/resources/v3/projectcalico.org/workloadendpoints/ -w json" \
+      "etcdctl get IPAM + WEPs" sort
+  fi
   kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  unset 'PIDS[-1]'
 done

@@ -55,6 +55,48 @@ peak_rss_kb() {
 
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
+# The reference calicoctl (the Go v3.32.1 binary) run side by side with ours when set.
+REF=${CALICOCTL_REFERENCE:-}
+[ -z "$REF" ] || [ -x "$REF" ] || { echo "bench: CALICOCTL_REFERENCE=$REF is not executable" >&2; exit 1; }
+
+# compare TITLE "ARGS" "FLOOR_CMD" [FLOOR_NAME] [sort]: times `$BIN ARGS`, the reference with
+# the same ARGS (when CALICOCTL_REFERENCE is set) and the floor command alternately in one run
+# (bench/measure.py: RUNS runs after one warm-up), prints medians, peak RSS and the ratios
+# ours/calicoctl and ours/floor, checks that both binaries print the same bytes (after `sort`
+# of the lines when the fifth argument is `sort`: lines calicoctl prints in Go map order), and
+# appends a markdown row to $BENCH_TABLE when that is set. SETUP=CMD runs before every run
+# (untimed): for commands that change the datastore.
+compare() {
+  local title=$1 args=$2 floor=$3 floor_name=${4:-floor} norm=${5:-} cmds out same="-"
+  cmds=("ours=$BIN $args")
+  [ -z "$REF" ] || cmds+=("calicoctl=$REF $args")
+  [ -z "$floor" ] || cmds+=("floor=$floor")
+  out=$(python3 "$ROOT/bench/measure.py" --runs "${RUNS:-10}" ${SETUP:+--setup "$SETUP"} "${cmds[@]}")
+  local o_ms o_kb r_ms=- r_kb=- f_ms=- rt=- rr=- rf=-
+  read -r _ o_ms _ _ o_kb < <(grep '^ours ' <<<"$out")
+  if [ -n "$REF" ]; then
+    read -r _ r_ms _ _ r_kb < <(grep '^calicoctl ' <<<"$out")
+    rt=$(ratio "$o_ms" "$r_ms"); rr=$(ratio "$o_kb" "$r_kb")
+    [ -z "${SETUP:-}" ] || bash -c "$SETUP" >/dev/null
+    # shellcheck disable=SC2086
+    $BIN $args >"$WORK/out.ours" 2>&1 || true
+    [ -z "${SETUP:-}" ] || bash -c "$SETUP" >/dev/null
+    # shellcheck disable=SC2086
+    $REF $args >"$WORK/out.ref" 2>&1 || true
+    if [ "$norm" = sort ]; then sort -o "$WORK/out.ours" "$WORK/out.ours"; sort -o "$WORK/out.ref" "$WORK/out.ref"; fi
+    if cmp -s "$WORK/out.ours" "$WORK/out.ref"; then same=identical; else same=DIFFERENT; fi
+  fi
+  [ -z "$floor" ] || { read -r _ f_ms _ _ _ < <(grep '^floor ' <<<"$out"); rf=$(ratio "$o_ms" "$f_ms"); }
+  echo "== $title"
+  echo "  ours      ${o_ms} ms, peak RSS $((o_kb / 1024)) MB"
+  [ -z "$REF" ] || echo "  calicoctl ${r_ms} ms, peak RSS $((r_kb / 1024)) MB   ours/calicoctl: time x${rt}, RSS x${rr}; output ${same}"
+  [ -z "$floor" ] || echo "  floor     ${f_ms} ms ($floor_name)   ours/floor: x${rf}"
+  if [ -n "${BENCH_TABLE:-}" ]; then
+    local r_mb=-; [ "$r_kb" = - ] || r_mb=$((r_kb / 1024))
+    echo "| $title | ${o_ms} ms, $((o_kb / 1024)) MB | ${r_ms} ms, ${r_mb} MB | ${f_ms} ms ($floor_name) | ${rt}× | ${rr}× | ${rf}× | ${same} |" >>"$BENCH_TABLE"
+  fi
+}
+
 # start_kube: a real kube-apiserver (built by .ci/build-kube-apiserver.sh) on a second etcd,
 # token auth; exports KUBE_URL, KUBE_TOKEN, KUBECONFIG_FILE. Returns 1 when no binary is built.
 start_kube() {

@@ -1,37 +1,36 @@
 #!/usr/bin/env bash
-# Scale benchmark (issue 8): startup, `get ippools -o yaml` (100 pools), a 10,000-WEP list, and
-# `apply -f` of 10,000 mixed resources against serial and batched etcdctl floors.
+# Scale benchmark (issues 8, 18): startup, `get ippools -o yaml` (100 pools), a 10,000-WEP list
+# and `apply -f` of 2,000 GlobalNetworkSets, each against the reference calicoctl (when
+# CALICOCTL_REFERENCE is set) and an etcdctl floor; `apply -f` of 10,000 mixed resources
+# against serial and batched etcdctl floors.
 source "$(dirname "$0")/lib.sh"
 need python3 python3
 start_etcd
 R=/calico/resources/v3/projectcalico.org
 
-echo "== startup (no datastore)"
-a=$(median_ms startup "$BIN version --client")
-b=$(median_ms etcdctl_version "etcdctl version")
-echo "  calicoctl version --client : ${a} ms   etcdctl version : ${b} ms   (x$(ratio "$a" "$b"))"
+compare "version --client (no datastore)" "version --client" "etcdctl version" "etcdctl version"
 
-echo "== get ippools -o yaml, 100 pools"
 python3 - >"$WORK/pools.yaml" <<'PY'
 for i in range(100):
     print(f"apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: pool-{i:03d}\nspec:\n  cidr: 10.{i}.0.0/16\n  natOutgoing: true\n---")
 PY
 "$BIN" apply -f "$WORK/pools.yaml" >/dev/null
-a=$(median_ms get_pools "$BIN get ippools -o yaml")
-b=$(median_ms etcd_pools "etcdctl get --prefix $R/ippools/")
-echo "  calicoctl get ippools -o yaml : ${a} ms   etcdctl get --prefix : ${b} ms   (x$(ratio "$a" "$b"))"
+compare "etcd get ippools -o yaml, 100 pools" "get ippools -o yaml" "etcdctl get --prefix $R/ippools/" "etcdctl get --prefix"
 
-echo "== get workloadendpoints -A -o json, 10,000 WEPs (etcd)"
 etcdctl del --prefix "$R/ippools/" >/dev/null
 "$BIN" dev seed --nodes 100 --blocks-per-node 4 --ips-per-block 25 --weps --leak-percent 0 --borrow-percent 0 --concurrency 128 >/dev/null
 n=$("$BIN" get wep -A -o name | wc -l)
 bytes=$(etcdctl get --prefix $R/workloadendpoints/ -w json | wc -c)
-a=$(median_ms get_weps "$BIN get workloadendpoints -A -o json")
-b=$(median_ms etcd_weps "etcdctl get --prefix $R/workloadendpoints/ -w json")
-rss=$(peak_rss_kb "$BIN get workloadendpoints -A -o json")
-out_bytes=$("$BIN" get workloadendpoints -A -o json | wc -c)
-echo "  $n WEPs: calicoctl ${a} ms   etcdctl -w json ${b} ms   (x$(ratio "$a" "$b"))"
-echo "  peak RSS ${rss} KiB = x$(ratio "$rss*1024" "$bytes") of the ${bytes} JSON bytes etcd sends (output ${out_bytes} bytes)"
+echo "   ($n WEPs, ${bytes} JSON bytes from etcd)"
+compare "etcd get wep -A -o json, $n WEPs" "get workloadendpoints -A -o json" \
+  "etcdctl get --prefix $R/workloadendpoints/ -w json" "etcdctl get -w json"
+
+python3 - >"$WORK/gns.yaml" <<'PY'
+for i in range(2000):
+    print(f"apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata:\n  name: gns-{i}\n  labels: {{app: a{i%7}}}\nspec:\n  nets: [198.51.{i%256}.0/24]\n---")
+PY
+SETUP="etcdctl del --prefix $R/globalnetworksets/" compare "etcd apply -f 2,000 GlobalNetworkSets" "apply -f $WORK/gns.yaml" "" ""
+etcdctl del --prefix "$R/globalnetworksets/" >/dev/null
 
 echo "== apply -f of 10,000 mixed resources"
 python3 - >"$WORK/mixed.yaml" <<'PY'

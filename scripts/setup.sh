@@ -10,7 +10,7 @@ step() { echo "setup($what): $*"; }
 
 # Building needs protoc (etcd-client); the demo runs etcd and BIRD, and uses curl and python3.
 demo_pkgs=(bird etcd-server protobuf-compiler libprotobuf-dev curl python3)
-test_pkgs=(etcd-client openssl iproute2 zsh fish socat faketime hyperfine time git)
+test_pkgs=(etcd-client openssl iproute2 zsh fish socat faketime hyperfine time git python3-yaml)
 case $what in
   demo) pkgs=("${demo_pkgs[@]}") ;;
   test) pkgs=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;

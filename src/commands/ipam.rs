@@ -165,7 +165,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
             }
             let r = r.map_err(|e| Failure::Stderr(e.to_string()))?;
             if let Some(path) = &a.output {
-                let v = serde_json::to_value(&r.report)?;
+                let v = serde_json::to_value(r.data.report())?;
                 std::fs::write(path, to_go_json_indent(&v)).map_err(|e| {
                     Failure::Stderr(format!("failed to write report to {path}: {e}"))
                 })?;

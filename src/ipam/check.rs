@@ -146,9 +146,9 @@ pub enum CheckError {
     Kubernetes(String),
 }
 
-/// The result: the report and the problem count.
+/// The result: what was found (the report's data) and the problem count.
 pub struct CheckResult {
-    pub report: Report,
+    pub data: CheckData,
     pub problems: usize,
 }
 
@@ -223,10 +223,110 @@ fn calico_load_balancer(svc: &Value, assign_ips: &str) -> bool {
     }
 }
 
-/// What the scan collects: IP → owners (in the order they were seen) and the count of owners.
+/// "No string" in the compact records.
+const NONE: u32 = u32::MAX;
+
+/// Strings appended one after another and read back by id: one buffer, no heap string each.
+#[derive(Default)]
+struct Arena {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Arena {
+    fn push(&mut self, s: &str) -> u32 {
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
+
+    fn push_opt(&mut self, s: Option<&String>) -> u32 {
+        s.map_or(NONE, |s| self.push(s))
+    }
+
+    /// The string of `id` (`None` for `NONE`).
+    fn get(&self, id: u32) -> Option<&str> {
+        let i = usize::try_from(id).ok().filter(|_| id != NONE)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some(&self.text[start..self.ends[i] as usize])
+    }
+}
+
+/// Each distinct string once, by id (node and namespace names, allocation types, handles).
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.insert(s.into(), i);
+        i
+    }
+
+    fn id_opt(&mut self, s: Option<&String>) -> u32 {
+        s.map_or(NONE, |s| self.id(s))
+    }
+
+    /// The strings by id.
+    fn names(&self) -> Vec<&str> {
+        let mut v = vec![""; self.ids.len()];
+        for (s, &i) in &self.ids {
+            v[i as usize] = s;
+        }
+        v
+    }
+}
+
+/// One allocation, compact: the address packed, every string an id.
+struct Rec {
+    ip: IpAddr,
+    sequence_number: u64,
+    /// Handle (`handles`), pod and creation time (`text`), namespace, node and type (`names`).
+    handle: u32,
+    pod: u32,
+    namespace: u32,
+    node: u32,
+    kind: u32,
+    timestamp: u32,
+    borrowed: bool,
+}
+
+/// An address as calicoctl's maps key it (its text): packed when it is an address in Go's
+/// canonical form, else the text itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum IpKey {
+    Addr(IpAddr),
+    Text(Box<str>),
+}
+
+impl IpKey {
+    fn new(s: &str) -> IpKey {
+        match s.parse::<IpAddr>() {
+            Ok(a) if a.to_string() == s => IpKey::Addr(a),
+            _ => IpKey::Text(s.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            IpKey::Addr(a) => a.to_string(),
+            IpKey::Text(t) => t.to_string(),
+        }
+    }
+}
+
+/// What the scan collects: IP → owners (in the order they were seen).
 #[derive(Default)]
 struct InUse {
-    owners: HashMap<String, Vec<String>>,
+    /// The first owner of each address, and the others of the few that have several.
+    first: HashMap<IpKey, u32>,
+    more: HashMap<IpKey, Vec<u32>>,
+    owners: Arena,
 }
 
 impl InUse {
@@ -234,20 +334,98 @@ impl InUse {
         &mut self,
         out: &mut dyn Write,
         show: bool,
-        ip: String,
-        owner: String,
+        ip: &str,
+        owner: &str,
     ) -> std::io::Result<()> {
         if show {
             writeln!(out, "  {ip} belongs to {owner}")?;
         }
-        self.owners.entry(ip).or_default().push(owner);
+        let id = self.owners.push(owner);
+        self.add(IpKey::new(ip), id);
         Ok(())
+    }
+
+    fn add(&mut self, key: IpKey, owner: u32) {
+        match self.first.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(owner);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                self.more.entry(o.key().clone()).or_default().push(owner);
+            }
+        }
+    }
+
+    /// The owners of an address, in the order they were seen.
+    fn of(&self, key: &IpKey) -> Vec<&str> {
+        let Some(&first) = self.first.get(key) else {
+            return Vec::new();
+        };
+        let mut v = vec![self.owners.get(first).unwrap_or_default()];
+        for &o in self.more.get(key).into_iter().flatten() {
+            v.push(self.owners.get(o).unwrap_or_default());
+        }
+        v
+    }
+}
+
+/// What a check found, compact; `report` builds the JSON report from it.
+pub struct CheckData {
+    recs: Vec<Rec>,
+    handles: Interner,
+    names: Interner,
+    text: Arena,
+    in_use: InUse,
+    windows: HashSet<IpAddr>,
+    leaked_handles: Vec<LeakedHandle>,
+    guid: String,
+    locked: bool,
+    ci_rev: String,
+    ctype: String,
+}
+
+impl CheckData {
+    /// The machine-readable report (`ipam check -o FILE`).
+    pub fn report(&self) -> Report {
+        let handles = self.handles.names();
+        let names = self.names.names();
+        let name = |i: u32| (i != NONE).then(|| names[i as usize].to_string());
+        let mut allocations: BTreeMap<String, Vec<Allocation>> = BTreeMap::new();
+        for r in &self.recs {
+            let ip = r.ip.to_string();
+            let owners = (!self.windows.contains(&r.ip))
+                .then(|| self.in_use.of(&IpKey::Addr(r.ip)))
+                .filter(|o| !o.is_empty());
+            allocations.entry(ip.clone()).or_default().push(Allocation {
+                ip,
+                handle: (r.handle != NONE).then(|| handles[r.handle as usize].to_string()),
+                sequence_number: r.sequence_number,
+                pod: self.text.get(r.pod).map(str::to_string),
+                namespace: name(r.namespace),
+                node: name(r.node),
+                kind: name(r.kind),
+                creation_timestamp: self.text.get(r.timestamp).map(str::to_string),
+                in_use: owners.is_some(),
+                borrowed: r.borrowed,
+                owners: owners.map(|o| o.into_iter().map(str::to_string).collect()),
+            });
+        }
+        Report {
+            version: crate::commands::engine::client_version(),
+            cluster_guid: self.guid.clone(),
+            datastore_locked: self.locked,
+            cluster_information_revision: self.ci_rev.clone(),
+            cluster_type: self.ctype.clone(),
+            allocations,
+            leaked_handles: self.leaked_handles.clone(),
+        }
     }
 }
 
 /// Runs the check, printing calicoctl's text to `out` as it goes. `services` is the list of
 /// Kubernetes Services (or why it could not be read); it is only looked at where calicoctl
-/// reads it, after the nodes.
+/// reads it, after the nodes. Memory: one compact record per allocation and per in-use
+/// address; time: linear in the objects read (plus sorting the addresses).
 pub async fn check(
     ds: &dyn Datastore,
     opts: &CheckOptions,
@@ -265,13 +443,14 @@ pub async fn check(
     // that is one line per allocation).
     let mut block_text: Vec<u8> = Vec::new();
     let mut nblocks = 0usize;
-    let mut nalloc = 0usize;
-    let mut allocs: BTreeMap<String, Vec<Allocation>> = BTreeMap::new();
+    let mut recs: Vec<Rec> = Vec::new();
+    let mut handles = Interner::default();
+    let mut names = Interner::default();
+    let mut text = Arena::default();
     // How each allocation reads in a "leaked" line (only kept when those lines are printed).
-    let mut described: HashMap<String, Vec<String>> = HashMap::new();
-    let mut windows: HashSet<String> = HashSet::new();
-    let mut referenced: HashSet<String> = HashSet::new();
-    let mut per_node: HashMap<String, usize> = HashMap::new();
+    let mut described: Vec<String> = Vec::new();
+    let mut windows: HashSet<IpAddr> = HashSet::new();
+    let mut per_node: HashMap<u32, usize> = HashMap::new();
     let mut in_use = InUse::default();
     let mut io_err: Option<std::io::Error> = None;
     ds.ipam_scan(&IpamList::Blocks { version: None }, &mut |kv| {
@@ -284,38 +463,36 @@ pub async fn check(
         let mut lines = || -> std::io::Result<()> {
             let aff = block.affinity.as_deref().unwrap_or("<none>");
             writeln!(t, " IPAM block {} affinity={aff}:", block.cidr)?;
-            let host = block.affinity_host().unwrap_or_default().to_string();
+            let host = block.affinity_host().unwrap_or_default();
+            let no_attrs = BTreeMap::new();
             for ord in 0..block.allocations.len() {
                 let Some(attr) = block.attribute_of(ord) else {
                     continue;
                 };
-                let ip = block.ip_at(ord).to_string();
+                let ip = block.ip_at(ord);
                 let is_windows = attr.handle_id.as_deref() == Some(WINDOWS_RESERVED_HANDLE);
                 if is_windows {
-                    in_use.record(t, show_all, ip.clone(), "Reserved for Windows".into())?;
-                    windows.insert(ip.clone());
+                    in_use.record(t, show_all, &ip.to_string(), "Reserved for Windows")?;
+                    windows.insert(ip);
                 }
                 if show_all {
                     writeln!(t, "  {ip} allocated; attrs {}", describe(attr))?;
                 }
-                nalloc += 1;
-                let sec = attr.secondary.clone().unwrap_or_default();
-                let attr_node = sec.get("node").cloned().unwrap_or_default();
+                let sec = attr.secondary.as_ref().unwrap_or(&no_attrs);
+                let attr_node = sec.get("node").map_or("", String::as_str);
                 let node = if attr_node.is_empty() {
-                    host.clone()
+                    host
                 } else {
-                    attr_node.clone()
+                    attr_node
                 };
-                *per_node.entry(node.clone()).or_default() += 1;
-                let handle = attr.handle_id.clone().filter(|_| !is_windows);
-                if let Some(h) = &handle {
-                    referenced.insert(h.clone());
-                }
+                let node_id = names.id(node);
+                *per_node.entry(node_id).or_default() += 1;
+                let handle = match attr.handle_id.as_deref() {
+                    Some(h) if !is_windows => handles.id(h),
+                    _ => NONE,
+                };
                 if show_problems {
-                    described
-                        .entry(ip.clone())
-                        .or_default()
-                        .push(describe(attr));
+                    described.push(describe(attr));
                 }
                 let sequence_number = block
                     .sequence_number_for_allocation
@@ -323,18 +500,16 @@ pub async fn check(
                     .and_then(|m| m.get(&ord.to_string()))
                     .copied()
                     .unwrap_or(0);
-                allocs.entry(ip.clone()).or_default().push(Allocation {
+                recs.push(Rec {
                     ip,
-                    handle,
                     sequence_number,
-                    pod: sec.get("pod").cloned(),
-                    namespace: sec.get("namespace").cloned(),
-                    node: Some(node).filter(|n| !n.is_empty()),
-                    kind: sec.get("type").cloned(),
-                    creation_timestamp: sec.get("timestamp").cloned(),
-                    in_use: false,
+                    handle,
+                    pod: text.push_opt(sec.get("pod")),
+                    namespace: names.id_opt(sec.get("namespace")),
+                    node: if node.is_empty() { NONE } else { node_id },
+                    kind: names.id_opt(sec.get("type")),
+                    timestamp: text.push_opt(sec.get("timestamp")),
                     borrowed: !attr_node.is_empty() && attr_node != host,
-                    owners: None,
                 });
             }
             Ok(())
@@ -351,7 +526,7 @@ pub async fn check(
     writeln!(out, "Found {nblocks} IPAM blocks.")?;
     out.write_all(&block_text)?;
     drop(block_text);
-    writeln!(out, "IPAM blocks record {nalloc} allocations.\n")?;
+    writeln!(out, "IPAM blocks record {} allocations.\n", recs.len())?;
 
     writeln!(out, "Loading all IPAM pools...")?;
     let pools: Vec<IpNet> = list_pools(ds)
@@ -369,7 +544,8 @@ pub async fn check(
     opts.phase("loading nodes");
     let mut ntunnel = 0;
     if let Some(nk) = by_kind("Node") {
-        for n in ds.list(nk, &ListOptions::default()).await?.items {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        ds.scan(nk, &ListOptions::default(), &mut |n| {
             let name = meta::name(&n);
             for path in [
                 &["spec", "ipv4VXLANTunnelAddr"][..],
@@ -378,10 +554,15 @@ pub async fn check(
             ] {
                 let ip = str_at(&n, path);
                 if !ip.is_empty() {
-                    in_use.record(out, show_all, ip, format!("Node({name})"))?;
-                    ntunnel += 1;
+                    seen.push((ip, format!("Node({name})")));
                 }
             }
+            Ok(())
+        })
+        .await?;
+        for (ip, owner) in seen {
+            in_use.record(out, show_all, &ip, &owner)?;
+            ntunnel += 1;
         }
     }
     writeln!(out, "Found {ntunnel} node tunnel IPs.\n")?;
@@ -408,8 +589,8 @@ pub async fn check(
                     .into_iter()
                     .flatten()
                 {
-                    let ip = ing["ip"].as_str().unwrap_or_default().to_string();
-                    in_use.record(out, show_all, ip, name.clone())?;
+                    let ip = ing["ip"].as_str().unwrap_or_default();
+                    in_use.record(out, show_all, ip, &name)?;
                 }
             }
             writeln!(out, "Found {n} service load balancer(s).\n")?;
@@ -424,49 +605,80 @@ pub async fn check(
     opts.phase("loading workload endpoints");
     let mut nwep = 0;
     if let Some(wk) = by_kind("WorkloadEndpoint") {
-        let mut seen: Vec<(String, String)> = Vec::new();
+        // The owners are recorded as they come; the lines (--show-all-ips) after the scan.
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        let owners = &mut in_use.owners;
+        let mut keys: Vec<(IpKey, u32)> = Vec::new();
         ds.scan(wk, &ListOptions::default(), &mut |w| {
             opts.tick();
-            let id = format!("Workload({}/{})", meta::namespace(&w), meta::name(&w));
             if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
+                let id = owners.push(&format!(
+                    "Workload({}/{})",
+                    meta::namespace(&w),
+                    meta::name(&w)
+                ));
                 for net in nets.iter().filter_map(Value::as_str) {
-                    seen.push((canonical_ip(net), id.clone()));
+                    let ip = canonical_ip(net);
+                    keys.push((IpKey::new(&ip), id));
+                    if show_all {
+                        seen.push((ip, id));
+                    }
                 }
             }
             Ok(())
         })
         .await?;
         for (ip, id) in seen {
-            in_use.record(out, show_all, ip, id)?;
-            nwep += 1;
+            writeln!(
+                out,
+                "  {ip} belongs to {}",
+                in_use.owners.get(id).unwrap_or_default()
+            )?;
+        }
+        nwep = keys.len();
+        for (key, id) in keys {
+            in_use.add(key, id);
         }
     }
     writeln!(out, "Found {nwep} workload IPs.")?;
     writeln!(
         out,
         "Workloads and nodes are using {} IPs.\n",
-        in_use.owners.len()
+        in_use.first.len()
     )?;
 
     writeln!(out, "Loading all handles")?;
     opts.phase("loading handles");
-    let mut handles: Vec<LeakedHandle> = Vec::new();
+    // Only the handles no allocation refers to are kept; the others are counted and marked.
+    let mut exists = vec![false; handles.ids.len()];
+    let mut leaked_handles: Vec<LeakedHandle> = Vec::new();
+    let mut matched = 0;
     ds.ipam_scan(&IpamList::Handles, &mut |kv| {
         opts.tick();
         if let IpamKey::Handle(id) = kv.key {
-            handles.push(LeakedHandle {
-                id,
-                uid: kv.uid,
-                revision: kv.revision,
-            });
+            match handles.ids.get(id.as_str()) {
+                Some(&i) => {
+                    exists[i as usize] = true;
+                    matched += 1;
+                }
+                None => leaked_handles.push(LeakedHandle {
+                    id,
+                    uid: kv.uid,
+                    revision: kv.revision,
+                }),
+            }
         }
         Ok(())
     })
     .await?;
 
     writeln!(out, "Looking for top (up to 20) nodes by allocations...")?;
-    let mut counts: Vec<(String, usize)> = per_node.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let node_names = names.names();
+    let mut counts: Vec<(&str, usize)> = per_node
+        .into_iter()
+        .map(|(n, c)| (node_names[n as usize], c))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     for (n, c) in counts.iter().take(20) {
         writeln!(out, "  {n} has {c} allocations")?;
     }
@@ -478,35 +690,38 @@ pub async fn check(
             "Node with most allocations has {max}; median is {median}"
         )?;
     }
+    drop(node_names);
     writeln!(out)?;
 
     writeln!(
         out,
         "Scanning for IPs that are allocated but not actually in use..."
     )?;
+    // Allocations in the order of their addresses' text (a stable sort keeps the order of
+    // several allocations of one address), as the report's map is.
+    let mut order: Vec<(String, u32)> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.ip.to_string(), i as u32))
+        .collect();
+    order.sort();
     let mut leaked = 0;
-    for (ip, list) in allocs.iter_mut() {
-        if windows.contains(ip) {
+    let mut allocated: HashSet<IpAddr> = HashSet::with_capacity(recs.len());
+    for (ip, i) in &order {
+        let r = &recs[*i as usize];
+        allocated.insert(r.ip);
+        if windows.contains(&r.ip) {
             // Reserved: in use, yet left as calicoctl reports it (not in use, no owners).
             continue;
         }
-        let owners = in_use.owners.get(ip);
-        for (i, a) in list.iter_mut().enumerate() {
-            match owners {
-                Some(o) => {
-                    a.in_use = true;
-                    a.owners = Some(o.clone());
-                }
-                None => {
-                    leaked += 1;
-                    if show_problems {
-                        let d = described.get(ip).and_then(|d| d.get(i));
-                        writeln!(out, "  {ip} leaked; attrs {}", d.map_or("", String::as_str))?;
-                    }
-                }
+        if !in_use.first.contains_key(&IpKey::Addr(r.ip)) {
+            leaked += 1;
+            if show_problems {
+                writeln!(out, "  {ip} leaked; attrs {}", described[*i as usize])?;
             }
         }
     }
+    drop(order);
     writeln!(
         out,
         "Found {leaked} IPs that are allocated in IPAM but not actually in use."
@@ -517,13 +732,14 @@ pub async fn check(
         "Scanning for IPs that are in use by a workload or node but not allocated in IPAM..."
     )?;
     let (mut not_in_pool, mut no_alloc) = (0, 0);
-    let mut used: Vec<(&String, &Vec<String>)> = in_use.owners.iter().collect();
-    used.sort();
-    for (ip, owners) in used {
+    let mut used: Vec<(String, &IpKey)> = in_use.first.keys().map(|k| (k.text(), k)).collect();
+    used.sort_by(|a, b| a.0.cmp(&b.0));
+    for (ip, key) in used {
+        let owners = in_use.of(key);
         if show_problems && owners.len() > 1 {
             writeln!(out, "  {ip} has multiple owners.")?;
         }
-        if allocs.contains_key(ip) {
+        if matches!(key, IpKey::Addr(a) if allocated.contains(a)) {
             continue;
         }
         let in_pool = ip
@@ -547,6 +763,7 @@ pub async fn check(
             }
         }
     }
+    drop(allocated);
     writeln!(
         out,
         "Found {not_in_pool} in-use IPs that are not in active IP pools."
@@ -557,17 +774,9 @@ pub async fn check(
     )?;
 
     writeln!(out, "Scanning for IPAM handles with no matching IPs...")?;
-    let existing: HashSet<&str> = handles.iter().map(|h| h.id.as_str()).collect();
-    let mut matched = 0;
-    let mut leaked_handles = Vec::new();
-    for h in &handles {
-        if referenced.contains(&h.id) {
-            matched += 1;
-        } else {
-            if show_all {
-                writeln!(out, "  {} doesn't have any active IPs.", h.id)?;
-            }
-            leaked_handles.push(h.clone());
+    if show_all {
+        for h in &leaked_handles {
+            writeln!(out, "  {} doesn't have any active IPs.", h.id)?;
         }
     }
     writeln!(
@@ -576,11 +785,14 @@ pub async fn check(
         leaked_handles.len()
     )?;
     writeln!(out, "Scanning for IPs with missing handle...")?;
-    let mut missing: Vec<&String> = referenced
+    let handle_names = handles.names();
+    let mut missing: Vec<&str> = handle_names
         .iter()
-        .filter(|h| !existing.contains(h.as_str()))
+        .zip(&exists)
+        .filter(|(_, e)| !**e)
+        .map(|(h, _)| *h)
         .collect();
-    missing.sort();
+    missing.sort_unstable();
     if show_problems {
         for h in &missing {
             writeln!(out, "  {h} is in use in a block but doesn't exist.")?;
@@ -591,17 +803,23 @@ pub async fn check(
         "Found {} handles mentioned in blocks with no matching handle resource.",
         missing.len()
     )?;
+    drop(missing);
+    drop(handle_names);
     let problems = leaked + not_in_pool + no_alloc + leaked_handles.len();
     writeln!(out, "Check complete; found {problems} problems.")?;
     Ok(CheckResult {
-        report: Report {
-            version: crate::commands::engine::client_version(),
-            cluster_guid: guid,
-            datastore_locked: locked,
-            cluster_information_revision: ci_rev,
-            cluster_type: ctype,
-            allocations: allocs,
+        data: CheckData {
+            recs,
+            handles,
+            names,
+            text,
+            in_use,
+            windows,
             leaked_handles,
+            guid,
+            locked,
+            ci_rev,
+            ctype,
         },
         problems,
     })

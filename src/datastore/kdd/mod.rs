@@ -3,6 +3,7 @@
 //! mappings and the IPAM CRs — behind the same `Datastore` trait as etcd.
 
 pub mod convert;
+mod stream;
 
 use std::time::Duration;
 
@@ -19,6 +20,18 @@ use convert::*;
 
 /// Page size of every list (client-go's pager default).
 pub const PAGE: usize = 500;
+
+/// Page size of the streamed lists (`scan_pages`), chosen by measurement (bench/kdd.sh):
+/// items are decoded while they arrive, so a page costs memory only for what is in flight.
+pub const LIST_PAGE: usize = 1000;
+
+/// `LIST_PAGE`, or `CALICOCTL_KDD_PAGE` when set (for measuring other sizes; 0 = no limit).
+fn list_page() -> usize {
+    std::env::var("CALICOCTL_KDD_PAGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LIST_PAGE)
+}
 
 /// Which CRD layout the cluster uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +54,20 @@ struct ApiError {
     code: u16,
     reason: String,
     message: String,
+}
+
+/// The error of a non-2xx answer: the Status object's reason and message, else the body.
+fn status_error(code: u16, v: &Value, bytes: &[u8]) -> ApiError {
+    let m = str_at(v, &["message"]);
+    ApiError {
+        code,
+        reason: str_at(v, &["reason"]),
+        message: if m.is_empty() {
+            String::from_utf8_lossy(bytes).trim().to_string()
+        } else {
+            m
+        },
+    }
 }
 
 fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
@@ -295,34 +322,9 @@ impl KddDatastore {
         body: Option<&Value>,
         content_type: &str,
     ) -> std::result::Result<Value, ApiError> {
-        let op = go_method(&method);
-        let req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::USER_AGENT, user_agent(path))
-            .header("Accept", "application/json")
-            .header("Content-Type", content_type)
-            .body(
-                body.map(|b| serde_json::to_vec(b).unwrap_or_default())
-                    .unwrap_or_default(),
-            )
-            .map_err(|e| ApiError {
-                code: 0,
-                reason: "Request".into(),
-                message: e.to_string(),
-            })?;
         let fut = async {
-            let resp = self
-                .client
-                .send(req.map(kube::client::Body::from))
-                .await
-                .map_err(|e| ApiError {
-                    code: 0,
-                    reason: "Connection".into(),
-                    message: go_url_error(op, &self.server, path, &e),
-                })?;
+            let resp = self.send(method, path, body, content_type).await?;
             let status = resp.status().as_u16();
-            print_warnings(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect_bytes()
@@ -336,20 +338,17 @@ impl KddDatastore {
             if (200..300).contains(&status) {
                 Ok(v)
             } else {
-                Err(ApiError {
-                    code: status,
-                    reason: str_at(&v, &["reason"]),
-                    message: {
-                        let m = str_at(&v, &["message"]);
-                        if m.is_empty() {
-                            String::from_utf8_lossy(&bytes).trim().to_string()
-                        } else {
-                            m
-                        }
-                    },
-                })
+                Err(status_error(status, &v, &bytes))
             }
         };
+        self.within_timeout(fut).await
+    }
+
+    /// `fut` cut off at the request timeout (plus a little for the server's own).
+    async fn within_timeout<T>(
+        &self,
+        fut: impl std::future::Future<Output = std::result::Result<T, ApiError>>,
+    ) -> std::result::Result<T, ApiError> {
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
             Ok(r) => r,
             Err(_) => Err(ApiError {
@@ -357,6 +356,60 @@ impl KddDatastore {
                 reason: "Timeout".into(),
                 message: format!("no answer within {}s", self.timeout.as_secs_f64()),
             }),
+        }
+    }
+
+    /// Sends one request; the response's warnings are printed, its body is left unread.
+    async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+        content_type: &str,
+    ) -> std::result::Result<http::Response<kube::client::Body>, ApiError> {
+        self.request(method, path, body, content_type).await
+    }
+
+    /// `send` as a future that owns what it needs (it can run as its own task).
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+        content_type: &str,
+    ) -> impl std::future::Future<
+        Output = std::result::Result<http::Response<kube::client::Body>, ApiError>,
+    > + Send
+    + 'static {
+        let op = go_method(&method);
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::USER_AGENT, user_agent(path))
+            .header("Accept", "application/json")
+            .header("Content-Type", content_type)
+            .body(
+                body.map(|b| serde_json::to_vec(b).unwrap_or_default())
+                    .unwrap_or_default(),
+            );
+        let client = self.client.clone();
+        let (server, path) = (self.server.clone(), path.to_string());
+        async move {
+            let req = req.map_err(|e| ApiError {
+                code: 0,
+                reason: "Request".into(),
+                message: e.to_string(),
+            })?;
+            let resp = client
+                .send(req.map(kube::client::Body::from))
+                .await
+                .map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: go_url_error(op, &server, &path, &e),
+                })?;
+            print_warnings(resp.headers());
+            Ok(resp)
         }
     }
 
@@ -467,11 +520,136 @@ impl KddDatastore {
         }
     }
 
-    fn decode_cr(&self, kind: &KindInfo, cr: &Value) -> Value {
-        match self.mode {
-            Mode::V1 => from_v1_cr(kind, cr),
-            Mode::V3 => from_v3_cr(kind, cr),
+    /// Hands each page of a collection to `f` as `list_pages` does, but streamed: the items
+    /// are cut out of the body as it arrives and converted by `convert` on a decoder thread
+    /// (kept to `mask`, or whole), while this task goes on reading the wire. Memory holds
+    /// about one batch of converted objects and the bytes of the item being read.
+    async fn stream_pages(
+        &self,
+        path: &str,
+        mask: Option<&'static stream::Mask>,
+        convert: Convert,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> Result<String> {
+        let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(64);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Decoded>();
+        let worker = std::thread::spawn(move || decode_items(chunk_rx, out_tx, mask, convert));
+        let mut first_rv: Option<String> = None;
+        let mut cont = String::new();
+        let page_size = list_page();
+        let page_query = |cont: &str| {
+            let mut q = format!("{path}?limit={page_size}");
+            if !cont.is_empty() {
+                q.push_str(&format!("&continue={}", urlencode(cont)));
+            }
+            q
+        };
+        // The next page is requested as soon as this one's continue token is read (the first
+        // bytes of its body), so the API server prepares it while this one is decoded.
+        let mut next = None;
+        let result = loop {
+            let pending = match next.take() {
+                Some(h) => h,
+                None => tokio::spawn(self.request(
+                    http::Method::GET,
+                    &page_query(&cont),
+                    None,
+                    "application/json",
+                )),
+            };
+            let page = self.within_timeout(async {
+                let resp = pending.await.map_err(|e| ApiError {
+                    code: 0,
+                    reason: "Connection".into(),
+                    message: e.to_string(),
+                })??;
+                let status = resp.status().as_u16();
+                let mut body = resp.into_body();
+                if !(200..300).contains(&status) {
+                    let bytes = body.collect_bytes().await.unwrap_or_default();
+                    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    return Err(status_error(status, &v, &bytes));
+                }
+                let lost = || ApiError {
+                    code: 0,
+                    reason: "Decode".into(),
+                    message: "the list decoder stopped".into(),
+                };
+                // Ok(Some(error)) = the list was read but `f` or the decoder failed.
+                let mut st = PageState {
+                    rv: &mut first_rv,
+                    cont: &mut cont,
+                    failed: None,
+                };
+                st.cont.clear();
+                while let Some(frame) = std::future::poll_fn(|cx| {
+                    http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
+                })
+                .await
+                {
+                    let frame = frame.map_err(|e| ApiError {
+                        code: 0,
+                        reason: "Connection".into(),
+                        message: e.to_string(),
+                    })?;
+                    let sent = match frame.into_data() {
+                        Ok(data) => chunk_tx.send(Some(data)).await.is_ok(),
+                        Err(_) => true,
+                    };
+                    while let Ok(d) = out_rx.try_recv() {
+                        st.handle(d, f);
+                    }
+                    if next.is_none() && !st.cont.is_empty() && st.failed.is_none() {
+                        next = Some(tokio::spawn(self.request(
+                            http::Method::GET,
+                            &page_query(st.cont),
+                            None,
+                            "application/json",
+                        )));
+                    }
+                    if !sent {
+                        // The decoder stopped: it said why.
+                        while let Some(d) = out_rx.recv().await {
+                            st.handle(d, f);
+                        }
+                        return st.failed.map(Some).ok_or_else(lost);
+                    }
+                    if st.failed.is_some() {
+                        return Ok(st.failed);
+                    }
+                }
+                if chunk_tx.send(None).await.is_err() {
+                    while let Some(d) = out_rx.recv().await {
+                        st.handle(d, f);
+                    }
+                    return st.failed.map(Some).ok_or_else(lost);
+                }
+                loop {
+                    match out_rx.recv().await.ok_or_else(lost)? {
+                        Decoded::PageDone => return Ok(st.failed),
+                        d => st.handle(d, f),
+                    }
+                }
+            });
+            match page.await {
+                Err(e) => break Err(self.map_err(e, None)),
+                Ok(Some(e)) => break Err(e),
+                Ok(None) if cont.is_empty() => break Ok(first_rv.unwrap_or_default()),
+                Ok(None) => {}
+            }
+        };
+        if let Some(h) = next {
+            h.abort();
         }
+        drop(chunk_tx);
+        if result.is_ok() {
+            let _ = worker.join();
+        }
+        result
+    }
+
+    fn decode_cr(&self, kind: &KindInfo, cr: &Value) -> Value {
+        decode_cr_in(self.mode, kind, cr)
     }
 
     /// The CRD plural of a kind: v1 CRDs hold the v3 IPAMConfiguration as `ipamconfigs`.
@@ -704,26 +882,127 @@ impl KddDatastore {
             revision: rv,
         })
     }
+}
 
-    async fn list_weps(&self, ns: Option<&str>) -> Result<ObjectList> {
-        let path = match ns {
-            Some(n) => format!("/api/v1/namespaces/{n}/pods"),
-            None => "/api/v1/pods".to_string(),
-        };
-        let (pods, rv) = self.list_all(&path, None).await?;
-        Ok(ObjectList {
-            items: weps(&pods),
-            revision: rv,
-        })
+/// A CR of the given layout as the canonical v3 object.
+fn decode_cr_in(mode: Mode, kind: &KindInfo, cr: &Value) -> Value {
+    match mode {
+        Mode::V1 => from_v1_cr(kind, cr),
+        Mode::V3 => from_v3_cr(kind, cr),
     }
 }
 
-/// The WorkloadEndpoints of pods; as in calicoctl, a list leaves out the pods the converter
-/// cannot read (getting one of them by name is an error).
-fn weps(pods: &[Value]) -> Vec<Value> {
-    pods.iter()
-        .filter_map(|p| pod_to_wep(p).ok().flatten())
-        .collect()
+/// Turns one list item (as decoded) into the objects a scan hands out, if any.
+type Convert = Box<dyn Fn(Value) -> Option<Value> + Send>;
+
+/// What the decoder thread reports to the reading task.
+enum Decoded {
+    /// The list's resourceVersion and continue token.
+    Meta {
+        rv: String,
+        cont: String,
+    },
+    Batch(Vec<Value>),
+    /// The page's bytes are all decoded (after its last batch).
+    PageDone,
+    Failed(String),
+}
+
+/// A streamed page being read: the list's revision (from its first page), the continue
+/// token, and the first failure of the visitor or the decoder.
+struct PageState<'a> {
+    rv: &'a mut Option<String>,
+    cont: &'a mut String,
+    failed: Option<DatastoreError>,
+}
+
+impl PageState<'_> {
+    fn handle(
+        &mut self,
+        d: Decoded,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) {
+        match d {
+            Decoded::Meta { rv, cont } => {
+                self.rv.get_or_insert(rv);
+                *self.cont = cont;
+            }
+            Decoded::Batch(items) => {
+                if self.failed.is_none()
+                    && let Err(e) = f(self.rv.as_deref().unwrap_or_default(), items)
+                {
+                    self.failed = Some(e);
+                }
+            }
+            Decoded::Failed(e) => {
+                self.failed.get_or_insert(DatastoreError::Other(e));
+            }
+            Decoded::PageDone => {}
+        }
+    }
+}
+
+/// Converted objects handed over at a time.
+const BATCH: usize = 250;
+
+/// The decoder thread: splits each page's bytes (`None` ends a page) into items, decodes and
+/// converts them, and reports batches; stops when either channel closes.
+fn decode_items(
+    mut chunks: tokio::sync::mpsc::Receiver<Option<bytes::Bytes>>,
+    out: tokio::sync::mpsc::UnboundedSender<Decoded>,
+    mask: Option<&'static stream::Mask>,
+    convert: Convert,
+) {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase", default)]
+    struct ListMeta {
+        resource_version: String,
+        #[serde(rename = "continue")]
+        cont: String,
+    }
+    let mut splitter = stream::Splitter::default();
+    let mut batch = Vec::new();
+    while let Some(msg) = chunks.blocking_recv() {
+        let Some(chunk) = msg else {
+            let done = std::mem::take(&mut batch);
+            if out.send(Decoded::Batch(done)).is_err() || out.send(Decoded::PageDone).is_err() {
+                return;
+            }
+            splitter = stream::Splitter::default();
+            continue;
+        };
+        let r = splitter.feed(&chunk, &mut |part| {
+            match part {
+                stream::Part::Metadata(b) => {
+                    let m: ListMeta = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                    out.send(Decoded::Meta {
+                        rv: m.resource_version,
+                        cont: m.cont,
+                    })
+                    .map_err(|_| String::new())?;
+                }
+                stream::Part::Item(b) => {
+                    let item = match mask {
+                        Some(m) => stream::decode(b, m),
+                        None => serde_json::from_slice(b),
+                    }
+                    .map_err(|e| format!("cannot decode a listed object: {e}"))?;
+                    if let Some(o) = convert(item) {
+                        batch.push(o);
+                    }
+                    if batch.len() >= BATCH {
+                        out.send(Decoded::Batch(std::mem::take(&mut batch)))
+                            .map_err(|_| String::new())?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            let _ = out.send(Decoded::Failed(e));
+            return;
+        }
+    }
 }
 
 fn default_allow() -> Value {
@@ -968,51 +1247,41 @@ impl Datastore for KddDatastore {
             ),
         };
         let prefix = opts.name_prefix.clone();
-        self.list_pages(&path, None, &mut |rv, page| {
-            let mut out: Vec<Value> = match kind.kind {
-                "Node" => page.iter().map(k8s_node_to_calico).collect(),
-                "WorkloadEndpoint" => weps(&page),
-                _ => page.iter().map(|c| self.decode_cr(kind, c)).collect(),
-            };
-            drop(page);
-            if let Some(p) = &prefix {
-                out.retain(|o| meta::name(o).starts_with(p.as_str()));
-            }
-            f(rv, out)
-        })
-        .await
+        let keep = move |o: Value| match &prefix {
+            Some(p) if !meta::name(&o).starts_with(p.as_str()) => None,
+            _ => Some(o),
+        };
+        let mode = self.mode;
+        let (mask, convert): (_, Convert) = match kind.kind {
+            "Node" => (
+                Some(&stream::NODE),
+                Box::new(move |n| keep(k8s_node_to_calico(&n))),
+            ),
+            // As in calicoctl, a list leaves out the pods the converter cannot read (getting
+            // one of them by name is an error).
+            "WorkloadEndpoint" => (
+                Some(&stream::POD),
+                Box::new(move |p| pod_to_wep(&p).ok().flatten().and_then(&keep)),
+            ),
+            _ => (None, Box::new(move |c| keep(decode_cr_in(mode, kind, &c)))),
+        };
+        self.stream_pages(&path, mask, convert, f).await
     }
 
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
-        let mut l = match kind.kind {
-            "Node" => {
-                let (items, rv) = self.list_all("/api/v1/nodes", None).await?;
-                ObjectList {
-                    items: items.iter().map(k8s_node_to_calico).collect(),
-                    revision: rv,
-                }
-            }
-            "WorkloadEndpoint" => self.list_weps(opts.namespace.as_deref()).await?,
-            "Profile" => self.list_profiles(opts.name_prefix.as_deref()).await?,
-            _ => {
-                let path = self.crd_path(
-                    self.plural(kind),
-                    opts.namespace.as_deref().filter(|_| kind.namespaced),
-                    None,
-                );
-                let (items, rv) = self.list_all(&path, None).await?;
-                ObjectList {
-                    items: items.iter().map(|c| self.decode_cr(kind, c)).collect(),
-                    revision: rv,
-                }
-            }
-        };
-        if let Some(p) = &opts.name_prefix {
-            l.items.retain(|o| meta::name(o).starts_with(p.as_str()));
+        if kind.kind == "Profile" {
+            return self.list_profiles(opts.name_prefix.as_deref()).await;
         }
         // The API server lists namespaced objects by namespace then name; calicoctl prints the
         // same order, so nothing to sort.
-        Ok(l)
+        let mut items = Vec::new();
+        let revision = self
+            .scan_pages(kind, opts, &mut |_, page| {
+                items.extend(page);
+                Ok(())
+            })
+            .await?;
+        Ok(ObjectList { items, revision })
     }
 
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
