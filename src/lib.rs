@@ -16,6 +16,7 @@ pub mod ipam;
 pub mod log;
 pub mod model;
 pub mod output;
+pub mod policy;
 pub mod usage;
 
 use std::ffi::OsString;
