@@ -808,40 +808,26 @@ impl Snapshot {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if !side.ports.is_empty() {
-            match (port, port_hit(&side.ports)) {
-                (None, _) => push(
-                    "ports",
-                    false,
-                    format!(
-                        "the packet has no {which} port; [{}] needs one",
-                        list(&side.ports)
-                    ),
-                ),
-                (Some(_), Some(d)) => push("ports", true, d),
-                (Some(p), None) => push(
-                    "ports",
-                    false,
-                    format!("port {p} not in [{}]", list(&side.ports)),
-                ),
+        for (field, specs, negated) in [
+            ("ports", &side.ports, false),
+            ("notPorts", &side.not_ports, true),
+        ] {
+            if specs.is_empty() {
+                continue;
             }
-        }
-        if !side.not_ports.is_empty() {
-            match (port, port_hit(&side.not_ports)) {
+            match (port, port_hit(specs)) {
                 (None, _) => push(
-                    "notPorts",
+                    field,
                     false,
                     format!(
                         "the packet has no {which} port; [{}] needs one",
-                        list(&side.not_ports)
+                        list(specs)
                     ),
                 ),
-                (Some(_), Some(d)) => push("notPorts", false, d),
-                (Some(p), None) => push(
-                    "notPorts",
-                    true,
-                    format!("port {p} not in [{}]", list(&side.not_ports)),
-                ),
+                (Some(_), Some(d)) => push(field, !negated, d),
+                (Some(p), None) => {
+                    push(field, negated, format!("port {p} not in [{}]", list(specs)))
+                }
             }
         }
         if let Some((name, ns)) = &side.service {

@@ -860,6 +860,13 @@ pub fn workload_endpoint(obj: &Value) -> Option<Endpoint> {
             .into_iter()
             .filter(|(k, _)| !k.starts_with("pcns.") && !k.starts_with("pcsa."))
             .collect();
+    // libcalico's write path stores these two on every WorkloadEndpoint; an object written
+    // without them (by hand, or by an older tool) gets them as the write path would.
+    let ns = str_at(obj, &["metadata", "namespace"]);
+    labels.entry(NS_LABEL.into()).or_insert_with(|| ns.clone());
+    labels
+        .entry(ORCH_LABEL.into())
+        .or_insert_with(|| s(spec, "orchestrator").to_string());
     let sa = s(spec, "serviceAccountName");
     if !sa.is_empty() {
         labels.insert(SA_LABEL.into(), sa.into());
@@ -867,7 +874,7 @@ pub fn workload_endpoint(obj: &Value) -> Option<Endpoint> {
     Some(Endpoint {
         kind: EndpointKind::WorkloadEndpoint,
         name: str_at(obj, &["metadata", "name"]),
-        namespace: str_at(obj, &["metadata", "namespace"]),
+        namespace: ns,
         node: s(spec, "node").into(),
         pod: s(spec, "pod").into(),
         interface: s(spec, "interfaceName").into(),
