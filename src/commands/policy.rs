@@ -155,7 +155,7 @@ fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, Failure> {
 }
 
 fn order(o: Option<f64>) -> String {
-    o.map_or("none".into(), crate::output::gofmt::fmt_v_float)
+    o.map_or("none".into(), |x| x.to_string())
 }
 
 fn render_explain(e: &Explanation) -> String {
