@@ -842,3 +842,224 @@ fn who_selects_endpoints_and_policies() {
     );
     assert!(s.endpoints_selected("app ==").is_err());
 }
+
+// ---- properties over generated worlds -------------------------------------------------------
+
+/// A small deterministic generator (xorshift) driven by proptest's seeds.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+const SELECTORS: &[&str] = &[
+    "all()",
+    "app == 'x'",
+    "app != 'y'",
+    "has(role)",
+    "app in {'x', 'z'}",
+    "pcns.env == 'prod'",
+    "!has(app)",
+];
+
+fn random_rule(g: &mut Gen) -> Value {
+    let mut r = json!({"action": g.pick(&["Allow", "Deny", "Pass", "Log"])});
+    if g.below(2) == 0 {
+        r["protocol"] = json!(g.pick(&["TCP", "UDP"]));
+        if g.below(2) == 0 {
+            r["destination"] = json!({"ports": [g.pick(&["80", "443", "http", "1000:2000"])]});
+        }
+    }
+    match g.below(4) {
+        0 => r["source"] = json!({"selector": g.pick(SELECTORS)}),
+        1 => r["source"] = json!({"notSelector": g.pick(SELECTORS)}),
+        2 => {
+            r["source"] = json!({"nets": [g.pick(&["10.0.0.0/24", "10.0.1.0/24", "192.0.2.0/24"])]})
+        }
+        _ => {}
+    }
+    r
+}
+
+/// Random endpoints, profiles, tiers and policies; staged ones only when `staged`.
+fn random_world(seed: u64, staged: bool) -> SnapshotBuilder {
+    let mut g = Gen(seed | 1);
+    let mut b = SnapshotBuilder::default();
+    for (n, env) in [("a", "prod"), ("b", "dev")] {
+        if g.below(5) == 0 {
+            continue; // a missing namespace profile
+        }
+        let mut p = model::profile(&namespace_profile(&ns(n, env))).unwrap();
+        if g.below(3) == 0 {
+            p.ingress.clear();
+            p.egress.clear();
+        }
+        b.profiles.insert(p.name.clone(), p);
+    }
+    for i in 0..6 {
+        let ns = if i % 2 == 0 { "a" } else { "b" };
+        let mut labels = json!({"app": g.pick(&["x", "y", "z"])});
+        if g.below(2) == 0 {
+            labels["role"] = json!("r");
+        }
+        let ports = json!([{"name": "http", "containerPort": 8080 + g.below(2)}]);
+        let p = pod(
+            ns,
+            &format!("p{i}"),
+            labels,
+            "",
+            &format!("10.0.{}.{}", i % 2, i + 1),
+            "n1",
+            ports,
+        );
+        b.endpoints
+            .push(model::workload_endpoint(&pod_to_wep(&p).unwrap().unwrap()).unwrap());
+    }
+    for t in 0..g.below(3) {
+        b.tiers.push(tier(
+            &format!("t{t}"),
+            (g.below(2000) + 1) as f64,
+            g.pick(&["Pass", "Deny"]),
+        ));
+    }
+    for i in 0..g.below(9) {
+        let tiers = ["default", "t0", "t1", "t2"];
+        let mut spec = json!({"tier": tiers[g.below(4) as usize], "selector": g.pick(SELECTORS)});
+        if g.below(3) > 0 {
+            spec["order"] = json!(g.below(100));
+        }
+        spec["types"] = match g.below(3) {
+            0 => json!(["Ingress"]),
+            1 => json!(["Egress"]),
+            _ => json!(["Ingress", "Egress"]),
+        };
+        for d in ["ingress", "egress"] {
+            let n = g.below(4);
+            spec[d] = Value::Array((0..n).map(|_| random_rule(&mut g)).collect());
+        }
+        let kind = match g.below(if staged { 3 } else { 2 }) {
+            0 => PolicyKind::GlobalNetworkPolicy,
+            1 => PolicyKind::NetworkPolicy,
+            _ => PolicyKind::StagedGlobalNetworkPolicy,
+        };
+        let mut obj = json!({"metadata": {"name": format!("pol{i}")}, "spec": spec});
+        if kind == PolicyKind::NetworkPolicy {
+            obj["metadata"]["namespace"] = json!(if g.below(2) == 0 { "a" } else { "b" });
+        }
+        // A policy naming a tier that was not generated exercises the missing-tier rules.
+        b.policies.push(model::calico_policy(kind, &obj).unwrap());
+    }
+    b
+}
+
+/// Every (source, destination) pair of the world's endpoints plus an outside address, over
+/// TCP to a port drawn from the seed.
+fn all_traces(s: &Snapshot, port: u16) -> Vec<Trace> {
+    let mut peers: Vec<PeerSpec> = s
+        .endpoints
+        .iter()
+        .map(|e| PeerSpec::Workload {
+            namespace: e.namespace.clone(),
+            name: e.name.clone(),
+        })
+        .collect();
+    peers.push(PeerSpec::Address("192.0.2.9".parse().unwrap(), None));
+    let mut out = Vec::new();
+    for a in &peers {
+        for b in &peers {
+            if a == b {
+                continue;
+            }
+            let q = TraceQuery {
+                from: a.clone(),
+                to: b.clone(),
+                protocol: 6,
+                source_port: None,
+                destination_port: Some(port),
+                icmp_type: None,
+                icmp_code: None,
+            };
+            out.push(s.trace(&q).unwrap());
+        }
+    }
+    out
+}
+
+fn allow_all_first(mut b: SnapshotBuilder) -> Snapshot {
+    let mut first = tier("aaa-first", 1.0, "Deny");
+    first.order = Some(-1.0);
+    b.tiers.push(first);
+    b.policies.push(gnp(
+        "allow-all",
+        json!({"tier": "aaa-first", "selector": "all()", "types": ["Ingress", "Egress"],
+               "ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}),
+    ));
+    b.build(Backend::Etcd)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// An Allow-all policy in a new first tier never turns an Allow into a Deny (it makes every
+    /// hop Allow, decided by that policy).
+    #[test]
+    fn allow_all_in_first_tier_never_denies(seed in proptest::prelude::any::<u64>(), port in 1u16..3000) {
+        let before = all_traces(&random_world(seed, true).build(Backend::Etcd), port);
+        let after = all_traces(&allow_all_first(random_world(seed, true)), port);
+        for (x, y) in before.iter().zip(&after) {
+            proptest::prop_assert!(x.verdict != "Allow" || y.verdict == "Allow");
+            for h in &y.hops {
+                proptest::prop_assert_eq!(&h.decision.reason, &format!("GlobalNetworkPolicy allow-all, {} rule 0", h.direction.as_str()));
+            }
+        }
+    }
+
+    /// An endpoint that no enforced policy selects in a direction is decided by its profiles.
+    #[test]
+    fn unselected_endpoint_falls_to_profiles(seed in proptest::prelude::any::<u64>(), port in 1u16..3000) {
+        let s = random_world(seed, true).build(Backend::Etcd);
+        for t in all_traces(&s, port) {
+            for h in &t.hops {
+                let idx = s.endpoints.iter().position(|e| e.display() == h.endpoint).unwrap();
+                let e = &s.endpoints[idx];
+                let selected = s.policies.iter().any(|p| !p.kind.is_staged() && p.rules(h.direction).is_some() && s.matches(&p.selector.sel, &e.labels, &e.profiles));
+                if !selected {
+                    proptest::prop_assert!(h.decision.kind == "profile" || h.decision.kind == "noProfileMatched", "{:?}", h.decision);
+                    proptest::prop_assert!(h.steps.iter().all(|st| st.profile.is_some()));
+                }
+            }
+        }
+    }
+
+    /// Without staged policies there is no staged outcome; with them, the staged verdict is
+    /// the enforced verdict of the same world with its staged policies made enforced.
+    #[test]
+    fn staged_view_is_the_enforced_view_of_the_promoted_world(seed in proptest::prelude::any::<u64>(), port in 1u16..3000) {
+        let plain = random_world(seed, false).build(Backend::Etcd);
+        proptest::prop_assert!(all_traces(&plain, port).iter().all(|t| t.staged.is_none()));
+        let staged = random_world(seed, true).build(Backend::Etcd);
+        let mut promoted = random_world(seed, true);
+        for p in &mut promoted.policies {
+            if p.kind == PolicyKind::StagedGlobalNetworkPolicy {
+                p.kind = PolicyKind::GlobalNetworkPolicy;
+            }
+        }
+        // Names are unique in a generated world: promoting replaces nothing.
+        let promoted = promoted.build(Backend::Etcd);
+        for (a, b) in all_traces(&staged, port).iter().zip(all_traces(&promoted, port)) {
+            let sv = a.staged.as_ref().map_or(a.verdict.clone(), |s| s.verdict.clone());
+            proptest::prop_assert_eq!(sv, b.verdict.clone());
+        }
+    }
+}
