@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 ./scale.sh
 ./ipam.sh
 ./cleanup.sh
+./policy.sh
 if ./kdd.sh; then :; else echo "bench/kdd.sh skipped (no kube-apiserver built)"; fi
