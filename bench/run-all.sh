@@ -15,5 +15,6 @@ mkdir -p "$(dirname "$BENCH_TABLE")"
 ./scale.sh
 ./ipam.sh
 ./cleanup.sh
+./policy.sh
 if ./kdd.sh; then :; else echo "bench/kdd.sh skipped (no kube-apiserver built)"; fi
 cat "$BENCH_TABLE"

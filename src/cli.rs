@@ -148,6 +148,9 @@ pub enum Command {
         after_long_help = "Examples:\n  # What would apply change?\n  calicoctl diff -f ./resources.yaml\n  calicoctl apply -f ./resources.yaml --dry-run"
     )]
     Diff(DiffArgs),
+    /// Explain and trace network policy: which policies select an endpoint, and whether a
+    /// packet would be allowed, by which rule (beyond calicoctl).
+    Policy(PolicyArgs),
     /// IP address management.
     Ipam(IpamArgs),
     /// Calico node management.
@@ -810,4 +813,128 @@ pub struct CompletionArgs {
     /// The shell to generate a completion script for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(subcommand_required = true)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show, per direction, the tiers and policies that select an endpoint (with the labels
+    /// that made them match), what happens at the end of each tier, then the profiles.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl policy explain shop/db\n  calicoctl policy explain --pod shop/db-7c9f -o json\n  calicoctl policy explain hostendpoint/node1-eth0"
+    )]
+    Explain(PolicyExplainArgs),
+    /// Show whether a connection would be allowed: egress at the source, ingress at the
+    /// destination, each as the chain of decisions that settled it, and the overall verdict.
+    #[command(
+        after_long_help = "Examples:\n  calicoctl policy trace --from shop/web --to shop/db --protocol TCP --port 5432\n  calicoctl policy trace --from 192.0.2.10 --to tools/graf --port 3000 --exit-code\n  calicoctl policy trace --from shop/web --to 10.0.0.11 --protocol ICMP --icmp-type 8"
+    )]
+    Trace(PolicyTraceArgs),
+    /// Show the endpoints a selector matches, or the policies whose selector matches a label
+    /// set (before applying a policy or labelling a pod).
+    #[command(
+        name = "who-selects",
+        after_long_help = "Examples:\n  calicoctl policy who-selects 'app == \"db\"'\n  calicoctl policy who-selects --labels app=db,tier=backend -n shop"
+    )]
+    WhoSelects(PolicyWhoSelectsArgs),
+}
+
+/// Output of the policy commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    /// Readable tree.
+    Text,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyExplainArgs {
+    /// The endpoint: NAMESPACE/NAME (a WorkloadEndpoint, or the endpoint of a pod), NAME (in
+    /// the --namespace), hostendpoint/NAME, or an IP address.
+    #[arg(value_name = "ENDPOINT", required_unless_present = "pod")]
+    pub endpoint: Option<String>,
+    /// The pod NAMESPACE/NAME whose workload endpoint to explain.
+    #[arg(long, value_name = "NS/NAME", conflicts_with = "endpoint")]
+    pub pod: Option<String>,
+    /// Namespace of a workload named without one.
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: PolicyFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyTraceArgs {
+    /// Source: an endpoint (as for explain) or an IP address / CIDR.
+    #[arg(long, value_name = "ENDPOINT|CIDR")]
+    pub from: String,
+    /// Destination: an endpoint (as for explain) or an IP address / CIDR.
+    #[arg(long, value_name = "ENDPOINT|CIDR")]
+    pub to: String,
+    /// Protocol: TCP, UDP, SCTP, UDPLite, ICMP, ICMPv6 or a number 1-255.
+    #[arg(long, value_name = "PROTOCOL", default_value = "TCP")]
+    pub protocol: String,
+    /// Destination port.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Source port (only rules with source ports need it).
+    #[arg(long = "source-port", value_name = "PORT")]
+    pub source_port: Option<u16>,
+    /// ICMP type.
+    #[arg(long = "icmp-type", value_name = "TYPE")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code.
+    #[arg(long = "icmp-code", value_name = "CODE", requires = "icmp_type")]
+    pub icmp_code: Option<u8>,
+    /// Exit 0 when the verdict is Allow and 1 when it is Deny (errors exit 2).
+    #[arg(long = "exit-code")]
+    pub exit_code: bool,
+    /// Show every criterion checked, not only the failing ones of rules that did not match.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Namespace of workloads named without one.
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: PolicyFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyWhoSelectsArgs {
+    /// A selector (Calico syntax): lists the endpoints it matches.
+    #[arg(
+        value_name = "SELECTOR",
+        required_unless_present = "labels",
+        conflicts_with = "labels"
+    )]
+    pub selector: Option<String>,
+    /// A label set k=v,...: lists the policies whose selector matches it.
+    #[arg(long, value_name = "K=V,...")]
+    pub labels: Option<String>,
+    /// With --labels: the namespace of the endpoint (adds projectcalico.org/namespace and
+    /// the namespace's inherited labels).
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: PolicyFormat,
 }

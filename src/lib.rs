@@ -16,6 +16,7 @@ pub mod ipam;
 pub mod log;
 pub mod model;
 pub mod output;
+pub mod policy;
 pub mod usage;
 
 use std::ffi::OsString;
@@ -187,6 +188,7 @@ async fn dispatch(ctx: &mut Ctx, cmd: &cli::Command) -> commands::CmdResult {
         C::Completion(a) => commands::completion::run(ctx, a).await,
         C::Node(a) => commands::node::run(ctx, a).await,
         C::Ipam(a) => commands::ipam::run(ctx, a).await,
+        C::Policy(a) => commands::policy::run(ctx, a).await,
         C::Datastore(a) => commands::datastore::run(ctx, a).await,
         C::Dev(a) => commands::dev::run(ctx, a).await,
         C::Cluster(a) => commands::cluster::run(ctx, &a.command).await,

@@ -64,6 +64,7 @@ const REFERENCE_GROUPS: &[(&str, &str, &[&str])] = &[
     ),
     ("ipam.md", "IP address management", &["ipam"]),
     ("node.md", "Node commands", &["node"]),
+    ("policy.md", "Policy troubleshooting", &["policy"]),
     ("datastore.md", "Datastore migration", &["datastore"]),
     ("cluster.md", "Cluster diagnostics", &["cluster"]),
     ("config.md", "Configuration contexts", &["config"]),

@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod node;
 pub mod node_cleanup;
 pub mod patch;
+pub mod policy;
 pub mod replace;
 pub mod validate;
 pub mod version;

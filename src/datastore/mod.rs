@@ -283,6 +283,16 @@ pub trait Datastore: Send + Sync {
         })
     }
 
+    /// Every Kubernetes `networking.k8s.io/v1` NetworkPolicy (Felix sees them as
+    /// `KubernetesNetworkPolicy` in KDD mode). Only the Kubernetes backend has them.
+    async fn kube_network_policies(&self) -> Result<Vec<Value>> {
+        Err(DatastoreError::Unsupported {
+            operation: "list NetworkPolicies".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
+
     /// Felix status reports; backends without them return an empty list.
     async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
         Ok(Vec::new())

@@ -532,6 +532,25 @@ fn canon(e: &Expr, out: &mut String) {
     }
 }
 
+fn prefix_expr(e: &Expr, p: &str) -> Expr {
+    let l = |x: &String| format!("{p}{x}");
+    match e {
+        Expr::All => Expr::All,
+        Expr::Global => Expr::Global,
+        Expr::Has(x) => Expr::Has(l(x)),
+        Expr::Eq(x, v) => Expr::Eq(l(x), v.clone()),
+        Expr::Ne(x, v) => Expr::Ne(l(x), v.clone()),
+        Expr::In(x, v) => Expr::In(l(x), v.clone()),
+        Expr::NotIn(x, v) => Expr::NotIn(l(x), v.clone()),
+        Expr::Contains(x, v) => Expr::Contains(l(x), v.clone()),
+        Expr::StartsWith(x, v) => Expr::StartsWith(l(x), v.clone()),
+        Expr::EndsWith(x, v) => Expr::EndsWith(l(x), v.clone()),
+        Expr::Not(x) => Expr::Not(Box::new(prefix_expr(x, p))),
+        Expr::And(v) => Expr::And(v.iter().map(|x| prefix_expr(x, p)).collect()),
+        Expr::Or(v) => Expr::Or(v.iter().map(|x| prefix_expr(x, p)).collect()),
+    }
+}
+
 fn walk(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     f(e);
     match e {
@@ -556,6 +575,14 @@ impl Selector {
         let mut s = String::new();
         canon(&self.expr, &mut s);
         s
+    }
+
+    /// The selector with every label name prefixed (libcalico's `PrefixVisitor`: how
+    /// namespace and service-account selectors become `pcns.` / `pcsa.` terms).
+    pub fn prefixed(&self, prefix: &str) -> Selector {
+        Selector {
+            expr: prefix_expr(&self.expr, prefix),
+        }
     }
 
     pub fn uses_global(&self) -> bool {

@@ -17,6 +17,7 @@ mod ipam;
 mod kdd;
 mod migrate;
 mod output;
+mod policy;
 mod repo;
 mod secrets;
 mod tls;

@@ -1497,6 +1497,13 @@ impl Datastore for KddDatastore {
         Ok(self.list_all("/api/v1/services", None).await?.0)
     }
 
+    async fn kube_network_policies(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .list_all("/apis/networking.k8s.io/v1/networkpolicies", None)
+            .await?
+            .0)
+    }
+
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         match self.ipam_get(&kv.key).await {
             Ok(cur) => {

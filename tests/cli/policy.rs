@@ -1,0 +1,682 @@
+//! `calicoctl policy explain|trace|who-selects` on a real etcd and a real kube-apiserver.
+//! Every expected verdict and reason is written by hand from Calico's policy semantics (tier
+//! order, first match, Pass, end-of-tier Deny, profiles, failsafes, staged policies), never
+//! taken from the program's own output.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+
+/// (direction, verdict, reason) of each hop of a `trace -o json`.
+fn hops(v: &Value) -> Vec<(String, String, String)> {
+    v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["direction"].as_str().unwrap().to_string(),
+                h["verdict"].as_str().unwrap().to_string(),
+                h["decision"]["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn hop(d: &str, v: &str, r: &str) -> (String, String, String) {
+    (d.into(), v.into(), r.into())
+}
+
+const END_DEFAULT_INGRESS: &str =
+    "end of tier default: default action Deny (ingress policies applied, none allowed or passed)";
+
+// ---- etcd --------------------------------------------------------------------------------
+
+/// A WorkloadEndpoint as libcalico stores it (with the namespace/orchestrator labels).
+fn put_wep(env: &Env, ns: &str, pod: &str, labels: Value, ips: &[&str], ports: Value) {
+    let name = format!("node1-k8s-{pod}-eth0");
+    let mut l = labels;
+    l["projectcalico.org/namespace"] = json!(ns);
+    l["projectcalico.org/orchestrator"] = json!("k8s");
+    let v = json!({"kind": "WorkloadEndpoint", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": name, "namespace": ns, "uid": "u-1", "creationTimestamp": "2026-01-01T00:00:00Z", "labels": l},
+        "spec": {"orchestrator": "k8s", "node": "node1", "pod": pod, "endpoint": "eth0",
+                 "interfaceName": format!("cali{pod}"), "ipNetworks": ips, "profiles": [format!("kns.{ns}")], "ports": ports}});
+    env.etcd.put(
+        &format!("/calico/resources/v3/projectcalico.org/workloadendpoints/{ns}/{name}"),
+        &v.to_string(),
+    );
+}
+
+const ETCD_WORLD: &str = r#"
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.shop}
+spec:
+  labelsToApply: {pcns.env: prod, pcns.projectcalico.org/name: shop}
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.dev}
+spec:
+  labelsToApply: {pcns.env: dev, pcns.projectcalico.org/name: dev}
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Deny}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.egress-guard}
+spec:
+  tier: security
+  order: 10
+  selector: all()
+  types: [Egress]
+  egress:
+  - {action: Deny, destination: {selector: threat == "high"}}
+  - {action: Pass}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: bad, labels: {threat: high}}
+spec: {nets: [198.51.100.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-outside}
+spec:
+  selector: app == 'web'
+  types: [Egress]
+  egress:
+  - {action: Deny, destination: {notNets: [10.0.0.0/8]}}
+  - {action: Allow}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: db-open, namespace: shop}
+spec:
+  selector: app == "db"
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source: {notSelector: role == "batch"}
+    destination: {ports: [pg]}
+  - action: Allow
+    protocol: ICMP
+    icmp: {type: 8}
+    source: {nets: [10.1.0.0/16]}
+---
+apiVersion: projectcalico.org/v3
+kind: StagedGlobalNetworkPolicy
+metadata: {name: quarantine}
+spec:
+  order: 1
+  selector: app == 'db'
+  types: [Ingress]
+  ingress: [{action: Deny}]
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: node1-eth0, labels: {role: node}}
+spec: {node: node1, interfaceName: eth0, expectedIPs: [10.0.0.11]}
+"#;
+
+fn etcd_world() -> Env {
+    let env = Env::new();
+    env.apply(ETCD_WORLD);
+    put_wep(
+        &env,
+        "shop",
+        "web",
+        json!({"app": "web"}),
+        &["10.1.0.10/32", "fd00::10/128"],
+        json!([]),
+    );
+    put_wep(
+        &env,
+        "shop",
+        "db",
+        json!({"app": "db"}),
+        &["10.1.0.20/32"],
+        json!([{"name": "pg", "protocol": "TCP", "port": 5432}]),
+    );
+    put_wep(
+        &env,
+        "shop",
+        "batch",
+        json!({"role": "batch"}),
+        &["10.1.0.30/32"],
+        json!([]),
+    );
+    put_wep(&env, "dev", "dbg", json!({}), &["10.1.2.7/32"], json!([]));
+    env
+}
+
+fn trace_json(env: &Env, args: &[&str]) -> Value {
+    let mut a = vec!["policy", "trace", "-o", "json"];
+    a.extend_from_slice(args);
+    let out = env.ctl(&a).run();
+    out.ok();
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn etcd_trace_tiers_pass_sets_named_ports_not_selector_icmp_ipv6_staged() {
+    let env = etcd_world();
+    // web -> db:5432: Pass out of security, deny-outside r1 allows egress (10.1.0.20 is inside
+    // 10/8); db-open r0 allows ingress (web has no role; port 5432 is db's pg).
+    let t = trace_json(
+        &env,
+        &["--from", "shop/web", "--to", "shop/db", "--port", "5432"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop(
+                "egress",
+                "Allow",
+                "GlobalNetworkPolicy deny-outside, egress rule 1"
+            ),
+            hop(
+                "ingress",
+                "Allow",
+                "NetworkPolicy shop/db-open, ingress rule 0"
+            ),
+        ]
+    );
+    assert_eq!(t["verdict"], "Allow");
+    assert_eq!(t["hops"][0]["passedTiers"], json!(["security"]));
+    // The staged quarantine (order 1 in default) would deny at db.
+    assert_eq!(t["staged"]["verdict"], "Deny");
+    assert_eq!(t["staged"]["wouldChange"], true);
+    assert_eq!(
+        t["staged"]["hops"][1]["decision"]["reason"],
+        "StagedGlobalNetworkPolicy quarantine, ingress rule 0"
+    );
+    // batch -> db:5432: notSelector excludes role=batch; rule 1 is ICMP; end of tier default.
+    let t = trace_json(
+        &env,
+        &["--from", "shop/batch", "--to", "shop/db", "--port", "5432"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop(
+                "egress",
+                "Allow",
+                "profile kns.shop, egress rule 0 (after security)"
+            ),
+            hop("ingress", "Deny", END_DEFAULT_INGRESS),
+        ]
+    );
+    // web -> GlobalNetworkSet bad: denied in tier security.
+    let t = trace_json(
+        &env,
+        &[
+            "--from",
+            "shop/web",
+            "--to",
+            "198.51.100.7",
+            "--port",
+            "443",
+        ],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![hop(
+            "egress",
+            "Deny",
+            "GlobalNetworkPolicy security.egress-guard, egress rule 0"
+        )]
+    );
+    // IPv6: the IPv4-only notNets drops deny-outside r0 for IPv6, r1 allows.
+    let t = trace_json(
+        &env,
+        &["--from", "fd00::10", "--to", "2001:db8::1", "--port", "443"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![hop(
+            "egress",
+            "Allow",
+            "GlobalNetworkPolicy deny-outside, egress rule 1"
+        )]
+    );
+    // The same over IPv4 leaves 10/8: r0 denies.
+    let t = trace_json(
+        &env,
+        &["--from", "shop/web", "--to", "192.0.2.1", "--port", "443"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![hop(
+            "egress",
+            "Deny",
+            "GlobalNetworkPolicy deny-outside, egress rule 0"
+        )]
+    );
+    // ICMP echo from dbg (10.1.2.7, in 10.1.0.0/16): db-open r1.
+    let t = trace_json(
+        &env,
+        &[
+            "--from",
+            "dev/dbg",
+            "--to",
+            "shop/db",
+            "--protocol",
+            "ICMP",
+            "--icmp-type",
+            "8",
+        ],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop(
+                "egress",
+                "Allow",
+                "profile kns.dev, egress rule 0 (after security)"
+            ),
+            hop(
+                "ingress",
+                "Allow",
+                "NetworkPolicy shop/db-open, ingress rule 1"
+            ),
+        ]
+    );
+    // The same pod over TCP: r0's implicit namespace clause excludes dev.
+    let t = trace_json(
+        &env,
+        &["--from", "dev/dbg", "--to", "shop/db", "--port", "5432"],
+    );
+    assert_eq!(hops(&t)[1], hop("ingress", "Deny", END_DEFAULT_INGRESS));
+}
+
+#[test]
+fn etcd_trace_host_endpoint_failsafe_exit_codes_and_errors() {
+    let env = etcd_world();
+    let t = trace_json(
+        &env,
+        &["--from", "10.0.0.50", "--to", "10.0.0.11", "--port", "22"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![hop("ingress", "Allow", "failsafe ingress TCP/22")]
+    );
+    assert_eq!(t["hops"][0]["decision"]["kind"], "failsafe");
+    let t = trace_json(
+        &env,
+        &[
+            "--from",
+            "10.0.0.50",
+            "--to",
+            "hostendpoint/node1-eth0",
+            "--port",
+            "8080",
+        ],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![hop(
+            "ingress",
+            "Deny",
+            "no policy or profile allowed: ingress denied (the endpoint has no profiles)"
+        )]
+    );
+    // --exit-code: 1 for Deny, 0 for Allow, 2 for an error.
+    env.ctl(&[
+        "policy",
+        "trace",
+        "--from",
+        "10.0.0.50",
+        "--to",
+        "10.0.0.11",
+        "--port",
+        "8080",
+        "--exit-code",
+    ])
+    .run()
+    .fails(1)
+    .stdout_has("Verdict: DENY\n");
+    env.ctl(&[
+        "policy",
+        "trace",
+        "--from",
+        "10.0.0.50",
+        "--to",
+        "10.0.0.11",
+        "--port",
+        "22",
+        "--exit-code",
+    ])
+    .run()
+    .ok()
+    .stdout_has("decided by: failsafe ingress TCP/22\n");
+    env.ctl(&["policy", "trace", "--from", "shop/nope", "--to", "10.0.0.11", "--exit-code"])
+        .run()
+        .fails(2)
+        .stderr_is("no WorkloadEndpoint or pod \"nope\" in namespace \"shop\" and no HostEndpoint \"nope\" (name a workload as NAMESPACE/NAME, a host endpoint as hostendpoint/NAME)\n");
+    env.ctl(&["policy", "explain", "hostendpoint/nope"])
+        .run()
+        .fails(1)
+        .stderr_is("HostEndpoint \"nope\" not found\n");
+    env.ctl(&[
+        "policy",
+        "trace",
+        "--from",
+        "shop/web",
+        "--to",
+        "shop/db",
+        "--protocol",
+        "bogus",
+    ])
+    .run()
+    .fails(1)
+    .stderr_has("unknown protocol \"bogus\"");
+}
+
+#[test]
+fn etcd_explain_and_who_selects() {
+    let env = etcd_world();
+    let out = env
+        .ctl(&["policy", "explain", "shop/db", "-o", "json"])
+        .run();
+    out.ok();
+    let e: Value = serde_json::from_str(&out.stdout).unwrap();
+    let tiers = |d: &str| -> Vec<(String, Vec<String>, String)> {
+        e[d]["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap().to_string(),
+                    t["policies"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{} {}",
+                                p["kind"].as_str().unwrap(),
+                                p["name"].as_str().unwrap()
+                            )
+                        })
+                        .collect(),
+                    t["endOfTier"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        tiers("ingress"),
+        vec![(
+            "default".to_string(),
+            vec![
+                "StagedGlobalNetworkPolicy quarantine".to_string(),
+                "NetworkPolicy db-open".to_string()
+            ],
+            "Deny".to_string()
+        )]
+    );
+    assert_eq!(
+        tiers("egress"),
+        vec![(
+            "security".to_string(),
+            vec!["GlobalNetworkPolicy security.egress-guard".to_string()],
+            "Deny".to_string()
+        )]
+    );
+    assert_eq!(
+        e["endpoint"]["inheritedLabels"]["pcns.env"],
+        json!({"value": "prod", "from": "kns.shop"})
+    );
+    assert_eq!(
+        e["ingress"]["profiles"],
+        json!([{"name": "kns.shop", "exists": true, "rules": 1}])
+    );
+    // Text output names the tiers and the end-of-tier action.
+    env.ctl(&["policy", "explain", "shop/db"])
+        .run()
+        .ok()
+        .stdout_has("  tier default (order 1000000, default action Deny)\n")
+        .stdout_has("[staged: not enforced]")
+        .stdout_has("    end of tier: Deny\n");
+    // who-selects: endpoints of a selector, policies of a label set.
+    let out = env
+        .ctl(&["policy", "who-selects", "role == 'node'", "-o", "json"])
+        .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        w["endpoints"],
+        json!([{"kind": "HostEndpoint", "name": "node1-eth0", "node": "node1", "ips": ["10.0.0.11"]}])
+    );
+    let out = env
+        .ctl(&[
+            "policy",
+            "who-selects",
+            "--labels",
+            "app=db",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+        ])
+        .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = w["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["security.egress-guard", "quarantine", "db-open"]
+    );
+    env.ctl(&["policy", "who-selects", "app =="])
+        .run()
+        .fails(1)
+        .stderr_has("invalid selector");
+}
+
+// ---- Kubernetes datastore ------------------------------------------------------------------
+
+fn kdd_cfg(k: &KubeApiServer, dir: &std::path::Path) -> String {
+    let cfg = dir.join("cfg");
+    std::fs::write(
+        &cfg,
+        format!("apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nspec:\n  datastoreType: kubernetes\n  kubeconfig: {}\n", k.kubeconfig.display()),
+    )
+    .unwrap();
+    cfg.to_string_lossy().to_string()
+}
+
+fn post(k: &KubeApiServer, path: &str, body: Value) -> Value {
+    let (code, v) = k.curl("POST", path, Some(&body));
+    assert_eq!(code, 201, "{path}: {v}");
+    v
+}
+
+fn running_pod(
+    k: &KubeApiServer,
+    ns: &str,
+    name: &str,
+    labels: Value,
+    sa: &str,
+    node: &str,
+    ip: &str,
+    ports: Value,
+) {
+    let mut spec =
+        json!({"nodeName": node, "containers": [{"name": "c", "image": "x", "ports": ports}]});
+    if !sa.is_empty() {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    let mut p = post(
+        k,
+        &format!("/api/v1/namespaces/{ns}/pods"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels}, "spec": spec}),
+    );
+    p["status"] = json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]});
+    let (code, v) = k.curl(
+        "PUT",
+        &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+        Some(&p),
+    );
+    assert_eq!(code, 200, "{v}");
+}
+
+#[test]
+fn kdd_kubernetes_network_policies_and_service_account_selectors() {
+    let Some(k) = kube_or_skip(CrdMode::V1) else {
+        return;
+    };
+    let dir = tempdir();
+    let cfg = kdd_cfg(&k, dir.path());
+    for (ns, env) in [("shop", "prod"), ("dev", "dev")] {
+        post(
+            &k,
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"env": env}}}),
+        );
+    }
+    post(
+        &k,
+        "/api/v1/namespaces/shop/serviceaccounts",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web", "namespace": "shop", "labels": {"team": "frontend"}}}),
+    );
+    running_pod(
+        &k,
+        "shop",
+        "web",
+        json!({"app": "web"}),
+        "web",
+        "node1",
+        "10.1.0.10",
+        json!([]),
+    );
+    running_pod(
+        &k,
+        "shop",
+        "db",
+        json!({"app": "db"}),
+        "",
+        "node1",
+        "10.1.0.20",
+        json!([{"name": "pg", "containerPort": 5432}]),
+    );
+    running_pod(
+        &k,
+        "dev",
+        "dbg",
+        json!({"app": "dbg"}),
+        "",
+        "node2",
+        "10.1.2.7",
+        json!([]),
+    );
+    let np = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies";
+    post(
+        &k,
+        np,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny", "namespace": "shop"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+    );
+    post(
+        &k,
+        np,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-web-to-db", "namespace": "shop"},
+        "spec": {"podSelector": {"matchLabels": {"app": "db"}},
+                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": "pg"}]}]}}),
+    );
+    let f = dir.path().join("np.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: from-frontend, namespace: dev}\nspec:\n  selector: all()\n  types: [Ingress]\n  ingress:\n  - action: Allow\n    source:\n      serviceAccounts: {selector: team == 'frontend'}\n      namespaceSelector: env == 'prod'\n",
+    )
+    .unwrap();
+    calicoctl(&["apply", "-f", f.to_str().unwrap(), "-c", &cfg])
+        .run()
+        .ok();
+    let trace = |from: &str, to: &str, port: &str| -> Value {
+        let out = calicoctl(&[
+            "policy", "trace", "--from", from, "--to", to, "--port", port, "-o", "json", "-c", &cfg,
+        ])
+        .run();
+        out.ok();
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    // Example 1 of Calico's semantics: web -> db:5432 allowed by the K8s policy (named port
+    // pg), default-deny sorted after it.
+    let t = trace("shop/web", "shop/db", "5432");
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop("egress", "Allow", "profile kns.shop, egress rule 0"),
+            hop(
+                "ingress",
+                "Allow",
+                "KubernetesNetworkPolicy shop/allow-web-to-db, ingress rule 0"
+            ),
+        ]
+    );
+    // dbg (another namespace) and a non-pg port: end of tier default.
+    assert_eq!(
+        hops(&trace("dev/dbg", "shop/db", "5432"))[1],
+        hop("ingress", "Deny", END_DEFAULT_INGRESS)
+    );
+    assert_eq!(
+        hops(&trace("shop/web", "shop/db", "22"))[1],
+        hop("ingress", "Deny", END_DEFAULT_INGRESS)
+    );
+    // serviceAccounts selector (pcsa.team) and namespaceSelector (pcns.env) in a rule.
+    assert_eq!(
+        hops(&trace("shop/web", "dev/dbg", "8080"))[1],
+        hop(
+            "ingress",
+            "Allow",
+            "NetworkPolicy dev/from-frontend, ingress rule 0"
+        )
+    );
+    assert_eq!(
+        hops(&trace("shop/db", "dev/dbg", "8080"))[1],
+        hop("ingress", "Deny", END_DEFAULT_INGRESS)
+    );
+    // explain --pod: the K8s policies in tier default, in Felix's order; inherited labels.
+    let out = calicoctl(&[
+        "policy", "explain", "--pod", "shop/db", "-o", "yaml", "-c", &cfg,
+    ])
+    .run();
+    out.ok()
+        .stdout_has("  name: node1-k8s-db-eth0\n")
+        .stdout_has("    pcns.env:\n      from: kns.shop\n      value: prod\n");
+    let out = calicoctl(&[
+        "policy", "explain", "--pod", "shop/db", "-o", "json", "-c", &cfg,
+    ])
+    .run();
+    let e: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = e["ingress"]["tiers"][0]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["allow-web-to-db", "default-deny"]);
+    let out = calicoctl(&["policy", "explain", "shop/web", "-c", &cfg]).run();
+    out.ok()
+        .stdout_has("    pcsa.team=frontend (from profile ksa.shop.web)\n")
+        .stdout_has("  no policy applies: straight to the profiles\n");
+    calicoctl(&["policy", "explain", "--pod", "shop/gone", "-c", &cfg])
+        .run()
+        .fails(1)
+        .stderr_has("no WorkloadEndpoint or pod \"gone\" in namespace \"shop\"");
+}
