@@ -272,9 +272,9 @@ impl Splitter {
                     self.after_colon = true;
                 }
                 b'{' | b'[' => {
-                    if self.depth == 1 && self.after_colon && self.in_metadata {
-                        self.start = Some(i);
-                    } else if self.depth == 2 && self.in_items && self.start.is_none() {
+                    let metadata = self.depth == 1 && self.after_colon && self.in_metadata;
+                    let item = self.depth == 2 && self.in_items && self.start.is_none();
+                    if metadata || item {
                         self.start = Some(i);
                     }
                     self.after_colon = false;
