@@ -506,6 +506,7 @@ fn post(k: &KubeApiServer, path: &str, body: Value) -> Value {
     v
 }
 
+#[allow(clippy::too_many_arguments)]
 fn running_pod(
     k: &KubeApiServer,
     ns: &str,
