@@ -15,6 +15,9 @@ for blocks in ${SIZES:-1000 16000}; do
   t0=$(date +%s.%N)
   "$BIN" dev seed --nodes "$nodes" --blocks-per-node 10 --ips-per-block 31 --concurrency 128 --weps >/dev/null
   seed_s=$(python3 -c "print('%.1f' % ($(date +%s.%N) - $t0))")
+  # `ipam check` reads the KubeControllersConfiguration `default` (calicoctl fails without it).
+  printf 'apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata:\n  name: default\nspec:\n  controllers:\n    node:\n      reconcilerPeriod: 5m\n' >"$WORK/kcc.yaml"
+  "$BIN" apply -f "$WORK/kcc.yaml" >/dev/null
   # Bytes read: the keys and values stored under the IPAM prefix (what any client must fetch).
   bytes=$(etcdctl get --prefix /calico/ipam/v2/ | wc -c)
   echo "blocks=$blocks allocations=$((blocks * 31)) seed=${seed_s}s ipam-key+value-bytes=$bytes"

@@ -91,6 +91,13 @@ def handle(j):
     h = f"k8s-pod-network.{(j // 31) * 64 + j % 31:064x}"
     return ("/apis/crd.projectcalico.org/v1/ipamhandles", {"apiVersion": "crd.projectcalico.org/v1", "kind": "IPAMHandle",
         "metadata": {"name": h}, "spec": {"handleID": h, "block": {}, "deleted": False}})
+# `ipam check` reads ClusterInformation and KubeControllersConfiguration `default`.
+call("POST", "/apis/crd.projectcalico.org/v1/clusterinformations", {"apiVersion": "crd.projectcalico.org/v1",
+     "kind": "ClusterInformation", "metadata": {"name": "default"},
+     "spec": {"clusterGUID": "bench", "clusterType": "k8s,bgp", "calicoVersion": "v3.32.1", "datastoreReady": True}})
+call("POST", "/apis/crd.projectcalico.org/v1/kubecontrollersconfigurations", {"apiVersion": "crd.projectcalico.org/v1",
+     "kind": "KubeControllersConfiguration", "metadata": {"name": "default"},
+     "spec": {"controllers": {"node": {"reconcilerPeriod": "5m"}}}})
 post_all([pod(i) for i in range(pods)])
 post_all([node(i) for i in range(nodes)])
 post_all([np(i) for i in range(nps)])

@@ -23,7 +23,7 @@ pub const PAGE: usize = 500;
 
 /// Page size of the streamed lists (`scan_pages`), chosen by measurement (bench/kdd.sh):
 /// items are decoded while they arrive, so a page costs memory only for what is in flight.
-pub const LIST_PAGE: usize = 1000;
+pub const LIST_PAGE: usize = 500;
 
 /// `LIST_PAGE`, or `CALICOCTL_KDD_PAGE` when set (for measuring other sizes; 0 = no limit).
 fn list_page() -> usize {
