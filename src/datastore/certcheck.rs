@@ -142,6 +142,28 @@ fn pem_blocks(pem: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The DER of the rsaEncryption and id-ecPublicKey object identifiers (tag and length included).
+const RSA_OID: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+const EC_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The algorithm OID (as DER, tag included) of a private key: from the PEM type for PKCS#1 and
+/// SEC1 keys, from the AlgorithmIdentifier of a PKCS#8 one.
+fn key_algorithm<'a>(kind: &str, der: &'a [u8]) -> Option<&'a [u8]> {
+    match kind {
+        "RSA PRIVATE KEY" => Some(RSA_OID),
+        "EC PRIVATE KEY" => Some(EC_OID),
+        _ => {
+            let (_, body, _) = tlv(der)?;
+            let (_, _version, rest) = tlv(body)?;
+            let (_, alg, _) = tlv(rest)?;
+            let (tag, oid, after) = tlv(alg)?;
+            (tag == 0x06 && !oid.is_empty()).then(|| &alg[..alg.len() - after.len()])
+        }
+    }
+}
+
 /// Whether a CA file holds at least one PEM certificate.
 pub fn has_certificate(pem: &[u8]) -> bool {
     pem_blocks(pem).iter().any(|(k, _)| k == "CERTIFICATE")
@@ -182,7 +204,7 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
         }
         skipped.push(kind);
     }
-    let Some((_, der)) = key else {
+    let Some((kind, der)) = key else {
         return Err(match skipped.as_slice() {
             [] => "tls: failed to find any PEM data in key input".to_string(),
             [k] if k == "CERTIFICATE" => {
@@ -195,28 +217,30 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
             ),
         });
     };
+    let cert = certs.swap_remove(0);
+    // The key's algorithm (read from its DER, so that keys ring refuses, such as 1024-bit RSA,
+    // are judged too) must be the certificate's.
+    if let Some(oid) = key_algorithm(&kind, &der)
+        && !cert.windows(oid.len()).any(|w| w == oid)
+    {
+        return Err("tls: private key type does not match public key type".to_string());
+    }
     // Go tries PKCS#1, PKCS#8 and SEC1 whatever the block type says.
     let candidates = [
         PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der.clone())),
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.clone())),
-        PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
+        PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der.clone())),
     ];
     let Some(signer) = candidates
         .iter()
         .find_map(|k| rustls::crypto::ring::sign::any_supported_type(k).ok())
     else {
-        return Err("tls: failed to parse private key".to_string());
+        // A key Go would load but ring does not is left to the handshake.
+        return match key_algorithm(&kind, &der) {
+            Some(_) => Ok(()),
+            None => Err("tls: failed to parse private key".to_string()),
+        };
     };
-    let cert = certs.swap_remove(0);
-    // The key's algorithm OID (inside its SubjectPublicKeyInfo) must appear in the certificate.
-    if let Some(spki) = signer.public_key()
-        && let Some((_, body, _)) = tlv(spki.as_ref())
-        && let Some((_, alg, _)) = tlv(body)
-        && let Some((0x06, oid, _)) = tlv(alg)
-        && !cert.windows(oid.len()).any(|w| w == oid)
-    {
-        return Err("tls: private key type does not match public key type".to_string());
-    }
     let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert)], signer);
     match certified.keys_match() {
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {

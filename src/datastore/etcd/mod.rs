@@ -814,6 +814,9 @@ fn classify(e: &etcd_client::Error, cx: &Context) -> DatastoreError {
         || lower.contains("received corrupt")
         || lower.contains("wrong version number")
         || lower.contains("tls handshake eof")
+        // Closed or reset while connecting, i.e. during the TLS handshake (a TLS server that
+        // wants a client certificate hangs up after it).
+        || (closed && cx.tls && lower.contains("connecterror"))
     {
         "TLS handshake failed: the endpoint does not speak TLS (use http:// in etcdEndpoints)"
             .to_string()
