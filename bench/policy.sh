@@ -33,16 +33,16 @@ PY
 python3 - >"$WORK/weps.yaml" <<'PY'
 for i in range(20000):
     ns = f"ns-{i % 50:02d}"
-    print(f"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: node-{i % 100}-k8s-pod-{i}-eth0\n  namespace: {ns}\n  labels: {{app: a{i % 400}, projectcalico.org/namespace: {ns}, projectcalico.org/orchestrator: k8s}}\nspec:\n  orchestrator: k8s\n  node: node-{i % 100}\n  pod: pod-{i}\n  endpoint: eth0\n  interfaceName: cali{i:011d}\n  ipNetworks: [10.{i // 65536 + 1}.{(i // 256) % 256}.{i % 256}/32]\n  profiles: [kns.{ns}]\n  ports: [{{name: http, protocol: TCP, port: 8080}}]\n---")
+    print(f"apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n  name: node{i % 100}-k8s-pod{i}-eth0\n  namespace: {ns}\n  labels: {{app: a{i % 400}, projectcalico.org/namespace: {ns}, projectcalico.org/orchestrator: k8s}}\nspec:\n  orchestrator: k8s\n  node: node{i % 100}\n  pod: pod{i}\n  endpoint: eth0\n  interfaceName: cali{i:011d}\n  ipNetworks: [10.{i // 65536 + 1}.{(i // 256) % 256}.{i % 256}/32]\n  profiles: [kns.{ns}]\n  ports: [{{name: http, protocol: TCP, port: 8080}}]\n---")
 PY
 "$BIN" apply -f "$WORK/policies.yaml" >/dev/null
 "$BIN" apply -f "$WORK/weps.yaml" >/dev/null
 echo "  $(etcdctl get --prefix "$R/" --keys-only | grep -c .) keys, $(etcdctl get --prefix "$R/" -w json | wc -c) JSON bytes"
 
-# pod-0 (ns-00, app a0, 10.1.0.0) -> pod-1 (ns-01, app a1, 10.1.0.1): policies select both.
-EXPLAIN="$BIN policy explain ns-00/pod-0"
-TRACE="$BIN policy trace --from ns-00/pod-0 --to ns-01/pod-1 --port 80"
-"$BIN" policy trace --from ns-00/pod-0 --to ns-01/pod-1 --port 80 | sed -n '/^Verdict/p'
+# pod0 (ns-00, app a0, 10.1.0.0) -> pod1 (ns-01, app a1, 10.1.0.1): policies select both.
+EXPLAIN="$BIN policy explain ns-00/pod0"
+TRACE="$BIN policy trace --from ns-00/pod0 --to ns-01/pod1 --port 80"
+"$BIN" policy trace --from ns-00/pod0 --to ns-01/pod1 --port 80 | sed -n '/^Verdict/p'
 a=$(median_ms explain "$EXPLAIN")
 b=$(median_ms trace "$TRACE")
 c=$(median_ms list "etcdctl get --prefix $R/ -w json")
