@@ -254,6 +254,16 @@ pub fn bare_client_failure(e: String) -> Failure {
     }
 }
 
+/// The client of a command that is not a CRUD command (ipam, policy): client failures
+/// reported bare, then the version check unless `--allow-version-mismatch`.
+pub async fn checked_client(ctx: &mut Ctx) -> Result<Client, Failure> {
+    let c = ctx.client().await.map_err(bare_client_failure)?;
+    if !ctx.allow_version_mismatch {
+        version_check(&c).await.map_err(Failure::Stderr)?;
+    }
+    Ok(c)
+}
+
 /// Keeps only the metadata calicoctl passes to Create.
 pub fn reduce_metadata(obj: &Value) -> Value {
     let mut o = obj.clone();

@@ -20,20 +20,6 @@ use crate::output::yaml::to_yaml;
 /// Exit code of `--fail-above` when a pool is above the threshold.
 pub const EXIT_THRESHOLD: i32 = 3;
 
-async fn client(ctx: &mut Ctx) -> Result<Client, Failure> {
-    let c = ctx.client().await.map_err(|e| {
-        if e.starts_with("Error reading config file: ") {
-            stdout_fail(e)
-        } else {
-            Failure::Stderr(e)
-        }
-    })?;
-    if !ctx.allow_version_mismatch {
-        engine::version_check(&c).await.map_err(Failure::Stderr)?;
-    }
-    Ok(c)
-}
-
 fn parse_ip(s: &str) -> Result<IpAddr, Failure> {
     s.parse::<IpAddr>().map_err(|_| {
         stdout_fail(format!(
@@ -58,7 +44,7 @@ fn emit(ctx: &mut Ctx, format: &str, v: &Value) -> Result<(), Failure> {
 pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
     match &args.command {
         IpamCommand::Show(a) => {
-            let c = client(ctx).await?;
+            let c = engine::checked_client(ctx).await?;
             let ds = c.ds.as_ref();
             let err = |e: crate::datastore::DatastoreError| Failure::Stderr(format!("error: {e}"));
             let table = a.output == "table";
@@ -140,7 +126,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
         }
         IpamCommand::Release(a) => release(ctx, a).await,
         IpamCommand::Check(a) => {
-            let c = client(ctx).await?;
+            let c = engine::checked_client(ctx).await?;
             let services = services(ctx, &c, a.kubeconfig.as_deref()).await?;
             // A spinner on stderr when it is a terminal; scripts see nothing extra.
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
@@ -176,7 +162,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
         IpamCommand::Split(a) => split(ctx, a).await,
         IpamCommand::Assign(a) => {
             let ip = parse_ip(&a.ip)?;
-            let c = client(ctx).await?;
+            let c = engine::checked_client(ctx).await?;
             let mut attrs = std::collections::BTreeMap::new();
             attrs.insert("node".to_string(), a.node.clone());
             for kv in &a.attrs {
@@ -256,7 +242,7 @@ async fn release(ctx: &mut Ctx, a: &crate::cli::IpamReleaseArgs) -> CmdResult {
     if a.ip.is_none() && a.from_report.is_empty() {
         return Ok(0);
     }
-    let c = client(ctx).await?;
+    let c = engine::checked_client(ctx).await?;
     let ds = c.ds.as_ref();
     if !a.from_report.is_empty() {
         return release_from_reports(ctx, ds, a).await;
@@ -516,7 +502,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
             "invalid value for --kubevirt-ip-persistence. Use Enabled or Disabled".into(),
         ));
     }
-    let c = client(ctx).await?;
+    let c = engine::checked_client(ctx).await?;
     let ds = c.ds.as_ref();
     let (mut cfg, _) = ipam::get_config(ds)
         .await
@@ -585,7 +571,7 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
                 .into(),
         ));
     }
-    let c = client(ctx).await?;
+    let c = engine::checked_client(ctx).await?;
     let ds = c.ds.as_ref();
     let (_, _, locked, _) = check::cluster_info(ds).await.map_err(|e| {
         Failure::Stderr(format!("error while checking if datastore was locked: {e}"))

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{CmdResult, Ctx, Failure, engine, stdout_fail};
+use super::{CmdResult, Ctx, Failure, engine};
 use crate::cli::{PolicyArgs, PolicyCommand, PolicyFormat};
 use crate::output::json::to_go_json_indent;
 use crate::output::tabwriter::tabwriter;
@@ -21,16 +21,7 @@ use crate::policy::{
 const EXIT_TRACE_ERROR: i32 = 2;
 
 async fn snapshot(ctx: &mut Ctx) -> Result<Snapshot, Failure> {
-    let c = ctx.client().await.map_err(|e| {
-        if e.starts_with("Error reading config file: ") {
-            stdout_fail(e)
-        } else {
-            Failure::Stderr(e)
-        }
-    })?;
-    if !ctx.allow_version_mismatch {
-        engine::version_check(&c).await.map_err(Failure::Stderr)?;
-    }
+    let c = engine::checked_client(ctx).await?;
     crate::policy::load(c.ds.as_ref())
         .await
         .map_err(|e| Failure::Stderr(format!("error reading policy data: {e}")))
