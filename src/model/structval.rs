@@ -534,6 +534,16 @@ pub fn is_ip(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok()
 }
 
+/// The link-local range of `cidr`'s family (with the family's name) when the two overlap.
+fn link_local_overlap(cidr: IpNet) -> Option<(&'static str, IpNet)> {
+    let (fam, ll) = if cidr.addr().is_ipv6() {
+        ("IPv6", IpNet::V6("fe80::/10".parse().ok()?))
+    } else {
+        ("IPv4", IpNet::V4("169.254.0.0/16".parse().ok()?))
+    };
+    (cidr.contains(&ll.network()) || ll.contains(&cidr.network())).then_some((fam, ll))
+}
+
 const POOL_TOO_SMALL: &str = "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.";
 
 /// libcalico's IPPool client checks that are reported together (`overlap` is the pool
@@ -582,12 +592,7 @@ pub fn ippool_client_fields(
             "IPIP is not supported on an IPv6 IP pool",
         ));
     }
-    let (ll, fam): (IpNet, &str) = if v6 {
-        ("fe80::/10".parse().unwrap_or(cidr), "IPv6")
-    } else {
-        ("169.254.0.0/16".parse().unwrap_or(cidr), "IPv4")
-    };
-    if ll.contains(&cidr.network()) || cidr.contains(&ll.network()) {
+    if let Some((fam, ll)) = link_local_overlap(cidr) {
         errs.push(err(
             "IPPool.Spec.CIDR",
             cidr.to_string(),
@@ -742,12 +747,7 @@ fn ippool_cidr(spec: &Value, errs: &mut Vec<FieldError>) -> Option<String> {
             "IP pool CIDR is not strictly masked",
         ));
     }
-    let (ll, fam): (IpNet, &str) = if v6 {
-        ("fe80::/10".parse().unwrap(), "IPv6")
-    } else {
-        ("169.254.0.0/16".parse().unwrap(), "IPv4")
-    };
-    if cidr.contains(&ll.network()) || ll.contains(&cidr.network()) {
+    if let Some((fam, ll)) = link_local_overlap(cidr) {
         errs.push(err(
             "IPpool.CIDR",
             shown,
