@@ -278,7 +278,7 @@ fn collect_resource(
 /// Strictly decodes one resource of a known kind.
 pub fn decode_one(kind: &'static KindInfo, v: &Value) -> Result<Resource, ManifestError> {
     let obj = schema()
-        .decode_yaml(&kind.type_name(), v)
+        .decode_manifest(&kind.type_name(), v)
         .map_err(|e| ManifestError::Decode(e.to_string()))?;
     Ok(Resource { kind, obj })
 }

@@ -45,7 +45,14 @@ const MAX_ANNOTATIONS: usize = 256 * 1024;
 const GLOBAL_ONLY_NS: &str = "global() can only be used in an EntityRule namespaceSelector";
 
 /// The Go validator's errors for one of the policy kinds (`kind.kind` selects the checks).
-pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
+/// `decoded` keeps lists given empty (see `Schema::decode_keeping_empty`): the staged Delete
+/// checks compare it as Go's `reflect.DeepEqual` does; the other checks read the stored form.
+pub fn validate(kind: &KindInfo, decoded: &Value) -> Vec<FieldError> {
+    let stored = super::schema::schema()
+        .decode(&kind.type_name(), decoded, false)
+        .unwrap_or_else(|_| decoded.clone());
+    let obj = &stored;
+    let decoded_spec = decoded.get("spec").unwrap_or(&Value::Null);
     let mut r = Report::default();
     object_meta(obj, &mut r);
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
@@ -55,11 +62,11 @@ pub fn validate(kind: &KindInfo, obj: &Value) -> Vec<FieldError> {
         | "NetworkPolicy"
         | "StagedNetworkPolicy" => {
             policy_spec_fields(&spec, &mut r);
-            policy_checks(kind, obj, &spec, &mut r);
+            policy_checks(kind, obj, &spec, decoded_spec, &mut r);
         }
         "StagedKubernetesNetworkPolicy" => {
             staged_action(&spec, &mut r);
-            staged_k8s_delete(&spec, &mut r);
+            staged_k8s_delete(decoded_spec, &mut r);
         }
         "Profile" => {
             rules_of(&spec, &mut r);
@@ -255,7 +262,7 @@ fn policy_name_ok(kind: &KindInfo, name: &str) -> bool {
 }
 
 /// The whole-object checks of `validate(Staged)(Global)NetworkPolicy`.
-fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
+fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, decoded_spec: &Value, r: &mut Report) {
     let global = !kind.namespaced;
     let name = meta::name(obj);
     name_too_long(&name, r);
@@ -265,7 +272,7 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
     annotations(obj, r);
     labels(obj, r);
     if kind.kind.starts_with("Staged") && str_at(spec, &["stagedAction"]) == "Delete" {
-        staged_delete(kind, spec, r);
+        staged_delete(kind, decoded_spec, r);
         return;
     }
     let spec_name = if global {
@@ -402,7 +409,7 @@ fn policy_checks(kind: &KindInfo, obj: &Value, spec: &Value, r: &mut Report) {
 }
 
 /// A staged policy with `stagedAction: Delete` may set nothing but the tier (and types, which
-/// are dropped).
+/// are dropped); a list given empty counts as set (`spec` is the decoded form).
 fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
     let mut rest = spec.clone();
     let tier = str_at(spec, &["tier"]);
@@ -410,12 +417,7 @@ fn staged_delete(kind: &KindInfo, spec: &Value, r: &mut Report) {
         m.remove("tier");
         m.remove("types");
         m.remove("stagedAction");
-        m.retain(|_, v| {
-            !(v.is_null()
-                || v == &Value::Bool(false)
-                || v.as_str() == Some("")
-                || v.as_array().is_some_and(Vec::is_empty))
-        });
+        m.retain(|_, v| !(v.is_null() || v == &Value::Bool(false) || v.as_str() == Some("")));
         if m.is_empty() {
             return;
         }

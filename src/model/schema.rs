@@ -74,6 +74,8 @@ impl Builtin {
             "numorstring.ASNumber" => AsNumber,
             "numorstring.Port" => Port,
             "numorstring.Protocol" => Protocol,
+            // Decoded like a Protocol (uint8 or string) but without its struct-level check.
+            "numorstring.DSCP" => Protocol,
             "intstr.IntOrString" => IntOrString,
             "metav1.Time" => Time,
             "metav1.Duration" => Duration,
@@ -104,7 +106,7 @@ impl Ty {
             Ty::Scalar { go_name, base } => match base {
                 // These custom types report the inner Go type they tried last.
                 Builtin::AsNumber | Builtin::Time | Builtin::Duration => "string".to_string(),
-                _ => go_name.clone(),
+                _ => go_package_qualified(go_name),
             },
             Ty::Struct(n) => go_package_qualified(n),
             Ty::Ptr(t) => format!("*{}", t.go_string()),
@@ -127,6 +129,10 @@ impl Ty {
 fn go_package_qualified(name: &str) -> String {
     match name.split_once('.') {
         Some(("metav1" | "networkingv1" | "corev1", rest)) => format!("v1.{rest}"),
+        Some((_, rest)) => match schema().get(name).and_then(|d| d.go_package.as_deref()) {
+            Some(pkg) => format!("{pkg}.{rest}"),
+            None => name.to_string(),
+        },
         _ => name.to_string(),
     }
 }
@@ -194,6 +200,8 @@ pub struct CelRule {
 #[derive(Debug, Clone)]
 pub struct StructDef {
     pub name: String,
+    /// The Go package error texts name, when it is not the name's prefix (`package` line).
+    pub go_package: Option<String>,
     pub fields: Vec<Field>,
     pub cel: Vec<CelRule>,
     exact: HashMap<String, usize>,
@@ -339,8 +347,11 @@ impl Schema {
         let mut schema = Schema::default();
         // Raw field lines, resolved after all names are known.
         let mut raw: Vec<(String, String, Vec<FieldLine>)> = Vec::new();
+        let mut packages: HashMap<String, String> = HashMap::new();
         for (file, text) in sources {
             let mut current: Option<(String, Vec<FieldLine>)> = None;
+            // `package P`: the structs below live in Go package P (for error texts).
+            let mut package: Option<String> = None;
             for (lineno, line) in text.lines().enumerate() {
                 let line = line.split('#').next().unwrap_or("").trim();
                 if line.is_empty() {
@@ -357,9 +368,18 @@ impl Schema {
                             .ok_or_else(|| format!("{}: unknown base {}", at(), cols[2]))?;
                         schema.scalars.insert(cols[1].clone(), base);
                     }
+                    "package" if current.is_none() => {
+                        if cols.len() != 2 {
+                            return Err(format!("{}: package needs one name", at()));
+                        }
+                        package = Some(cols[1].clone());
+                    }
                     "struct" if current.is_none() => {
                         if cols.len() != 2 {
                             return Err(format!("{}: struct needs one name", at()));
+                        }
+                        if let Some(p) = &package {
+                            packages.insert(cols[1].clone(), p.clone());
                         }
                         current = Some((cols[1].clone(), Vec::new()));
                     }
@@ -389,6 +409,7 @@ impl Schema {
             raw.iter().map(|(_, n, _)| n.clone()).collect();
         for (file, name, lines) in raw {
             let mut def = StructDef {
+                go_package: packages.get(&name).cloned(),
                 name: name.clone(),
                 fields: Vec::new(),
                 cel: Vec::new(),
@@ -495,7 +516,21 @@ impl Schema {
 
     /// Decodes `v` as the struct `type_name` (see module docs). `strict` rejects unknown fields.
     pub fn decode(&self, type_name: &str, v: &Value, strict: bool) -> Result<Value, DecodeError> {
-        self.run_decoder(type_name, v, strict, false, true)
+        self.run_decoder(type_name, v, strict, false, true, false)
+    }
+
+    /// Like a lenient `decode`, but a list or map given empty (not null) stays `[]`/`{}` where
+    /// omitempty would drop it: the decoded Go struct holds a non-nil empty value, which Go's
+    /// validator (`required`, `omitempty`) and `reflect.DeepEqual` tell from nil. Validation
+    /// runs on this form; storage drops the empties again ([`Schema::decode`]).
+    pub fn decode_keeping_empty(&self, type_name: &str, v: &Value) -> Result<Value, DecodeError> {
+        self.run_decoder(type_name, v, false, false, true, true)
+    }
+
+    /// [`Schema::decode_yaml`] of a manifest's resource, keeping present empty lists and maps
+    /// (see [`Schema::decode_keeping_empty`]).
+    pub fn decode_manifest(&self, type_name: &str, v: &Value) -> Result<Value, DecodeError> {
+        self.run_decoder(type_name, v, true, true, true, true)
     }
 
     /// Like a lenient `decode`, but as an encoder that ignores `omitzero` marshals it: zero
@@ -505,14 +540,14 @@ impl Schema {
         type_name: &str,
         v: &Value,
     ) -> Result<Value, DecodeError> {
-        self.run_decoder(type_name, v, false, false, false)
+        self.run_decoder(type_name, v, false, false, false, false)
     }
 
     /// Decodes a document read from YAML as calicoctl does (sigs.k8s.io/yaml, then a strict
     /// `encoding/json` decode): numbers and booleans headed for a plain string field become
     /// strings first (`name: 123` is the name "123"), then unknown fields are refused.
     pub fn decode_yaml(&self, type_name: &str, v: &Value) -> Result<Value, DecodeError> {
-        self.run_decoder(type_name, v, true, true, true)
+        self.run_decoder(type_name, v, true, true, true, false)
     }
 
     fn run_decoder(
@@ -522,12 +557,14 @@ impl Schema {
         strict: bool,
         yaml: bool,
         honour_omitzero: bool,
+        keep_empty: bool,
     ) -> Result<Value, DecodeError> {
         let mut d = Decoder {
             schema: self,
             strict,
             yaml,
             honour_omitzero,
+            keep_empty,
             struct_name: "",
             path: Vec::new(),
             depth: 0,
@@ -666,6 +703,8 @@ struct Decoder<'a> {
     yaml: bool,
     /// false: `omitzero` fields are treated as plain `omitempty` ones.
     honour_omitzero: bool,
+    /// Lists and maps given empty stay (see [`Schema::decode_keeping_empty`]).
+    keep_empty: bool,
     struct_name: &'a str,
     path: Vec<&'a str>,
     depth: usize,
@@ -823,8 +862,12 @@ impl<'a> Decoder<'a> {
             match slot {
                 Some(val) => {
                     let omitzero = field.omitzero && self.honour_omitzero;
-                    if (field.omitempty && is_empty(&field.ty, &val))
-                        || (omitzero && self.is_zero(&field.ty, &val))
+                    let keep = self.keep_empty
+                        && matches!(field.ty, Ty::Slice(_) | Ty::Map(_))
+                        && !val.is_null();
+                    if !keep
+                        && ((field.omitempty && is_empty(&field.ty, &val))
+                            || (omitzero && self.is_zero(&field.ty, &val)))
                     {
                         continue;
                     }

@@ -108,12 +108,39 @@ pub fn apply_defaults_with(kind: &KindInfo, obj: &mut Value, crd: bool) {
     if crd && has_crd(kind) {
         super::openapi::apply_defaults(&kind.type_name(), obj);
     }
-    recanonicalise(kind, obj);
+    recanonicalise_keeping_empty(kind, obj);
 }
 
+/// Field order and defaults settled; lists and maps given empty in a manifest stay for the
+/// validator (see [`recanonicalise`]).
+fn recanonicalise_keeping_empty(kind: &KindInfo, obj: &mut Value) {
+    if let Ok(c) = schema().decode_keeping_empty(&kind.type_name(), obj) {
+        *obj = c;
+    }
+}
+
+/// The stored form: omitempty drops empty lists and maps, as Go's marshalling does.
 fn recanonicalise(kind: &KindInfo, obj: &mut Value) {
     if let Ok(c) = schema().decode(&kind.type_name(), obj, false) {
         *obj = c;
+    }
+}
+
+/// Whether Go's validator for `kind` is run here on the decoded form, where a list or map
+/// given empty is not nil (the struct validator walk; the policy kinds' validator picks the
+/// form each check needs).
+fn validates_decoded_form(kind: &KindInfo) -> bool {
+    CRD_KINDS.contains(&kind.kind) || kind.kind == "Node" || is_policy_kind(kind)
+}
+
+/// `obj` as the validator of `kind` sees it.
+fn validator_view<'a>(kind: &KindInfo, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
+    if validates_decoded_form(kind) {
+        std::borrow::Cow::Borrowed(obj)
+    } else {
+        let mut o = obj.clone();
+        recanonicalise(kind, &mut o);
+        std::borrow::Cow::Owned(o)
     }
 }
 
@@ -293,15 +320,24 @@ pub fn default_and_validate(
     old: Option<&Value>,
 ) -> Result<(), ValidationError> {
     apply_defaults_with(kind, obj, false);
+    if !validates_decoded_form(kind) {
+        recanonicalise(kind, obj);
+    }
     if is_policy_kind(kind) {
-        Errs(policy_errors(kind, obj, crd)).result()?;
+        let errs = policy_errors(kind, obj, crd);
+        recanonicalise(kind, obj);
+        Errs(errs).result()?;
         default_policy_after_validation(kind, obj, crd);
         return Ok(());
     }
     if !CRD_KINDS.contains(&kind.kind) {
-        return validate(kind, obj);
+        let r = validate(kind, obj);
+        recanonicalise(kind, obj);
+        return r;
     }
     let mut errs = struct_validate(kind, obj);
+    // The CRD checks and storage see the marshalled form.
+    recanonicalise(kind, obj);
     if crd {
         if super::openapi::apply_defaults(&kind.type_name(), obj) {
             recanonicalise(kind, obj);
@@ -341,10 +377,17 @@ fn validate_offline(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError>
 fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
     let mut errs = super::policyvalid::validate(kind, obj);
     if crd && has_crd(kind) {
+        let stored = if validates_decoded_form(kind) {
+            let mut o = obj.clone();
+            recanonicalise(kind, &mut o);
+            std::borrow::Cow::Owned(o)
+        } else {
+            std::borrow::Cow::Borrowed(obj)
+        };
         errs.extend(super::openapi::validate(
             kind.kind,
             &kind.type_name(),
-            obj,
+            &stored,
             None,
         ));
     }
@@ -353,6 +396,8 @@ fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
+    let view = validator_view(kind, obj);
+    let obj = view.as_ref();
     if is_policy_kind(kind) {
         return Errs(policy_errors(kind, obj, true)).result();
     }
