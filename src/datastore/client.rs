@@ -382,9 +382,10 @@ impl Client {
         }
     }
 
-    /// libcalico's IPPool client checks, before the validator: a missing, unparsable or
-    /// unmasked CIDR and an immutable-field change stop at once; the rest are reported
-    /// together. Applies the pool defaults these checks rely on.
+    /// libcalico's IPPool client checks, before the validator: a missing or unparsable CIDR
+    /// stops at once; the field checks (block size, overlap, modes, masking, link-local) are
+    /// reported together; only then an immutable-field change or a block-size conflict.
+    /// Applies the pool defaults these checks rely on.
     async fn check_pool(&self, kind: &KindInfo, o: &mut Value, old: Option<&Value>) -> Result<()> {
         let fail = |errs: Vec<FieldError>| Err(DatastoreError::Validation(ValidationError(errs)));
         let cidr_s = str_at(o, &["spec", "cidr"]);
@@ -402,16 +403,17 @@ impl Client {
                 "IPPool CIDR must be a valid subnet",
             ));
         };
-        if cidr.trunc() != cidr {
-            return Err(invalid(
-                "IPPool.Spec.CIDR",
-                &cidr.trunc().to_string(),
-                "IPPool CIDR is not strictly masked",
-            ));
-        }
+        // Go normalises the CIDR first: every later text shows the masked one.
+        let masked = cidr != cidr.trunc();
+        let cidr = cidr.trunc();
         apply_defaults_with(kind, o, false);
         let spec = o.get("spec").cloned().unwrap_or(Value::Null);
         let bs = spec.get("blockSize").and_then(Value::as_i64).unwrap_or(0);
+        let overlap = self.pool_overlap(o, cidr).await?;
+        let errs = crate::model::structval::ippool_client_fields(o, cidr, masked, overlap, old);
+        if !errs.is_empty() {
+            return fail(errs);
+        }
         if let Some(old) = old
             && str_at(old, &["spec", "cidr"]) != cidr.to_string()
         {
@@ -441,9 +443,7 @@ impl Client {
                 "IPPool BlockSize cannot be modified",
             ));
         }
-        let overlap = self.pool_overlap(o, cidr).await?;
-        let errs = crate::model::structval::ippool_client_fields(o, cidr, overlap, old);
-        if errs.is_empty() { Ok(()) } else { fail(errs) }
+        Ok(())
     }
 
     /// Whether IPAM blocks inside `cidr` use another block size.

@@ -108,8 +108,8 @@ fn walk_field(
         } if !v.is_null() => structs("numorstring.Port", v, errs),
         Ty::Scalar {
             base: Builtin::Protocol,
-            ..
-        } if !v.is_null() => structs("numorstring.Protocol", v, errs),
+            go_name,
+        } if !v.is_null() => structs(go_name, v, errs),
         _ => {}
     }
 }
@@ -193,8 +193,15 @@ fn custom_tag(name: &str, s: &str, v: &Value) -> bool {
         "cidrv4" => s.parse::<ipnet::Ipv4Net>().is_ok() || s.parse::<std::net::Ipv4Addr>().is_ok(),
         "cidrv6" => s.parse::<ipnet::Ipv6Net>().is_ok() || s.parse::<std::net::Ipv6Addr>().is_ok(),
         "mac" => valid_mac(s),
-        "cidrs" => strs().iter().all(|c| c.parse::<IpNet>().is_ok() || ip(c)),
+        // libcalico skips empty entries (`reservedCIDRs: [""]` passes).
+        "cidrs" => strs()
+            .iter()
+            .all(|c| c.is_empty() || c.parse::<IpNet>().is_ok() || ip(c)),
         "interface" => valid_interface(s),
+        // Keys are interface names (`all` is one); the filter expressions are not checked.
+        "bpfLogFilters" => v
+            .as_object()
+            .is_none_or(|m| m.keys().all(|k| valid_ifname(k, b"_.-"))),
         // A BGPFilter rule's interface may hold `*` wildcards anywhere.
         "bgpFilterInterface" => valid_ifname(s, b"_.-*"),
         "matchOperator" => ["Equal", "NotEqual", "In", "NotIn"].contains(&s),

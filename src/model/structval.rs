@@ -265,16 +265,21 @@ fn bgp_peer_spec(s: &Value, errs: &mut Vec<FieldError>) {
             ));
         }
     }
+    reachable_by(s, &peer_ip, errs);
     if s.get("keepOriginalNextHop").and_then(Value::as_bool) == Some(true)
         && s.get("nextHopMode").is_some_and(|v| !v.is_null())
     {
         // calicoctl shows the peer IP here.
         errs.push(err(
             "KeepOriginalNextHop",
-            peer_ip.clone(),
+            peer_ip,
             "The KeepOriginalNextHop field is deprecated. It must not be set to true when NextHopMode is configured.",
         ));
     }
+}
+
+/// BGPPeer `reachableBy`: set only with a peer IP, an address of the peer's family.
+fn reachable_by(s: &Value, peer_ip: &str, errs: &mut Vec<FieldError>) {
     let reach = str_at(s, &["reachableBy"]);
     if reach.is_empty() {
         return;
@@ -388,9 +393,10 @@ fn port(p: &Value, errs: &mut Vec<FieldError>) {
         _ => None,
     };
     if low == Some(0) {
+        // libcalico reports the range's minimum, not the whole range.
         errs.push(err(
             "Port",
-            super::kinds::go_v(p),
+            "0".to_string(),
             "port range invalid, port number must be between 1 and 65535",
         ));
     }
@@ -412,13 +418,19 @@ fn felix_spec(s: &Value, errs: &mut Vec<FieldError>) {
     }
     if let Some(Value::Array(nets)) = s.get("externalNodesList") {
         for n in nets.iter().filter_map(Value::as_str) {
-            if n.parse::<IpNet>().is_err() {
-                errs.push(err(
-                    "ExternalNodesCIDRList",
-                    n.to_string(),
-                    "has invalid CIDR(s)",
-                ));
-            }
+            // A CIDR or an address, IPv4 only; Go parses "" without error as no address,
+            // which then fails the IPv4 test.
+            let v4 = n
+                .parse::<IpNet>()
+                .map(|c| c.addr().is_ipv4())
+                .or_else(|_| n.parse::<IpAddr>().map(|a| a.is_ipv4()));
+            let why = match v4 {
+                Ok(true) => continue,
+                Ok(false) => "has invalid IPv6 CIDR",
+                Err(_) if n.is_empty() => "has invalid IPv6 CIDR",
+                Err(_) => "has invalid CIDR(s)",
+            };
+            errs.push(err("ExternalNodesCIDRList", n.to_string(), why));
         }
     }
     let region = str_at(s, &["openstackRegion"]);
@@ -546,11 +558,13 @@ fn link_local_overlap(cidr: IpNet) -> Option<(&'static str, IpNet)> {
 
 const POOL_TOO_SMALL: &str = "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.";
 
-/// libcalico's IPPool client checks that are reported together (`overlap` is the pool
-/// overlap found in the datastore, `old` the pool an update replaces).
+/// libcalico's IPPool client checks that are reported together (`cidr` is masked, `not_masked`
+/// says the input was not; `overlap` is the pool overlap found in the datastore, `old` the pool
+/// an update replaces).
 pub fn ippool_client_fields(
     o: &Value,
     cidr: IpNet,
+    not_masked: bool,
     overlap: Option<FieldError>,
     old: Option<&Value>,
 ) -> Vec<FieldError> {
@@ -590,6 +604,13 @@ pub fn ippool_client_fields(
             "IPPool.Spec.IPIPMode",
             str_at(&spec, &["ipipMode"]),
             "IPIP is not supported on an IPv6 IP pool",
+        ));
+    }
+    if not_masked {
+        errs.push(err(
+            "IPPool.Spec.CIDR",
+            cidr.to_string(),
+            "IPPool CIDR is not strictly masked",
         ));
     }
     if let Some((fam, ll)) = link_local_overlap(cidr) {
