@@ -579,5 +579,14 @@ mod tests {
             Some(serde_json::json!({"message": "pods is forbidden", "reason": "Forbidden"}))
         );
         assert_eq!(status(b"{}"), None);
+        // As a kube-apiserver 1.37 answers a list with a bad continue token.
+        let real = b"k8s\x00\n\x0c\n\x02v1\x12\x06Status\x12\x8e\x01\n\x06\n\x00\x12\x00\x1a\x00\x12\x07Failure\x1alinvalid continue token: continue key is not valid: invalid character '\\u0081' looking for beginning of value\"\nBadRequest0\x90\x03\x1a\x00\"\x00";
+        assert_eq!(
+            status(real),
+            Some(serde_json::json!({
+                "message": "invalid continue token: continue key is not valid: invalid character '\\u0081' looking for beginning of value",
+                "reason": "BadRequest"
+            }))
+        );
     }
 }
