@@ -715,14 +715,18 @@ fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Result<Vec<Value>
         .collect())
 }
 
-/// The pod's container ports that have a name or a host port.
+/// The pod's container ports that have a name or a host port: its containers', then its init
+/// containers'.
 fn named_ports(pod: &Value) -> Vec<Value> {
     let mut out = Vec::new();
-    let containers = pod
-        .get("spec")
-        .and_then(|s| s.get("containers"))
-        .and_then(Value::as_array);
-    for c in containers.into_iter().flatten() {
+    let containers = ["containers", "initContainers"].into_iter().flat_map(|k| {
+        pod.get("spec")
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    });
+    for c in containers {
         for p in c
             .get("ports")
             .and_then(Value::as_array)

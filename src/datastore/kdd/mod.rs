@@ -3,6 +3,7 @@
 //! mappings and the IPAM CRs — behind the same `Datastore` trait as etcd.
 
 pub mod convert;
+mod proto;
 mod stream;
 
 use std::time::Duration;
@@ -32,6 +33,15 @@ fn list_page() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(LIST_PAGE)
 }
+
+/// Whether streamed lists of core kinds ask for protobuf: yes, unless `CALICOCTL_KDD_PROTOBUF`
+/// is `0` (for measuring the JSON path against it).
+fn ask_protobuf() -> bool {
+    std::env::var("CALICOCTL_KDD_PROTOBUF").map_or(true, |v| v != "0")
+}
+
+/// The `Accept` header of a list that may come back in protobuf (client-go's for core kinds).
+const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf,application/json";
 
 /// Which CRD layout the cluster uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,16 +377,19 @@ impl KddDatastore {
         body: Option<&Value>,
         content_type: &str,
     ) -> std::result::Result<http::Response<kube::client::Body>, ApiError> {
-        self.request(method, path, body, content_type).await
+        self.request(method, path, body, content_type, "application/json")
+            .await
     }
 
-    /// `send` as a future that owns what it needs (it can run as its own task).
+    /// `send` as a future that owns what it needs (it can run as its own task), asking for
+    /// the answer in `accept`.
     fn request(
         &self,
         method: http::Method,
         path: &str,
         body: Option<&Value>,
         content_type: &str,
+        accept: &str,
     ) -> impl std::future::Future<
         Output = std::result::Result<http::Response<kube::client::Body>, ApiError>,
     > + Send
@@ -386,7 +399,7 @@ impl KddDatastore {
             .method(method)
             .uri(path)
             .header(http::header::USER_AGENT, user_agent(path))
-            .header("Accept", "application/json")
+            .header("Accept", accept)
             .header("Content-Type", content_type)
             .body(
                 body.map(|b| serde_json::to_vec(b).unwrap_or_default())
@@ -522,18 +535,23 @@ impl KddDatastore {
 
     /// Hands each page of a collection to `f` as `list_pages` does, but streamed: the items
     /// are cut out of the body as it arrives and converted by `convert` on a decoder thread
-    /// (kept to `mask`, or whole), while this task goes on reading the wire. Memory holds
-    /// about one batch of converted objects and the bytes of the item being read.
+    /// (read as `items` says), while this task goes on reading the wire. Memory holds about
+    /// one batch of converted objects and the bytes of the item being read.
     async fn stream_pages(
         &self,
         path: &str,
-        mask: Option<&'static stream::Mask>,
+        items: Items,
         convert: Convert,
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
-        let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(64);
+        let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(64);
         let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Decoded>();
-        let worker = std::thread::spawn(move || decode_items(chunk_rx, out_tx, mask, convert));
+        let worker = std::thread::spawn(move || decode_items(chunk_rx, out_tx, items, convert));
+        let accept = if items.proto.is_some() && ask_protobuf() {
+            ACCEPT_PROTOBUF
+        } else {
+            "application/json"
+        };
         let mut first_rv: Option<String> = None;
         let mut cont = String::new();
         let page_size = list_page();
@@ -555,6 +573,7 @@ impl KddDatastore {
                     &page_query(&cont),
                     None,
                     "application/json",
+                    accept,
                 )),
             };
             let page = self.within_timeout(async {
@@ -564,17 +583,22 @@ impl KddDatastore {
                     message: e.to_string(),
                 })??;
                 let status = resp.status().as_u16();
+                // The API server answers protobuf only where it can: the content type tells.
+                let protobuf = resp
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with(proto::MEDIA_TYPE));
                 let mut body = resp.into_body();
                 if !(200..300).contains(&status) {
                     let bytes = body.collect_bytes().await.unwrap_or_default();
-                    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    return Err(status_error(status, &v, &bytes));
+                    let v = if protobuf {
+                        proto::status(&bytes)
+                    } else {
+                        serde_json::from_slice(&bytes).ok()
+                    };
+                    return Err(status_error(status, &v.unwrap_or(Value::Null), &bytes));
                 }
-                let lost = || ApiError {
-                    code: 0,
-                    reason: "Decode".into(),
-                    message: "the list decoder stopped".into(),
-                };
                 // Ok(Some(error)) = the list was read but `f` or the decoder failed.
                 let mut st = PageState {
                     rv: &mut first_rv,
@@ -582,6 +606,9 @@ impl KddDatastore {
                     failed: None,
                 };
                 st.cont.clear();
+                if chunk_tx.send(Chunk::Begin { protobuf }).await.is_err() {
+                    return st.stopped(&mut out_rx, f).await;
+                }
                 while let Some(frame) = std::future::poll_fn(|cx| {
                     http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)
                 })
@@ -593,7 +620,7 @@ impl KddDatastore {
                         message: e.to_string(),
                     })?;
                     let sent = match frame.into_data() {
-                        Ok(data) => chunk_tx.send(Some(data)).await.is_ok(),
+                        Ok(data) => chunk_tx.send(Chunk::Data(data)).await.is_ok(),
                         Err(_) => true,
                     };
                     while let Ok(d) = out_rx.try_recv() {
@@ -605,27 +632,21 @@ impl KddDatastore {
                             &page_query(st.cont),
                             None,
                             "application/json",
+                            accept,
                         )));
                     }
                     if !sent {
-                        // The decoder stopped: it said why.
-                        while let Some(d) = out_rx.recv().await {
-                            st.handle(d, f);
-                        }
-                        return st.failed.map(Some).ok_or_else(lost);
+                        return st.stopped(&mut out_rx, f).await;
                     }
                     if st.failed.is_some() {
                         return Ok(st.failed);
                     }
                 }
-                if chunk_tx.send(None).await.is_err() {
-                    while let Some(d) = out_rx.recv().await {
-                        st.handle(d, f);
-                    }
-                    return st.failed.map(Some).ok_or_else(lost);
+                if chunk_tx.send(Chunk::End).await.is_err() {
+                    return st.stopped(&mut out_rx, f).await;
                 }
                 loop {
-                    match out_rx.recv().await.ok_or_else(lost)? {
+                    match out_rx.recv().await.ok_or_else(decoder_lost)? {
                         Decoded::PageDone => return Ok(st.failed),
                         d => st.handle(d, f),
                     }
@@ -895,6 +916,35 @@ fn decode_cr_in(mode: Mode, kind: &KindInfo, cr: &Value) -> Value {
 /// Turns one list item (as decoded) into the objects a scan hands out, if any.
 type Convert = Box<dyn Fn(Value) -> Option<Value> + Send>;
 
+/// How the items of a streamed list are read.
+#[derive(Clone, Copy)]
+struct Items {
+    /// The JSON fields kept (`None`: the whole item).
+    mask: Option<&'static stream::Mask>,
+    /// For core kinds: the reader of one protobuf item, giving the fields `mask` keeps.
+    proto: Option<ReadProto>,
+}
+
+/// Reads one protobuf list item into the JSON fields a conversion reads.
+type ReadProto = fn(&[u8]) -> std::result::Result<Value, String>;
+
+/// What the reading task sends the decoder thread.
+enum Chunk {
+    /// A page's body starts, in protobuf or JSON.
+    Begin {
+        protobuf: bool,
+    },
+    Data(bytes::Bytes),
+    /// The page's body has ended.
+    End,
+}
+
+/// A page's splitter, for its encoding.
+enum Split {
+    Json(stream::Splitter),
+    Proto(proto::Splitter),
+}
+
 /// What the decoder thread reports to the reading task.
 enum Decoded {
     /// The list's resourceVersion and continue token.
@@ -916,7 +966,28 @@ struct PageState<'a> {
     failed: Option<DatastoreError>,
 }
 
+/// The error of a decoder thread that ended without saying why.
+fn decoder_lost() -> ApiError {
+    ApiError {
+        code: 0,
+        reason: "Decode".into(),
+        message: "the list decoder stopped".into(),
+    }
+}
+
 impl PageState<'_> {
+    /// The decoder stopped taking bytes: hands on what it sent before, then its failure.
+    async fn stopped(
+        &mut self,
+        out: &mut tokio::sync::mpsc::UnboundedReceiver<Decoded>,
+        f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
+    ) -> std::result::Result<Option<DatastoreError>, ApiError> {
+        while let Some(d) = out.recv().await {
+            self.handle(d, f);
+        }
+        self.failed.take().map(Some).ok_or_else(decoder_lost)
+    }
+
     fn handle(
         &mut self,
         d: Decoded,
@@ -945,12 +1016,12 @@ impl PageState<'_> {
 /// Converted objects handed over at a time.
 const BATCH: usize = 250;
 
-/// The decoder thread: splits each page's bytes (`None` ends a page) into items, decodes and
-/// converts them, and reports batches; stops when either channel closes.
+/// The decoder thread: splits each page's bytes into items, decodes and converts them, and
+/// reports batches; stops when either channel closes.
 fn decode_items(
-    mut chunks: tokio::sync::mpsc::Receiver<Option<bytes::Bytes>>,
+    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
     out: tokio::sync::mpsc::UnboundedSender<Decoded>,
-    mask: Option<&'static stream::Mask>,
+    items: Items,
     convert: Convert,
 ) {
     #[derive(serde::Deserialize, Default)]
@@ -960,31 +1031,45 @@ fn decode_items(
         #[serde(rename = "continue")]
         cont: String,
     }
-    let mut splitter = stream::Splitter::default();
+    let mut splitter = Split::Json(stream::Splitter::default());
     let mut batch = Vec::new();
     while let Some(msg) = chunks.blocking_recv() {
-        let Some(chunk) = msg else {
-            let done = std::mem::take(&mut batch);
-            if out.send(Decoded::Batch(done)).is_err() || out.send(Decoded::PageDone).is_err() {
-                return;
+        let chunk = match msg {
+            Chunk::Begin { protobuf } => {
+                splitter = if protobuf && items.proto.is_some() {
+                    Split::Proto(proto::Splitter::default())
+                } else {
+                    Split::Json(stream::Splitter::default())
+                };
+                continue;
             }
-            splitter = stream::Splitter::default();
-            continue;
+            Chunk::End => {
+                let done = std::mem::take(&mut batch);
+                if out.send(Decoded::Batch(done)).is_err() || out.send(Decoded::PageDone).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Chunk::Data(chunk) => chunk,
         };
-        let r = splitter.feed(&chunk, &mut |part| {
+        let protobuf = matches!(splitter, Split::Proto(_));
+        let mut sink = |part: stream::Part<'_>| -> std::result::Result<(), String> {
             match part {
                 stream::Part::Metadata(b) => {
-                    let m: ListMeta = serde_json::from_slice(b).map_err(|e| e.to_string())?;
-                    out.send(Decoded::Meta {
-                        rv: m.resource_version,
-                        cont: m.cont,
-                    })
-                    .map_err(|_| String::new())?;
+                    let (rv, cont) = if protobuf {
+                        proto::list_meta(b)?
+                    } else {
+                        let m: ListMeta = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                        (m.resource_version, m.cont)
+                    };
+                    out.send(Decoded::Meta { rv, cont })
+                        .map_err(|_| String::new())?;
                 }
                 stream::Part::Item(b) => {
-                    let item = match mask {
-                        Some(m) => stream::decode(b, m),
-                        None => serde_json::from_slice(b),
+                    let item = match (protobuf, items.proto, items.mask) {
+                        (true, Some(read), _) => read(b),
+                        (_, _, Some(m)) => stream::decode(b, m).map_err(|e| e.to_string()),
+                        _ => serde_json::from_slice(b).map_err(|e| e.to_string()),
                     }
                     .map_err(|e| format!("cannot decode a listed object: {e}"))?;
                     if let Some(o) = convert(item) {
@@ -997,7 +1082,11 @@ fn decode_items(
                 }
             }
             Ok(())
-        });
+        };
+        let r = match &mut splitter {
+            Split::Json(s) => s.feed(&chunk, &mut sink),
+            Split::Proto(s) => s.feed(&chunk, &mut sink),
+        };
         if let Err(e) = r {
             let _ = out.send(Decoded::Failed(e));
             return;
@@ -1252,20 +1341,32 @@ impl Datastore for KddDatastore {
             _ => Some(o),
         };
         let mode = self.mode;
-        let (mask, convert): (_, Convert) = match kind.kind {
+        let (items, convert): (_, Convert) = match kind.kind {
             "Node" => (
-                Some(&stream::NODE),
+                Items {
+                    mask: Some(&stream::NODE),
+                    proto: None,
+                },
                 Box::new(move |n| keep(k8s_node_to_calico(&n))),
             ),
             // As in calicoctl, a list leaves out the pods the converter cannot read (getting
             // one of them by name is an error).
             "WorkloadEndpoint" => (
-                Some(&stream::POD),
+                Items {
+                    mask: Some(&stream::POD),
+                    proto: Some(proto::pod),
+                },
                 Box::new(move |p| pod_to_wep(&p).ok().flatten().and_then(&keep)),
             ),
-            _ => (None, Box::new(move |c| keep(decode_cr_in(mode, kind, &c)))),
+            _ => (
+                Items {
+                    mask: None,
+                    proto: None,
+                },
+                Box::new(move |c| keep(decode_cr_in(mode, kind, &c))),
+            ),
         };
-        self.stream_pages(&path, mask, convert, f).await
+        self.stream_pages(&path, items, convert, f).await
     }
 
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {

@@ -19,6 +19,9 @@ pub enum Mask {
     Items(&'static Mask),
 }
 
+/// The ports of each container.
+const CONTAINER_PORTS: Mask = Mask::Items(&Mask::Fields(&[("ports", Mask::All)]));
+
 /// The fields of a Pod that the Pod → WorkloadEndpoint conversion reads.
 pub static POD: Mask = Mask::Fields(&[
     (
@@ -41,10 +44,8 @@ pub static POD: Mask = Mask::Fields(&[
             ("nodeName", Mask::All),
             ("hostNetwork", Mask::All),
             ("serviceAccountName", Mask::All),
-            (
-                "containers",
-                Mask::Items(&Mask::Fields(&[("ports", Mask::All)])),
-            ),
+            ("containers", CONTAINER_PORTS),
+            ("initContainers", CONTAINER_PORTS),
         ]),
     ),
     (

@@ -1,0 +1,592 @@
+//! Lists of core kinds in the API server's protobuf encoding (`application/vnd.kubernetes.protobuf`),
+//! which it produces several times faster than JSON. A body is the magic `k8s\0` then a
+//! `runtime.Unknown` message whose `raw` field (2) holds the list (`metadata` = 1, `items` = 2).
+//!
+//! A hand-written wire reader rather than generated messages: only a dozen Pod fields are
+//! read, strings are borrowed from the item's bytes, everything else (managedFields, volumes,
+//! conditions, container statuses) is stepped over without allocating, and a list is split
+//! into its items as the bytes arrive. Each item becomes the same JSON tree the masked JSON
+//! decoder keeps ([`super::stream::POD`]), so the conversion is shared. Field numbers are those
+//! of k8s.io/api core/v1 and apimachinery meta/v1 `generated.proto` (proto2: Go writes every
+//! non-pointer field, zero values included).
+
+use serde_json::{Map, Value};
+
+use super::stream::Part;
+
+/// The media type of the API server's protobuf encoding.
+pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
+
+/// The four bytes every protobuf document starts with.
+const MAGIC: &[u8] = b"k8s\0";
+
+/// One field's value on the wire.
+enum Wire<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    /// A fixed 32/64-bit value (no field read here has one).
+    Fixed,
+}
+
+/// Reads an unsigned varint at the start of `b`: the value and its length, or `None` when
+/// `b` ends inside it.
+fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, String> {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().enumerate().take(10) {
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x < 0x80 {
+            return Ok(Some((v, i + 1)));
+        }
+    }
+    if b.len() >= 10 {
+        return Err("malformed protobuf varint".into());
+    }
+    Ok(None)
+}
+
+/// The fields of one message, in wire order.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u64, Wire<'a>), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let r = (|| {
+            let b = self.0;
+            let truncated = || "truncated protobuf message".to_string();
+            let (key, mut n) = varint(b)?.ok_or_else(truncated)?;
+            let wire = match key & 7 {
+                0 => {
+                    let (v, l) = varint(&b[n..])?.ok_or_else(truncated)?;
+                    n += l;
+                    Wire::Varint(v)
+                }
+                2 => {
+                    let (len, l) = varint(&b[n..])?.ok_or_else(truncated)?;
+                    let start = n + l;
+                    let end = usize::try_from(len)
+                        .ok()
+                        .and_then(|len| start.checked_add(len))
+                        .filter(|&e| e <= b.len())
+                        .ok_or_else(truncated)?;
+                    n = end;
+                    Wire::Bytes(&b[start..end])
+                }
+                1 | 5 => {
+                    n += if key & 7 == 1 { 8 } else { 4 };
+                    if n > b.len() {
+                        return Err(truncated());
+                    }
+                    Wire::Fixed
+                }
+                w => return Err(format!("unsupported protobuf wire type {w}")),
+            };
+            self.0 = &b[n..];
+            Ok((key >> 3, wire))
+        })();
+        if r.is_err() {
+            self.0 = &[];
+        }
+        Some(r)
+    }
+}
+
+/// A string as the API server's JSON encoder writes it (invalid UTF-8 replaced).
+fn text(b: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(b).into_owned())
+}
+
+/// A `metav1.Time` (`seconds` = 1, `nanos` = 2) as its JSON form: RFC 3339 in UTC to the
+/// second, or null for the zero time (an empty message).
+fn time(b: &[u8]) -> Result<Value, String> {
+    if b.is_empty() {
+        return Ok(Value::Null);
+    }
+    let mut secs = 0i64;
+    for f in Fields(b) {
+        if let (1, Wire::Varint(v)) = f? {
+            secs = v as i64;
+        }
+    }
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| format!("timestamp out of range: {secs}"))?;
+    Ok(Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+}
+
+/// A `map<string, string>` field's entry (`key` = 1, `value` = 2) added to `out`.
+fn map_entry(b: &[u8], out: &mut Map<String, Value>) -> Result<(), String> {
+    let (mut k, mut v): (&[u8], &[u8]) = (&[], &[]);
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => k = x,
+            (2, Wire::Bytes(x)) => v = x,
+            _ => {}
+        }
+    }
+    out.insert(String::from_utf8_lossy(k).into_owned(), text(v));
+    Ok(())
+}
+
+/// The `ObjectMeta` fields the conversions read.
+fn object_meta(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    let (mut labels, mut anns) = (None, None);
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => _ = m.insert("name".into(), text(x)),
+            (2, Wire::Bytes(x)) => _ = m.insert("generateName".into(), text(x)),
+            (3, Wire::Bytes(x)) => _ = m.insert("namespace".into(), text(x)),
+            (5, Wire::Bytes(x)) => _ = m.insert("uid".into(), text(x)),
+            (6, Wire::Bytes(x)) => _ = m.insert("resourceVersion".into(), text(x)),
+            (8, Wire::Bytes(x)) => _ = m.insert("creationTimestamp".into(), time(x)?),
+            (9, Wire::Bytes(x)) => _ = m.insert("deletionTimestamp".into(), time(x)?),
+            (11, Wire::Bytes(x)) => map_entry(x, labels.get_or_insert_with(Map::new))?,
+            (12, Wire::Bytes(x)) => map_entry(x, anns.get_or_insert_with(Map::new))?,
+            _ => {}
+        }
+    }
+    if let Some(l) = labels {
+        m.insert("labels".into(), Value::Object(l));
+    }
+    if let Some(a) = anns {
+        m.insert("annotations".into(), Value::Object(a));
+    }
+    Ok(Value::Object(m))
+}
+
+/// A varint field of type int32 as JSON's number (negative values are sign-extended).
+fn int32(v: u64) -> Value {
+    Value::from(v as i64 as i32)
+}
+
+/// A `ContainerPort`: name = 1, hostPort = 2, containerPort = 3, protocol = 4, hostIP = 5.
+fn container_port(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => _ = m.insert("name".into(), text(x)),
+            (2, Wire::Varint(v)) => _ = m.insert("hostPort".into(), int32(v)),
+            (3, Wire::Varint(v)) => _ = m.insert("containerPort".into(), int32(v)),
+            (4, Wire::Bytes(x)) => _ = m.insert("protocol".into(), text(x)),
+            (5, Wire::Bytes(x)) => _ = m.insert("hostIP".into(), text(x)),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// A `Container`'s `ports` (6).
+fn container(b: &[u8]) -> Result<Value, String> {
+    let mut ports = Vec::new();
+    for f in Fields(b) {
+        if let (6, Wire::Bytes(p)) = f? {
+            ports.push(container_port(p)?);
+        }
+    }
+    let mut c = Map::new();
+    if !ports.is_empty() {
+        c.insert("ports".into(), Value::Array(ports));
+    }
+    Ok(Value::Object(c))
+}
+
+/// The `PodSpec` fields the conversion reads: serviceAccountName = 8, nodeName = 10,
+/// hostNetwork = 11, containers = 2 and initContainers = 20 (of each only `ports`).
+fn pod_spec(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    let (mut containers, mut inits) = (Vec::new(), Vec::new());
+    for f in Fields(b) {
+        match f? {
+            (2, Wire::Bytes(c)) => containers.push(container(c)?),
+            (20, Wire::Bytes(c)) => inits.push(container(c)?),
+            (8, Wire::Bytes(x)) => _ = m.insert("serviceAccountName".into(), text(x)),
+            (10, Wire::Bytes(x)) => _ = m.insert("nodeName".into(), text(x)),
+            (11, Wire::Varint(v)) => _ = m.insert("hostNetwork".into(), Value::Bool(v != 0)),
+            _ => {}
+        }
+    }
+    if !containers.is_empty() {
+        m.insert("containers".into(), Value::Array(containers));
+    }
+    if !inits.is_empty() {
+        m.insert("initContainers".into(), Value::Array(inits));
+    }
+    Ok(Value::Object(m))
+}
+
+/// The `PodStatus` fields the conversion reads: phase = 1, podIP = 6, podIPs = 12 (`ip` = 1).
+fn pod_status(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    let mut ips = Vec::new();
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => _ = m.insert("phase".into(), text(x)),
+            (6, Wire::Bytes(x)) => _ = m.insert("podIP".into(), text(x)),
+            (12, Wire::Bytes(x)) => {
+                let mut ip = Map::new();
+                for f in Fields(x) {
+                    if let (1, Wire::Bytes(s)) = f? {
+                        ip.insert("ip".into(), text(s));
+                    }
+                }
+                ips.push(Value::Object(ip));
+            }
+            _ => {}
+        }
+    }
+    if !ips.is_empty() {
+        m.insert("podIPs".into(), Value::Array(ips));
+    }
+    Ok(Value::Object(m))
+}
+
+/// One Pod (metadata = 1, spec = 2, status = 3) as the JSON fields of [`super::stream::POD`].
+pub fn pod(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => _ = m.insert("metadata".into(), object_meta(x)?),
+            (2, Wire::Bytes(x)) => _ = m.insert("spec".into(), pod_spec(x)?),
+            (3, Wire::Bytes(x)) => _ = m.insert("status".into(), pod_status(x)?),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// A `ListMeta`'s resourceVersion (2) and continue token (3).
+pub fn list_meta(b: &[u8]) -> Result<(String, String), String> {
+    let (mut rv, mut cont) = (String::new(), String::new());
+    for f in Fields(b) {
+        match f? {
+            (2, Wire::Bytes(x)) => rv = String::from_utf8_lossy(x).into_owned(),
+            (3, Wire::Bytes(x)) => cont = String::from_utf8_lossy(x).into_owned(),
+            _ => {}
+        }
+    }
+    Ok((rv, cont))
+}
+
+/// The message (3) and reason (4) of a protobuf `Status` document (an error answer), as the
+/// JSON fields the error handling reads.
+pub fn status(doc: &[u8]) -> Option<Value> {
+    let raw = unknown_raw(doc)?;
+    let mut m = Map::new();
+    for f in Fields(raw) {
+        match f.ok()? {
+            (3, Wire::Bytes(x)) => _ = m.insert("message".into(), text(x)),
+            (4, Wire::Bytes(x)) => _ = m.insert("reason".into(), text(x)),
+            _ => {}
+        }
+    }
+    Some(Value::Object(m))
+}
+
+/// The `raw` bytes of a whole protobuf document.
+fn unknown_raw(doc: &[u8]) -> Option<&[u8]> {
+    let body = doc.strip_prefix(MAGIC)?;
+    for f in Fields(body) {
+        if let (2, Wire::Bytes(raw)) = f.ok()? {
+            return Some(raw);
+        }
+    }
+    None
+}
+
+/// Splits a protobuf list document fed in chunks into its metadata and its items, each
+/// handed over once its last byte has arrived (as [`super::stream::Splitter`] does for JSON).
+/// Holds only the bytes of the part being read.
+#[derive(Default)]
+pub struct Splitter {
+    buf: Vec<u8>,
+    /// The magic has been read.
+    started: bool,
+    /// Bytes of an unwanted field still to step over.
+    skip: usize,
+    /// Inside the envelope's `raw` (the list): its bytes not yet read.
+    list_left: Option<usize>,
+}
+
+impl Splitter {
+    /// Appends `chunk` and hands every part completed by it to `sink`.
+    pub fn feed<E: From<String>>(
+        &mut self,
+        chunk: &[u8],
+        sink: &mut dyn FnMut(Part<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.buf.extend_from_slice(chunk);
+        let mut pos = 0;
+        let r = self.scan(&mut pos, sink);
+        self.buf.drain(..pos);
+        r
+    }
+
+    fn scan<E: From<String>>(
+        &mut self,
+        pos: &mut usize,
+        sink: &mut dyn FnMut(Part<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !self.started {
+            if self.buf.len() < MAGIC.len() {
+                return Ok(());
+            }
+            if &self.buf[..MAGIC.len()] != MAGIC {
+                return Err("not a Kubernetes protobuf document".to_string().into());
+            }
+            *pos = MAGIC.len();
+            self.started = true;
+        }
+        loop {
+            let avail = self.buf.len() - *pos;
+            if self.skip > 0 {
+                let n = self.skip.min(avail);
+                self.consume(pos, n);
+                self.skip -= n;
+                if self.skip > 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            if self.list_left == Some(0) {
+                self.list_left = None;
+            }
+            let b = &self.buf[*pos..];
+            let Some((key, kl)) = varint(b)? else {
+                return Ok(());
+            };
+            let (field, wire) = (key >> 3, key & 7);
+            let (len, hl) = match wire {
+                0 => match varint(&b[kl..])? {
+                    Some((_, l)) => (0, kl + l),
+                    None => return Ok(()),
+                },
+                1 => (8, kl),
+                5 => (4, kl),
+                2 => match varint(&b[kl..])? {
+                    Some((len, l)) => (
+                        usize::try_from(len).map_err(|_| "protobuf field too long".to_string())?,
+                        kl + l,
+                    ),
+                    None => return Ok(()),
+                },
+                w => return Err(format!("unsupported protobuf wire type {w}").into()),
+            };
+            if let Some(left) = self.list_left {
+                if hl.saturating_add(len) > left {
+                    return Err("malformed protobuf list".to_string().into());
+                }
+                if wire == 2 && (field == 1 || field == 2) {
+                    if b.len() - hl < len {
+                        return Ok(());
+                    }
+                    let part = &b[hl..hl + len];
+                    sink(if field == 1 {
+                        Part::Metadata(part)
+                    } else {
+                        Part::Item(part)
+                    })?;
+                    self.consume(pos, hl + len);
+                    continue;
+                }
+            } else if wire == 2 && field == 2 {
+                self.consume(pos, hl);
+                self.list_left = Some(len);
+                continue;
+            }
+            self.consume(pos, hl);
+            self.skip = len;
+        }
+    }
+
+    /// Steps over `n` read bytes (counted against the list when inside it).
+    fn consume(&mut self, pos: &mut usize, n: usize) {
+        *pos += n;
+        if let Some(l) = self.list_left.as_mut() {
+            *l -= n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(field: u64, wire: u64, out: &mut Vec<u8>) {
+        put_varint(field << 3 | wire, out);
+    }
+
+    fn put_varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
+        key(field, 2, out);
+        put_varint(b.len() as u64, out);
+        out.extend_from_slice(b);
+    }
+
+    fn int(field: u64, v: u64, out: &mut Vec<u8>) {
+        key(field, 0, out);
+        put_varint(v, out);
+    }
+
+    fn msg(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut v = Vec::new();
+        f(&mut v);
+        v
+    }
+
+    #[test]
+    fn decodes_the_pod_fields_the_conversion_reads() {
+        let meta = msg(|m| {
+            bytes(1, b"p", m);
+            bytes(2, b"", m);
+            bytes(3, b"ns", m);
+            bytes(5, b"u-1", m);
+            bytes(6, b"42", m);
+            bytes(8, &msg(|t| int(1, 1_700_000_000, t)), m);
+            bytes(
+                11,
+                &msg(|e| {
+                    bytes(1, b"app", e);
+                    bytes(2, b"x", e);
+                }),
+                m,
+            );
+            bytes(17, &msg(|x| bytes(1, b"managed", x)), m);
+        });
+        let port = msg(|p| {
+            bytes(1, b"http", p);
+            int(2, 0, p);
+            int(3, 8080, p);
+            bytes(4, b"TCP", p);
+            key(9, 5, p);
+            p.extend_from_slice(&[0; 4]);
+        });
+        let spec = msg(|s| {
+            bytes(1, b"volume", s);
+            bytes(
+                2,
+                &msg(|c| {
+                    bytes(1, b"c", c);
+                    bytes(6, &port, c);
+                }),
+                s,
+            );
+            bytes(2, &msg(|c| bytes(1, b"d", c)), s);
+            bytes(10, b"node-1", s);
+            int(11, 0, s);
+            key(4, 1, s);
+            s.extend_from_slice(&[0; 8]);
+        });
+        let status = msg(|s| {
+            bytes(1, b"Running", s);
+            bytes(6, b"10.0.0.1", s);
+            bytes(12, &msg(|i| bytes(1, b"10.0.0.1", i)), s);
+        });
+        let pod_bytes = msg(|p| {
+            bytes(1, &meta, p);
+            bytes(2, &spec, p);
+            bytes(3, &status, p);
+        });
+        assert_eq!(
+            pod(&pod_bytes).unwrap(),
+            serde_json::json!({
+                "metadata": {"name": "p", "generateName": "", "namespace": "ns", "uid": "u-1",
+                    "resourceVersion": "42", "creationTimestamp": "2023-11-14T22:13:20Z",
+                    "labels": {"app": "x"}},
+                "spec": {"nodeName": "node-1", "hostNetwork": false, "containers": [
+                    {"ports": [{"name": "http", "hostPort": 0, "containerPort": 8080, "protocol": "TCP"}]},
+                    {}]},
+                "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}
+            })
+        );
+        assert!(pod(&pod_bytes[..pod_bytes.len() - 1]).is_err());
+        // The zero time is an empty message.
+        assert_eq!(time(&[]).unwrap(), Value::Null);
+    }
+
+    fn list_doc(items: &[&[u8]], cont: &str) -> Vec<u8> {
+        let list = msg(|l| {
+            let meta = msg(|m| {
+                bytes(2, b"77", m);
+                bytes(3, cont.as_bytes(), m);
+            });
+            bytes(1, &meta, l);
+            for i in items {
+                bytes(2, i, l);
+            }
+        });
+        msg(|d| {
+            d.extend_from_slice(MAGIC);
+            let type_meta = msg(|t| {
+                bytes(1, b"v1", t);
+                bytes(2, b"PodList", t);
+            });
+            bytes(1, &type_meta, d);
+            bytes(2, &list, d);
+            bytes(3, b"", d);
+            bytes(4, b"", d);
+        })
+    }
+
+    #[test]
+    fn splits_lists_in_any_chunking() {
+        let big = vec![7u8; 300];
+        let doc = list_doc(&[b"a", &big, b""], "tok");
+        for n in [1, 2, 3, 7, 100, 10_000] {
+            let mut s = Splitter::default();
+            let (mut metas, mut items) = (Vec::new(), Vec::new());
+            for c in doc.chunks(n) {
+                s.feed::<String>(c, &mut |p| {
+                    match p {
+                        Part::Metadata(b) => metas.push(list_meta(b).unwrap()),
+                        Part::Item(b) => items.push(b.to_vec()),
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(metas, [("77".to_string(), "tok".to_string())], "chunk {n}");
+            assert_eq!(items, [b"a".to_vec(), big.clone(), Vec::new()], "chunk {n}");
+            assert!(s.buf.is_empty() && s.list_left.is_none(), "chunk {n}");
+        }
+        let mut s = Splitter::default();
+        assert!(s.feed::<String>(b"{\"kind\"", &mut |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn reads_a_status_answer() {
+        let answer = msg(|s| {
+            bytes(2, b"Failure", s);
+            bytes(3, b"pods is forbidden", s);
+            bytes(4, b"Forbidden", s);
+            int(6, 403, s);
+        });
+        let doc = msg(|d| {
+            d.extend_from_slice(MAGIC);
+            bytes(2, &answer, d);
+        });
+        assert_eq!(
+            status(&doc),
+            Some(serde_json::json!({"message": "pods is forbidden", "reason": "Forbidden"}))
+        );
+        assert_eq!(status(b"{}"), None);
+        // As a kube-apiserver 1.37 answers a list with a bad continue token.
+        let real = b"k8s\x00\n\x0c\n\x02v1\x12\x06Status\x12\x8e\x01\n\x06\n\x00\x12\x00\x1a\x00\x12\x07Failure\x1alinvalid continue token: continue key is not valid: invalid character '\\u0081' looking for beginning of value\"\nBadRequest0\x90\x03\x1a\x00\"\x00";
+        assert_eq!(
+            status(real),
+            Some(serde_json::json!({
+                "message": "invalid continue token: continue key is not valid: invalid character '\\u0081' looking for beginning of value",
+                "reason": "BadRequest"
+            }))
+        );
+    }
+}
