@@ -23,7 +23,7 @@ for blocks in ${SIZES:-1000 16000}; do
   printf 'apiVersion: projectcalico.org/v3\nkind: KubeControllersConfiguration\nmetadata:\n  name: default\nspec:\n  controllers:\n    node:\n      reconcilerPeriod: 5m\n' >"$WORK/kcc.yaml"
   "$BIN" apply -f "$WORK/kcc.yaml" >/dev/null
   # Bytes read: the keys and values stored under the IPAM prefix (what any client must fetch).
-  bytes=$(etcdctl get --prefix /calico/ipam/v2/ | wc -c)
+  bytes=$(etcdctl --command-timeout=600s get --prefix /calico/ipam/v2/ | wc -c)
   echo "blocks=$blocks allocations=$((blocks * 31)) seed=${seed_s}s ipam-key+value-bytes=$bytes"
   if [ -n "${HOLD:-}" ]; then
     declare -p ETCD_ENDPOINTS ETCDCTL_ENDPOINTS ETCDCTL_API DATASTORE_TYPE KUBECONFIG 2>/dev/null |
@@ -31,12 +31,12 @@ for blocks in ${SIZES:-1000 16000}; do
     sleep infinity
   fi
   rows=${ROWS:-show blocks check}
-  floor_blocks="etcdctl get --prefix /calico/ipam/v2/assignment/ -w json"
+  floor_blocks="etcdctl --command-timeout=600s get --prefix /calico/ipam/v2/assignment/ -w json"
   [[ " $rows " != *" show "* ]] || compare "etcd ipam show, $blocks blocks" "ipam show" "$floor_blocks" "etcdctl get blocks"
   [[ " $rows " != *" blocks "* ]] || compare "etcd ipam show --show-blocks, $blocks blocks" "ipam show --show-blocks" "$floor_blocks" "etcdctl get blocks"
   if [ -n "${KUBECONFIG:-}" ] && [[ " $rows " == *" check "* ]]; then
     RUNS=${CHECK_RUNS:-3} compare "etcd ipam check, $blocks blocks / $((blocks * 31)) allocations" "ipam check" \
-      "etcdctl get --prefix /calico/ipam/v2/ -w json; etcdctl get --prefix /calico/resources/v3/projectcalico.org/workloadendpoints/ -w json" \
+      "etcdctl --command-timeout=600s get --prefix /calico/ipam/v2/ -w json; etcdctl --command-timeout=600s get --prefix /calico/resources/v3/projectcalico.org/workloadendpoints/ -w json" \
       "etcdctl get IPAM + WEPs" ipam-check
   fi
   kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
