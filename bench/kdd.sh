@@ -126,4 +126,4 @@ compare "KDD get networkpolicy -A -o yaml, $NPS Calico + $KNPS Kubernetes" "get 
 compare "KDD ipam show --show-blocks, $BLOCKS blocks" "ipam show --show-blocks" "$(curl_floor /apis/crd.projectcalico.org/v1/ipamblocks)" "curl ipamblocks"
 RUNS=${CHECK_RUNS:-3} compare "KDD ipam check, $BLOCKS blocks / $((BLOCKS * 31)) allocations, $PODS pods" "ipam check" \
   "$(curl_floor /apis/crd.projectcalico.org/v1/ipamblocks); $(curl_floor /apis/crd.projectcalico.org/v1/ipamhandles); $(curl_floor /api/v1/pods); $(curl_floor /api/v1/nodes)" \
-  "curl blocks, handles, pods, nodes" sort
+  "curl blocks, handles, pods, nodes" ipam-check

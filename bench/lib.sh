@@ -59,7 +59,7 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 REF=${CALICOCTL_REFERENCE:-}
 [ -z "$REF" ] || [ -x "$REF" ] || { echo "bench: CALICOCTL_REFERENCE=$REF is not executable" >&2; exit 1; }
 
-# compare TITLE "ARGS" "FLOOR_CMD" [FLOOR_NAME] [sort]: times `$BIN ARGS`, the reference with
+# compare TITLE "ARGS" "FLOOR_CMD" [FLOOR_NAME] [ipam-check]: times `$BIN ARGS`, the reference with
 # the same ARGS (when CALICOCTL_REFERENCE is set) and the floor command alternately in one run
 # (bench/measure.py: RUNS runs after one warm-up), prints medians, peak RSS and the ratios
 # ours/calicoctl and ours/floor, checks that both binaries print the same bytes (after `sort`
@@ -68,7 +68,7 @@ REF=${CALICOCTL_REFERENCE:-}
 # appends a markdown row to $BENCH_TABLE when that is set. SETUP=CMD runs before every run
 # (untimed): for commands that change the datastore.
 compare() {
-  local title=$1 args=$2 floor=$3 floor_name=${4:-floor} norm=${5:-} cmds out same="-"
+  local title=$1 args=$2 floor=$3 floor_name=${4:-floor} norm=${5:-} cmds out same="-" diff_text=""
   cmds=("ours=$BIN $args")
   [ -z "$REF" ] || cmds+=("calicoctl=$REF $args")
   [ -z "$floor" ] || cmds+=("floor=$floor")
@@ -84,18 +84,18 @@ compare() {
     [ -z "${SETUP:-}" ] || bash -c "$SETUP" >/dev/null
     # shellcheck disable=SC2086
     $REF $args >"$WORK/out.ref" 2>&1 || true
-    if [ "$norm" = sort ]; then
-      # ipam check: its top-20 node list picks among nodes with equal counts in Go map order.
-      for f in "$WORK/out.ours" "$WORK/out.ref"; do
-        sed -E 's/^  .* has ([0-9]+) allocations$/  <node> has \1 allocations/' "$f" | sort -o "$f"
-      done
-    fi
-    if cmp -s "$WORK/out.ours" "$WORK/out.ref"; then same=identical; else same=DIFFERENT; fi
+    # Byte for byte; `ipam-check`: the top-node lines calicoctl prints in Go map order are
+    # compared as bench/same_output.py says. The verdict and any diff are printed below.
+    local verdict
+    verdict=$(python3 "$ROOT/bench/same_output.py" ${norm:+--$norm} "$WORK/out.ours" "$WORK/out.ref") || true
+    same=$(head -1 <<<"$verdict")
+    diff_text=$(tail -n +2 <<<"$verdict")
   fi
   [ -z "$floor" ] || { read -r _ f_ms _ _ _ < <(grep '^floor ' <<<"$out"); rf=$(ratio "$o_ms" "$f_ms"); }
   echo "== $title"
   echo "  ours      ${o_ms} ms, peak RSS $((o_kb / 1024)) MB"
   [ -z "$REF" ] || echo "  calicoctl ${r_ms} ms, peak RSS $((r_kb / 1024)) MB   ours/calicoctl: time x${rt}, RSS x${rr}; output ${same}"
+  [ -z "$diff_text" ] || sed 's/^/    /' <<<"$diff_text"
   [ -z "$floor" ] || echo "  floor     ${f_ms} ms ($floor_name)   ours/floor: x${rf}"
   if [ -n "${BENCH_TABLE:-}" ]; then
     local r_mb=-; [ "$r_kb" = - ] || r_mb=$((r_kb / 1024))

@@ -117,6 +117,29 @@ pub fn resource_id(kind: &str, namespace: &str, name: &str) -> String {
     }
 }
 
+/// A JSON string decoded without a copy unless it has escapes (for typed, borrowed decoding
+/// of stored values).
+pub struct JsonStr<'a>(pub std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = JsonStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<JsonStr<'a>, E> {
+                Ok(JsonStr(s.into()))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<JsonStr<'a>, E> {
+                Ok(JsonStr(s.to_string().into()))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
 /// A listed set of objects plus the store revision they were read at.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectList {
@@ -177,6 +200,19 @@ pub trait Datastore: Send + Sync {
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
         one_page(self.list(kind, opts).await?, f)
+    }
+    /// The stored JSON of every object of a kind, with the namespace and name its key gives,
+    /// for readers that decode the few fields they need themselves (`ipam check` reads every
+    /// WorkloadEndpoint). Values that are not JSON are passed on too: the reader skips what it
+    /// cannot decode, as `scan` does. `Ok(false)`, having visited nothing, when the backend
+    /// keeps no such form: the caller then uses `scan`.
+    async fn scan_stored(
+        &self,
+        kind: &'static KindInfo,
+        f: &mut (dyn for<'r> FnMut(&'r str, &'r str, &'r [u8]) -> Result<()> + Send),
+    ) -> Result<bool> {
+        let _ = (kind, f);
+        Ok(false)
     }
     /// Creates a canonical object (must not carry a resourceVersion); returns it as stored.
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value>;

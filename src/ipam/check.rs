@@ -7,6 +7,7 @@
 //! list order, name).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -15,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::list_pools;
-use crate::datastore::{Datastore, DatastoreError, ListOptions};
+use crate::datastore::{Datastore, DatastoreError, JsonStr, ListOptions};
 use crate::model::ipam::{AllocationAttribute, IpamKey, IpamList, IpamValue};
 use crate::model::kinds::{by_kind, str_at};
 use crate::model::meta;
@@ -240,6 +241,15 @@ impl Arena {
         (self.ends.len() - 1) as u32
     }
 
+    /// One string made of `parts`.
+    fn push_parts(&mut self, parts: &[&str]) -> u32 {
+        for p in parts {
+            self.text.push_str(p);
+        }
+        self.ends.push(self.text.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
+
     fn push_opt(&mut self, s: Option<&String>) -> u32 {
         s.map_or(NONE, |s| self.push(s))
     }
@@ -252,19 +262,38 @@ impl Arena {
     }
 }
 
-/// Each distinct string once, by id (node and namespace names, allocation types, handles).
+/// Each distinct string once, by id (node and namespace names, allocation types, handles):
+/// the strings in one buffer, the table holding only their ids (at 496k handles that is their
+/// bytes plus about 13 bytes each, not a heap string and a map entry each).
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    text: Arena,
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
 }
 
 impl Interner {
+    /// The id of `s`, if it was interned.
+    fn get(&self, s: &str) -> Option<u32> {
+        let h = self.hasher.hash_one(s);
+        self.table
+            .find(h, |&i| self.text.get(i) == Some(s))
+            .copied()
+    }
+
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
+        if let Some(i) = self.get(s) {
             return i;
         }
-        let i = self.ids.len() as u32;
-        self.ids.insert(s.into(), i);
+        let i = self.text.push(s);
+        let Interner {
+            text,
+            table,
+            hasher,
+        } = self;
+        table.insert_unique(hasher.hash_one(s), i, |&j| {
+            hasher.hash_one(text.get(j).unwrap_or_default())
+        });
         i
     }
 
@@ -272,13 +301,13 @@ impl Interner {
         s.map_or(NONE, |s| self.id(s))
     }
 
-    /// The strings by id.
-    fn names(&self) -> Vec<&str> {
-        let mut v = vec![""; self.ids.len()];
-        for (s, &i) in &self.ids {
-            v[i as usize] = s;
-        }
-        v
+    fn len(&self) -> usize {
+        self.text.ends.len()
+    }
+
+    /// The string of `id` (empty for `NONE`).
+    fn name(&self, id: u32) -> &str {
+        self.text.get(id).unwrap_or_default()
     }
 }
 
@@ -320,10 +349,67 @@ impl IpKey {
     }
 }
 
+/// The first 16 bytes of an address's text (zero-padded): sorts as the text does without a
+/// heap string per address, and holds every IPv4 address whole.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TextKey([u8; 16]);
+
+impl TextKey {
+    fn of_text(s: &str) -> TextKey {
+        let mut k = [0u8; 16];
+        let n = s.len().min(16);
+        k[..n].copy_from_slice(&s.as_bytes()[..n]);
+        TextKey(k)
+    }
+
+    fn of_addr(ip: &IpAddr) -> TextKey {
+        struct Buf([u8; 16], usize);
+        impl std::fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                let n = s.len().min(16 - self.1);
+                self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+                self.1 += n;
+                Ok(())
+            }
+        }
+        let mut b = Buf([0; 16], 0);
+        let _ = std::fmt::Write::write_fmt(&mut b, format_args!("{ip}"));
+        TextKey(b.0)
+    }
+
+    fn of_key(k: &IpKey) -> TextKey {
+        match k {
+            IpKey::Addr(a) => TextKey::of_addr(a),
+            IpKey::Text(t) => TextKey::of_text(t),
+        }
+    }
+
+    /// Orders two addresses by their text; the whole text is only formatted when both keys
+    /// are full and equal (long IPv6 texts).
+    fn cmp_full(
+        a: &TextKey,
+        b: &TextKey,
+        ip_a: impl Fn() -> IpAddr,
+        ip_b: impl Fn() -> IpAddr,
+    ) -> std::cmp::Ordering {
+        a.cmp(b).then_with(|| {
+            if a.0[15] == 0 {
+                std::cmp::Ordering::Equal
+            } else {
+                ip_a().to_string().cmp(&ip_b().to_string())
+            }
+        })
+    }
+}
+
+/// Set in an address's first owner id once an allocation of it is seen.
+const ALLOCATED: u32 = 1 << 31;
+
 /// What the scan collects: IP → owners (in the order they were seen).
 #[derive(Default)]
 struct InUse {
-    /// The first owner of each address, and the others of the few that have several.
+    /// The first owner of each address (its id, `ALLOCATED` set once the address is found
+    /// allocated), and the others of the few that have several.
     first: HashMap<IpKey, u32>,
     more: HashMap<IpKey, Vec<u32>>,
     owners: Arena,
@@ -356,12 +442,23 @@ impl InUse {
         }
     }
 
+    /// Marks `ip` as allocated in IPAM; whether it is in use.
+    fn mark_allocated(&mut self, ip: IpAddr) -> bool {
+        match self.first.get_mut(&IpKey::Addr(ip)) {
+            Some(o) => {
+                *o |= ALLOCATED;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The owners of an address, in the order they were seen.
     fn of(&self, key: &IpKey) -> Vec<&str> {
         let Some(&first) = self.first.get(key) else {
             return Vec::new();
         };
-        let mut v = vec![self.owners.get(first).unwrap_or_default()];
+        let mut v = vec![self.owners.get(first & !ALLOCATED).unwrap_or_default()];
         for &o in self.more.get(key).into_iter().flatten() {
             v.push(self.owners.get(o).unwrap_or_default());
         }
@@ -387,9 +484,7 @@ pub struct CheckData {
 impl CheckData {
     /// The machine-readable report (`ipam check -o FILE`).
     pub fn report(&self) -> Report {
-        let handles = self.handles.names();
-        let names = self.names.names();
-        let name = |i: u32| (i != NONE).then(|| names[i as usize].to_string());
+        let name = |i: u32| (i != NONE).then(|| self.names.name(i).to_string());
         let mut allocations: BTreeMap<String, Vec<Allocation>> = BTreeMap::new();
         for r in &self.recs {
             let ip = r.ip.to_string();
@@ -398,7 +493,7 @@ impl CheckData {
                 .filter(|o| !o.is_empty());
             allocations.entry(ip.clone()).or_default().push(Allocation {
                 ip,
-                handle: (r.handle != NONE).then(|| handles[r.handle as usize].to_string()),
+                handle: (r.handle != NONE).then(|| self.handles.name(r.handle).to_string()),
                 sequence_number: r.sequence_number,
                 pod: self.text.get(r.pod).map(str::to_string),
                 namespace: name(r.namespace),
@@ -606,38 +701,56 @@ pub async fn check(
     let mut nwep = 0;
     if let Some(wk) = by_kind("WorkloadEndpoint") {
         // The owners are recorded as they come; the lines (--show-all-ips) after the scan.
-        let mut seen: Vec<(String, u32)> = Vec::new();
-        let owners = &mut in_use.owners;
-        let mut keys: Vec<(IpKey, u32)> = Vec::new();
-        ds.scan(wk, &ListOptions::default(), &mut |w| {
-            opts.tick();
-            if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
-                let id = owners.push(&format!(
-                    "Workload({}/{})",
-                    meta::namespace(&w),
-                    meta::name(&w)
-                ));
-                for net in nets.iter().filter_map(Value::as_str) {
-                    let ip = canonical_ip(net);
-                    keys.push((IpKey::new(&ip), id));
-                    if show_all {
-                        seen.push((ip, id));
-                    }
+        let mut seen: Vec<(IpKey, u32)> = Vec::new();
+        let mut add = |ns: &str, name: &str, nets: &mut dyn Iterator<Item = &str>| {
+            let id = in_use.owners.push_parts(&["Workload(", ns, "/", name, ")"]);
+            for net in nets {
+                let key = wep_ip(net);
+                if show_all {
+                    seen.push((key.clone(), id));
                 }
+                in_use.add(key, id);
+                nwep += 1;
             }
-            Ok(())
-        })
-        .await?;
-        for (ip, id) in seen {
+        };
+        // Only `spec.ipNetworks` of each stored object is decoded (borrowed, no JSON tree);
+        // what does not decode is skipped, as listing skips it.
+        let stored = ds
+            .scan_stored(wk, &mut |ns, name, raw| {
+                opts.tick();
+                if let Ok(StoredWep {
+                    spec:
+                        Some(StoredWepSpec {
+                            ip_networks: Some(nets),
+                        }),
+                }) = serde_json::from_slice::<StoredWep>(raw)
+                {
+                    add(ns, name, &mut nets.iter().map(|n| n.0.as_ref()));
+                }
+                Ok(())
+            })
+            .await?;
+        if !stored {
+            ds.scan(wk, &ListOptions::default(), &mut |w| {
+                opts.tick();
+                if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
+                    add(
+                        &meta::namespace(&w),
+                        &meta::name(&w),
+                        &mut nets.iter().filter_map(Value::as_str),
+                    );
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        for (key, id) in seen {
             writeln!(
                 out,
-                "  {ip} belongs to {}",
+                "  {} belongs to {}",
+                key.text(),
                 in_use.owners.get(id).unwrap_or_default()
             )?;
-        }
-        nwep = keys.len();
-        for (key, id) in keys {
-            in_use.add(key, id);
         }
     }
     writeln!(out, "Found {nwep} workload IPs.")?;
@@ -650,14 +763,14 @@ pub async fn check(
     writeln!(out, "Loading all handles")?;
     opts.phase("loading handles");
     // Only the handles no allocation refers to are kept; the others are counted and marked.
-    let mut exists = vec![false; handles.ids.len()];
+    let mut exists = vec![false; handles.len()];
     let mut leaked_handles: Vec<LeakedHandle> = Vec::new();
     let mut matched = 0;
     ds.ipam_scan(&IpamList::Handles, &mut |kv| {
         opts.tick();
         if let IpamKey::Handle(id) = kv.key {
-            match handles.ids.get(id.as_str()) {
-                Some(&i) => {
+            match handles.get(&id) {
+                Some(i) => {
                     exists[i as usize] = true;
                     matched += 1;
                 }
@@ -673,10 +786,9 @@ pub async fn check(
     .await?;
 
     writeln!(out, "Looking for top (up to 20) nodes by allocations...")?;
-    let node_names = names.names();
     let mut counts: Vec<(&str, usize)> = per_node
         .into_iter()
-        .map(|(n, c)| (node_names[n as usize], c))
+        .map(|(n, c)| (names.name(n), c))
         .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     for (n, c) in counts.iter().take(20) {
@@ -690,34 +802,40 @@ pub async fn check(
             "Node with most allocations has {max}; median is {median}"
         )?;
     }
-    drop(node_names);
     writeln!(out)?;
 
     writeln!(
         out,
         "Scanning for IPs that are allocated but not actually in use..."
     )?;
-    // Allocations in the order of their addresses' text (a stable sort keeps the order of
-    // several allocations of one address), as the report's map is.
-    let mut order: Vec<(String, u32)> = recs
+    // Allocations in the order of their addresses' text (ties in the order they were read),
+    // as the report's map is.
+    let mut order: Vec<(TextKey, u32)> = recs
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.ip.to_string(), i as u32))
+        .map(|(i, r)| (TextKey::of_addr(&r.ip), i as u32))
         .collect();
-    order.sort();
+    order.sort_unstable_by(|a, b| {
+        TextKey::cmp_full(
+            &a.0,
+            &b.0,
+            || recs[a.1 as usize].ip,
+            || recs[b.1 as usize].ip,
+        )
+        .then(a.1.cmp(&b.1))
+    });
     let mut leaked = 0;
-    let mut allocated: HashSet<IpAddr> = HashSet::with_capacity(recs.len());
-    for (ip, i) in &order {
+    for (_, i) in &order {
         let r = &recs[*i as usize];
-        allocated.insert(r.ip);
+        let used = in_use.mark_allocated(r.ip);
         if windows.contains(&r.ip) {
             // Reserved: in use, yet left as calicoctl reports it (not in use, no owners).
             continue;
         }
-        if !in_use.first.contains_key(&IpKey::Addr(r.ip)) {
+        if !used {
             leaked += 1;
             if show_problems {
-                writeln!(out, "  {ip} leaked; attrs {}", described[*i as usize])?;
+                writeln!(out, "  {} leaked; attrs {}", r.ip, described[*i as usize])?;
             }
         }
     }
@@ -732,14 +850,19 @@ pub async fn check(
         "Scanning for IPs that are in use by a workload or node but not allocated in IPAM..."
     )?;
     let (mut not_in_pool, mut no_alloc) = (0, 0);
-    let mut used: Vec<(String, &IpKey)> = in_use.first.keys().map(|k| (k.text(), k)).collect();
-    used.sort_by(|a, b| a.0.cmp(&b.0));
-    for (ip, key) in used {
+    let mut used: Vec<(TextKey, &IpKey, bool)> = in_use
+        .first
+        .iter()
+        .map(|(k, &o)| (TextKey::of_key(k), k, o & ALLOCATED != 0))
+        .collect();
+    used.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.text().cmp(&b.1.text())));
+    for (_, key, allocated) in used {
         let owners = in_use.of(key);
+        let ip = key.text();
         if show_problems && owners.len() > 1 {
             writeln!(out, "  {ip} has multiple owners.")?;
         }
-        if matches!(key, IpKey::Addr(a) if allocated.contains(a)) {
+        if allocated {
             continue;
         }
         let in_pool = ip
@@ -763,7 +886,6 @@ pub async fn check(
             }
         }
     }
-    drop(allocated);
     writeln!(
         out,
         "Found {not_in_pool} in-use IPs that are not in active IP pools."
@@ -785,12 +907,9 @@ pub async fn check(
         leaked_handles.len()
     )?;
     writeln!(out, "Scanning for IPs with missing handle...")?;
-    let handle_names = handles.names();
-    let mut missing: Vec<&str> = handle_names
-        .iter()
-        .zip(&exists)
-        .filter(|(_, e)| !**e)
-        .map(|(h, _)| *h)
+    let mut missing: Vec<&str> = (0..handles.len() as u32)
+        .filter(|&i| !exists[i as usize])
+        .map(|i| handles.name(i))
         .collect();
     missing.sort_unstable();
     if show_problems {
@@ -804,7 +923,6 @@ pub async fn check(
         missing.len()
     )?;
     drop(missing);
-    drop(handle_names);
     let problems = leaked + not_in_pool + no_alloc + leaked_handles.len();
     writeln!(out, "Check complete; found {problems} problems.")?;
     Ok(CheckResult {
@@ -825,15 +943,28 @@ pub async fn check(
     })
 }
 
-/// The address of a WorkloadEndpoint's `ipNetworks` entry, as Go prints it.
-fn canonical_ip(net: &str) -> String {
+/// The address of a WorkloadEndpoint's `ipNetworks` entry, keyed as Go prints it.
+fn wep_ip(net: &str) -> IpKey {
     if let Ok(n) = net.parse::<IpNet>() {
-        return n.addr().to_string();
+        return IpKey::Addr(n.addr());
     }
     if let Ok(a) = net.parse::<IpAddr>() {
-        return a.to_string();
+        return IpKey::Addr(a);
     }
-    net.split('/').next().unwrap_or(net).to_string()
+    IpKey::new(net.split('/').next().unwrap_or(net))
+}
+
+/// The part of a stored WorkloadEndpoint `ipam check` reads.
+#[derive(Deserialize)]
+struct StoredWep<'a> {
+    #[serde(borrow, default)]
+    spec: Option<StoredWepSpec<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StoredWepSpec<'a> {
+    #[serde(borrow, default, rename = "ipNetworks")]
+    ip_networks: Option<Vec<JsonStr<'a>>>,
 }
 
 #[cfg(test)]

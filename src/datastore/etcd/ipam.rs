@@ -142,6 +142,14 @@ fn encode_attr(a: &AllocationAttribute) -> Value {
 
 /// Decodes an etcd IPAM value for `key`. Empty affinity values (very old data) read as `{}`.
 pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
+    match typed::decode(key, raw) {
+        Some(v) => Ok(v),
+        None => decode_tree(key, raw),
+    }
+}
+
+/// `decode` through a JSON tree: every value, with the error for a corrupt one.
+fn decode_tree(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
     let v: Value = if raw.trim().is_empty() {
         Value::Object(Map::new())
     } else {
@@ -321,6 +329,157 @@ fn decode_block(
     })
 }
 
+/// Blocks and handles (the bulk of IPAM data: `ipam show` and `ipam check` read every one)
+/// decoded straight into their structs, without a JSON tree. Only a value whose every field
+/// has the type the general path expects takes this way; anything else (a wrong type, a
+/// duplicate field, an array where an object belongs, a block that fails a structural check)
+/// gives `None`, and the general path decides, with its result or error.
+mod typed {
+    use std::collections::BTreeMap;
+    use std::marker::PhantomData;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+
+    use crate::datastore::JsonStr as Text;
+    use crate::model::ipam::*;
+
+    /// `T` read only from a JSON object (a derived struct would also accept an array).
+    struct Obj<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = Obj<T>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                    T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
+                }
+            }
+            d.deserialize_map(V(PhantomData))
+        }
+    }
+
+    fn owned(t: Option<Text>) -> Option<String> {
+        t.map(|t| t.0.into_owned())
+    }
+
+    #[derive(Deserialize)]
+    struct Block<'a> {
+        #[serde(borrow)]
+        cidr: Text<'a>,
+        #[serde(borrow, default)]
+        affinity: Option<Text<'a>>,
+        #[serde(borrow, default)]
+        affinity_claim_time: Option<Text<'a>>,
+        #[serde(default)]
+        allocations: Option<Vec<Option<u64>>>,
+        #[serde(default)]
+        unallocated: Option<Vec<u64>>,
+        #[serde(borrow, default)]
+        attributes: Option<Vec<Obj<Attr<'a>>>>,
+        #[serde(default, rename = "sequenceNumber")]
+        sequence_number: Option<u64>,
+        #[serde(default, rename = "sequenceNumberForAllocation")]
+        sequence_number_for_allocation: Option<BTreeMap<String, u64>>,
+        #[serde(default)]
+        deleted: Option<bool>,
+        #[serde(borrow, default, rename = "hostAffinity")]
+        host_affinity: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Attr<'a> {
+        #[serde(borrow, default)]
+        handle_id: Option<Text<'a>>,
+        #[serde(default)]
+        secondary: Option<BTreeMap<String, String>>,
+        #[serde(default, rename = "alternateOwnerAttrs")]
+        alternate_owner_attrs: Option<BTreeMap<String, String>>,
+        #[serde(borrow, default, rename = "releasedAt")]
+        released_at: Option<Text<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Handle {
+        #[serde(default)]
+        block: Option<BTreeMap<String, i64>>,
+        #[serde(default)]
+        deleted: Option<bool>,
+    }
+
+    pub(super) fn decode(key: &IpamKey, raw: &str) -> Option<IpamValue> {
+        match key {
+            IpamKey::Block(key_cidr) => {
+                let Obj(b) = serde_json::from_str::<Obj<Block>>(raw).ok()?;
+                block(b, *key_cidr).map(IpamValue::Block)
+            }
+            IpamKey::Handle(_) => {
+                let Obj(h) = serde_json::from_str::<Obj<Handle>>(raw).ok()?;
+                Some(IpamValue::Handle(IpamHandle {
+                    block: h.block.unwrap_or_default(),
+                    deleted: h.deleted.unwrap_or(false),
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// The block, when it passes the general path's structural checks.
+    fn block(b: Block, key_cidr: ipnet::IpNet) -> Option<AllocationBlock> {
+        let cidr: ipnet::IpNet = b.cidr.0.parse().ok()?;
+        if cidr.trunc() != key_cidr {
+            return None;
+        }
+        let size = 1usize.checked_shl((cidr.max_prefix_len() - cidr.prefix_len()) as u32)?;
+        let allocations: Vec<Option<usize>> = match b.allocations {
+            Some(a) => a.into_iter().map(|x| x.map(|u| u as usize)).collect(),
+            None => vec![None; size],
+        };
+        if allocations.len() != size {
+            return None;
+        }
+        let attributes: Option<Vec<AllocationAttribute>> = b.attributes.map(|a| {
+            a.into_iter()
+                .map(|Obj(a)| AllocationAttribute {
+                    handle_id: owned(a.handle_id),
+                    secondary: a.secondary,
+                    alternate_owner_attrs: a.alternate_owner_attrs,
+                    released_at: owned(a.released_at),
+                })
+                .collect()
+        });
+        let nattrs = attributes.as_ref().map_or(0, Vec::len);
+        if allocations.iter().flatten().any(|&i| i >= nattrs) {
+            return None;
+        }
+        let unallocated: Option<Vec<usize>> = b
+            .unallocated
+            .map(|u| u.into_iter().map(|i| i as usize).collect());
+        if unallocated
+            .as_ref()
+            .is_some_and(|u| u.iter().any(|&i| i >= size))
+        {
+            return None;
+        }
+        Some(AllocationBlock {
+            cidr,
+            affinity: owned(b.affinity),
+            affinity_claim_time: owned(b.affinity_claim_time),
+            allocations,
+            unallocated,
+            attributes,
+            sequence_number: b.sequence_number.unwrap_or(0),
+            sequence_number_for_allocation: b.sequence_number_for_allocation,
+            deleted: b.deleted.unwrap_or(false),
+            host_affinity: owned(b.host_affinity),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +513,91 @@ mod tests {
         );
         let bad_attr = EXAMPLE.replace("[0,1,2,", "[0,1,9,");
         assert!(decode(&key, &bad_attr).is_err());
+    }
+
+    #[test]
+    fn typed_decoding_agrees_with_the_tree() {
+        let block = IpamKey::Block("10.244.7.0/29".parse().unwrap());
+        let handle = IpamKey::Handle("h".into());
+        let cases: Vec<(&IpamKey, String)> = vec![
+            (&block, EXAMPLE.to_string()),
+            (
+                &block,
+                EXAMPLE.replace("\"host:node1\"", "\"host:n\\u006fde1\""),
+            ),
+            (
+                &block,
+                EXAMPLE.replace("\"affinity\":\"host:node1\"", "\"affinity\":7"),
+            ),
+            (
+                &block,
+                EXAMPLE.replace("\"deleted\":false", "\"deleted\":\"no\""),
+            ),
+            (
+                &block,
+                EXAMPLE.replace(
+                    "\"sequenceNumber\":1748772000000000005",
+                    "\"sequenceNumber\":null",
+                ),
+            ),
+            (
+                &block,
+                EXAMPLE.replace(
+                    "\"sequenceNumber\":1748772000000000005",
+                    "\"sequenceNumber\":-1",
+                ),
+            ),
+            (
+                &block,
+                EXAMPLE.replace("\"node\":\"node1\",", "\"node\":1,"),
+            ),
+            (
+                &block,
+                EXAMPLE.replace(
+                    "{\"handle_id\":\"ipip-tunnel-addr-node1\"",
+                    "[\"ipip-tunnel-addr-node1\"",
+                ),
+            ),
+            (
+                &block,
+                EXAMPLE.replace(
+                    "\"cidr\":\"10.244.7.0/29\",",
+                    "\"cidr\":\"10.244.7.0/29\",\"cidr\":\"10.244.7.0/29\",",
+                ),
+            ),
+            (
+                &block,
+                EXAMPLE.replace(
+                    "\"allocations\":[0,1,2,null,null,null,null,null]",
+                    "\"allocations\":null",
+                ),
+            ),
+            (&block, EXAMPLE.replace("[4,5,6,7,3]", "[4,5,6,7,9]")),
+            (&block, EXAMPLE.replace("[0,1,2,", "[0,1.0,2,")),
+            (&block, "[\"10.244.7.0/29\"]".to_string()),
+            (&block, String::new()),
+            (
+                &handle,
+                r#"{"block":{"10.244.7.0/29":1},"deleted":false}"#.to_string(),
+            ),
+            (&handle, r#"{"block":null}"#.to_string()),
+            (&handle, r#"{"block":{"10.244.7.0/29":"1"}}"#.to_string()),
+            (&handle, r#"{"block":[],"deleted":true}"#.to_string()),
+            (&handle, r#"{"deleted":1}"#.to_string()),
+        ];
+        let mut typed_taken = 0;
+        for (key, raw) in &cases {
+            let tree = decode_tree(key, raw);
+            if let Some(v) = typed::decode(key, raw) {
+                typed_taken += 1;
+                assert_eq!(Ok(v), tree, "{raw}");
+            }
+            assert_eq!(decode(key, raw), tree, "{raw}");
+        }
+        assert!(
+            typed_taken >= 5,
+            "the typed path is taken for well-typed values"
+        );
     }
 
     #[test]

@@ -946,6 +946,25 @@ impl Datastore for EtcdDatastore {
         Ok(revision.to_string())
     }
 
+    async fn scan_stored(
+        &self,
+        kind: &'static KindInfo,
+        f: &mut (dyn for<'r> FnMut(&'r str, &'r str, &'r [u8]) -> Result<()> + Send),
+    ) -> Result<bool> {
+        let prefix = keys::resource_list_prefix(kind, None, None);
+        self.range_pages(&prefix, &mut |_, kvs| {
+            for kv in &kvs {
+                let key = String::from_utf8_lossy(kv.key());
+                if let Some((ns, name)) = keys::parse_resource_key(kind, &key) {
+                    f(&ns, &name, kv.value())?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(true)
+    }
+
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
