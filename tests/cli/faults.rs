@@ -398,3 +398,220 @@ fn first_endpoint_resetting_connections_is_skipped() {
 fn first_endpoint_speaking_plain_http_is_skipped() {
     commands_survive_a_bad_first_member(BadMember::PlainHttp);
 }
+
+/// A TCP proxy in front of a real member. It counts the gRPC requests (HTTP/2 streams the
+/// client opens) of each connection and, at request number `freeze_at`, goes silent as the
+/// member would if SIGSTOPped at that moment: with `deliver`, that request still reaches the
+/// member (only the replies stop: a write cut off after it was applied); without, it does not.
+/// `delay` holds each connection's first reply back, so that members behind such proxies
+/// answer their probes after an undelayed one, which then serves the command first.
+struct Proxy {
+    url: String,
+    /// Set once a connection froze.
+    tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn proxy(target: &str, freeze_at: Option<(usize, bool)>, delay: Duration) -> Proxy {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let upstream = target.trim_start_matches("http://").to_string();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let tripped = Arc::new(AtomicBool::new(false));
+    let tripped_all = tripped.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming() {
+            let Ok(mut client) = client else { continue };
+            let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let frozen = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (frozen_up, tripped_up) = (frozen.clone(), tripped_all.clone());
+            // Client to member, frame by frame after the 24-byte connection preface.
+            std::thread::spawn(move || {
+                let mut buf: Vec<u8> = Vec::new();
+                let mut chunk = [0u8; 65536];
+                let (mut preface, mut streams, mut last_stream) = (24usize, 0usize, 0u32);
+                let mut forwarding = true;
+                loop {
+                    let n = match c_in.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let mut out = Vec::new();
+                    loop {
+                        if preface > 0 {
+                            let take = preface.min(buf.len());
+                            out.extend(buf.drain(..take));
+                            preface -= take;
+                            if preface > 0 {
+                                break;
+                            }
+                            continue;
+                        }
+                        if buf.len() < 9 {
+                            break;
+                        }
+                        let len =
+                            (buf[0] as usize) << 16 | (buf[1] as usize) << 8 | buf[2] as usize;
+                        if buf.len() < 9 + len {
+                            break;
+                        }
+                        let stream =
+                            u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) & 0x7fff_ffff;
+                        if buf[3] == 1 && stream > last_stream {
+                            last_stream = stream;
+                            streams += 1;
+                            if let Some((at, deliver)) = freeze_at
+                                && streams == at
+                            {
+                                frozen_up.store(true, Ordering::SeqCst);
+                                tripped_up.store(true, Ordering::SeqCst);
+                                forwarding = deliver;
+                            }
+                        }
+                        let frame: Vec<u8> = buf.drain(..9 + len).collect();
+                        if forwarding {
+                            out.extend(frame);
+                        }
+                    }
+                    if !out.is_empty() && s_out.write_all(&out).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Both);
+            });
+            // Member to client, after the delay, until frozen.
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 65536];
+                let mut first = true;
+                loop {
+                    let n = match server.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if first {
+                        std::thread::sleep(delay);
+                        first = false;
+                    }
+                    if frozen.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    if client.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                }
+                if !frozen.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                }
+            });
+        }
+    });
+    Proxy { url, tripped }
+}
+
+/// Every key under /calico/ with its value, without the values that differ from run to run
+/// (uids, creation times, the cluster GUID).
+fn calico_state(c: &EtcdCluster) -> Vec<(String, String)> {
+    let out = c.etcdctl(&["get", "--prefix", "/calico/"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .map(|kv| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(kv.get(1).copied().unwrap_or("null")).unwrap_or_default();
+            if let Some(m) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                m.remove("uid");
+                m.remove("creationTimestamp");
+            }
+            if let Some(s) = v.get_mut("spec").and_then(|m| m.as_object_mut()) {
+                s.remove("clusterGUID");
+            }
+            (kv[0].to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// A member that answers its probe and then stops answering (SIGSTOPped after the probe, or
+/// in the middle of a command): each request of get, apply, label (an update), delete and
+/// `ipam release` is cut off in turn, once before it reaches the member and once after the
+/// member applied it. Every run succeeds with the output and the stored state of a
+/// run without the fault, well within the timeout: reads move to the next member, writes are
+/// read back on another member (applied: done; not applied: sent again there).
+#[test]
+fn a_member_that_stops_answering_mid_command_costs_no_more_than_a_few_seconds() {
+    let c = EtcdCluster::start3();
+    let slow: Vec<Proxy> = c.endpoints[1..]
+        .iter()
+        .map(|e| proxy(e, None, Duration::from_millis(300)))
+        .collect();
+    let dir = tempdir();
+    let p2 = r#"{"kind":"IPPool","apiVersion":"projectcalico.org/v3","metadata":{"name":"p2","uid":"u2","creationTimestamp":"2026-01-01T00:00:00Z"},"spec":{"cidr":"10.2.0.0/16","vxlanMode":"Never","ipipMode":"Never","natOutgoing":false,"blockSize":26,"nodeSelector":"all()","allowedUses":["Workload","Tunnel"],"assignmentMode":"Automatic"}}"#;
+    let prepare = || {
+        assert!(c.etcdctl(&["del", "--prefix", "/calico/"]).status.success());
+        seed_ipam(&c);
+        assert!(
+            c.etcdctl(&["put", &format!("{POOLS}p2"), p2])
+                .status
+                .success()
+        );
+    };
+    let run = |first: &str, args: &[&str], stdin: &str| {
+        let cfg = dir.path().join("calicoctl.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: {first},{},{}\n",
+                slow[0].url, slow[1].url
+            ),
+        )
+        .unwrap();
+        let mut a: Vec<&str> = args.to_vec();
+        let cfg = cfg.to_string_lossy().into_owned();
+        a.extend(["-c", &cfg, "--timeout", "10s", "--allow-version-mismatch"]);
+        let t = Instant::now();
+        let out = calicoctl(&a).stdin(stdin).run();
+        (out, t.elapsed())
+    };
+    let commands: &[(&[&str], String, bool)] = &[
+        (&["get", "ippools", "-o", "wide"], String::new(), false),
+        (&["apply", "-f", "-"], pool("p3", "10.3.0.0/16"), true),
+        (
+            &["label", "ippools", "p2", "tier=gold"],
+            String::new(),
+            true,
+        ),
+        (&["delete", "ippool", "p1"], String::new(), true),
+        (&["ipam", "release", "--ip=10.66.1.1"], String::new(), true),
+    ];
+    for (args, stdin, writes) in commands {
+        prepare();
+        let (want, _) = run(&c.endpoints[0], args, stdin);
+        want.ok();
+        let want_state = calico_state(&c);
+        for deliver in [false, true] {
+            if deliver && !writes {
+                continue;
+            }
+            for at in 1.. {
+                prepare();
+                let p = proxy(&c.endpoints[0], Some((at, deliver)), Duration::ZERO);
+                let (out, took) = run(&p.url, args, stdin);
+                let what = format!("{args:?} cut off at request {at} (delivered: {deliver})");
+                assert_eq!(out.code, 0, "{what}: {out:?}");
+                assert_eq!(out.stdout, want.stdout, "{what}");
+                assert_eq!(calico_state(&c), want_state, "{what}");
+                // Unwatched, it would take the whole timeout (and fail).
+                assert!(took < Duration::from_secs(8), "{what} took {took:?}");
+                if !p.tripped.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+            }
+        }
+    }
+}

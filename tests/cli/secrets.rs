@@ -141,6 +141,7 @@ fn no_secret_in_any_output() {
             .env("TMPDIR", tmp.path().to_str().unwrap())
             .env("ETCD_PASSWORD", PASSWORD)
             .env("CALICO_ETCD_PASSWORD", PASSWORD)
+            .env("ETCD_ENDPOINTS", &with_password)
             .run();
         out.ok();
         assert_clean(

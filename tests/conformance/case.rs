@@ -31,7 +31,8 @@
 //! ```
 //!
 //! `${ENDPOINT}`, `${KUBECONFIG}` and `${DIR}` in arguments, file contents and seed values are
-//! replaced by each side's etcd endpoint, kubeconfig path and case directory. An etcd case
+//! replaced by each side's etcd endpoint, kubeconfig path and case directory;
+//! `${REPEAT:<n>:<text>}` by `<text>` n times (`\n` in it is a newline), for big inputs. An etcd case
 //! with `kube` steps or `${KUBECONFIG}`/`${APISERVER}` in its inputs gets a real
 //! kube-apiserver (started on first need, wiped before each such case) besides its etcd:
 //! calicoctl reads Services through a kubeconfig in etcd mode. Its objects are not part of

@@ -89,6 +89,11 @@ fn rules() -> &'static [Rule] {
             // Go's `%#v` of a pointer: `(*ipam.VMAddressPersistence)(0x3d9c4a27d4d0)`.
             r(r"(\(\*[\w.]+\))\(0x[0-9a-f]+\)", "${1}(<PTR>)"),
             r(r"\b0x[0-9a-f]{9,12}\b", "<PTR>"),
+            // etcd's Go client's warnings name the first endpoint without its scheme.
+            r(
+                r#"("target":"etcd-endpoints://<PTR>/)[^"]+""#,
+                "${1}<ENDPOINT>\"",
+            ),
             // klog's line header: severity, date, time and the process id.
             r(
                 r"(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ",

@@ -88,7 +88,21 @@ fn substitute(s: &str, ph: &[(&'static str, String)]) -> String {
     for (k, v) in ph {
         s = s.replace(k, v);
     }
-    s
+    repeat(&s)
+}
+
+/// Expands `${REPEAT:<n>:<text>}` into `<text>` n times (`\n` in the text is a newline): big
+/// inputs (size limits) without big case files.
+fn repeat(s: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"\$\{REPEAT:(\d+):([^}]*)\}").unwrap());
+    if !s.contains("${REPEAT:") {
+        return s.to_string();
+    }
+    re.replace_all(s, |c: &regex::Captures| {
+        c[2].replace("\\n", "\n").repeat(c[1].parse().unwrap())
+    })
+    .into_owned()
 }
 
 /// One side's run of `calicoctl ARGS`: a hermetic environment, a 60 s limit.

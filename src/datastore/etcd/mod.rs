@@ -1,5 +1,6 @@
 //! The etcd v3 backend: libcalico-go's exact keys, values and transaction shapes.
 
+mod cas;
 pub mod ipam;
 pub mod keys;
 
@@ -8,11 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Identity,
-    KeyValue, TlsOptions, Txn, TxnOp, TxnOpResponse,
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, TlsOptions, Txn, TxnOp,
+    TxnOpResponse,
 };
 use serde_json::Value;
 
+use self::cas::Cas;
 use super::{
     Backend, Datastore, DatastoreError, FelixReport, ListOptions, ObjectList, Result, resource_id,
 };
@@ -76,6 +78,77 @@ pub struct EtcdSettings {
 /// still used, with the whole timeout, when no other member answers).
 const PROBE_DEADLINE: Duration = Duration::from_secs(1);
 
+/// How long a request may go unanswered before its member is checked with a Status call on
+/// the same connection (answered within the probe deadline: the member is busy and is waited
+/// for; not answered: it stopped, e.g. SIGSTOPped after its probe).
+const SUSPECT_AFTER: Duration = Duration::from_millis(500);
+
+/// How a request ended when it did not succeed.
+enum Failed {
+    /// The error to report: the request was refused, or never delivered, or a read.
+    Error(DatastoreError),
+    /// A write was sent, then its member dropped the connection or stopped answering: it may
+    /// have been applied.
+    Unknown(DatastoreError),
+}
+
+/// A request watched by `watched`.
+enum Watched<T> {
+    Done(std::result::Result<T, etcd_client::Error>),
+    /// Neither the request nor a health check on its connection was answered in time.
+    Hung,
+}
+
+/// Waits for `request`; each time it has gone `SUSPECT_AFTER` without an answer, checks that
+/// its member still answers a Status call within `probe_deadline`, and gives up when it does
+/// not. A member that stops after its probe then costs about 1.5 s, not the whole timeout,
+/// while a slow answer to a big request is still waited for.
+async fn watched<T>(
+    client: &Client,
+    probe_deadline: Duration,
+    request: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
+) -> Watched<T> {
+    tokio::pin!(request);
+    loop {
+        if let Ok(r) = tokio::time::timeout(SUSPECT_AFTER, &mut request).await {
+            return Watched::Done(r);
+        }
+        let mut maintenance = client.maintenance_client();
+        let check = tokio::time::timeout(probe_deadline, maintenance.status());
+        tokio::select! {
+            r = &mut request => return Watched::Done(r),
+            c = check => match c {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if answered(&e) => {}
+                _ => return Watched::Hung,
+            },
+        }
+    }
+}
+
+/// The warning etcd's Go client logs to stderr when a request fails (calicoctl prints it
+/// before its own error); `target` names the first endpoint, as Go's client does.
+fn go_client_warning(first_endpoint: &str, method: &str, error: &str) {
+    let authority = first_endpoint
+        .split_once("://")
+        .map_or(first_endpoint, |(_, rest)| rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // zap's field order, so not a JSON map.
+    let q = |s: &str| Value::String(s.to_string()).to_string();
+    eprintln!(
+        "{{\"level\":\"warn\",\"ts\":{},\"logger\":\"etcd-client\",\"caller\":\"v3@v3.6.5/retry_interceptor.go:65\",\"msg\":\"retrying of unary invoker failed\",\"target\":{},\"method\":{},\"attempt\":0,\"error\":{}}}",
+        q(&chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()),
+        q(&format!(
+            "etcd-endpoints://{:p}/{authority}",
+            first_endpoint.as_ptr()
+        )),
+        q(method),
+        q(error)
+    );
+}
+
 /// The etcd datastore.
 ///
 /// One client per member rather than etcd-client's balanced channel: the balancer keeps
@@ -106,6 +179,8 @@ enum Prefetch {
     Page(Box<etcd_client::GetResponse>),
     TimedOut,
     Failed,
+    /// The member (its index) stopped answering.
+    Hung(usize),
 }
 
 struct Member {
@@ -350,19 +425,38 @@ impl EtcdDatastore {
         }
     }
 
+    /// Runs one request within the overall timeout; see `send`. A write that was cut off is
+    /// reported with its error.
+    async fn call<T, F, Fut>(&self, read: bool, method: &'static str, f: F) -> Result<T>
+    where
+        F: Fn(etcd_client::KvClient) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        self.send(read, method, f).await.map_err(|e| match e {
+            Failed::Error(e) | Failed::Unknown(e) => e,
+        })
+    }
+
     /// Runs one request within the overall timeout on a member that answered its probe,
     /// starting at the current one, moving to the next when a member cannot be reached (the
-    /// request was never delivered) or, for reads (`retry_after_send`), when the connection
-    /// dropped mid-request. Members that were too slow for their probe are tried last, with
+    /// request was never delivered) or, for reads, when the connection dropped mid-request or
+    /// the member stopped answering (see `watched`). A write cut off that way may have been
+    /// applied: it comes back as `Failed::Unknown`, for the caller to read back. Members that
+    /// were too slow for their probe, or stopped answering, are tried last, unwatched, with
     /// what is left of the timeout. Failures are classified into one line naming the endpoints.
-    async fn call<T, F, Fut>(&self, retry_after_send: bool, f: F) -> Result<T>
+    async fn send<T, F, Fut>(
+        &self,
+        read: bool,
+        method: &'static str,
+        f: F,
+    ) -> std::result::Result<T, Failed>
     where
         F: Fn(etcd_client::KvClient) -> Fut,
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
         use std::sync::atomic::Ordering;
         if self.stalled.load(Ordering::Relaxed) {
-            return Err(timed_out(&self.endpoints, self.timeout));
+            return Err(Failed::Error(timed_out(&self.endpoints, self.timeout)));
         }
         self.choose().await;
         let n = self.members.len();
@@ -381,50 +475,97 @@ impl EtcdDatastore {
                     _ => {}
                 }
                 let attempt = async {
-                    let client = self.member(i).await?;
-                    f(Self::kv_of(&client)).await
+                    let client = match self.member(i).await {
+                        Ok(c) => c,
+                        Err(e) => return Watched::Done(Err(e)),
+                    };
+                    let request = f(Self::kv_of(&client));
+                    if slow_pass {
+                        Watched::Done(request.await)
+                    } else {
+                        watched(&client, self.probe_deadline, request).await
+                    }
                 };
                 match tokio::time::timeout_at(deadline, attempt).await {
-                    Ok(Ok(v)) => {
+                    Ok(Watched::Done(Ok(v))) => {
                         m.set_health(Health::Healthy);
                         self.current.store(i, Ordering::Relaxed);
                         return Ok(v);
                     }
-                    Ok(Err(e)) => {
+                    Ok(Watched::Done(Err(e))) => {
                         let chain = error_chain(&e).to_lowercase();
                         if stall(&chain) {
                             self.stalled.store(true, Ordering::Relaxed);
-                            return Err(timed_out(&self.endpoints, self.timeout));
+                            return Err(Failed::Error(timed_out(&self.endpoints, self.timeout)));
                         }
                         let err = self.explain(&e, i, false);
+                        if let etcd_client::Error::GRpcStatus(st) = &e
+                            && answered(&e)
+                        {
+                            let text = format!(
+                                "rpc error: code = {:?} desc = {}",
+                                st.code(),
+                                st.message()
+                            );
+                            go_client_warning(&self.members[0].endpoint, method, &text);
+                        }
                         let lost = unreachable(&chain) || dropped(&chain);
                         if lost {
                             m.fail(err.clone());
                         }
-                        if unreachable(&chain) || (retry_after_send && lost) {
+                        if unreachable(&chain) || (read && lost) {
                             continue;
                         }
-                        return Err(err);
+                        return Err(if lost {
+                            Failed::Unknown(err)
+                        } else {
+                            Failed::Error(err)
+                        });
+                    }
+                    Ok(Watched::Hung) => {
+                        // Still used when nothing else is left, unwatched.
+                        m.set_health(Health::Slow);
+                        let err = self.hung(i);
+                        if let Ok(mut f) = m.failure.lock() {
+                            f.get_or_insert(err.clone());
+                        }
+                        if read {
+                            continue;
+                        }
+                        return Err(Failed::Unknown(err));
                     }
                     Err(_) => {
                         self.stalled.store(true, Ordering::Relaxed);
-                        return Err(timed_out(&self.endpoints, self.timeout));
+                        return Err(Failed::Error(timed_out(&self.endpoints, self.timeout)));
                     }
                 }
             }
         }
         // No member left: the first one's reason (each names every endpoint).
-        Err((0..n)
-            .filter_map(|s| {
-                let f = self.members[(first + s) % n].failure.lock().ok()?;
-                f.clone()
-            })
-            .next()
-            .unwrap_or_else(|| timed_out(&self.endpoints, self.timeout)))
+        Err(Failed::Error(
+            (0..n)
+                .filter_map(|s| {
+                    let f = self.members[(first + s) % n].failure.lock().ok()?;
+                    f.clone()
+                })
+                .next()
+                .unwrap_or_else(|| timed_out(&self.endpoints, self.timeout)),
+        ))
     }
 
-    async fn txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
-        self.call(false, |mut kv| {
+    /// The error of member `i` that stopped answering.
+    fn hung(&self, i: usize) -> DatastoreError {
+        DatastoreError::Connection(format!(
+            "error connecting to etcd at {}: {} stopped answering (no reply to a request, nor to a health check within {}s)",
+            self.endpoints,
+            crate::log::redact_url_passwords(&self.members[i].endpoint),
+            self.probe_deadline.as_secs_f64()
+        ))
+    }
+
+    /// A read-only transaction (several keys at one revision).
+    async fn read_txn(&self, txn: Txn) -> Result<etcd_client::TxnResponse> {
+        self.call(true, "/etcdserverpb.KV/Txn", |mut kv| {
             let t = txn.clone();
             async move { kv.txn(t).await }
         })
@@ -462,17 +603,22 @@ impl EtcdDatastore {
         };
         // The next page is fetched by a spawned task on the current member; when that fails
         // the page is read again through `call`, which moves to another member.
-        let fetch = |client: Option<Client>, start: Vec<u8>, revision: i64, limit: i64| {
+        let probe_deadline = self.probe_deadline;
+        let fetch = |client: Option<(usize, Client)>, start: Vec<u8>, revision: i64, limit: i64| {
             let opts = opts_for(revision, limit);
             tokio::spawn(async move {
-                let Some(client) = client else {
+                let Some((i, client)) = client else {
                     return Prefetch::Failed;
                 };
                 let mut kv = Self::kv_of(&client);
-                match tokio::time::timeout(deadline, kv.get(start, Some(opts))).await {
-                    Ok(Ok(r)) => Prefetch::Page(Box::new(r)),
-                    Ok(Err(e)) if stall(&error_chain(&e).to_lowercase()) => Prefetch::TimedOut,
-                    Ok(Err(_)) => Prefetch::Failed,
+                let request = watched(&client, probe_deadline, kv.get(start, Some(opts)));
+                match tokio::time::timeout(deadline, request).await {
+                    Ok(Watched::Done(Ok(r))) => Prefetch::Page(Box::new(r)),
+                    Ok(Watched::Done(Err(e))) if stall(&error_chain(&e).to_lowercase()) => {
+                        Prefetch::TimedOut
+                    }
+                    Ok(Watched::Done(Err(_))) => Prefetch::Failed,
+                    Ok(Watched::Hung) => Prefetch::Hung(i),
                     Err(_) => Prefetch::TimedOut,
                 }
             })
@@ -480,9 +626,10 @@ impl EtcdDatastore {
         // Prefetches go to the current member once it has answered (the first page of a
         // command goes through `call`, which probes).
         let current = || {
-            let m = &self.members[self.current.load(std::sync::atomic::Ordering::Relaxed)];
+            let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+            let m = &self.members[i];
             (m.health() == Health::Healthy)
-                .then(|| m.client.get().cloned())
+                .then(|| m.client.get().cloned().map(|c| (i, c)))
                 .flatten()
         };
         if self.stalled.load(std::sync::atomic::Ordering::Relaxed) {
@@ -493,6 +640,10 @@ impl EtcdDatastore {
         let mut revision = 0i64;
         loop {
             let prefetched = (&mut next).await.unwrap_or(Prefetch::Failed);
+            if let Prefetch::Hung(i) = &prefetched {
+                // Used again only when nothing else is left.
+                self.members[*i].set_health(Health::Slow);
+            }
             let mut resp = match prefetched {
                 Prefetch::Page(r) => *r,
                 Prefetch::TimedOut => {
@@ -500,9 +651,9 @@ impl EtcdDatastore {
                         .store(true, std::sync::atomic::Ordering::Relaxed);
                     return Err(timed_out(&self.endpoints, self.timeout));
                 }
-                Prefetch::Failed => {
+                Prefetch::Hung(_) | Prefetch::Failed => {
                     let opts = opts_for(revision, limit);
-                    self.call(true, |mut kv| {
+                    self.call(true, "/etcdserverpb.KV/Range", |mut kv| {
                         let (k, o) = (start.clone(), opts.clone());
                         async move { kv.get(k, Some(o)).await }
                     })
@@ -863,7 +1014,7 @@ impl Datastore for EtcdDatastore {
         }
         let key = keys::resource_key(kind, namespace, name);
         let resp = self
-            .call(true, |mut kv| {
+            .call(true, "/etcdserverpb.KV/Range", |mut kv| {
                 let k = key.clone();
                 async move { kv.get(k, None).await }
             })
@@ -969,18 +1120,19 @@ impl Datastore for EtcdDatastore {
         let name = meta::name(obj);
         let ns = meta::namespace(obj);
         let (key, value) = self.encode_resource(kind, obj)?;
-        let txn = Txn::new()
-            .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key.clone(), value, None)])
-            .or_else([TxnOp::get(key.clone(), None)]);
-        let resp = self.txn(txn).await?;
-        if !resp.succeeded() {
+        let resp = self
+            .cas(
+                Cas::new(vec![(key.clone(), None)], vec![(key.clone(), Some(value))])
+                    .otherwise_get(&[key], false),
+            )
+            .await?;
+        if !resp.succeeded {
             return Err(DatastoreError::AlreadyExists {
                 id: resource_id(kind.kind, &ns, &name),
                 inner: "<nil>".into(),
             });
         }
-        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        let rev = resp.revision;
         let mut out = obj.clone();
         meta::set_meta_str(&mut out, "resourceVersion", Some(&rev.to_string()));
         Ok(out)
@@ -1002,31 +1154,17 @@ impl Datastore for EtcdDatastore {
             let mut results: Vec<Option<Result<Value>>> = vec![None; chunk.len()];
             let mut todo: Vec<usize> = (0..chunk.len()).collect();
             while !todo.is_empty() {
-                let key = |i: &usize| encoded[*i].0.clone();
-                let txn = Txn::new()
-                    .when(
-                        todo.iter()
-                            .map(|i| Compare::version(key(i), CompareOp::Equal, 0))
-                            .collect::<Vec<_>>(),
-                    )
-                    .and_then(
-                        todo.iter()
-                            .map(|i| TxnOp::put(key(i), encoded[*i].1.clone(), None))
-                            .collect::<Vec<_>>(),
-                    )
-                    .or_else(
-                        todo.iter()
-                            .map(|i| {
-                                TxnOp::get(
-                                    key(i),
-                                    Some(GetOptions::new().with_keys_only().with_count_only()),
-                                )
-                            })
-                            .collect::<Vec<_>>(),
-                    );
-                match self.txn(txn).await {
-                    Ok(resp) if resp.succeeded() => {
-                        let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+                let keys: Vec<String> = todo.iter().map(|i| encoded[*i].0.clone()).collect();
+                let cas = Cas::new(
+                    keys.iter().map(|k| (k.clone(), None)).collect(),
+                    todo.iter()
+                        .map(|i| (encoded[*i].0.clone(), Some(encoded[*i].1.clone())))
+                        .collect(),
+                )
+                .otherwise_get(&keys, true);
+                match self.cas(cas).await {
+                    Ok(resp) if resp.succeeded => {
+                        let rev = resp.revision.to_string();
                         for i in todo.drain(..) {
                             let mut v = chunk[i].1.clone();
                             meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
@@ -1035,7 +1173,7 @@ impl Datastore for EtcdDatastore {
                     }
                     Ok(resp) => {
                         let exists: Vec<bool> = resp
-                            .op_responses()
+                            .ops
                             .iter()
                             .map(|r| matches!(r, TxnOpResponse::Get(g) if g.count() > 0))
                             .collect();
@@ -1086,7 +1224,7 @@ impl Datastore for EtcdDatastore {
                 .iter()
                 .map(|(k, ns, name)| TxnOp::get(keys::resource_key(k, ns, name), None))
                 .collect();
-            let resp = match self.txn(Txn::new().and_then(ops)).await {
+            let resp = match self.read_txn(Txn::new().and_then(ops)).await {
                 Ok(r) => r,
                 Err(e) => {
                     out.extend(chunk.iter().map(|_| Err(e.clone())));
@@ -1126,23 +1264,17 @@ impl Datastore for EtcdDatastore {
                 }
                 continue;
             };
-            let txn = Txn::new()
-                .when(
-                    encoded
-                        .iter()
-                        .zip(&revs)
-                        .map(|((k, _), r)| Compare::mod_revision(k.clone(), CompareOp::Equal, *r))
-                        .collect::<Vec<_>>(),
-                )
-                .and_then(
-                    encoded
-                        .iter()
-                        .map(|(k, v)| TxnOp::put(k.clone(), v.clone(), None))
-                        .collect::<Vec<_>>(),
-                );
-            match self.txn(txn).await {
-                Ok(resp) if resp.succeeded() => {
-                    let rev = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+            let cas = Cas::new(
+                encoded
+                    .iter()
+                    .zip(&revs)
+                    .map(|((k, _), r)| (k.clone(), Some(*r)))
+                    .collect(),
+                encoded.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            );
+            match self.cas(cas).await {
+                Ok(resp) if resp.succeeded => {
+                    let rev = resp.revision.to_string();
                     for (_, o) in chunk {
                         let mut v = o.clone();
                         meta::set_meta_str(&mut v, "resourceVersion", Some(&rev));
@@ -1171,23 +1303,20 @@ impl Datastore for EtcdDatastore {
             ))
         })?;
         let (key, value) = self.encode_resource(kind, obj)?;
-        let txn = Txn::new()
-            .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
-            .and_then([TxnOp::put(key.clone(), value, None)])
-            .or_else([TxnOp::get(key.clone(), None)]);
-        let resp = self.txn(txn).await?;
-        if !resp.succeeded() {
-            let exists = resp.op_responses().iter().any(|r| match r {
-                TxnOpResponse::Get(g) => !g.kvs().is_empty(),
-                _ => false,
-            });
-            return Err(if exists {
+        let cas = Cas::new(
+            vec![(key.clone(), Some(rev))],
+            vec![(key.clone(), Some(value))],
+        )
+        .otherwise_get(&[key], false);
+        let resp = self.cas(cas).await?;
+        if !resp.succeeded {
+            return Err(if exists(&resp.ops) {
                 DatastoreError::Conflict { id }
             } else {
                 DatastoreError::not_found(id)
             });
         }
-        let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+        let rev = resp.revision;
         let mut out = obj.clone();
         meta::set_meta_str(&mut out, "resourceVersion", Some(&rev.to_string()));
         Ok(out)
@@ -1202,32 +1331,29 @@ impl Datastore for EtcdDatastore {
     ) -> Result<Value> {
         let id = resource_id(kind.kind, namespace, name);
         let key = keys::resource_key(kind, namespace, name);
-        let mut txn = Txn::new();
+        let mut expect = Vec::new();
         if let Some(r) = revision.filter(|r| !r.is_empty()) {
             let rev: i64 = r
                 .parse()
                 .map_err(|_| DatastoreError::Conflict { id: id.clone() })?;
-            txn = txn.when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)]);
+            expect.push((key.clone(), Some(rev)));
         }
-        let txn = txn
-            .and_then([TxnOp::delete(
-                key.clone(),
-                Some(DeleteOptions::new().with_prev_key()),
-            )])
-            .or_else([TxnOp::get(key.clone(), None)]);
-        let resp = self.txn(txn).await?;
-        let ops = resp.op_responses();
-        if !resp.succeeded() {
-            let exists = ops
-                .iter()
-                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
-            return Err(if exists {
+        let mut cas = Cas::new(expect, vec![(key.clone(), None)]).otherwise_get(&[key], false);
+        cas.prev = true;
+        let resp = self.cas(cas).await?;
+        if !resp.succeeded {
+            return Err(if exists(&resp.ops) {
                 DatastoreError::Conflict { id }
             } else {
                 DatastoreError::not_found(id)
             });
         }
-        for op in &ops {
+        if resp.ops.is_empty() {
+            // Learnt by reading back after the reply was lost: the deleted value is gone with
+            // it, only the identity is known.
+            return Ok(identity(kind, namespace, name));
+        }
+        for op in &resp.ops {
             if let TxnOpResponse::Delete(d) = op {
                 if d.deleted() == 0 {
                     return Err(DatastoreError::not_found(id));
@@ -1243,7 +1369,7 @@ impl Datastore for EtcdDatastore {
     async fn ipam_get(&self, key: &IpamKey) -> Result<IpamKv> {
         let k = keys::ipam_key(key);
         let resp = self
-            .call(true, |mut kv| {
+            .call(true, "/etcdserverpb.KV/Range", |mut kv| {
                 let k = k.clone();
                 async move { kv.get(k, None).await }
             })
@@ -1264,7 +1390,7 @@ impl Datastore for EtcdDatastore {
                 .iter()
                 .map(|k| TxnOp::get(keys::ipam_key(k), None))
                 .collect();
-            let resp = self.txn(Txn::new().and_then(ops)).await?;
+            let resp = self.read_txn(Txn::new().and_then(ops)).await?;
             for (k, r) in chunk.iter().zip(resp.op_responses()) {
                 match r {
                     TxnOpResponse::Get(g) => match g.kvs().first() {
@@ -1321,19 +1447,20 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_create(&self, kv: &IpamKv) -> Result<IpamKv> {
         let k = keys::ipam_key(&kv.key);
-        let txn = Txn::new()
-            .when([Compare::version(k.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(k.clone(), ipam::encode(&kv.value), None)])
-            .or_else([TxnOp::get(k.clone(), None)]);
-        let resp = self.txn(txn).await?;
-        if !resp.succeeded() {
+        let cas = Cas::new(
+            vec![(k.clone(), None)],
+            vec![(k.clone(), Some(ipam::encode(&kv.value)))],
+        )
+        .otherwise_get(&[k], false);
+        let resp = self.cas(cas).await?;
+        if !resp.succeeded {
             return Err(DatastoreError::AlreadyExists {
                 id: ipam_id(&kv.key),
                 inner: "<nil>".into(),
             });
         }
         let mut out = kv.clone();
-        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        out.revision = resp.revision.to_string();
         Ok(out)
     }
 
@@ -1342,18 +1469,15 @@ impl Datastore for EtcdDatastore {
         let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
             id: ipam_id(&kv.key),
         })?;
-        let txn = Txn::new()
-            .when([Compare::mod_revision(k.clone(), CompareOp::Equal, rev)])
-            .and_then([TxnOp::put(k.clone(), ipam::encode(&kv.value), None)])
-            .or_else([TxnOp::get(k.clone(), None)]);
-        let resp = self.txn(txn).await?;
-        if !resp.succeeded() {
-            let exists = resp
-                .op_responses()
-                .iter()
-                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+        let cas = Cas::new(
+            vec![(k.clone(), Some(rev))],
+            vec![(k.clone(), Some(ipam::encode(&kv.value)))],
+        )
+        .otherwise_get(&[k], false);
+        let resp = self.cas(cas).await?;
+        if !resp.succeeded {
             let id = ipam_id(&kv.key);
-            return Err(if exists {
+            return Err(if exists(&resp.ops) {
                 DatastoreError::Conflict { id }
             } else {
                 DatastoreError::NotFound {
@@ -1363,13 +1487,13 @@ impl Datastore for EtcdDatastore {
             });
         }
         let mut out = kv.clone();
-        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        out.revision = resp.revision.to_string();
         Ok(out)
     }
 
     async fn ipam_txn(&self, deletes: &[IpamKv], updates: &[IpamKv]) -> Result<bool> {
-        let mut cmps = Vec::new();
-        let mut ops = Vec::new();
+        let mut expect = Vec::new();
+        let mut writes = Vec::new();
         for (kv, delete) in deletes
             .iter()
             .map(|k| (k, true))
@@ -1379,40 +1503,29 @@ impl Datastore for EtcdDatastore {
             let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
                 id: ipam_id(&kv.key),
             })?;
-            cmps.push(Compare::mod_revision(k.clone(), CompareOp::Equal, rev));
-            ops.push(if delete {
-                TxnOp::delete(k, None)
-            } else {
-                TxnOp::put(k, ipam::encode(&kv.value), None)
-            });
+            expect.push((k.clone(), Some(rev)));
+            writes.push((k, (!delete).then(|| ipam::encode(&kv.value))));
         }
-        if ops.is_empty() {
+        if writes.is_empty() {
             return Ok(true);
         }
-        let resp = self.txn(Txn::new().when(cmps).and_then(ops)).await?;
-        Ok(resp.succeeded())
+        Ok(self.cas(Cas::new(expect, writes)).await?.succeeded)
     }
 
     async fn ipam_delete(&self, kv: &IpamKv) -> Result<()> {
         let k = keys::ipam_key(&kv.key);
-        let mut txn = Txn::new();
+        let mut expect = Vec::new();
         if !kv.revision.is_empty() {
             let rev: i64 = kv.revision.parse().map_err(|_| DatastoreError::Conflict {
                 id: ipam_id(&kv.key),
             })?;
-            txn = txn.when([Compare::mod_revision(k.clone(), CompareOp::Equal, rev)]);
+            expect.push((k.clone(), Some(rev)));
         }
-        let txn = txn
-            .and_then([TxnOp::delete(k.clone(), None)])
-            .or_else([TxnOp::get(k.clone(), None)]);
-        let resp = self.txn(txn).await?;
+        let cas = Cas::new(expect, vec![(k.clone(), None)]).otherwise_get(&[k], false);
+        let resp = self.cas(cas).await?;
         let id = ipam_id(&kv.key);
-        if !resp.succeeded() {
-            let exists = resp
-                .op_responses()
-                .iter()
-                .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
-            return Err(if exists {
+        if !resp.succeeded {
+            return Err(if exists(&resp.ops) {
                 DatastoreError::Conflict { id }
             } else {
                 DatastoreError::NotFound {
@@ -1421,10 +1534,12 @@ impl Datastore for EtcdDatastore {
                 }
             });
         }
-        let deleted = resp
-            .op_responses()
-            .iter()
-            .any(|r| matches!(r, TxnOpResponse::Delete(d) if d.deleted() > 0));
+        // No responses: learnt by reading back, the key is gone.
+        let deleted = resp.ops.is_empty()
+            || resp
+                .ops
+                .iter()
+                .any(|r| matches!(r, TxnOpResponse::Delete(d) if d.deleted() > 0));
         if !deleted {
             return Err(DatastoreError::NotFound {
                 id,
@@ -1436,15 +1551,11 @@ impl Datastore for EtcdDatastore {
 
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         let k = keys::ipam_key(&kv.key);
-        let value = ipam::encode(&kv.value);
         let resp = self
-            .call(false, |mut c| {
-                let (k, v) = (k.clone(), value.clone());
-                async move { c.put(k, v, None).await }
-            })
+            .cas(Cas::new(vec![], vec![(k, Some(ipam::encode(&kv.value)))]))
             .await?;
         let mut out = kv.clone();
-        out.revision = resp.header().map(|h| h.revision()).unwrap_or(0).to_string();
+        out.revision = resp.revision.to_string();
         Ok(out)
     }
 
@@ -1482,12 +1593,9 @@ impl Datastore for EtcdDatastore {
         let key = format!("/calico/felix/v2/no-region/host/{host}/last_reported_status");
         let value =
             to_go_json(&serde_json::json!({"time": time, "uptime": 3600.0, "first_update": false}));
-        self.call(false, |mut kv| {
-            let (k, v) = (key.clone(), value.clone());
-            async move { kv.put(k, v, None).await }
-        })
-        .await
-        .map(|_| ())
+        self.cas(Cas::new(vec![], vec![(key, Some(value))]))
+            .await
+            .map(|_| ())
     }
 
     async fn delete_felix_keys(&self, host: &str, known: &[String]) -> Result<usize> {
@@ -1513,7 +1621,7 @@ impl Datastore for EtcdDatastore {
         let mut n = 0usize;
         for p in prefixes {
             let r = self
-                .call(false, |mut kv| {
+                .call(false, "/etcdserverpb.KV/DeleteRange", |mut kv| {
                     let p = p.clone();
                     async move {
                         let opts = etcd_client::DeleteOptions::new().with_prefix();
@@ -1533,6 +1641,26 @@ impl Datastore for EtcdDatastore {
             .map(|kv| String::from_utf8_lossy(kv.key()).to_string())
             .collect())
     }
+}
+
+/// Whether a failed transaction's else branch found its key.
+fn exists(ops: &[TxnOpResponse]) -> bool {
+    ops.iter()
+        .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()))
+}
+
+/// An object known only by its identity.
+fn identity(kind: &'static KindInfo, namespace: &str, name: &str) -> Value {
+    let mut meta = serde_json::Map::new();
+    meta.insert("name".into(), Value::String(name.into()));
+    if !namespace.is_empty() {
+        meta.insert("namespace".into(), Value::String(namespace.into()));
+    }
+    serde_json::json!({
+        "kind": kind.kind,
+        "apiVersion": crate::model::kinds::API_VERSION,
+        "metadata": meta,
+    })
 }
 
 fn ipam_id(key: &IpamKey) -> String {
