@@ -2,7 +2,8 @@
 //!
 //! Rooms (see docs/architecture.md): `cli` (flags) → `commands` (one file per command) →
 //! domain logic (`ipam`, `bird`, `cleanup`) → `datastore` (trait + etcd/Kubernetes backends)
-//! → `model` (types, validation, selectors); `output` prints. `config` reads configuration.
+//! → `model` (types, validation, selectors) → `gocompat` (Go's text formats: JSON, YAML,
+//! `%v`, tables, templates); `output` prints. `config` reads configuration.
 
 pub mod bird;
 pub mod cleanup;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod datastore;
+pub mod gocompat;
 pub mod host;
 pub mod ipam;
 pub mod log;

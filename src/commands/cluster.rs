@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::ClusterCommand;
 use crate::datastore::kdd::KddDatastore;
-use crate::output::yaml::to_yaml;
+use crate::gocompat::yaml::to_yaml;
 
 /// Core kinds written to `cluster/` (path, file).
 const CORE: &[(&str, &str)] = &[

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::schema::{Builtin, Ty, schema};
-use crate::output::gofmt::fmt_v_float;
+use crate::gocompat::gofmt::fmt_v_float;
 
 /// What Go prints for a pointer that has no `String` method below the top level.
 pub const FAKE_POINTER: &str = "0xc000123400";

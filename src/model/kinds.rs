@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::output::gofmt::fmt_v_float;
+use crate::gocompat::gofmt::fmt_v_float;
 
 /// The API version every resource carries.
 pub const API_VERSION: &str = "projectcalico.org/v3";

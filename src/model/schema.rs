@@ -669,7 +669,7 @@ pub fn json_kind(v: &Value) -> &'static str {
 
 /// The number literal Go's decoder sees after sigs.k8s.io/yaml turned YAML into JSON.
 pub fn number_literal(n: &Number) -> String {
-    number_text(n, crate::output::gofmt::fmt_json_float)
+    number_text(n, crate::gocompat::gofmt::fmt_json_float)
 }
 
 /// Integers in decimal, floats through `float`.
@@ -1132,7 +1132,7 @@ fn port_from_string(s: &str) -> Result<Value, String> {
 /// How sigs.k8s.io/yaml writes a YAML number bound for a string field (or a map key):
 /// integers in decimal, floats as `strconv.FormatFloat(f, 'g', -1, 32)`.
 pub fn yaml_number_string(n: &Number) -> String {
-    number_text(n, crate::output::gofmt::fmt_g_shortest32)
+    number_text(n, crate::gocompat::gofmt::fmt_g_shortest32)
 }
 
 /// `interface{}` round trip: maps sorted, numbers as float64.

@@ -379,7 +379,7 @@ fn tier(v: &Value, errs: &mut Vec<FieldError>) {
             shown,
             &format!(
                 "{name} tier order must be {}",
-                crate::output::gofmt::fmt_v_float(w)
+                crate::gocompat::gofmt::fmt_v_float(w)
             ),
         ));
     }

@@ -552,7 +552,7 @@ fn go_sharp_v_key(n: &Node) -> String {
         Ok(Value::Null) => "<nil>".to_string(),
         Ok(Value::Bool(b)) => b.to_string(),
         Ok(Value::Number(num)) => match num.as_f64() {
-            Some(f) if num.is_f64() => crate::output::gofmt::fmt_v_float(f),
+            Some(f) if num.is_f64() => crate::gocompat::gofmt::fmt_v_float(f),
             _ => num.to_string(),
         },
         _ => String::new(),

@@ -16,11 +16,11 @@ use serde_json::Value;
 use super::{
     Backend, Datastore, DatastoreError, FelixReport, ListOptions, ObjectList, Result, resource_id,
 };
+use crate::gocompat::json::to_go_json;
 use crate::model::ipam::{IpamKey, IpamKv, IpamList, IpamValue};
 use crate::model::kinds::{KindInfo, by_kind};
 use crate::model::meta;
 use crate::model::schema::schema;
-use crate::output::json::to_go_json;
 
 /// The annotation etcd policy objects carry their v3 name in (≥ v3.30).
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";

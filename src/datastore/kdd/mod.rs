@@ -740,7 +740,7 @@ impl KddDatastore {
                 ann["labels"] = Value::Object(labels.clone());
             }
             metadata["annotations"] =
-                json!({METADATA_ANNOTATION: crate::output::json::to_go_json(&ann)});
+                json!({METADATA_ANNOTATION: crate::gocompat::json::to_go_json(&ann)});
         }
         if !kv.revision.is_empty() {
             metadata["resourceVersion"] = json!(kv.revision);
