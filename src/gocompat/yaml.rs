@@ -13,7 +13,7 @@
 
 use serde_json::{Number, Value};
 
-use super::gofmt::{fmt_json_float, fmt_v_float};
+use super::gofmt::{fmt_json_float, fmt_v_float, number_text};
 
 /// libyaml's default indentation step.
 const BEST_INDENT: i64 = 2;
@@ -199,13 +199,10 @@ fn fold_nel(s: &str) -> String {
 /// YAML text of a JSON number: integers stay integers; a float's Go JSON
 /// text is re-read as an int when it fits, otherwise printed with `%g`.
 fn yaml_number(n: &Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
+    number_text(n, yaml_float)
+}
+
+fn yaml_float(f: f64) -> String {
     let text = fmt_json_float(f);
     if let Some(i) = go_parse_int(&text, 0) {
         return i.to_string();
