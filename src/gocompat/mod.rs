@@ -11,3 +11,4 @@ pub mod json;
 pub mod jsonpath;
 pub mod tabwriter;
 pub mod yaml;
+pub mod yaml_resolve;
