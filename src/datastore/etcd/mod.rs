@@ -242,7 +242,7 @@ impl EtcdDatastore {
             ),
         ] {
             if let Some(p) = pem
-                && let Some(msg) = super::certcheck::check(&String::from_utf8_lossy(p), &what, now)
+                && let Some(msg) = super::certcheck::check(p, &what, now)
             {
                 return Err(DatastoreError::Connection(msg));
             }
