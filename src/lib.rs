@@ -2,7 +2,8 @@
 //!
 //! Rooms (see docs/architecture.md): `cli` (flags) → `commands` (one file per command) →
 //! domain logic (`ipam`, `bird`, `cleanup`) → `datastore` (trait + etcd/Kubernetes backends)
-//! → `model` (types, validation, selectors); `output` prints. `config` reads configuration.
+//! → `model` (types, validation, selectors) → `gocompat` (Go's text formats: JSON, YAML,
+//! `%v`, tables, templates); `output` prints. `config` reads configuration.
 
 pub mod bird;
 pub mod cleanup;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod complete;
 pub mod config;
 pub mod datastore;
+pub mod gocompat;
 pub mod host;
 pub mod ipam;
 pub mod log;
@@ -102,13 +104,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return 1;
     };
     log::set_level(level);
-    let timeout = match model::gotypes::parse_go_duration(&parsed.global.timeout) {
-        Ok(n) if n > 0 => std::time::Duration::from_nanos(n as u64),
-        _ => {
-            eprintln!(
-                "invalid --timeout {:?}: use a duration such as 10s or 1m",
-                parsed.global.timeout
-            );
+    let (timeout, rt) = match timeout_and_runtime(&parsed.global.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e:#}");
             return 1;
         }
     };
@@ -122,16 +121,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
         out: Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout)),
         err: Box::new(std::io::stderr()),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
     let result = rt.block_on(dispatch(&mut ctx, &parsed.command));
     let _ = ctx.out.flush();
     let code = report(result, &mut ctx);
@@ -139,6 +128,23 @@ pub fn run(args: Vec<OsString>) -> i32 {
     // Do not wait for lingering connections.
     rt.shutdown_background();
     code
+}
+
+/// The `--timeout` value and the async runtime. Their failures have no calicoctl text: they
+/// are only printed (with their causes) before exiting 1, which is what `anyhow` is for.
+fn timeout_and_runtime(
+    timeout: &str,
+) -> anyhow::Result<(std::time::Duration, tokio::runtime::Runtime)> {
+    use anyhow::Context;
+    let timeout = match model::gotypes::parse_go_duration(timeout) {
+        Ok(n) if n > 0 => std::time::Duration::from_nanos(n as u64),
+        _ => anyhow::bail!("invalid --timeout {timeout:?}: use a duration such as 10s or 1m"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok((timeout, rt))
 }
 
 /// Prints a command's failure the way calicoctl does and returns the exit code.

@@ -380,16 +380,16 @@ fn fuzz_certificate_validity_reader() {
     .unwrap();
     // The seed itself must be read (10-year self-signed certificate made with openssl).
     assert_eq!(
-        calicoctl::datastore::certcheck::check(&pem, "seed", chrono::Utc::now()),
+        calicoctl::datastore::certcheck::check(pem.as_bytes(), "seed", chrono::Utc::now()),
         None
     );
     let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     fuzz("certificate", vec![pem.clone(), der_b64], |text| {
         // Mutations of the PEM text, and of the base64 body re-wrapped as PEM.
         use base64::Engine;
-        let _ = calicoctl::datastore::certcheck::check(text, "c", chrono::Utc::now());
+        let _ = calicoctl::datastore::certcheck::check(text.as_bytes(), "c", chrono::Utc::now());
         let wrapped = format!("-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----\n");
-        let _ = calicoctl::datastore::certcheck::check(&wrapped, "c", chrono::Utc::now());
+        let _ = calicoctl::datastore::certcheck::check(wrapped.as_bytes(), "c", chrono::Utc::now());
         // The DER reader itself on whatever the mutated body decodes to.
         let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
         Ok(base64::engine::general_purpose::STANDARD

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{BirdClient, BirdError, default_sockets, parse_protocols, peer_from_name};
-use crate::output::boxtable::render_box_table;
+use crate::gocompat::boxtable::render_box_table;
 
 /// Exit code of `--check` when a peer is not Established or BIRD could not be queried.
 pub const EXIT_PEERS_DOWN: i32 = 3;
@@ -349,11 +349,11 @@ pub fn run_node_status(opts: &StatusOptions, out: &mut dyn Write) -> Result<i32,
         StatusFormat::Table => {}
         StatusFormat::Json => {
             let v = serde_json::to_value(&report).map_err(|e| StatusError::Exec(e.to_string()))?;
-            writeln!(out, "{}", crate::output::json::to_go_json_indent(&v)).map_err(io)?;
+            writeln!(out, "{}", crate::gocompat::json::to_go_json_indent(&v)).map_err(io)?;
         }
         StatusFormat::Yaml => {
             let v = serde_json::to_value(&report).map_err(|e| StatusError::Exec(e.to_string()))?;
-            write!(out, "{}", crate::output::yaml::to_yaml(&v)).map_err(io)?;
+            write!(out, "{}", crate::gocompat::yaml::to_yaml(&v)).map_err(io)?;
         }
     }
     Ok(if opts.check && unhealthy(&report) {

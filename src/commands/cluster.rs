@@ -4,14 +4,14 @@
 //! diags` on the node).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::ClusterCommand;
 use crate::datastore::kdd::KddDatastore;
-use crate::output::yaml::to_yaml;
+use crate::gocompat::yaml::to_yaml;
 
 /// Core kinds written to `cluster/` (path, file).
 const CORE: &[(&str, &str)] = &[
@@ -74,7 +74,8 @@ pub async fn run(ctx: &mut Ctx, cmd: &ClusterCommand) -> CmdResult {
         .map_err(Failure::Stderr)?;
     let out = &mut ctx.out;
     writeln!(out, "==== Begin collecting diagnostics. ====")?;
-    let tmp = tempdir_under(&std::env::temp_dir())?;
+    let tmp_dir = crate::host::diags::private_temp_dir(&std::env::temp_dir(), "calico-diags-")?;
+    let tmp = tmp_dir.path().to_path_buf();
     writeln!(out, "Created temporary directory: {}", tmp.display())?;
     let root = tmp.join("calico-diagnostics");
     let mut failures = 0usize;
@@ -271,8 +272,10 @@ pub async fn run(ctx: &mut Ctx, cmd: &ClusterCommand) -> CmdResult {
             bundle.display()
         )));
     }
-    if !skip_temp_dir_cleanup {
-        let _ = std::fs::remove_dir_all(&tmp);
+    if *skip_temp_dir_cleanup {
+        let _ = tmp_dir.keep();
+    } else {
+        let _ = tmp_dir.close();
     }
     writeln!(out, "Diagnostic bundle created at ./{name}")?;
     if failures > 0 {
@@ -327,16 +330,6 @@ fn redact_configmaps(name: &str, b: &[u8]) -> Vec<u8> {
         }
     }
     serde_json::to_vec(&v).unwrap_or_default()
-}
-
-fn tempdir_under(base: &Path) -> std::io::Result<PathBuf> {
-    let d = base.join(format!(
-        "calico-diags-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
 }
 
 #[cfg(test)]

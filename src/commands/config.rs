@@ -5,7 +5,7 @@ use std::io::Write;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::{ConfigCommand, ViewFormat};
 use crate::config::{self, Source};
-use crate::output::{json::to_go_json_indent, tabwriter::tabwriter, yaml::to_yaml};
+use crate::gocompat::{json::to_go_json_indent, tabwriter::tabwriter, yaml::to_yaml};
 
 pub async fn run(ctx: &mut Ctx, cmd: &ConfigCommand) -> CmdResult {
     match cmd {

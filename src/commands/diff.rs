@@ -10,9 +10,9 @@ use super::engine::{self, NsFlags};
 use super::{CmdResult, Ctx};
 use crate::cli::DiffArgs;
 use crate::datastore::client::Client;
+use crate::gocompat::yaml::to_yaml;
 use crate::model::manifest::Resource;
 use crate::model::meta;
-use crate::output::yaml::to_yaml;
 
 /// What applying one resource would do.
 pub enum Change {

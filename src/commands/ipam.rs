@@ -11,11 +11,11 @@ use super::{CmdResult, Ctx, Failure, stdout_fail};
 use crate::cli::{IpamArgs, IpamCommand};
 use crate::datastore::client::Client;
 use crate::datastore::{Datastore, ListOptions};
+use crate::gocompat::json::to_go_json_indent;
+use crate::gocompat::yaml::to_yaml;
 use crate::ipam::{self, ReleaseOptions, check, show};
 use crate::model::kinds::{by_kind, str_at};
 use crate::model::meta;
-use crate::output::json::to_go_json_indent;
-use crate::output::yaml::to_yaml;
 
 /// Exit code of `--fail-above` when a pool is above the threshold.
 pub const EXIT_THRESHOLD: i32 = 3;

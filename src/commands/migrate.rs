@@ -17,11 +17,11 @@ use super::{CmdResult, Ctx, Failure};
 use crate::datastore::client::Client;
 use crate::datastore::etcd::{ipam as etcd_ipam, keys};
 use crate::datastore::{Backend, DatastoreError, ListOptions};
+use crate::gocompat::json::to_go_json_indent;
+use crate::gocompat::yaml::to_yaml;
 use crate::model::ipam::{AffinityType, IpamKey, IpamKv, IpamList, IpamValue};
 use crate::model::kinds::{KindInfo, by_kind};
 use crate::model::meta;
-use crate::output::json::to_go_json_indent;
-use crate::output::yaml::to_yaml;
 
 /// The kinds exported, in calicoctl's order, and whether they are listed in all namespaces.
 const EXPORT_ORDER: &[(&str, Option<&str>)] = &[

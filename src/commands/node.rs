@@ -156,7 +156,7 @@ async fn autodetect(ctx: &mut Ctx, a: &NodeAutodetectArgs) -> CmdResult {
                         ]
                     })
                     .collect();
-                let table = crate::output::tabwriter::tabwriter(&rows);
+                let table = crate::gocompat::tabwriter::tabwriter(&rows);
                 for l in table.lines() {
                     writeln!(ctx.out, "{}", l.trim_end())?;
                 }
@@ -168,9 +168,9 @@ async fn autodetect(ctx: &mut Ctx, a: &NodeAutodetectArgs) -> CmdResult {
         f => {
             let v = serde_json::json!({"detections": found, "warnings": warnings});
             if matches!(f, ReportFormat::Yaml) {
-                write!(ctx.out, "{}", crate::output::yaml::to_yaml(&v))?;
+                write!(ctx.out, "{}", crate::gocompat::yaml::to_yaml(&v))?;
             } else {
-                writeln!(ctx.out, "{}", crate::output::json::to_go_json_indent(&v))?;
+                writeln!(ctx.out, "{}", crate::gocompat::json::to_go_json_indent(&v))?;
             }
         }
     }

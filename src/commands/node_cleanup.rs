@@ -10,9 +10,9 @@ use super::{CmdResult, Ctx, Failure};
 use crate::cleanup::{self, ApplyOptions, EvidenceSources, NodePlan, NodeResult, Plan};
 use crate::cli::{NodeCleanupArgs, ReportFormat};
 use crate::datastore::Backend;
+use crate::gocompat::json::to_go_json_indent;
+use crate::gocompat::tabwriter::tabwriter as tw;
 use crate::model::gotypes::parse_go_duration;
-use crate::output::json::to_go_json_indent;
-use crate::output::tabwriter::tabwriter as tw;
 
 /// The tabwriter without the padding after the last column.
 fn tabwriter(rows: &[Vec<String>]) -> String {
@@ -21,7 +21,7 @@ fn tabwriter(rows: &[Vec<String>]) -> String {
         .map(|l| format!("{}\n", l.trim_end()))
         .collect()
 }
-use crate::output::yaml::to_yaml;
+use crate::gocompat::yaml::to_yaml;
 
 pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
     let stale = parse_go_duration(&a.stale_after)

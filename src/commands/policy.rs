@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::{CmdResult, Ctx, Failure, engine};
 use crate::cli::{PolicyArgs, PolicyCommand, PolicyFormat};
-use crate::output::json::to_go_json_indent;
-use crate::output::tabwriter::tabwriter;
-use crate::output::yaml::to_yaml;
+use crate::gocompat::json::to_go_json_indent;
+use crate::gocompat::tabwriter::tabwriter;
+use crate::gocompat::yaml::to_yaml;
 use crate::policy::model::protocol_from_str;
 use crate::policy::{
     DirectionExplain, Explanation, Hop, PeerSpec, Snapshot, Step, Trace, TraceQuery, WhoSelects,

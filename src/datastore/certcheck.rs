@@ -12,24 +12,6 @@ pub struct Validity {
     pub not_after: DateTime<Utc>,
 }
 
-/// The DER bytes of every `CERTIFICATE` block of a PEM text.
-fn pem_certs(pem: &str) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
-        let Some(end) = body.find("-----END CERTIFICATE-----") else {
-            break;
-        };
-        let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
-        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) {
-            out.push(der);
-        }
-        rest = &body[end..];
-    }
-    out
-}
-
 /// One DER TLV: (tag, contents, rest).
 fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *b.first()?;
@@ -92,8 +74,11 @@ pub fn validity(der: &[u8]) -> Option<Validity> {
 }
 
 /// An error text when a certificate of `pem` is not valid at `now`; `what` names it.
-pub fn check(pem: &str, what: &str, now: DateTime<Utc>) -> Option<String> {
-    for der in pem_certs(pem) {
+pub fn check(pem: &[u8], what: &str, now: DateTime<Utc>) -> Option<String> {
+    let certs = pem_blocks(pem)
+        .into_iter()
+        .filter(|(kind, _)| kind == "CERTIFICATE");
+    for (_, der) in certs {
         let v = validity(&der)?;
         if now > v.not_after {
             return Some(format!(
@@ -278,6 +263,6 @@ mod tests {
         assert!(validity(&[]).is_none());
         assert!(validity(&[0x30, 0x82, 0xff]).is_none());
         assert!(validity(&[0x30, 0x03, 0x30, 0x01]).is_none());
-        assert_eq!(check("not pem", "x", Utc::now()), None);
+        assert_eq!(check(b"not pem", "x", Utc::now()), None);
     }
 }

@@ -336,7 +336,7 @@ impl Client {
             .get("spec")
             .and_then(|s| s.get("filters"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(crate::model::kinds::go_v).collect())
+            .map(|a| a.iter().map(crate::gocompat::gofmt::go_v).collect())
             .unwrap_or_default();
         if names.is_empty() {
             return Ok(());

@@ -85,12 +85,18 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A new directory `<base>/<prefix><random>`, mode 0700, that did not exist before: the
+/// diagnostics commands run as root, so a name another user could guess and create first
+/// (or point elsewhere with a symlink) must never be reused.
+pub fn private_temp_dir(base: &Path, prefix: &str) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix(prefix).tempdir_in(base)
+}
+
 /// Collects the bundle; returns its path. Progress goes to `out` in calicoctl's words.
 pub fn collect(opts: &DiagsOptions, out: &mut dyn Write) -> io::Result<PathBuf> {
     writeln!(out, "Collecting diagnostics")?;
-    let suffix: u32 = rand::random();
-    let tmp = opts.tmp_base.join(format!("calico{suffix}"));
-    std::fs::create_dir_all(&tmp)?;
+    // The bundle is written inside it and stays for the user to pick up.
+    let tmp = private_temp_dir(&opts.tmp_base, "calico")?.keep();
     writeln!(out, "Using temp dir: {}", tmp.display())?;
     let diag = tmp.join("diagnostics");
     std::fs::create_dir_all(&diag)?;

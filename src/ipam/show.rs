@@ -10,9 +10,9 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::Pool;
+use crate::gocompat::boxtable::render_box_table;
+use crate::gocompat::gofmt::{fmt_g5, fmt_pct0};
 use crate::model::ipam::{AllocationAttribute, AllocationBlock, IpamConfig};
-use crate::output::boxtable::render_box_table;
-use crate::output::gofmt::{fmt_g5, fmt_pct0};
 
 /// Usage numbers of one pool or block.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::schema::{Builtin, Ty, schema};
-use crate::output::gofmt::fmt_v_float;
+use crate::gocompat::gofmt::{fmt_map, fmt_slice, fmt_struct, fmt_v_float, go_v as go_v_json};
 
 /// What Go prints for a pointer that has no `String` method below the top level.
 pub const FAKE_POINTER: &str = "0xc000123400";
@@ -18,7 +18,7 @@ pub const FAKE_POINTER: &str = "0xc000123400";
 pub fn go_v(ty: &str, v: Option<&Value>) -> String {
     match schema().ty(ty) {
         Some(t) => fmt_top(&t, v),
-        None => v.map(super::kinds::go_v).unwrap_or_default(),
+        None => v.map(go_v_json).unwrap_or_default(),
     }
 }
 
@@ -120,36 +120,26 @@ pub fn fmt_value(ty: &Ty, v: Option<&Value>) -> String {
             Some(x) if has_stringer(inner) => fmt_value(inner, Some(x)),
             Some(_) => FAKE_POINTER.to_string(),
         },
-        Ty::Slice(inner) => {
-            let items: Vec<String> = match v {
-                Some(Value::Array(a)) => a.iter().map(|x| fmt_value(inner, Some(x))).collect(),
-                _ => Vec::new(),
-            };
-            format!("[{}]", items.join(" "))
-        }
-        Ty::Map(inner) => {
-            let items: Vec<String> = match v {
-                Some(Value::Object(m)) => {
-                    let mut keys: Vec<&String> = m.keys().collect();
-                    keys.sort();
-                    keys.iter()
-                        .map(|k| format!("{k}:{}", fmt_value(inner, m.get(*k))))
-                        .collect()
-                }
-                _ => Vec::new(),
-            };
-            format!("map[{}]", items.join(" "))
-        }
+        Ty::Slice(inner) => match v {
+            Some(Value::Array(a)) => fmt_slice(a.iter().map(|x| fmt_value(inner, Some(x)))),
+            _ => fmt_slice([]),
+        },
+        Ty::Map(inner) => match v {
+            Some(Value::Object(m)) => fmt_map(
+                m.iter()
+                    .map(|(k, x)| (k.as_str(), fmt_value(inner, Some(x)))),
+            ),
+            _ => fmt_map([]),
+        },
         Ty::Struct(name) => {
             let Some(def) = schema().get(name) else {
-                return "{}".to_string();
+                return fmt_struct([]);
             };
-            let fields: Vec<String> = def
-                .fields
-                .iter()
-                .map(|f| fmt_value(&f.ty, v.and_then(|o| o.get(&f.json))))
-                .collect();
-            format!("{{{}}}", fields.join(" "))
+            fmt_struct(
+                def.fields
+                    .iter()
+                    .map(|f| fmt_value(&f.ty, v.and_then(|o| o.get(&f.json)))),
+            )
         }
         Ty::Scalar { base, .. } => fmt_scalar(*base, v),
     }
@@ -169,11 +159,11 @@ fn fmt_scalar(base: Builtin, v: Option<&Value>) -> String {
             .unwrap_or_else(|_| s.clone()),
         // metav1.Duration's only String method is on the pointer: the value prints as a struct.
         (Builtin::Duration, None) => "{0s}".to_string(),
-        (Builtin::Duration, Some(x)) => format!("{{{}}}", super::kinds::go_v(x)),
+        (Builtin::Duration, Some(x)) => format!("{{{}}}", go_v_json(x)),
         (Builtin::Any, None) => "<nil>".to_string(),
         (_, None) => "0".to_string(),
         (Builtin::Float { .. }, Some(Value::Number(n))) => fmt_v_float(n.as_f64().unwrap_or(0.0)),
-        (_, Some(x)) => super::kinds::go_v(x),
+        (_, Some(x)) => go_v_json(x),
     }
 }
 

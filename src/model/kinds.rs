@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::output::gofmt::fmt_v_float;
+use crate::gocompat::gofmt::{fmt_v_float, go_v};
+use crate::gocompat::gotemplate::truncate_joined;
 
 /// The API version every resource carries.
 pub const API_VERSION: &str = "projectcalico.org/v3";
@@ -152,32 +153,6 @@ pub fn str_at(v: &Value, path: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// Go `%v` of a JSON scalar as the column templates print it.
-pub fn go_v(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.to_string()
-            } else if let Some(u) = n.as_u64() {
-                u.to_string()
-            } else {
-                fmt_v_float(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_v).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!(
-            "map[{}]",
-            m.iter()
-                .map(|(k, v)| format!("{k}:{}", go_v(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    }
-}
-
 /// A plain bool field (omitempty false is absent → `false`).
 fn bool_at(v: &Value, path: &[&str]) -> String {
     at(v, path)
@@ -210,19 +185,6 @@ fn join_at(v: &Value, path: &[&str]) -> String {
 /// `joinAndTruncate LIST "," 80`.
 fn join_trunc_at(v: &Value, path: &[&str]) -> String {
     truncate_joined(join_at(v, path), 80)
-}
-
-/// Cuts a joined string to `max` bytes ending in `...`, like calicoctl's template helper.
-pub fn truncate_joined(s: String, max: usize) -> String {
-    if max > 0 && s.len() > max {
-        let mut cut = max.saturating_sub(3);
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        format!("{}...", &s[..cut])
-    } else {
-        s
-    }
 }
 
 /// A `map[string]string` as sorted `k=v` joined by commas.

@@ -205,7 +205,7 @@ fn collect_document(
                 if kind_of(item).is_none() {
                     return Err(ManifestError::Decode(format!(
                         "Object 'Kind' is missing in '{}'",
-                        crate::output::json::to_go_json(&super::schema::normalize_any(item))
+                        crate::gocompat::json::to_go_json(&super::schema::normalize_any(item))
                     )));
                 }
             }

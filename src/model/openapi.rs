@@ -306,7 +306,7 @@ impl Walker<'_> {
                     path,
                     format!(
                         "{path} in body should be less than or equal to {}",
-                        crate::output::gofmt::fmt_v_float(max)
+                        crate::gocompat::gofmt::fmt_v_float(max)
                     ),
                 );
             }
@@ -317,7 +317,7 @@ impl Walker<'_> {
                     path,
                     format!(
                         "{path} in body should be greater than or equal to {}",
-                        crate::output::gofmt::fmt_v_float(min)
+                        crate::gocompat::gofmt::fmt_v_float(min)
                     ),
                 );
             }

@@ -15,10 +15,11 @@ use super::k8s_names::{
     is_dns1123_subdomain_chars as is_subdomain_shaped, is_valid_port_name, label_value_errors,
     qualified_name_errors,
 };
-use super::kinds::{KindInfo, go_v as scalar_v, str_at};
+use super::kinds::{KindInfo, str_at};
 use super::meta;
 use super::selector;
 use super::validate::FieldError;
+use crate::gocompat::gofmt::go_v as scalar_v;
 
 /// Collects errors in the order Go reports them.
 #[derive(Default)]

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use serde_json::{Map, Number, Value};
 
 use super::gotypes;
+use crate::gocompat::gofmt::{fmt_g_shortest32, fmt_json_float, number_text};
 
 include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
 
@@ -669,18 +670,7 @@ pub fn json_kind(v: &Value) -> &'static str {
 
 /// The number literal Go's decoder sees after sigs.k8s.io/yaml turned YAML into JSON.
 pub fn number_literal(n: &Number) -> String {
-    number_text(n, crate::output::gofmt::fmt_json_float)
-}
-
-/// Integers in decimal, floats through `float`.
-fn number_text(n: &Number, float: fn(f64) -> String) -> String {
-    if let Some(i) = n.as_i64() {
-        i.to_string()
-    } else if let Some(u) = n.as_u64() {
-        u.to_string()
-    } else {
-        float(n.as_f64().unwrap_or(0.0))
-    }
+    number_text(n, fmt_json_float)
 }
 
 /// A float stored the way Go marshals it: integral values become integer numbers.
@@ -1132,7 +1122,7 @@ fn port_from_string(s: &str) -> Result<Value, String> {
 /// How sigs.k8s.io/yaml writes a YAML number bound for a string field (or a map key):
 /// integers in decimal, floats as `strconv.FormatFloat(f, 'g', -1, 32)`.
 pub fn yaml_number_string(n: &Number) -> String {
-    number_text(n, crate::output::gofmt::fmt_g_shortest32)
+    number_text(n, fmt_g_shortest32)
 }
 
 /// `interface{}` round trip: maps sorted, numbers as float64.

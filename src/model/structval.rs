@@ -379,7 +379,7 @@ fn tier(v: &Value, errs: &mut Vec<FieldError>) {
             shown,
             &format!(
                 "{name} tier order must be {}",
-                crate::output::gofmt::fmt_v_float(w)
+                crate::gocompat::gofmt::fmt_v_float(w)
             ),
         ));
     }
@@ -628,7 +628,7 @@ pub fn ippool_client_fields(
         {
             errs.push(err(
                 "IPPool.Spec.AllowedUses",
-                super::kinds::go_v(&Value::from(now)),
+                crate::gocompat::gofmt::go_v(&Value::from(now)),
                 "IPPool allowed use cannot be changed from LoadBalacer to Workload or Tunnel",
             ));
         }
@@ -644,7 +644,7 @@ fn ippool(p: &Value, errs: &mut Vec<FieldError>) {
         return;
     };
     let uses = str_list(spec.get("allowedUses"));
-    let shown = super::kinds::go_v(&Value::from(uses.clone()));
+    let shown = crate::gocompat::gofmt::go_v(&Value::from(uses.clone()));
     let lb = uses.iter().any(|u| u == "LoadBalancer");
     let enabled = |k: &str| {
         let m = str_at(&spec, &[k]);
@@ -858,7 +858,7 @@ fn protocol(p: &Value, errs: &mut Vec<FieldError>) {
         } else {
             "protocol name invalid"
         };
-        errs.push(err("Protocol", super::kinds::go_v(p), reason));
+        errs.push(err("Protocol", crate::gocompat::gofmt::go_v(p), reason));
     }
 }
 
@@ -866,7 +866,7 @@ fn protocol(p: &Value, errs: &mut Vec<FieldError>) {
 fn endpoint_port(p: &Value, errs: &mut Vec<FieldError>) {
     let proto = p
         .get("protocol")
-        .map(super::kinds::go_v)
+        .map(crate::gocompat::gofmt::go_v)
         .unwrap_or_default();
     let with_ports = ["TCP", "UDP", "SCTP"]
         .iter()

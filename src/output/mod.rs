@@ -1,19 +1,14 @@
-//! Printers for `get` (`-o ps|wide|yaml|json|custom-columns|go-template…`) and the formatting
-//! primitives they share.
+//! Printers for `get` (`-o ps|wide|yaml|json|custom-columns|go-template…`), built on the
+//! Go-compatible text primitives of [`crate::gocompat`].
 //! Printers know nothing about datastores; they receive canonical objects.
 
-pub mod boxtable;
-pub mod gofmt;
-pub mod gotemplate;
-pub mod json;
-pub mod jsonpath;
 pub mod stream;
-pub mod tabwriter;
-pub mod yaml;
 
 use std::io::Write;
 
 use serde_json::{Map, Value};
+
+use crate::gocompat::{gotemplate, json, jsonpath, tabwriter, yaml};
 
 use crate::model::kinds::{API_VERSION, ColumnCtx, KindInfo};
 use crate::model::schema::{Builtin, Ty, schema};

@@ -9,9 +9,10 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::json::to_go_json_indent_at;
-use super::yaml::to_yaml;
-use super::{OutputFormat, PrintOptions, TableLayout, list_metadata, tabwriter};
+use super::{OutputFormat, PrintOptions, TableLayout, list_metadata};
+use crate::gocompat::json::to_go_json_indent_at;
+use crate::gocompat::tabwriter;
+use crate::gocompat::yaml::to_yaml;
 use crate::model::kinds::{API_VERSION, KindInfo};
 
 /// Whether a format can be printed item by item (templates see the whole list at once).

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::gocompat::json::to_go_json;
 use crate::model::ipam::*;
-use crate::output::json::to_go_json;
 
 fn str_map(m: &BTreeMap<String, String>) -> Value {
     Value::Object(

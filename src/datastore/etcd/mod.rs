@@ -18,11 +18,11 @@ use self::cas::Cas;
 use super::{
     Backend, Datastore, DatastoreError, FelixReport, ListOptions, ObjectList, Result, resource_id,
 };
+use crate::gocompat::json::to_go_json;
 use crate::model::ipam::{IpamKey, IpamKv, IpamList, IpamValue};
 use crate::model::kinds::{KindInfo, by_kind};
 use crate::model::meta;
 use crate::model::schema::schema;
-use crate::output::json::to_go_json;
 
 /// The annotation etcd policy objects carry their v3 name in (≥ v3.30).
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
@@ -317,7 +317,7 @@ impl EtcdDatastore {
             ),
         ] {
             if let Some(p) = pem
-                && let Some(msg) = super::certcheck::check(&String::from_utf8_lossy(p), &what, now)
+                && let Some(msg) = super::certcheck::check(p, &what, now)
             {
                 return Err(DatastoreError::Connection(msg));
             }

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use sha1::Digest as _;
 
+use crate::gocompat::json::to_go_json;
 use crate::model::ipam::*;
 use crate::model::kinds::{API_VERSION, KindInfo, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
-use crate::output::json::to_go_json;
 
 pub const CRD_GROUP_V1: &str = "crd.projectcalico.org/v1";
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";

@@ -761,7 +761,7 @@ impl KddDatastore {
                 ann["labels"] = Value::Object(labels.clone());
             }
             metadata["annotations"] =
-                json!({METADATA_ANNOTATION: crate::output::json::to_go_json(&ann)});
+                json!({METADATA_ANNOTATION: crate::gocompat::json::to_go_json(&ann)});
         }
         if !kv.revision.is_empty() {
             metadata["resourceVersion"] = json!(kv.revision);
@@ -1165,15 +1165,15 @@ fn print_warnings(headers: &http::HeaderMap) {
     }
 }
 
+/// A query value with everything but RFC 3986's unreserved characters percent-encoded.
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(s, QUERY).to_string()
 }
 
 /// Go's `url.Error` operation name of an HTTP method (`Get`, `Post`, ...).
@@ -1618,5 +1618,16 @@ impl Datastore for KddDatastore {
             Err(e) if e.is_not_found() => self.ipam_create(kv).await,
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_keep_only_unreserved_characters() {
+        assert_eq!(
+            super::urlencode("app in (a b),x!=y/é~-_."),
+            "app%20in%20%28a%20b%29%2Cx%21%3Dy%2F%C3%A9~-_."
+        );
     }
 }

@@ -112,13 +112,7 @@ fn write_value(out: &mut String, root: &Value, indent: Option<&str>, base: usize
 
 /// Integers print as-is; floats use Go's float64 JSON spelling.
 fn number_text(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        i.to_string()
-    } else if let Some(u) = n.as_u64() {
-        u.to_string()
-    } else {
-        fmt_json_float(n.as_f64().unwrap_or(0.0))
-    }
+    super::gofmt::number_text(n, fmt_json_float)
 }
 
 /// Quotes a string with Go's escaping rules (HTML-safe, `\b`/`\f` short

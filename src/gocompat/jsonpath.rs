@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::gofmt::fmt_v_float;
+use super::gofmt::go_v;
 
 /// A template or evaluation error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -537,36 +537,6 @@ fn filter_matches(f: &Filter, item: &Value) -> Result<bool, TemplateError> {
     Ok(false)
 }
 
-/// Go `%v` of a decoded JSON value, as kubectl prints results.
-pub fn go_print(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.to_string()
-            } else if let Some(u) = n.as_u64() {
-                u.to_string()
-            } else {
-                fmt_v_float(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            format!(
-                "map[{}]",
-                keys.iter()
-                    .map(|k| format!("{k}:{}", go_print(&m[*k])))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
-        }
-    }
-}
-
 impl JsonPath {
     /// Runs the template against `data`.
     pub fn execute(&self, data: &Value) -> Result<String, TemplateError> {
@@ -586,7 +556,7 @@ fn run(nodes: &[Node], cur: &Value, out: &mut String) -> Result<(), TemplateErro
             Node::Text(t) => out.push_str(t),
             Node::Path(p) => {
                 let vals = apply(p, vec![cur])?;
-                out.push_str(&vals.iter().map(go_print).collect::<Vec<_>>().join(" "));
+                out.push_str(&vals.iter().map(go_v).collect::<Vec<_>>().join(" "));
             }
             Node::Range(p, body) => {
                 let vals = apply(p, vec![cur])?;

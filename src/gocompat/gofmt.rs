@@ -1,8 +1,13 @@
-//! Go `fmt` / `strconv` number formatting.
+//! Go `fmt` / `strconv` formatting: numbers and the `%v` verb.
 //!
 //! calicoctl prints numbers through Go's formatting verbs (`%v`, `%.5g`,
 //! `%.f`) and `encoding/json`; users and scripts see those exact texts, so
-//! they are reproduced here digit for digit.
+//! they are reproduced here digit for digit. `%v` of composite values has one set of
+//! rules here ([`fmt_map`], [`fmt_slice`], [`fmt_struct`]) used by every printer: Go's `fmt`
+//! always prints map keys sorted (table columns, validation errors, go-template and jsonpath
+//! alike), so no caller gets to choose an order.
+
+use serde_json::Value;
 
 /// Decimal digits of a float: `digits` has no leading zeros (empty for zero)
 /// and the value is `0.digits × 10^dp`, mirroring strconv's `decimalSlice`.
@@ -163,6 +168,50 @@ pub fn fmt_v_float(f: f64) -> String {
     fmt_g_digits(neg, &shortest(f.abs()), -1, true)
 }
 
+/// A JSON number as Go prints the value it decodes to: integers (int64, else uint64) in
+/// decimal, anything else as a float64 spelled by `float` (`%v`, JSON, `%g` for float32…).
+pub fn number_text(n: &serde_json::Number, float: fn(f64) -> String) -> String {
+    if let Some(i) = n.as_i64() {
+        i.to_string()
+    } else if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        float(n.as_f64().unwrap_or(0.0))
+    }
+}
+
+/// `%v` of a map: `map[k1:v1 k2:v2]`, keys sorted bytewise as Go's `fmt` sorts string keys.
+pub fn fmt_map<'a>(entries: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let mut entries: Vec<(&str, String)> = entries.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let body: Vec<String> = entries.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("map[{}]", body.join(" "))
+}
+
+/// `%v` of a slice: `[a b c]`.
+pub fn fmt_slice(items: impl IntoIterator<Item = String>) -> String {
+    format!("[{}]", items.into_iter().collect::<Vec<_>>().join(" "))
+}
+
+/// `%v` of a struct: its field values in declaration order, `{a b c}`.
+pub fn fmt_struct(fields: impl IntoIterator<Item = String>) -> String {
+    format!("{{{}}}", fields.into_iter().collect::<Vec<_>>().join(" "))
+}
+
+/// Go `%v` of a value decoded from JSON into `interface{}`-like Go values (integers as
+/// int64/uint64, other numbers as float64, objects as maps): `<nil>`, `true`, `42`, `1e+06`,
+/// `[a b]`, `map[a:1 b:2]`.
+pub fn go_v(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => number_text(n, fmt_v_float),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => fmt_slice(a.iter().map(go_v)),
+        Value::Object(m) => fmt_map(m.iter().map(|(k, v)| (k.as_str(), go_v(v)))),
+    }
+}
+
 /// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits that round-trip the value as
 /// a float32 (how sigs.k8s.io/yaml turns a YAML float into a string: `1.10` → `1.1`,
 /// `1e6` → `1e+06`).
@@ -246,6 +295,14 @@ pub fn fmt_json_float(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_v_of_json_values() {
+        let v = serde_json::json!({"z": [1, 2.5, null], "a": {"y": true, "b": "s"}, "m": 1e6});
+        assert_eq!(go_v(&v), "map[a:map[b:s y:true] m:1e+06 z:[1 2.5 <nil>]]");
+        assert_eq!(go_v(&serde_json::json!(u64::MAX)), "18446744073709551615");
+        assert_eq!(fmt_struct(["a".to_string(), String::new()]), "{a }");
+    }
 
     #[test]
     fn v_float_reference_examples() {

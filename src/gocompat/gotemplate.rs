@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::gofmt::fmt_v_float;
+use super::gofmt::{fmt_map, fmt_slice, fmt_struct, fmt_v_float};
 
 /// A template parse or execution error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,31 +82,9 @@ impl GoValue {
             GoValue::Uint(u) => u.to_string(),
             GoValue::Float(f) => fmt_v_float(*f),
             GoValue::String(s) => s.clone(),
-            GoValue::Slice(v) => format!(
-                "[{}]",
-                v.iter().map(GoValue::print).collect::<Vec<_>>().join(" ")
-            ),
-            GoValue::Map(m) => {
-                let mut m = m.clone();
-                m.sort_by(|a, b| a.0.cmp(&b.0));
-                format!(
-                    "map[{}]",
-                    m.iter()
-                        .map(|(k, v)| format!("{k}:{}", v.print()))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            }
-            GoValue::Struct { fields, .. } => {
-                format!(
-                    "{{{}}}",
-                    fields
-                        .iter()
-                        .map(|f| f.value.print())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            }
+            GoValue::Slice(v) => fmt_slice(v.iter().map(GoValue::print)),
+            GoValue::Map(m) => fmt_map(m.iter().map(|(k, v)| (k.as_str(), v.print()))),
+            GoValue::Struct { fields, .. } => fmt_struct(fields.iter().map(|f| f.value.print())),
         }
     }
 
@@ -897,23 +875,21 @@ pub fn join(v: &GoValue, sep: &str, max: usize) -> String {
         }
         other => vec![other.print()],
     };
-    let mut out = String::new();
-    for (i, it) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(sep);
+    truncate_joined(items.join(sep), max)
+}
+
+/// calicoctl's `joinAndTruncate` cut: with `max > 0`, a text longer than `max` bytes keeps its
+/// first `max-3` bytes (backed off to a character boundary) plus `...`.
+pub fn truncate_joined(mut s: String, max: usize) -> String {
+    if max > 0 && s.len() > max {
+        let mut cut = max.saturating_sub(3);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
         }
-        out.push_str(it);
-        if max > 0 && out.len() > max {
-            let mut cut = max.saturating_sub(3);
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-            out.push_str("...");
-            return out;
-        }
+        s.truncate(cut);
+        s.push_str("...");
     }
-    out
+    s
 }
 
 /// A subset of Go's fmt.Sprintf: %v %s %d %t %q %f %g %x %% with widths.
