@@ -47,12 +47,9 @@ const GLOBAL_ONLY_NS: &str = "global() can only be used in an EntityRule namespa
 
 /// The Go validator's errors for one of the policy kinds (`kind.kind` selects the checks).
 /// `decoded` keeps lists given empty (see `Schema::decode_keeping_empty`): the staged Delete
-/// checks compare it as Go's `reflect.DeepEqual` does; the other checks read the stored form.
-pub fn validate(kind: &KindInfo, decoded: &Value) -> Vec<FieldError> {
-    let stored = super::schema::schema()
-        .decode(&kind.type_name(), decoded, false)
-        .unwrap_or_else(|_| decoded.clone());
-    let obj = &stored;
+/// checks compare it as Go's `reflect.DeepEqual` does; the other checks read `obj`, the stored
+/// form.
+pub fn validate(kind: &KindInfo, obj: &Value, decoded: &Value) -> Vec<FieldError> {
     let decoded_spec = decoded.get("spec").unwrap_or(&Value::Null);
     let mut r = Report::default();
     object_meta(obj, &mut r);

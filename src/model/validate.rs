@@ -126,22 +126,11 @@ fn recanonicalise(kind: &KindInfo, obj: &mut Value) {
     }
 }
 
-/// Whether Go's validator for `kind` is run here on the decoded form, where a list or map
-/// given empty is not nil (the struct validator walk; the policy kinds' validator picks the
-/// form each check needs).
-fn validates_decoded_form(kind: &KindInfo) -> bool {
-    CRD_KINDS.contains(&kind.kind) || kind.kind == "Node" || is_policy_kind(kind)
-}
-
-/// `obj` as the validator of `kind` sees it.
-fn validator_view<'a>(kind: &KindInfo, obj: &'a Value) -> std::borrow::Cow<'a, Value> {
-    if validates_decoded_form(kind) {
-        std::borrow::Cow::Borrowed(obj)
-    } else {
-        let mut o = obj.clone();
-        recanonicalise(kind, &mut o);
-        std::borrow::Cow::Owned(o)
-    }
+/// `obj` in its stored form (see [`recanonicalise`]).
+fn stored_form(kind: &KindInfo, obj: &Value) -> Value {
+    schema()
+        .decode(&kind.type_name(), obj, false)
+        .unwrap_or_else(|_| obj.clone())
 }
 
 /// The kinds calicoctl checks against their projectcalico.org/v3 CRD in etcd mode, with
@@ -320,20 +309,15 @@ pub fn default_and_validate(
     old: Option<&Value>,
 ) -> Result<(), ValidationError> {
     apply_defaults_with(kind, obj, false);
-    if !validates_decoded_form(kind) {
-        recanonicalise(kind, obj);
-    }
-    if is_policy_kind(kind) {
-        let errs = policy_errors(kind, obj, crd);
-        recanonicalise(kind, obj);
-        Errs(errs).result()?;
-        default_policy_after_validation(kind, obj, crd);
+    if is_policy_kind(kind) || !CRD_KINDS.contains(&kind.kind) {
+        let stored = stored_form(kind, obj);
+        let r = checks(kind, obj, &stored, crd);
+        *obj = stored;
+        r?;
+        if is_policy_kind(kind) {
+            default_policy_after_validation(kind, obj, crd);
+        }
         return Ok(());
-    }
-    if !CRD_KINDS.contains(&kind.kind) {
-        let r = validate(kind, obj);
-        recanonicalise(kind, obj);
-        return r;
     }
     let mut errs = struct_validate(kind, obj);
     // The CRD checks and storage see the marshalled form.
@@ -373,21 +357,14 @@ fn validate_offline(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError>
 }
 
 /// A policy kind's validator errors, then (`crd`: etcd mode; on Kubernetes the API server owns
-/// them) its CRD's OpenAPI and CEL errors.
-fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
-    let mut errs = super::policyvalid::validate(kind, obj);
+/// them) its CRD's OpenAPI and CEL errors, which read the stored form.
+fn policy_errors(kind: &KindInfo, decoded: &Value, stored: &Value, crd: bool) -> Vec<FieldError> {
+    let mut errs = super::policyvalid::validate(kind, stored, decoded);
     if crd && has_crd(kind) {
-        let stored = if validates_decoded_form(kind) {
-            let mut o = obj.clone();
-            recanonicalise(kind, &mut o);
-            std::borrow::Cow::Owned(o)
-        } else {
-            std::borrow::Cow::Borrowed(obj)
-        };
         errs.extend(super::openapi::validate(
             kind.kind,
             &kind.type_name(),
-            &stored,
+            stored,
             None,
         ));
     }
@@ -396,16 +373,26 @@ fn policy_errors(kind: &KindInfo, obj: &Value, crd: bool) -> Vec<FieldError> {
 
 /// The full validation for a create or update of `obj` (canonical, defaults applied).
 pub fn validate(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError> {
-    let view = validator_view(kind, obj);
-    let obj = view.as_ref();
+    checks(kind, obj, &stored_form(kind, obj), true)
+}
+
+/// The validator of `kind`. Go's validator reads the decoded struct, where a list or map given
+/// empty is not nil: the struct validator walk (CRD kinds, Node) and the staged Delete checks
+/// read `decoded`; the other checks were written for the `stored` form.
+fn checks(
+    kind: &KindInfo,
+    decoded: &Value,
+    stored: &Value,
+    crd: bool,
+) -> Result<(), ValidationError> {
     if is_policy_kind(kind) {
-        return Errs(policy_errors(kind, obj, true)).result();
+        return Errs(policy_errors(kind, decoded, stored, crd)).result();
     }
     // Node has no CRD but the same validator walk.
     if CRD_KINDS.contains(&kind.kind) || kind.kind == "Node" {
-        return validate_offline(kind, obj);
+        return validate_offline(kind, decoded);
     }
-
+    let obj = stored;
     let mut e = Errs(Vec::new());
     validate_metadata(obj, &mut e);
     if let Some(def) = schema().get(&kind.type_name())
