@@ -26,11 +26,11 @@ fn main() {
     );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let abs = fs::canonicalize(f).expect("canonical path");
+        // Relative to the package, not an absolute path: a build script output reused from
+        // another checkout sharing the target dir (scripts/fresh-clone.sh) must still resolve.
+        let name = f.file_name().unwrap().to_string_lossy();
         out.push_str(&format!(
-            "    ({:?}, include_str!({:?})),\n",
-            f.file_name().unwrap().to_string_lossy(),
-            abs.display().to_string()
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src/model/schema/{name}\"))),\n",
         ));
     }
     out.push_str("];\n");
