@@ -232,6 +232,11 @@ pub struct SeedArgs {
     /// Write Felix status reports (etcd).
     #[arg(long = "felix-reports")]
     pub felix_reports: bool,
+    /// The first N nodes get 5 × (N − n) extra allocations (in use, spread over their blocks),
+    /// so the top of `ipam check`'s node list has no ties: calicoctl orders tied nodes by Go's
+    /// random map order, so only tie-free data gives byte-comparable output.
+    #[arg(long = "top-nodes", default_value = "0")]
+    pub top_nodes: usize,
     #[arg(long, default_value = "64")]
     pub concurrency: usize,
 }

@@ -195,6 +195,12 @@ fn ip_add(base: IpAddr, off: u128) -> IpAddr {
     add_to_ip(base, off)
 }
 
+/// `--top-nodes`: the gap between two consecutive top nodes' counts, more than the borrowed
+/// allocations can move a node's count (at most 2 up or down at the default 2 %).
+const TOP_NODE_STEP: usize = 5;
+/// The first pod number of the `--top-nodes` extra allocations.
+const EXTRA_POD_BASE: usize = 1 << 40;
+
 async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
     let c = ctx.client().await.map_err(Failure::Stderr)?;
     let ds = c.ds.clone();
@@ -271,9 +277,18 @@ async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
                 let mut block = crate::ipam::new_block(cidr, &host);
                 let mut handles = Vec::new();
                 let k = a.ips_per_block.min(block.size());
-                for i in 0..k {
-                    let pod_no = idx as usize * k + i;
-                    let borrowed = n < live && pod_no % 100 < a.borrow_percent && a.nodes > 1;
+                // This block's share of the node's extra allocations (`--top-nodes`), after the
+                // free space of the node's earlier blocks.
+                let free = block.size() - k;
+                let extra = (TOP_NODE_STEP * a.top_nodes.saturating_sub(n))
+                    .saturating_sub(b * free)
+                    .min(free);
+                for i in 0..k + extra {
+                    // Extra allocations get pod numbers of their own, above every regular one,
+                    // and are never leaked or borrowed.
+                    let is_extra = i >= k;
+                    let pod_no = if is_extra { EXTRA_POD_BASE + idx as usize * block.size() + i } else { idx as usize * k + i };
+                    let borrowed = !is_extra && n < live && pod_no % 100 < a.borrow_percent && a.nodes > 1;
                     let owner = if borrowed { format!("node-{:05}", (n + 1) % live.max(1)) } else { host.clone() };
                     let handle = format!("k8s-pod-network.{:064x}", pod_no);
                     let mut attrs = BTreeMap::new();
@@ -282,7 +297,7 @@ async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
                     attrs.insert("pod".to_string(), format!("pod-{pod_no}"));
                     attrs.insert("timestamp".to_string(), "2025-06-01 10:05:12.123456789 +0000 UTC".to_string());
                     crate::ipam::allocate_ordinal(&mut block, i, &handle, &attrs);
-                    let leaked = n >= live || pod_no % 100 < a.leak_percent + a.borrow_percent && !borrowed;
+                    let leaked = !is_extra && (n >= live || pod_no % 100 < a.leak_percent + a.borrow_percent && !borrowed);
                     handles.push((handle, block.ip_at(i), owner, pod_no, leaked));
                 }
                 let put = |key: IpamKey, value: IpamValue| IpamKv { key, value, revision: String::new(), uid: None };
