@@ -1,4 +1,5 @@
-//! Embeds every `src/model/schema/*.schema` file so the binary carries its model.
+//! Embeds every `src/model/schema/*.schema` file so the binary carries its model, and
+//! generates the `KindId` enum of the kinds they define.
 use std::{env, fs, path::Path};
 
 fn main() {
@@ -36,4 +37,67 @@ fn main() {
     out.push_str("];\n");
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("schema_files.rs");
     fs::write(dest, out).expect("write schema_files.rs");
+    let kinds = kind_names(&files);
+    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("kind_ids.rs");
+    fs::write(dest, kind_id_enum(&kinds)).expect("write kind_ids.rs");
+}
+
+/// The resource kinds the schemas define: every `v3.` struct with `kind` and `metadata`
+/// fields, sorted (the registry `KINDS` keeps the same order).
+fn kind_names(files: &[std::path::PathBuf]) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(f).expect("read schema");
+        let mut current: Option<(String, bool, bool)> = None;
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["struct", name, ..] => {
+                    current = name
+                        .strip_prefix("v3.")
+                        .map(|n| (n.to_string(), false, false));
+                }
+                ["end", ..] => {
+                    if let Some((name, true, true)) = current.take() {
+                        kinds.push(name);
+                    }
+                }
+                ["kind", ..] => {
+                    if let Some(c) = current.as_mut() {
+                        c.1 = true;
+                    }
+                }
+                ["metadata", ..] => {
+                    if let Some(c) = current.as_mut() {
+                        c.2 = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    kinds.sort();
+    kinds
+}
+
+/// `KindId`: one variant per kind, in `kind_names` order.
+fn kind_id_enum(kinds: &[String]) -> String {
+    let mut out = String::from(
+        "/// One variant per `projectcalico.org/v3` kind (generated from the schemas, sorted).\n\
+         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n\
+         pub enum KindId {\n",
+    );
+    for k in kinds {
+        out.push_str(&format!("    {k},\n"));
+    }
+    out.push_str("}\n\nimpl KindId {\n    /// Every kind, in declaration order.\n    pub const ALL: &[KindId] = &[\n");
+    for k in kinds {
+        out.push_str(&format!("        KindId::{k},\n"));
+    }
+    out.push_str("    ];\n\n    /// The Kind as written in manifests.\n    pub fn name(self) -> &'static str {\n        match self {\n");
+    for k in kinds {
+        out.push_str(&format!("            KindId::{k} => {k:?},\n"));
+    }
+    out.push_str("        }\n    }\n}\n");
+    out
 }

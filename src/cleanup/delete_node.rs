@@ -9,19 +9,15 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::datastore::{Datastore, DatastoreError, ListOptions, Result};
+use crate::datastore::{Datastore, ListOptions, Result};
 use crate::ipam::{self, ReleaseMode, ReleaseOptions};
-use crate::model::kinds::{by_kind, str_at};
+use crate::model::kinds::{KindId, NodeScope, node_scoped_kinds, str_at};
 use crate::model::meta;
-
-fn kind(k: &str) -> Result<&'static crate::model::kinds::KindInfo> {
-    by_kind(k).ok_or_else(|| DatastoreError::Other(format!("no {k} kind")))
-}
 
 /// Deletes `name` with calicoctl's cleanup; returns the deleted Node. `revision` (from a file)
 /// only guards the final delete of the Node: the cleanup runs whatever it is.
 pub async fn delete_node(ds: &dyn Datastore, name: &str, revision: Option<&str>) -> Result<Value> {
-    let nk = kind("Node")?;
+    let nk = KindId::Node.info();
     let node = match ds.get(nk, "", name).await {
         Ok(n) => Some(n),
         Err(e) if e.is_not_found() => None,
@@ -29,7 +25,7 @@ pub async fn delete_node(ds: &dyn Datastore, name: &str, revision: Option<&str>)
     };
 
     // Workload endpoints: named for this node and on it.
-    let wk = kind("WorkloadEndpoint")?;
+    let wk = KindId::WorkloadEndpoint.info();
     let prefix = format!("{}-", name.replace('-', "--"));
     let weps: Vec<Value> = ds
         .list(wk, &ListOptions::default())
@@ -83,16 +79,27 @@ pub async fn delete_node(ds: &dyn Datastore, name: &str, revision: Option<&str>)
     ipam::release_host_affinities(ds, name, false).await?;
 
     // Objects that name the node.
-    for k in ["BGPPeer", "HostEndpoint"] {
-        let ki = kind(k)?;
-        for o in ds.list(ki, &ListOptions::default()).await?.items {
-            if str_at(&o, &["spec", "node"]) == name {
-                delete_if_there(ds, ki, &meta::name(&o)).await?;
+    for (ki, scope) in node_scoped_kinds() {
+        match scope {
+            NodeScope::SpecNode {
+                with_node_delete: true,
+                ..
+            } => {
+                for o in ds.list(ki, &ListOptions::default()).await?.items {
+                    if str_at(&o, &["spec", "node"]) == name {
+                        delete_if_there(ds, ki, &meta::name(&o)).await?;
+                    }
+                }
             }
+            NodeScope::NodeNamed { .. } => {
+                delete_if_there(ds, ki, &format!("node.{name}")).await?;
+            }
+            NodeScope::SpecNode {
+                with_node_delete: false,
+                ..
+            }
+            | NodeScope::None => {}
         }
-    }
-    for k in ["FelixConfiguration", "BGPConfiguration"] {
-        delete_if_there(ds, kind(k)?, &format!("node.{name}")).await?;
     }
     ds.delete(nk, "", name, revision).await
 }

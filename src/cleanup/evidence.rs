@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::datastore::client::Client;
 use crate::datastore::{Backend, Datastore, DatastoreError, ListOptions, Result};
 use crate::model::gotypes::format_go_duration;
-use crate::model::kinds::by_kind;
+use crate::model::kinds::KindId;
 use crate::model::meta;
 
 /// Where evidence comes from.
@@ -72,7 +72,7 @@ impl EvidenceSources {
             ..Default::default()
         };
         if let Some(kube) = &self.kube {
-            let nk = by_kind("Node").ok_or_else(|| DatastoreError::Other("no Node kind".into()))?;
+            let nk = KindId::Node.info();
             let mut names = BTreeSet::new();
             kube.ds
                 .scan(nk, &ListOptions::default(), &mut |n| {

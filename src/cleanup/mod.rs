@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::datastore::{Backend, Datastore, DatastoreError, Result};
 use crate::ipam::{self, ReleaseOptions};
 use crate::model::ipam::AffinityType;
-use crate::model::kinds::by_kind;
+use crate::model::kinds::{KindId, by_kind};
 
 pub use evidence::{Evidence, EvidenceSources, Snapshot, gather_evidence};
 pub use plan::{NodePlan, Plan, build_plan};
@@ -172,7 +172,7 @@ async fn apply_node(
         }
     }
     if let Some(node_ref) = &np.node_resource {
-        let nk = kind("Node")?;
+        let nk = KindId::Node.info();
         match ds.get(nk, "", &node_ref.name).await {
             Ok(cur) => {
                 let rv = crate::model::meta::resource_version(&cur);
@@ -282,7 +282,7 @@ async fn apply_node(
     {
         steps.step()?;
         let rev = (!n.resource_version.is_empty()).then_some(n.resource_version.as_str());
-        match ds.delete(kind("Node")?, "", &n.name, rev).await {
+        match ds.delete(KindId::Node.info(), "", &n.name, rev).await {
             Ok(_) => res.objects_deleted += 1,
             Err(e) if e.is_not_found() => {}
             Err(e) if e.is_conflict() => {

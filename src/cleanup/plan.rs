@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::evidence::{Evidence, Snapshot, k8s_name};
 use super::{DuplicateAddress, ObjRef, ip_of};
-use crate::datastore::{Backend, Datastore, DatastoreError, ListOptions, Result};
+use crate::datastore::{Backend, Datastore, ListOptions, Result};
 use crate::model::ipam::{AffinityType, IpamKey, IpamList, IpamValue};
-use crate::model::kinds::{by_kind, str_at};
+use crate::model::kinds::{KindId, NodeScope, node_scoped_kinds, str_at};
 use crate::model::meta;
 
 /// The whole plan (also the `-o json|yaml` document and the `--plan` input).
@@ -138,10 +138,6 @@ impl NodePlan {
     }
 }
 
-fn kind(k: &str) -> Result<&'static crate::model::kinds::KindInfo> {
-    by_kind(k).ok_or_else(|| DatastoreError::Other(format!("unknown kind {k}")))
-}
-
 struct NodeInfo {
     revision: String,
     k8s_name: String,
@@ -199,34 +195,40 @@ pub async fn build_plan(
     let etcd = ds.backend() == Backend::Etcd;
     // Calico Nodes.
     let mut nodes: BTreeMap<String, NodeInfo> = BTreeMap::new();
-    ds.scan(kind("Node")?, &ListOptions::default(), &mut |n| {
+    ds.scan(KindId::Node.info(), &ListOptions::default(), &mut |n| {
         nodes.insert(meta::name(&n), node_info(&n));
         Ok(())
     })
     .await?;
     // Node-scoped objects.
     let mut scoped: BTreeMap<String, Vec<ObjRef>> = BTreeMap::new();
-    for k in ["BGPPeer", "HostEndpoint", "CalicoNodeStatus"] {
-        ds.scan(kind(k)?, &ListOptions::default(), &mut |o| {
-            let n = str_at(&o, &["spec", "node"]);
-            if !n.is_empty() {
-                scoped.entry(n).or_default().push(obj_ref(k, &o));
+    for (ki, scope) in node_scoped_kinds() {
+        let k = ki.kind;
+        match scope {
+            NodeScope::SpecNode { .. } => {
+                ds.scan(ki, &ListOptions::default(), &mut |o| {
+                    let n = str_at(&o, &["spec", "node"]);
+                    if !n.is_empty() {
+                        scoped.entry(n).or_default().push(obj_ref(k, &o));
+                    }
+                    Ok(())
+                })
+                .await?;
             }
-            Ok(())
-        })
-        .await?;
-    }
-    for k in ["FelixConfiguration", "BGPConfiguration"] {
-        ds.scan(kind(k)?, &ListOptions::default(), &mut |o| {
-            if let Some(n) = meta::name(&o).strip_prefix("node.") {
-                scoped
-                    .entry(n.to_string())
-                    .or_default()
-                    .push(obj_ref(k, &o));
+            NodeScope::NodeNamed { .. } => {
+                ds.scan(ki, &ListOptions::default(), &mut |o| {
+                    if let Some(n) = meta::name(&o).strip_prefix("node.") {
+                        scoped
+                            .entry(n.to_string())
+                            .or_default()
+                            .push(obj_ref(k, &o));
+                    }
+                    Ok(())
+                })
+                .await?;
             }
-            Ok(())
-        })
-        .await?;
+            NodeScope::None => {}
+        }
     }
     // Host affinities.
     let mut affinities: BTreeMap<String, Vec<super::plan::AffinityRef>> = BTreeMap::new();
@@ -296,7 +298,7 @@ pub async fn build_plan(
                 evidence: ev,
                 k8s_node: k8s,
                 node_resource: info.map(|i| ObjRef {
-                    kind: "Node".into(),
+                    kind: KindId::Node.name().into(),
                     namespace: String::new(),
                     name: name.clone(),
                     resource_version: i.revision.clone(),
@@ -315,13 +317,14 @@ pub async fn build_plan(
     let mut pods_left: BTreeMap<String, usize> = BTreeMap::new();
     if !plans.is_empty() {
         ds.scan(
-            kind("WorkloadEndpoint")?,
+            KindId::WorkloadEndpoint.info(),
             &ListOptions::default(),
             &mut |w| {
                 let n = str_at(&w, &["spec", "node"]);
                 if let Some(p) = plans.get_mut(&n) {
                     if etcd {
-                        p.workload_endpoints.push(obj_ref("WorkloadEndpoint", &w));
+                        p.workload_endpoints
+                            .push(obj_ref(KindId::WorkloadEndpoint.name(), &w));
                     } else {
                         *pods_left.entry(n).or_default() += 1;
                     }

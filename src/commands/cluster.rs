@@ -135,7 +135,7 @@ pub async fn run(ctx: &mut Ctx, cmd: &ClusterCommand) -> CmdResult {
         crate::datastore::kdd::Mode::V3 => "/apis/projectcalico.org/v3",
     };
     for k in crate::model::kinds::KINDS {
-        if matches!(k.kind, "Node" | "WorkloadEndpoint" | "Profile") {
+        if !k.hooks.kdd.is_crd() {
             continue;
         }
         let path = format!("{base}/{}", k.plural.to_lowercase());

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::engine;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::{DatastoreArgs, DatastoreCommand, MigrateCommand};
-use crate::model::kinds::by_kind;
+use crate::model::kinds::KindId;
 
 /// Sets ClusterInformation `datastoreReady` (false = locked).
 async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
@@ -25,8 +25,7 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
     if !ready {
         c.ensure_initialized().await;
     }
-    let ci = by_kind("ClusterInformation")
-        .ok_or_else(|| Failure::Stderr("no ClusterInformation kind".into()))?;
+    let ci = KindId::ClusterInformation.info();
     let mut cur = c.get(ci, "", "default").await.map_err(|e| {
         Failure::Stderr(format!(
             "error retrieving ClusterInformation for {verb}: {e}"

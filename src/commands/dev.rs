@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::{DevArgs, DevCommand, SeedArgs};
 use crate::model::ipam::*;
-use crate::model::kinds::{API_VERSION, by_kind};
+use crate::model::kinds::{API_VERSION, KindId};
 use crate::model::schema::schema;
 
 pub async fn run(ctx: &mut Ctx, args: &DevArgs) -> CmdResult {
@@ -210,7 +210,7 @@ async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
         .map_err(|e| Failure::Stderr(format!("bad --pool-cidr: {e}")))?;
     let err = |e: crate::datastore::DatastoreError| Failure::Stderr(e.to_string());
     c.ensure_initialized().await;
-    let pk = by_kind("IPPool").ok_or_else(|| Failure::Stderr("no IPPool".into()))?;
+    let pk = KindId::IPPool.info();
     let pool_obj = json!({"kind": "IPPool", "apiVersion": API_VERSION, "metadata": {"name": "seed-pool"},
         "spec": {"cidr": pool.to_string(), "blockSize": a.block_size, "ipipMode": "Always", "natOutgoing": true}});
     let pool_obj = schema()
@@ -221,8 +221,8 @@ async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
         Err(e) if e.is_already_exists() => {}
         Err(e) => return Err(err(e)),
     }
-    let nk = by_kind("Node").ok_or_else(|| Failure::Stderr("no Node".into()))?;
-    let wk = by_kind("WorkloadEndpoint").ok_or_else(|| Failure::Stderr("no WEP".into()))?;
+    let nk = KindId::Node.info();
+    let wk = KindId::WorkloadEndpoint.info();
     let block_len = 1u128 << (pool.max_prefix_len() - a.block_size);
     let live = a.nodes.saturating_sub(a.dead_nodes);
     let now = chrono::Utc::now();

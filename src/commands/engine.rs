@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 
 use super::{Ctx, Failure, stdout_fail};
 use crate::cli::FileArgs;
-use crate::datastore::client::{Client, Reads};
+use crate::datastore::client::Client;
 use crate::datastore::{DatastoreError, resource_id};
-use crate::model::kinds::{API_VERSION, KindInfo, by_cli_name};
+use crate::model::kinds::{API_VERSION, ClientRule, KindId, KindInfo, by_cli_name};
 use crate::model::manifest::{self, ManifestError, Resource};
 use crate::model::meta;
 use crate::model::schema::schema;
@@ -163,9 +163,7 @@ pub fn client_version() -> String {
 /// The version-mismatch check: compares our version with ClusterInformation's (exact
 /// major.minor.patch). Errors are calicoctl's texts.
 pub async fn version_check(client: &Client) -> Result<(), String> {
-    let Some(ci) = crate::model::kinds::by_kind("ClusterInformation") else {
-        return Ok(());
-    };
+    let ci = KindId::ClusterInformation.info();
     let info = match client.get(ci, "", "default").await {
         Ok(i) => i,
         Err(e) if e.is_not_found() => return Ok(()),
@@ -279,7 +277,7 @@ pub fn reduce_metadata(obj: &Value) -> Value {
 }
 
 fn is_knp(res: &Resource) -> bool {
-    res.kind.kind == "NetworkPolicy" && meta::name(&res.obj).starts_with("knp.default.")
+    res.kind.is_k8s_policy(&meta::name(&res.obj))
 }
 
 /// libcalico prints the whole object with Go's `%v`.
@@ -444,12 +442,18 @@ pub async fn do_delete(
     let rev = (from_file && !rv.is_empty()).then_some(rv.as_str());
     let name = meta::name(&res.obj);
     // libcalico's client-side side effects of deleting a Node (etcd) or an IPPool.
-    let deleted = match res.kind.kind {
-        "Node" if client.ds.backend() == crate::datastore::Backend::Etcd => {
+    let deleted = match res.kind.hooks.client {
+        ClientRule::Node if client.ds.backend() == crate::datastore::Backend::Etcd => {
             crate::cleanup::delete_node::delete_node(client.ds.as_ref(), &name, rev).await
         }
-        "IPPool" => crate::ipam::delete_pool(client, &name, rev).await,
-        _ => {
+        ClientRule::IpPool => crate::ipam::delete_pool(client, &name, rev).await,
+        ClientRule::None
+        | ClientRule::Node
+        | ClientRule::BgpPeer
+        | ClientRule::Tier
+        | ClientRule::WorkloadEndpoint
+        | ClientRule::Singleton
+        | ClientRule::DefaultAllowProfile => {
             client
                 .delete(res.kind, &meta::namespace(&res.obj), &name, rev)
                 .await
@@ -462,18 +466,17 @@ pub async fn do_delete(
     }
 }
 
-/// Kinds with a write path of their own (initialisation, cleanup, the default profile, the
-/// Kubernetes policy rules): never batched.
-const UNBATCHED_KINDS: &[&str] = &["Node", "Profile", "KubernetesNetworkPolicy"];
-
-/// Whether a resource's create can go into a batch, ahead of the others of its file: no
+/// Whether a resource's create can go into a batch, ahead of the others of its file: the kind
+/// has no write path of its own (initialisation, cleanup, the default profile), no
 /// cross-object rule reads another object, and no kind of the file reads its kind.
-fn batchable(res: &Resource, kinds_in_file: &HashSet<&str>) -> bool {
-    let kind = res.kind.kind;
-    !res.kind.flags.readonly
-        && !UNBATCHED_KINDS.contains(&kind)
-        && Reads::of(kind).is_nothing()
-        && !kinds_in_file.iter().any(|k| Reads::of(k).includes(kind))
+fn batchable(res: &Resource, kinds_in_file: &HashSet<KindId>) -> bool {
+    let kind = res.kind;
+    !kind.flags.readonly
+        && kind.hooks.batchable
+        && kind.hooks.reads.is_nothing()
+        && !kinds_in_file
+            .iter()
+            .any(|k| k.info().hooks.reads.includes(kind.id))
         && meta::resource_version(&res.obj).is_empty()
 }
 
@@ -501,7 +504,7 @@ pub async fn create_batched(
     for r in resources {
         *seen.entry(identity(r)).or_default() += 1;
     }
-    let kinds_in_file: HashSet<&str> = resources.iter().map(|r| r.kind.kind).collect();
+    let kinds_in_file: HashSet<KindId> = resources.iter().map(|r| r.kind.id).collect();
     let mut objs = Vec::new();
     let mut idx = Vec::new();
     for (i, r) in resources.iter().enumerate() {
@@ -591,7 +594,7 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
 /// Runs `op` over resources as calicoctl does, one after the other in input order, but with
 /// bounded concurrency where that cannot be told apart: the input is cut into runs in which no
 /// two resources are the same object or have a cross-object rule between their kinds
-/// ([`Reads`]); a run starts only when the one before it has finished.
+/// (`KindInfo::hooks.reads`); a run starts only when the one before it has finished.
 pub async fn run_all<'a, F, Fut>(resources: &'a [Resource], op: F) -> Vec<Result<Value, String>>
 where
     F: Fn(usize, &'a Resource) -> Fut,
@@ -601,19 +604,19 @@ where
     let mut start = 0;
     while start < resources.len() {
         let mut ids = HashSet::new();
-        let mut kinds: HashSet<&str> = HashSet::new();
+        let mut kinds: HashSet<KindId> = HashSet::new();
         let mut end = start;
         while end < resources.len() {
             let r = &resources[end];
-            let reads = Reads::of(r.kind.kind);
+            let reads = r.kind.hooks.reads;
             let depends = kinds
                 .iter()
-                .any(|k| reads.includes(k) || Reads::of(k).includes(r.kind.kind));
+                .any(|k| reads.includes(*k) || k.info().hooks.reads.includes(r.kind.id));
             if end > start && (depends || ids.contains(&identity(r))) {
                 break;
             }
             ids.insert(identity(r));
-            kinds.insert(r.kind.kind);
+            kinds.insert(r.kind.id);
             end += 1;
         }
         let outs: Vec<Result<Value, String>> = stream::iter(start..end)

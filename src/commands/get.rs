@@ -10,7 +10,7 @@ use super::{CmdResult, Ctx, Failure};
 use crate::cli::GetArgs;
 use crate::datastore::ListOptions;
 use crate::datastore::client::Client;
-use crate::model::kinds::{ColumnCtx, by_kind};
+use crate::model::kinds::{ColumnCtx, KindId};
 use crate::model::meta;
 use crate::output::{self, OutputFormat, PrintOptions, Printed};
 
@@ -94,7 +94,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         }
     }
     let needs_asn = printed.iter().any(|pr| match pr {
-        Printed::List { kind, .. } | Printed::Object { kind, .. } => kind.kind == "Node",
+        Printed::List { kind, .. } | Printed::Object { kind, .. } => kind.uses_default_asn(),
     }) || matches!(format, OutputFormat::GoTemplate(_));
     let column_ctx = ColumnCtx {
         default_asn: if needs_asn {
@@ -131,7 +131,7 @@ async fn stream_list(
         print_namespace,
         no_headers: args.no_headers,
         column_ctx: ColumnCtx {
-            default_asn: if kind.kind == "Node" {
+            default_asn: if kind.uses_default_asn() {
                 default_asn(client).await
             } else {
                 String::new()
@@ -190,9 +190,7 @@ fn export(obj: &mut Value) {
 
 /// The cluster default AS number shown as `(64512)` in `get nodes -o wide`.
 pub async fn default_asn(client: &Client) -> String {
-    let Some(k) = by_kind("BGPConfiguration") else {
-        return "64512".into();
-    };
+    let k = KindId::BGPConfiguration.info();
     match client.get(k, "", "default").await {
         Ok(c) => c
             .get("spec")

@@ -14,7 +14,7 @@ use crate::datastore::{Datastore, ListOptions};
 use crate::gocompat::json::to_go_json_indent;
 use crate::gocompat::yaml::to_yaml;
 use crate::ipam::{self, ReleaseOptions, check, show};
-use crate::model::kinds::{by_kind, str_at};
+use crate::model::kinds::{KindId, str_at};
 use crate::model::meta;
 
 /// Exit code of `--fail-above` when a pool is above the threshold.
@@ -216,9 +216,7 @@ async fn services(
 
 /// The workloads that currently use an IP (for the live-workload guard).
 async fn ip_users(ds: &dyn Datastore, ip: IpAddr) -> Vec<String> {
-    let Some(wk) = by_kind("WorkloadEndpoint") else {
-        return Vec::new();
-    };
+    let wk = KindId::WorkloadEndpoint.info();
     let Ok(list) = ds.list(wk, &ListOptions::default()).await else {
         return Vec::new();
     };
@@ -581,7 +579,7 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
             "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order split the IP pools".into(),
         ));
     }
-    let pk = by_kind("IPPool").ok_or_else(|| Failure::Stderr("no IPPool kind".into()))?;
+    let pk = KindId::IPPool.info();
     let pool = match &a.name {
         Some(n) => c
             .get(pk, "", n)

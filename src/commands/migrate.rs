@@ -20,30 +20,18 @@ use crate::datastore::{Backend, DatastoreError, ListOptions};
 use crate::gocompat::json::to_go_json_indent;
 use crate::gocompat::yaml::to_yaml;
 use crate::model::ipam::{AffinityType, IpamKey, IpamKv, IpamList, IpamValue};
-use crate::model::kinds::{KindInfo, by_kind};
+use crate::model::kinds::{Builtin, Export, ExportRewrite, KINDS, KindId, KindInfo};
 use crate::model::meta;
 
-/// The kinds exported, in calicoctl's order, and whether they are listed in all namespaces.
-const EXPORT_ORDER: &[(&str, Option<&str>)] = &[
-    ("IPPool", None),
-    ("BGPPeer", None),
-    ("Tier", None),
-    ("GlobalNetworkPolicy", None),
-    ("StagedGlobalNetworkPolicy", None),
-    ("GlobalNetworkSet", None),
-    ("HostEndpoint", None),
-    ("KubeControllersConfiguration", None),
-    ("NetworkPolicy", None),
-    // calicoctl's quirk: these two are exported from namespace `default` only.
-    ("StagedNetworkPolicy", Some("default")),
-    ("StagedKubernetesNetworkPolicy", Some("default")),
-    ("NetworkSet", None),
-    ("Node", None),
-    ("BGPConfiguration", None),
-    ("FelixConfiguration", None),
-    ("IPReservation", None),
-    ("BGPFilter", None),
-];
+/// The kinds exported, in calicoctl's order, with their export rules.
+fn export_order() -> Vec<(&'static KindInfo, Export)> {
+    let mut v: Vec<_> = KINDS
+        .iter()
+        .filter_map(|k| k.hooks.export.map(|e| (k, e)))
+        .collect();
+    v.sort_by_key(|(_, e)| e.rank);
+    v
+}
 
 /// ClusterInformation annotation holding the digest of an import in progress.
 pub const IMPORT_MARKER: &str = "calicoctl.projectcalico.org/import-in-progress";
@@ -55,12 +43,8 @@ const FELIX_ACTIONS: &[&str] = &[
     "iptablesFilterDenyAction",
 ];
 
-fn kind(k: &str) -> Result<&'static KindInfo, Failure> {
-    by_kind(k).ok_or_else(|| Failure::Stderr(format!("unknown kind {k}")))
-}
-
 async fn cluster_information(c: &Client, verb: &str) -> Result<Value, Failure> {
-    c.get(kind("ClusterInformation")?, "", "default")
+    c.get(KindId::ClusterInformation.info(), "", "default")
         .await
         .map_err(|e| {
             Failure::Stderr(format!(
@@ -84,7 +68,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
         engine::version_check(&c).await.map_err(Failure::Stderr)?;
     }
     // The lock is checked first, on any datastore.
-    let ci = kind("ClusterInformation")?;
+    let ci = KindId::ClusterInformation.info();
     let ci = c.get(ci, "", "default").await.map_err(|e| {
         Failure::Stderr(format!(
             "error while checking if datastore was locked: error retrieving ClusterInformation: {e}"
@@ -103,10 +87,9 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
     let err = |e: DatastoreError| Failure::Stderr(e.to_string());
     // Calico node name -> Kubernetes node name.
     let mut renamed: std::collections::BTreeMap<String, String> = Default::default();
-    for (k, ns) in EXPORT_ORDER {
-        let Some(ki) = by_kind(k) else { continue };
+    for (ki, export) in export_order() {
         let opts = ListOptions {
-            namespace: ns.map(str::to_string),
+            namespace: export.namespace.map(str::to_string),
             name_prefix: None,
         };
         let list = c.list(ki, &opts).await.map_err(err)?;
@@ -114,9 +97,11 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
         for mut o in list.items {
             meta::strip_server_fields(&mut o);
             let name = meta::name(&o);
-            match *k {
-                "NetworkPolicy" if name.starts_with("knp.default.") => continue,
-                "Node" => {
+            if ki.is_k8s_policy(&name) {
+                continue;
+            }
+            match export.rewrite {
+                ExportRewrite::Node => {
                     let k8s = crate::cleanup::evidence::k8s_name(&o);
                     let has_ref = o
                         .get("spec")
@@ -135,13 +120,13 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
                     meta::set_meta_str(&mut o, "name", Some(&k8s));
                     renamed.insert(name, k8s);
                 }
-                "FelixConfiguration" | "BGPConfiguration" => {
+                ExportRewrite::PerNode | ExportRewrite::PerNodeFelix => {
                     if let Some(n) = name.strip_prefix("node.")
                         && let Some(k8s) = renamed.get(n)
                     {
                         meta::set_meta_str(&mut o, "name", Some(&format!("node.{k8s}")));
                     }
-                    if *k == "FelixConfiguration"
+                    if export.rewrite == ExportRewrite::PerNodeFelix
                         && let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut)
                     {
                         for f in FELIX_ACTIONS {
@@ -151,7 +136,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
                         }
                     }
                 }
-                _ => {}
+                ExportRewrite::None => {}
             }
             items.push(o);
         }
@@ -288,7 +273,7 @@ fn kv_from_json(v: &Value) -> Result<IpamKv, String> {
 
 /// Sets (or clears) the import marker and `datastoreReady`.
 async fn mark(c: &Client, marker: Option<&str>, ready: Option<bool>) -> Result<(), Failure> {
-    let ck = kind("ClusterInformation")?;
+    let ck = KindId::ClusterInformation.info();
     let mut ci = cluster_information(c, "importing").await?;
     meta::set_annotation(&mut ci, IMPORT_MARKER, marker);
     if let (Some(r), Some(s)) = (ready, ci.get_mut("spec").and_then(Value::as_object_mut)) {
@@ -303,19 +288,12 @@ async fn mark(c: &Client, marker: Option<&str>, ready: Option<bool>) -> Result<(
 }
 
 /// Names EnsureInitialized creates, which do not count as "existing Calico resources".
-fn is_builtin(kind: &str, name: &str) -> bool {
-    matches!(
-        (kind, name),
-        (
-            "Tier",
-            "default"
-                | "kube-admin"
-                | "kube-baseline"
-                | "adminnetworkpolicy"
-                | "baselineadminnetworkpolicy"
-        ) | ("ClusterInformation", "default")
-            | ("Profile", "projectcalico-default-allow")
-    ) || kind == "Node"
+fn is_builtin(kind: &KindInfo, name: &str) -> bool {
+    match kind.hooks.builtin {
+        Builtin::None => false,
+        Builtin::Names(names) => names.contains(&name),
+        Builtin::All => true,
+    }
 }
 
 pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) -> CmdResult {
@@ -364,7 +342,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
 
     // The CRDs must be installed (calicoctl applies them; we ask the admin to, see docs).
     c.ds
-        .list(kind("IPPool")?, &ListOptions::default())
+        .list(KindId::IPPool.info(), &ListOptions::default())
         .await
         .map_err(|e| {
             Failure::Stderr(format!(
@@ -375,15 +353,15 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
     let ci = cluster_information(&c, "importing").await?;
     let resume = meta::annotations(&ci).get(IMPORT_MARKER) == Some(&digest);
     if !resume {
-        for (k, _) in EXPORT_ORDER {
-            let Some(ki) = by_kind(k) else { continue };
+        for (ki, _) in export_order() {
             let l =
                 c.ds.list(ki, &ListOptions::default())
                     .await
                     .map_err(|e| Failure::Stderr(e.to_string()))?;
-            if l.items.iter().any(|o| !is_builtin(k, &meta::name(o))) {
+            if l.items.iter().any(|o| !is_builtin(ki, &meta::name(o))) {
                 return Err(Failure::Stderr(format!(
-                    "datastore already has Calico resources: found existing Calico {k} resource. Clear out all Calico resources by deleting all Calico CRDs"
+                    "datastore already has Calico resources: found existing Calico {} resource. Clear out all Calico resources by deleting all Calico CRDs",
+                    ki.kind
                 )));
             }
         }
@@ -449,7 +427,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         return Err(Failure::Stderr(msg));
     }
     // ClusterInformation: the exported identity, still locked.
-    let ck = kind("ClusterInformation")?;
+    let ck = KindId::ClusterInformation.info();
     let mut cur = cluster_information(&c, "importing").await?;
     if let (Some(dst), Some(src)) = (
         cur.get_mut("spec").and_then(Value::as_object_mut),

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use crate::cli::{NodeArgs, NodeAutodetectArgs, NodeCommand, ReportFormat};
 use crate::host::autodetect::{self, Detection};
+use crate::model::kinds::KindId;
 
 fn format(f: ReportFormat) -> StatusFormat {
     match f {
@@ -89,8 +90,7 @@ async fn autodetect(ctx: &mut Ctx, a: &NodeAutodetectArgs) -> CmdResult {
     if a.check_datastore {
         let name = a.name.clone().unwrap_or_else(hostname);
         let c = ctx.client().await.map_err(super::engine::client_failure)?;
-        let nk = crate::model::kinds::by_kind("Node")
-            .ok_or_else(|| Failure::Stderr("no Node kind".into()))?;
+        let nk = KindId::Node.info();
         let nodes = c
             .list(nk, &crate::datastore::ListOptions::default())
             .await

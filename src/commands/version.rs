@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::engine::client_version;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::VersionArgs;
-use crate::model::kinds::by_kind;
+use crate::model::kinds::KindId;
 
 /// The git commit baked in at build time.
 pub const GIT_COMMIT: &str = env!("CALICOCTL_GIT_COMMIT");
@@ -46,9 +46,7 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
         }
         Err(e) => return Err(Failure::Stderr(e)),
     };
-    let Some(ci) = by_kind("ClusterInformation") else {
-        return Ok(0);
-    };
+    let ci = KindId::ClusterInformation.info();
     let mut last: Option<(String, String)> = None;
     loop {
         match client.get(ci, "", "default").await {

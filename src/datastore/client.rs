@@ -7,9 +7,9 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use super::etcd::DEFAULT_ALLOW_PROFILE;
+use super::etcd::{DEFAULT_ALLOW_PROFILE, is_default_allow};
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
-use crate::model::kinds::{API_VERSION, KindInfo, TIERED_POLICY_KINDS, by_kind, str_at};
+use crate::model::kinds::{API_VERSION, ClientRule, KindId, KindInfo, TIERED_POLICY_KINDS, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::{
@@ -24,48 +24,6 @@ pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
     ("kube-baseline", 10_000_000.0, Some("Pass")),
 ];
 
-/// What a write (create, update or delete) of a kind reads of other stored objects: its
-/// cross-object rules. A write of one of these kinds earlier in the same command must have
-/// landed before it runs, and a later one must wait for it, for a command to behave as
-/// calicoctl's one-by-one processing in file order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reads {
-    Kinds(&'static [&'static str]),
-    /// Node deletion cleans up after the node across many kinds.
-    Everything,
-}
-
-impl Reads {
-    pub fn of(kind: &str) -> Reads {
-        match kind {
-            // Overlap with other pools (and blockSize against existing blocks).
-            "IPPool" => Reads::Kinds(&["IPPool"]),
-            // The tier a policy names must exist.
-            "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy" => Reads::Kinds(&["Tier"]),
-            // A tier that still holds policies cannot be deleted.
-            "Tier" => Reads::Kinds(TIERED_POLICY_KINDS),
-            "Node" => Reads::Everything,
-            // The filters a peer names must exist.
-            "BGPPeer" => Reads::Kinds(&["BGPFilter"]),
-            _ => Reads::Kinds(&[]),
-        }
-    }
-
-    pub fn includes(self, kind: &str) -> bool {
-        match self {
-            Reads::Kinds(k) => k.contains(&kind),
-            Reads::Everything => true,
-        }
-    }
-
-    pub fn is_nothing(self) -> bool {
-        self == Reads::Kinds(&[])
-    }
-}
-
 /// A datastore plus libcalico's client-side semantics.
 #[derive(Clone)]
 pub struct Client {
@@ -78,11 +36,6 @@ fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
         value: Some(value.to_string()),
         reason: reason.to_string(),
     }]))
-}
-
-/// The profile every datastore pretends to have, which libcalico refuses to change.
-fn is_default_allow(kind: &KindInfo, name: &str) -> bool {
-    kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE
 }
 
 fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
@@ -131,7 +84,7 @@ impl Client {
         for v in &mut l.items {
             read_defaults(kind, v);
         }
-        if kind.kind == "Tier" {
+        if kind.hooks.client == ClientRule::Tier {
             // calicoctl lists tiers by order, nil orders last (stable).
             l.items.sort_by(|a, b| {
                 let oa = a
@@ -155,7 +108,7 @@ impl Client {
 
     /// Whether `scan_pages` yields objects in `list`'s order (Tiers are sorted after reading).
     pub fn streams_in_order(kind: &KindInfo) -> bool {
-        kind.kind != "Tier"
+        kind.hooks.client != ClientRule::Tier
     }
 
     /// `list` one page at a time with read defaults applied (see `Datastore::scan_pages`);
@@ -179,10 +132,10 @@ impl Client {
     /// Defaults + validation + identity, without writing (used by create and dry runs).
     pub async fn prepare_create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         // libcalico looks for a policy's tier before anything else.
-        if TIERED_POLICY_KINDS.contains(&kind.kind) {
+        if kind.is_tiered() {
             self.check_tier_exists(obj).await?;
         }
-        if kind.kind == "BGPPeer" {
+        if kind.hooks.client == ClientRule::BgpPeer {
             self.check_filters_exist(obj).await?;
         }
         let rv = meta::resource_version(obj);
@@ -194,7 +147,7 @@ impl Client {
             ));
         }
         let mut o = obj.clone();
-        if kind.kind == "IPPool" {
+        if kind.hooks.client == ClientRule::IpPool {
             self.check_pool(kind, &mut o, None).await?;
         }
         self.write_rules(kind, &mut o, None)?;
@@ -222,7 +175,7 @@ impl Client {
                 ),
             });
         }
-        if kind.kind == "Node" {
+        if kind.hooks.client == ClientRule::Node {
             self.ensure_initialized().await;
         }
         self.ds.create(kind, &o).await
@@ -232,12 +185,12 @@ impl Client {
     /// libcalico adds for storage. `old` is the stored object an update replaces.
     fn write_rules(&self, kind: &KindInfo, o: &mut Value, old: Option<&Value>) -> Result<()> {
         let etcd = self.crd_checks();
-        if etcd && kind.kind == "WorkloadEndpoint" {
+        if etcd && kind.hooks.client == ClientRule::WorkloadEndpoint {
             assign_wep_name(o).map_err(DatastoreError::Validation)?;
         }
         default_and_validate(kind, o, etcd, old).map_err(DatastoreError::Validation)?;
         check_singleton(kind, o)?;
-        if etcd && kind.kind == "WorkloadEndpoint" {
+        if etcd && kind.hooks.client == ClientRule::WorkloadEndpoint {
             wep_storage_labels(o);
         }
         Ok(())
@@ -247,24 +200,23 @@ impl Client {
     pub async fn prepare_update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let mut o = obj.clone();
         // The CRDs' transition rules compare with the stored object (only IPPool has any).
-        let old = match kind.kind {
-            "IPPool" => {
-                match self
-                    .ds
-                    .get(kind, &meta::namespace(&o), &meta::name(&o))
-                    .await
-                {
-                    Ok(cur) => Some(cur),
-                    Err(e) if e.is_not_found() => None,
-                    Err(e) => return Err(e),
-                }
+        let old = if kind.hooks.client == ClientRule::IpPool {
+            match self
+                .ds
+                .get(kind, &meta::namespace(&o), &meta::name(&o))
+                .await
+            {
+                Ok(cur) => Some(cur),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
             }
-            _ => None,
+        } else {
+            None
         };
-        if kind.kind == "IPPool" {
+        if kind.hooks.client == ClientRule::IpPool {
             self.check_pool(kind, &mut o, old.as_ref()).await?;
         }
-        if kind.kind == "BGPPeer" {
+        if kind.hooks.client == ClientRule::BgpPeer {
             self.check_filters_exist(&o).await?;
         }
         self.write_rules(kind, &mut o, old.as_ref())?;
@@ -298,7 +250,7 @@ impl Client {
         if is_default_allow(kind, name) {
             return Err(default_allow_unsupported("Delete", "deleted"));
         }
-        if kind.kind == "Tier" {
+        if kind.hooks.client == ClientRule::Tier {
             self.check_tier_delete(name).await?;
         }
         self.ds.delete(kind, ns, name, revision).await
@@ -316,8 +268,7 @@ impl Client {
             return Err(refuse("Delete", format!("Cannot delete {name} tier")));
         }
         for k in TIERED_POLICY_KINDS {
-            let Some(kind) = by_kind(k) else { continue };
-            let policies = self.ds.list(kind, &ListOptions::default()).await?;
+            let policies = self.ds.list(k.info(), &ListOptions::default()).await?;
             if policies
                 .items
                 .iter()
@@ -341,8 +292,7 @@ impl Client {
         if names.is_empty() {
             return Ok(());
         }
-        let fk = by_kind("BGPFilter")
-            .ok_or_else(|| DatastoreError::Other("no BGPFilter kind".into()))?;
+        let fk = KindId::BGPFilter.info();
         let mut missing = Vec::new();
         for n in names {
             match self.ds.get(fk, "", &n).await {
@@ -362,7 +312,7 @@ impl Client {
     }
 
     /// A created policy's tier must exist. Like every rule that reads another kind, this is
-    /// listed in [`Reads::of`], or commands may run the two writes concurrently.
+    /// listed in the kind's `hooks.reads`, or commands may run the two writes concurrently.
     async fn check_tier_exists(&self, o: &Value) -> Result<()> {
         let tier = str_at(o, &["spec", "tier"]);
         let tier = if tier.is_empty() {
@@ -370,7 +320,7 @@ impl Client {
         } else {
             tier
         };
-        let tk = by_kind("Tier").ok_or_else(|| DatastoreError::Other("no Tier kind".into()))?;
+        let tk = KindId::Tier.info();
         match self.ds.get(tk, "", &tier).await {
             Ok(_) => Ok(()),
             // The default tier is created on demand, as EnsureInitialized would have.
@@ -466,7 +416,7 @@ impl Client {
 
     /// The first other pool whose CIDR overlaps `cidr`.
     async fn pool_overlap(&self, o: &Value, new: IpNet) -> Result<Option<FieldError>> {
-        let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
+        let pk = KindId::IPPool.info();
         let pools = self.ds.list(pk, &ListOptions::default()).await?;
         for p in pools
             .items
@@ -494,16 +444,14 @@ impl Client {
     /// Best-effort `EnsureInitialized`: ClusterInformation `default` and the built-in tiers.
     /// Errors are ignored, as in calicoctl.
     pub async fn ensure_initialized(&self) {
-        let Some(ci) = by_kind("ClusterInformation") else {
-            return;
-        };
+        let ci = KindId::ClusterInformation.info();
         // libcalico appends the datastore's own cluster type, `kdd`, on Kubernetes.
         let own_type = (self.ds.backend() == Backend::Kubernetes).then_some("kdd");
         match self.ds.get(ci, "", "default").await {
             Err(e) if e.is_not_found() => {
                 let guid = uuid::Uuid::new_v4().simple().to_string();
                 let mut raw = json!({
-                    "kind": "ClusterInformation",
+                    "kind": ci.kind,
                     "apiVersion": API_VERSION,
                     "metadata": {"name": "default", "uid": uuid::Uuid::new_v4().to_string(),
                                  "creationTimestamp": crate::model::gotypes::now_rfc3339()},
@@ -563,7 +511,7 @@ impl Client {
     }
 
     async fn ensure_tiers(&self) {
-        let Some(tk) = by_kind("Tier") else { return };
+        let tk = KindId::Tier.info();
         // Created blindly, as libcalico does: an existing tier makes the create fail, but on
         // Kubernetes the API server still answers with its warnings, which calicoctl prints.
         for (name, order, action) in DEFAULT_TIERS {
@@ -572,7 +520,7 @@ impl Client {
                 spec["defaultAction"] = json!(a);
             }
             let mut obj = json!({
-                "kind": "Tier", "apiVersion": API_VERSION,
+                "kind": tk.kind, "apiVersion": API_VERSION,
                 "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
                              "creationTimestamp": crate::model::gotypes::now_rfc3339()},
                 "spec": spec
@@ -590,7 +538,7 @@ impl Client {
 
 /// libcalico keeps one KubeControllersConfiguration, named `default` (checked after validation).
 fn check_singleton(kind: &KindInfo, o: &Value) -> Result<()> {
-    if kind.kind == "KubeControllersConfiguration" && meta::name(o) != "default" {
+    if kind.hooks.client == ClientRule::Singleton && meta::name(o) != "default" {
         return Err(DatastoreError::Other(
             "Cannot create a Kube Controllers Configuration resource with a name other than \"default\"".into(),
         ));
@@ -600,7 +548,7 @@ fn check_singleton(kind: &KindInfo, o: &Value) -> Result<()> {
 
 /// Defaults libcalico applies when *reading* some kinds (e.g. pools missing newer fields).
 fn read_defaults(kind: &KindInfo, v: &mut Value) {
-    if kind.kind == "IPPool" {
+    if kind.hooks.client == ClientRule::IpPool {
         let rv = meta::resource_version(v);
         apply_defaults(kind, v);
         if !rv.is_empty() {

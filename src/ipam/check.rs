@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::list_pools;
 use crate::datastore::{Datastore, DatastoreError, JsonStr, ListOptions};
 use crate::model::ipam::{AllocationAttribute, IpamKey, IpamList, IpamValue};
-use crate::model::kinds::{by_kind, str_at};
+use crate::model::kinds::{KindId, str_at};
 use crate::model::meta;
 
 /// The handle libcalico gives the addresses Windows reserves in each block.
@@ -182,9 +182,7 @@ fn describe(attr: &AllocationAttribute) -> String {
 pub async fn cluster_info(
     ds: &dyn Datastore,
 ) -> crate::datastore::Result<(String, String, bool, String)> {
-    let Some(k) = by_kind("ClusterInformation") else {
-        return Ok(Default::default());
-    };
+    let k = KindId::ClusterInformation.info();
     let ci = ds.get(k, "", "default").await?;
     let spec = ci.get("spec").cloned().unwrap_or(Value::Null);
     Ok((
@@ -638,7 +636,8 @@ pub async fn check(
     writeln!(out, "Loading all nodes.")?;
     opts.phase("loading nodes");
     let mut ntunnel = 0;
-    if let Some(nk) = by_kind("Node") {
+    {
+        let nk = KindId::Node.info();
         let mut seen: Vec<(String, String)> = Vec::new();
         ds.scan(nk, &ListOptions::default(), &mut |n| {
             let name = meta::name(&n);
@@ -664,10 +663,10 @@ pub async fn check(
 
     writeln!(out, "Loading all service load balancer IPs.")?;
     let services = services.map_err(CheckError::Kubernetes)?;
-    let kcc = match by_kind("KubeControllersConfiguration") {
-        Some(k) => Some(ds.get(k, "", "default").await?),
-        None => None,
-    };
+    let kcc = Some(
+        ds.get(KindId::KubeControllersConfiguration.info(), "", "default")
+            .await?,
+    );
     match kcc
         .as_ref()
         .map(|k| &k["spec"]["controllers"]["loadBalancer"])
@@ -699,7 +698,8 @@ pub async fn check(
     writeln!(out, "Loading all workload endpoints.")?;
     opts.phase("loading workload endpoints");
     let mut nwep = 0;
-    if let Some(wk) = by_kind("WorkloadEndpoint") {
+    {
+        let wk = KindId::WorkloadEndpoint.info();
         // The owners are recorded as they come; the lines (--show-all-ips) after the scan.
         let mut seen: Vec<(IpKey, u32)> = Vec::new();
         let mut add = |ns: &str, name: &str, nets: &mut dyn Iterator<Item = &str>| {

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 use crate::datastore::{Datastore, DatastoreError, ListOptions, Result};
 use crate::model::ipam::*;
-use crate::model::kinds::{by_kind, str_at};
+use crate::model::kinds::{KindId, str_at};
 
 /// libcalico's retry bound for every CAS loop.
 pub const DATASTORE_RETRIES: usize = 100;
@@ -29,7 +29,7 @@ pub struct Pool {
 
 /// Reads all IP pools (in datastore list order).
 pub async fn list_pools(ds: &dyn Datastore) -> Result<Vec<Pool>> {
-    let k = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
+    let k = KindId::IPPool.info();
     let l = ds.list(k, &ListOptions::default()).await?;
     Ok(l.items
         .iter()
@@ -445,9 +445,7 @@ async fn ensure_consistent_affinity(
     else {
         return Ok(());
     };
-    let Some(nk) = by_kind("Node") else {
-        return Ok(());
-    };
+    let nk = KindId::Node.info();
     let node = match ds.get(nk, "", host).await {
         Ok(n) => n,
         Err(e) if e.is_not_found() => return Ok(()),
@@ -858,7 +856,7 @@ pub async fn delete_pool(
     name: &str,
     revision: Option<&str>,
 ) -> Result<serde_json::Value> {
-    let pk = by_kind("IPPool").ok_or_else(|| DatastoreError::Other("no IPPool kind".into()))?;
+    let pk = KindId::IPPool.info();
     let mut pool = client.get(pk, "", name).await?;
     let disabled = pool
         .pointer("/spec/disabled")

@@ -6,17 +6,245 @@ use serde_json::Value;
 
 use crate::gocompat::gofmt::{fmt_v_float, go_v};
 use crate::gocompat::gotemplate::truncate_joined;
+use crate::model::validate::{self as v, FieldError};
 
 /// The API version every resource carries.
 pub const API_VERSION: &str = "projectcalico.org/v3";
 
+include!(concat!(env!("OUT_DIR"), "/kind_ids.rs"));
+
+impl KindId {
+    /// The registry entry of the kind.
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
+    }
+}
+
 /// The policy kinds that live in a Tier.
-pub const TIERED_POLICY_KINDS: &[&str] = &[
-    "GlobalNetworkPolicy",
-    "NetworkPolicy",
-    "StagedGlobalNetworkPolicy",
-    "StagedNetworkPolicy",
+pub const TIERED_POLICY_KINDS: &[KindId] = &[
+    KindId::GlobalNetworkPolicy,
+    KindId::NetworkPolicy,
+    KindId::StagedGlobalNetworkPolicy,
+    KindId::StagedNetworkPolicy,
 ];
+
+/// What a write (create, update or delete) of a kind reads of other stored objects: its
+/// cross-object rules. A write of one of these kinds earlier in the same command must have
+/// landed before it runs, and a later one must wait for it, for a command to behave as
+/// calicoctl's one-by-one processing in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    Kinds(&'static [KindId]),
+    /// Node deletion cleans up after the node across many kinds.
+    Everything,
+}
+
+impl Reads {
+    pub fn includes(self, kind: KindId) -> bool {
+        match self {
+            Reads::Kinds(k) => k.contains(&kind),
+            Reads::Everything => true,
+        }
+    }
+
+    pub fn is_nothing(self) -> bool {
+        self == Reads::Kinds(&[])
+    }
+}
+
+/// Which of libcalico's validators a kind goes through (see `validate`).
+#[derive(Debug, Clone, Copy)]
+pub enum Validation {
+    /// The struct validator walk, then in etcd mode the v3 CRD's defaults, OpenAPI checks and
+    /// CEL rules; `then` runs once all of that passed (libcalico's client checks).
+    Crd {
+        then: Option<fn(&Value) -> Vec<FieldError>>,
+    },
+    /// The struct validator walk alone (no CRD).
+    StructWalk,
+    /// The policy validator (`policyvalid`); `crd`: the kind has a v3 CRD whose checks apply.
+    Policy { checks: PolicyChecks, crd: bool },
+    /// Metadata and enum checks only.
+    Plain,
+    /// Metadata and enum checks plus the workload endpoint rules.
+    WorkloadEndpoint,
+    /// Metadata and enum checks; the one object must be named `default`.
+    NamedDefault,
+}
+
+/// The checks `policyvalid` runs for a policy-like kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyChecks {
+    /// Calico (staged) network policies: spec fields, rules, tier and name rules.
+    Policy,
+    /// StagedKubernetesNetworkPolicy: the staged action and the Delete rules.
+    StagedKubernetes,
+    /// Profiles: rules and labelsToApply.
+    Profile,
+    /// (Global)NetworkSets: nets and the reserved namespace label.
+    NetworkSet,
+}
+
+/// libcalico's client-side rules of a kind beyond defaults and validation (at most one each;
+/// a tiered policy's tier check goes by [`KindInfo::is_tiered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRule {
+    None,
+    /// The BGPFilters a peer names must exist.
+    BgpPeer,
+    /// Pool checks (CIDR, overlap, blocks), defaults on read, and IPAM cleanup on delete.
+    IpPool,
+    /// EnsureInitialized on create; on etcd a delete cleans up after the node.
+    Node,
+    /// Listed by order; only an empty tier may be deleted.
+    Tier,
+    /// In etcd mode the name is assigned and the storage labels set.
+    WorkloadEndpoint,
+    /// One object, named `default`.
+    Singleton,
+    /// The datastores synthesise `projectcalico-default-allow`, which cannot be changed.
+    DefaultAllowProfile,
+}
+
+/// How the Kubernetes datastore stores a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KddMapping {
+    /// A custom resource named by the kind's plural.
+    Crd,
+    /// A custom resource whose crd.projectcalico.org/v1 plural and kind differ from v3's.
+    CrdRenamedInV1 {
+        plural: &'static str,
+        kind: &'static str,
+    },
+    /// Read from and written to the Kubernetes Node.
+    K8sNode,
+    /// Read from pods (written only by the CNI plugin).
+    Pod,
+    /// Synthesised from namespaces and service accounts (read only).
+    NamespaceOrServiceAccount,
+}
+
+impl KddMapping {
+    /// Whether the kind is a custom resource (the others live in Kubernetes' own objects).
+    pub fn is_crd(self) -> bool {
+        match self {
+            KddMapping::Crd | KddMapping::CrdRenamedInV1 { .. } => true,
+            KddMapping::K8sNode | KddMapping::Pod | KddMapping::NamespaceOrServiceAccount => false,
+        }
+    }
+}
+
+/// Where `datastore migrate export` puts a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Export {
+    /// Position in calicoctl's export order.
+    pub rank: u8,
+    /// calicoctl's quirk: some kinds are exported from one namespace only.
+    pub namespace: Option<&'static str>,
+    pub rewrite: ExportRewrite,
+}
+
+/// What export changes in an object (etcd node names become Kubernetes node names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportRewrite {
+    None,
+    /// The node takes its Kubernetes name (every node needs a `k8s` orchestrator reference).
+    Node,
+    /// A `node.<name>` object follows its node's new name.
+    PerNode,
+    /// As `PerNode`, and the Felix action fields are title-cased.
+    PerNodeFelix,
+}
+
+/// How objects of a kind belong to one node (what node cleanup removes with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeScope {
+    None,
+    /// `spec.node` names the node; `with_node_delete`: libcalico's node delete removes them too.
+    SpecNode {
+        rank: u8,
+        with_node_delete: bool,
+    },
+    /// Named `node.<name>`.
+    NodeNamed {
+        rank: u8,
+    },
+}
+
+/// The kinds whose objects belong to a node, in calicoctl's order: the `spec.node` ones, then
+/// the `node.<name>` ones.
+pub fn node_scoped_kinds() -> Vec<(&'static KindInfo, NodeScope)> {
+    let key = |s: &NodeScope| match *s {
+        NodeScope::None => (0, 0),
+        NodeScope::SpecNode { rank, .. } => (1, rank),
+        NodeScope::NodeNamed { rank } => (2, rank),
+    };
+    let mut v: Vec<_> = KINDS
+        .iter()
+        .map(|k| (k, k.hooks.node_scope))
+        .filter(|(_, s)| *s != NodeScope::None)
+        .collect();
+    v.sort_by_key(|(_, s)| key(s));
+    v
+}
+
+/// Objects Calico creates itself (EnsureInitialized, synthesised): an import target holding only
+/// these counts as empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    None,
+    Names(&'static [&'static str]),
+    All,
+}
+
+/// The per-kind hooks the layers below the commands read; the strategies are matched with no
+/// catch-all arm, so a new strategy is named by the compiler wherever it matters.
+#[derive(Debug, Clone, Copy)]
+pub struct Hooks {
+    /// libcalico's client-side defaults on create and update (before the CRD defaults).
+    pub defaults: Option<fn(&mut Value)>,
+    pub validation: Validation,
+    pub client: ClientRule,
+    pub reads: Reads,
+    /// Whether a create may join a batch (kinds with a write path of their own may not).
+    pub batchable: bool,
+    pub kdd: KddMapping,
+    pub export: Option<Export>,
+    pub builtin: Builtin,
+    pub node_scope: NodeScope,
+    /// Name prefix of the Kubernetes policies this kind shows: calicoctl may not change them.
+    pub k8s_policy_prefix: Option<&'static str>,
+}
+
+impl Hooks {
+    /// A kind with no special rules.
+    pub const PLAIN: Hooks = Hooks {
+        defaults: None,
+        validation: Validation::Plain,
+        client: ClientRule::None,
+        reads: Reads::Kinds(&[]),
+        batchable: true,
+        kdd: KddMapping::Crd,
+        export: None,
+        builtin: Builtin::None,
+        node_scope: NodeScope::None,
+        k8s_policy_prefix: None,
+    };
+}
+
+const fn export(rank: u8, rewrite: ExportRewrite) -> Option<Export> {
+    Some(Export {
+        rank,
+        namespace: None,
+        rewrite,
+    })
+}
+
+const CRD: Validation = Validation::Crd { then: None };
+
+const fn policy(checks: PolicyChecks) -> Validation {
+    Validation::Policy { checks, crd: true }
+}
 
 /// Values a column may need beyond the object itself.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +272,7 @@ pub struct KindFlags {
 
 /// Everything about one kind.
 pub struct KindInfo {
+    pub id: KindId,
     pub kind: &'static str,
     pub plural: &'static str,
     /// CLI names accepted (exact set, lower case).
@@ -55,6 +284,7 @@ pub struct KindInfo {
     pub extra: &'static [&'static str],
     pub columns: &'static [Column],
     pub flags: KindFlags,
+    pub hooks: Hooks,
 }
 
 impl std::fmt::Debug for KindInfo {
@@ -99,6 +329,23 @@ impl KindInfo {
                 .find(|c| c.name == heading)
                 .map(|c| (c.get)(obj, ctx)),
         }
+    }
+
+    /// Whether policies of this kind live in a Tier.
+    pub fn is_tiered(&self) -> bool {
+        TIERED_POLICY_KINDS.contains(&self.id)
+    }
+
+    /// Whether the kind's columns show the cluster's default AS number.
+    pub fn uses_default_asn(&self) -> bool {
+        self.id == KindId::Node
+    }
+
+    /// Whether `name` is a Kubernetes policy seen through this kind.
+    pub fn is_k8s_policy(&self, name: &str) -> bool {
+        self.hooks
+            .k8s_policy_prefix
+            .is_some_and(|p| name.starts_with(p))
     }
 
     /// True for the kind's short/long CLI names.
@@ -256,6 +503,7 @@ const SET_COLUMNS: &[Column] = &[col!("NETS", |o, _| join_trunc_at(o, &["spec", 
 /// The registry.
 pub static KINDS: &[KindInfo] = &[
     KindInfo {
+        id: KindId::BGPConfiguration,
         kind: "BGPConfiguration",
         plural: "bgpconfigurations",
         names: &[
@@ -290,8 +538,17 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: Validation::Crd {
+                then: Some(crate::model::structval::post_validate_bgp_configuration),
+            },
+            export: export(13, ExportRewrite::PerNode),
+            node_scope: NodeScope::NodeNamed { rank: 1 },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::BGPFilter,
         kind: "BGPFilter",
         plural: "bgpfilters",
         names: &["bgpfilter", "bgpfilters", "bgpf", "bgpfs", "bf", "bfs"],
@@ -322,8 +579,14 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: CRD,
+            export: export(16, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::BGPPeer,
         kind: "BGPPeer",
         plural: "bgppeers",
         names: &["bgppeer", "bgppeers", "bgpp", "bgpps", "bp", "bps"],
@@ -354,8 +617,21 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: CRD,
+            client: ClientRule::BgpPeer,
+            // The filters a peer names must exist.
+            reads: Reads::Kinds(&[KindId::BGPFilter]),
+            export: export(1, ExportRewrite::None),
+            node_scope: NodeScope::SpecNode {
+                rank: 0,
+                with_node_delete: true,
+            },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::CalicoNodeStatus,
         kind: "CalicoNodeStatus",
         plural: "caliconodestatuses",
         names: &[
@@ -377,8 +653,17 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: true,
         },
+        hooks: Hooks {
+            validation: CRD,
+            node_scope: NodeScope::SpecNode {
+                rank: 2,
+                with_node_delete: false,
+            },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::ClusterInformation,
         kind: "ClusterInformation",
         plural: "clusterinformations",
         names: &[
@@ -420,8 +705,14 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: CRD,
+            builtin: Builtin::Names(&["default"]),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::FelixConfiguration,
         kind: "FelixConfiguration",
         plural: "felixconfigurations",
         names: &[
@@ -440,8 +731,16 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_felix),
+            validation: CRD,
+            export: export(14, ExportRewrite::PerNodeFelix),
+            node_scope: NodeScope::NodeNamed { rank: 0 },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::GlobalNetworkPolicy,
         kind: "GlobalNetworkPolicy",
         plural: "globalnetworkpolicies",
         names: &[
@@ -460,8 +759,17 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: true,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_policy_types),
+            validation: policy(PolicyChecks::Policy),
+            // The tier a policy names must exist.
+            reads: Reads::Kinds(&[KindId::Tier]),
+            export: export(3, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::GlobalNetworkSet,
         kind: "GlobalNetworkSet",
         plural: "globalnetworksets",
         names: &["globalnetworkset", "globalnetworksets", "gnetsets"],
@@ -475,8 +783,14 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: policy(PolicyChecks::NetworkSet),
+            export: export(5, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::HostEndpoint,
         kind: "HostEndpoint",
         plural: "hostendpoints",
         names: &["hostendpoint", "hostendpoints", "hep", "heps"],
@@ -495,8 +809,18 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: CRD,
+            export: export(6, ExportRewrite::None),
+            node_scope: NodeScope::SpecNode {
+                rank: 1,
+                with_node_delete: true,
+            },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::IPAMConfiguration,
         kind: "IPAMConfiguration",
         plural: "ipamconfigurations",
         names: &[
@@ -535,8 +859,17 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: true,
         },
+        hooks: Hooks {
+            validation: Validation::NamedDefault,
+            kdd: KddMapping::CrdRenamedInV1 {
+                plural: "ipamconfigs",
+                kind: "IPAMConfig",
+            },
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::IPPool,
         kind: "IPPool",
         plural: "ippools",
         names: &["ippool", "ippools", "ipp", "ipps", "pool", "pools"],
@@ -575,8 +908,18 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_ippool),
+            validation: CRD,
+            client: ClientRule::IpPool,
+            // Overlap with other pools (and blockSize against existing blocks).
+            reads: Reads::Kinds(&[KindId::IPPool]),
+            export: export(0, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::IPReservation,
         kind: "IPReservation",
         plural: "ipreservations",
         names: &[
@@ -598,8 +941,14 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: CRD,
+            export: export(15, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::KubeControllersConfiguration,
         kind: "KubeControllersConfiguration",
         plural: "kubecontrollersconfigurations",
         names: &[
@@ -618,8 +967,16 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_kcc),
+            validation: CRD,
+            client: ClientRule::Singleton,
+            export: export(7, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::NetworkPolicy,
         kind: "NetworkPolicy",
         plural: "networkpolicies",
         names: &[
@@ -641,8 +998,17 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: true,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_policy_types),
+            validation: policy(PolicyChecks::Policy),
+            reads: Reads::Kinds(&[KindId::Tier]),
+            export: export(8, ExportRewrite::None),
+            k8s_policy_prefix: Some("knp.default."),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::NetworkSet,
         kind: "NetworkSet",
         plural: "networksets",
         names: &["networkset", "networksets", "netsets"],
@@ -656,8 +1022,14 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: policy(PolicyChecks::NetworkSet),
+            export: export(11, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::Node,
         kind: "Node",
         plural: "nodes",
         names: &["node", "nodes", "no", "nos"],
@@ -681,8 +1053,19 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: Validation::StructWalk,
+            client: ClientRule::Node,
+            reads: Reads::Everything,
+            batchable: false,
+            kdd: KddMapping::K8sNode,
+            export: export(12, ExportRewrite::Node),
+            builtin: Builtin::All,
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::Profile,
         kind: "Profile",
         plural: "profiles",
         names: &["profile", "profiles", "pro", "pros"],
@@ -699,8 +1082,20 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: Validation::Policy {
+                checks: PolicyChecks::Profile,
+                crd: false,
+            },
+            client: ClientRule::DefaultAllowProfile,
+            batchable: false,
+            kdd: KddMapping::NamespaceOrServiceAccount,
+            builtin: Builtin::Names(&["projectcalico-default-allow"]),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::StagedGlobalNetworkPolicy,
         kind: "StagedGlobalNetworkPolicy",
         plural: "stagedglobalnetworkpolicies",
         names: &[
@@ -719,8 +1114,16 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: true,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_policy_types),
+            validation: policy(PolicyChecks::Policy),
+            reads: Reads::Kinds(&[KindId::Tier]),
+            export: export(4, ExportRewrite::None),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::StagedKubernetesNetworkPolicy,
         kind: "StagedKubernetesNetworkPolicy",
         plural: "stagedkubernetesnetworkpolicies",
         names: &[
@@ -744,8 +1147,19 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: policy(PolicyChecks::StagedKubernetes),
+            // calicoctl's quirk: exported from namespace `default` only.
+            export: Some(Export {
+                rank: 10,
+                namespace: Some("default"),
+                rewrite: ExportRewrite::None,
+            }),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::StagedNetworkPolicy,
         kind: "StagedNetworkPolicy",
         plural: "stagednetworkpolicies",
         names: &[
@@ -767,8 +1181,21 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: true,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_policy_types),
+            validation: policy(PolicyChecks::Policy),
+            reads: Reads::Kinds(&[KindId::Tier]),
+            // calicoctl's quirk: exported from namespace `default` only.
+            export: Some(Export {
+                rank: 9,
+                namespace: Some("default"),
+                rewrite: ExportRewrite::None,
+            }),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::Tier,
         kind: "Tier",
         plural: "tiers",
         names: &["tier", "tiers"],
@@ -782,8 +1209,25 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            defaults: Some(v::default_tier),
+            validation: CRD,
+            client: ClientRule::Tier,
+            // A tier that still holds policies cannot be deleted.
+            reads: Reads::Kinds(TIERED_POLICY_KINDS),
+            export: export(2, ExportRewrite::None),
+            builtin: Builtin::Names(&[
+                "default",
+                "kube-admin",
+                "kube-baseline",
+                "adminnetworkpolicy",
+                "baselineadminnetworkpolicy",
+            ]),
+            ..Hooks::PLAIN
+        },
     },
     KindInfo {
+        id: KindId::WorkloadEndpoint,
         kind: "WorkloadEndpoint",
         plural: "workloadendpoints",
         names: &["workloadendpoint", "workloadendpoints", "wep", "weps"],
@@ -831,6 +1275,12 @@ pub static KINDS: &[KindInfo] = &[
             policy_name_annotation: false,
             head_only: false,
         },
+        hooks: Hooks {
+            validation: Validation::WorkloadEndpoint,
+            client: ClientRule::WorkloadEndpoint,
+            kdd: KddMapping::Pod,
+            ..Hooks::PLAIN
+        },
     },
 ];
 
@@ -844,6 +1294,37 @@ fn count_at(v: &Value, path: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_has_one_entry_per_schema_kind_in_id_order() {
+        assert_eq!(KINDS.len(), KindId::ALL.len());
+        for (i, id) in KindId::ALL.iter().enumerate() {
+            assert_eq!(KINDS[i].id, *id);
+            assert_eq!(KINDS[i].kind, id.name());
+            assert_eq!(id.info().kind, id.name());
+        }
+    }
+
+    #[test]
+    fn export_ranks_are_unique() {
+        let mut ranks: Vec<u8> = KINDS
+            .iter()
+            .filter_map(|k| k.hooks.export.map(|e| e.rank))
+            .collect();
+        let n = ranks.len();
+        ranks.sort();
+        ranks.dedup();
+        assert_eq!(ranks.len(), n);
+    }
+
+    #[test]
+    fn tiered_kinds_are_policies() {
+        for id in TIERED_POLICY_KINDS {
+            let k = id.info();
+            assert!(k.flags.policy_name_annotation, "{}", k.kind);
+            assert_eq!(k.hooks.reads, Reads::Kinds(&[KindId::Tier]), "{}", k.kind);
+        }
+    }
 
     #[test]
     fn cli_names_are_unique() {

@@ -15,7 +15,7 @@ use super::k8s_names::{
     is_dns1123_subdomain_chars as is_subdomain_shaped, is_valid_port_name, label_value_errors,
     qualified_name_errors,
 };
-use super::kinds::{KindInfo, str_at};
+use super::kinds::{KindInfo, PolicyChecks, str_at};
 use super::meta;
 use super::selector;
 use super::validate::FieldError;
@@ -45,28 +45,30 @@ const MAX_NAME: usize = 253;
 const MAX_ANNOTATIONS: usize = 256 * 1024;
 const GLOBAL_ONLY_NS: &str = "global() can only be used in an EntityRule namespaceSelector";
 
-/// The Go validator's errors for one of the policy kinds (`kind.kind` selects the checks).
+/// The Go validator's errors for one of the policy kinds (`checks` selects them).
 /// `decoded` keeps lists given empty (see `Schema::decode_keeping_empty`): the staged Delete
 /// checks compare it as Go's `reflect.DeepEqual` does; the other checks read `obj`, the stored
 /// form.
-pub fn validate(kind: &KindInfo, obj: &Value, decoded: &Value) -> Vec<FieldError> {
+pub fn validate(
+    kind: &KindInfo,
+    checks: PolicyChecks,
+    obj: &Value,
+    decoded: &Value,
+) -> Vec<FieldError> {
     let decoded_spec = decoded.get("spec").unwrap_or(&Value::Null);
     let mut r = Report::default();
     object_meta(obj, &mut r);
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    match kind.kind {
-        "GlobalNetworkPolicy"
-        | "StagedGlobalNetworkPolicy"
-        | "NetworkPolicy"
-        | "StagedNetworkPolicy" => {
+    match checks {
+        PolicyChecks::Policy => {
             policy_spec_fields(&spec, &mut r);
             policy_checks(kind, obj, &spec, decoded_spec, &mut r);
         }
-        "StagedKubernetesNetworkPolicy" => {
+        PolicyChecks::StagedKubernetes => {
             staged_action(&spec, &mut r);
             staged_k8s_delete(decoded_spec, &mut r);
         }
-        "Profile" => {
+        PolicyChecks::Profile => {
             rules_of(&spec, &mut r);
             if let Some(Value::Object(m)) = spec.get("labelsToApply") {
                 let bad = m.iter().any(|(k, v)| {
@@ -79,7 +81,7 @@ pub fn validate(kind: &KindInfo, obj: &Value, decoded: &Value) -> Vec<FieldError
                 }
             }
         }
-        "GlobalNetworkSet" | "NetworkSet" => {
+        PolicyChecks::NetworkSet => {
             if let Some(Value::Array(nets)) = spec.get("nets") {
                 for (i, n) in nets.iter().enumerate() {
                     let s = n.as_str().unwrap_or_default();
@@ -97,7 +99,6 @@ pub fn validate(kind: &KindInfo, obj: &Value, decoded: &Value) -> Vec<FieldError
                 );
             }
         }
-        _ => {}
     }
     r.0
 }

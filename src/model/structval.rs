@@ -160,12 +160,10 @@ fn bgp_config_spec(s: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// libcalico's client checks after a successful validation.
-pub fn post_validate(kind: &str, obj: &Value) -> Vec<FieldError> {
+/// libcalico's BGPConfiguration client checks after a successful validation.
+pub fn post_validate_bgp_configuration(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if kind == "BGPConfiguration" {
-        bgp_config_not_default(obj, &mut errs);
-    }
+    bgp_config_not_default(obj, &mut errs);
     errs
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::kinds::{KindInfo, TIERED_POLICY_KINDS, at, str_at};
+use super::kinds::{KindInfo, PolicyChecks, Validation, at, str_at};
 use super::schema::{Field, Ty, schema};
 
 /// One failed field, printed as `<Name> = '<value>' (<reason>)`.
@@ -84,26 +84,8 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
 /// [`apply_defaults`]; `crd` is whether the CRD schema defaults apply (calicoctl applies them
 /// in etcd mode, where no API server does).
 pub fn apply_defaults_with(kind: &KindInfo, obj: &mut Value, crd: bool) {
-    match kind.kind {
-        "IPPool" => default_ippool(obj),
-        "GlobalNetworkPolicy"
-        | "NetworkPolicy"
-        | "StagedGlobalNetworkPolicy"
-        | "StagedNetworkPolicy" => default_policy_types(obj),
-        "FelixConfiguration" => default_felix(obj),
-        "KubeControllersConfiguration" => default_kcc(obj),
-        "Tier" => {
-            // libcalico orders a tier without an order like the default tier (before
-            // validation, so a reserved tier without an order is refused).
-            if let Some(o) = obj.as_object_mut() {
-                let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
-                if let Some(s) = s.as_object_mut() {
-                    s.entry("order")
-                        .or_insert_with(|| serde_json::json!(1_000_000));
-                }
-            }
-        }
-        _ => {}
+    if let Some(defaults) = kind.hooks.defaults {
+        defaults(obj);
     }
     if crd && has_crd(kind) {
         super::openapi::apply_defaults(&kind.type_name(), obj);
@@ -133,31 +115,34 @@ fn stored_form(kind: &KindInfo, obj: &Value) -> Value {
         .unwrap_or_else(|_| obj.clone())
 }
 
-/// The kinds calicoctl checks against their projectcalico.org/v3 CRD in etcd mode, with
-/// libcalico's struct validator walk (`gotags`, `structval`).
-const CRD_KINDS: &[&str] = &[
-    "Tier",
-    "FelixConfiguration",
-    "BGPConfiguration",
-    "BGPPeer",
-    "BGPFilter",
-    "KubeControllersConfiguration",
-    "IPPool",
-    "IPReservation",
-    "HostEndpoint",
-    "ClusterInformation",
-    "CalicoNodeStatus",
-];
+/// libcalico orders a tier without an order like the default tier (before validation, so a
+/// reserved tier without an order is refused).
+pub(crate) fn default_tier(obj: &mut Value) {
+    if let Some(o) = obj.as_object_mut() {
+        let s = o.entry("spec").or_insert_with(|| serde_json::json!({}));
+        if let Some(s) = s.as_object_mut() {
+            s.entry("order")
+                .or_insert_with(|| serde_json::json!(1_000_000));
+        }
+    }
+}
 
 /// Whether the kind has a projectcalico.org/v3 CRD whose defaults and rules calicoctl applies
 /// (Profile has none).
 fn has_crd(kind: &KindInfo) -> bool {
-    CRD_KINDS.contains(&kind.kind) || (is_policy_kind(kind) && kind.kind != "Profile")
+    match kind.hooks.validation {
+        Validation::Crd { .. } => true,
+        Validation::Policy { crd, .. } => crd,
+        Validation::StructWalk
+        | Validation::Plain
+        | Validation::WorkloadEndpoint
+        | Validation::NamedDefault => false,
+    }
 }
 
 /// libcalico's FelixConfiguration defaults; the deprecated
 /// `bpfConnectTimeLoadBalancingEnabled` decides both newer fields when set.
-fn default_felix(obj: &mut Value) {
+pub(crate) fn default_felix(obj: &mut Value) {
     let Some(s) = spec_mut(obj) else { return };
     s.entry("floatingIPs").or_insert_with(|| "Disabled".into());
     match s
@@ -180,7 +165,7 @@ fn default_felix(obj: &mut Value) {
 
 /// libcalico's KubeControllersConfiguration defaults: the metrics port, and the IPAM leak
 /// grace period of a configured node controller.
-fn default_kcc(obj: &mut Value) {
+pub(crate) fn default_kcc(obj: &mut Value) {
     let Some(s) = spec_mut(obj) else { return };
     if s.get("prometheusMetricsPort").is_none_or(Value::is_null) {
         s.insert("prometheusMetricsPort".into(), 9094.into());
@@ -195,7 +180,7 @@ fn default_kcc(obj: &mut Value) {
     }
 }
 
-fn default_ippool(obj: &mut Value) {
+pub(crate) fn default_ippool(obj: &mut Value) {
     let Some(s) = spec_mut(obj) else { return };
     let cidr_str = s
         .get("cidr")
@@ -253,7 +238,7 @@ fn default_policy_after_validation(kind: &KindInfo, obj: &mut Value, crd: bool) 
     if crd && has_crd(kind) {
         super::openapi::apply_defaults(&kind.type_name(), obj);
     }
-    if TIERED_POLICY_KINDS.contains(&kind.kind)
+    if kind.is_tiered()
         && let Some(s) = spec_mut(obj)
     {
         let tier = match s.get("tier").and_then(Value::as_str) {
@@ -267,7 +252,7 @@ fn default_policy_after_validation(kind: &KindInfo, obj: &mut Value, crd: bool) 
 }
 
 /// libcalico's `defaultPolicyTypesField`: types from the rules present when none are given.
-fn default_policy_types(obj: &mut Value) {
+pub(crate) fn default_policy_types(obj: &mut Value) {
     {
         let Some(s) = spec_mut(obj) else { return };
         // A staged deletion carries no types.
@@ -309,7 +294,7 @@ pub fn default_and_validate(
     old: Option<&Value>,
 ) -> Result<(), ValidationError> {
     apply_defaults_with(kind, obj, false);
-    if is_policy_kind(kind) || !CRD_KINDS.contains(&kind.kind) {
+    let Validation::Crd { then } = kind.hooks.validation else {
         let stored = stored_form(kind, obj);
         let r = checks(kind, obj, &stored, crd);
         *obj = stored;
@@ -318,7 +303,7 @@ pub fn default_and_validate(
             default_policy_after_validation(kind, obj, crd);
         }
         return Ok(());
-    }
+    };
     let mut errs = struct_validate(kind, obj);
     // The CRD checks and storage see the marshalled form.
     recanonicalise(kind, obj);
@@ -333,8 +318,10 @@ pub fn default_and_validate(
             old,
         ));
     }
-    if errs.is_empty() {
-        errs = super::structval::post_validate(kind.kind, obj);
+    if errs.is_empty()
+        && let Some(then) = then
+    {
+        errs = then(obj);
     }
     Errs(errs).result()
 }
@@ -358,8 +345,14 @@ fn validate_offline(kind: &KindInfo, obj: &Value) -> Result<(), ValidationError>
 
 /// A policy kind's validator errors, then (`crd`: etcd mode; on Kubernetes the API server owns
 /// them) its CRD's OpenAPI and CEL errors, which read the stored form.
-fn policy_errors(kind: &KindInfo, decoded: &Value, stored: &Value, crd: bool) -> Vec<FieldError> {
-    let mut errs = super::policyvalid::validate(kind, stored, decoded);
+fn policy_errors(
+    kind: &KindInfo,
+    checks: PolicyChecks,
+    decoded: &Value,
+    stored: &Value,
+    crd: bool,
+) -> Vec<FieldError> {
+    let mut errs = super::policyvalid::validate(kind, checks, stored, decoded);
     if crd && has_crd(kind) {
         errs.extend(super::openapi::validate(
             kind.kind,
@@ -385,13 +378,18 @@ fn checks(
     stored: &Value,
     crd: bool,
 ) -> Result<(), ValidationError> {
-    if is_policy_kind(kind) {
-        return Errs(policy_errors(kind, decoded, stored, crd)).result();
-    }
-    // Node has no CRD but the same validator walk.
-    if CRD_KINDS.contains(&kind.kind) || kind.kind == "Node" {
-        return validate_offline(kind, decoded);
-    }
+    let plain = match kind.hooks.validation {
+        Validation::Policy { checks, .. } => {
+            return Errs(policy_errors(kind, checks, decoded, stored, crd)).result();
+        }
+        // Node has no CRD but the same validator walk.
+        Validation::Crd { .. } | Validation::StructWalk => {
+            return validate_offline(kind, decoded);
+        }
+        plain @ (Validation::Plain | Validation::WorkloadEndpoint | Validation::NamedDefault) => {
+            plain
+        }
+    };
     let obj = stored;
     let mut e = Errs(Vec::new());
     validate_metadata(obj, &mut e);
@@ -401,33 +399,27 @@ fn checks(
     {
         check_enums(&spec_field.ty, spec, &mut e);
     }
-    match kind.kind {
-        "WorkloadEndpoint" => validate_wep(obj, &mut e),
-        "IPAMConfiguration" if crate::model::meta::name(obj) != "default" => {
+    match plain {
+        Validation::WorkloadEndpoint => validate_wep(obj, &mut e),
+        Validation::NamedDefault if crate::model::meta::name(obj) != "default" => {
             e.add(
                 "Metadata.Name",
                 crate::model::meta::name(obj),
                 &format!("{} name must be default", kind.kind),
             );
         }
-        _ => {}
+        Validation::NamedDefault
+        | Validation::Plain
+        | Validation::Crd { .. }
+        | Validation::StructWalk
+        | Validation::Policy { .. } => {}
     }
     e.result()
 }
 
 /// The kinds whose Go validator checks live in `policyvalid`.
 fn is_policy_kind(kind: &KindInfo) -> bool {
-    matches!(
-        kind.kind,
-        "GlobalNetworkPolicy"
-            | "NetworkPolicy"
-            | "StagedGlobalNetworkPolicy"
-            | "StagedNetworkPolicy"
-            | "StagedKubernetesNetworkPolicy"
-            | "Profile"
-            | "NetworkSet"
-            | "GlobalNetworkSet"
-    )
+    matches!(kind.hooks.validation, Validation::Policy { .. })
 }
 
 fn is_dns1123_label(s: &str) -> bool {
@@ -570,12 +562,12 @@ fn validate_wep(obj: &Value, e: &mut Errs) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::by_kind;
+
     use serde_json::json;
 
     fn pool(spec: Value) -> Value {
         let mut v = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": spec});
-        apply_defaults(by_kind("IPPool").unwrap(), &mut v);
+        apply_defaults(crate::model::kinds::KindId::IPPool.info(), &mut v);
         v
     }
 
@@ -591,7 +583,13 @@ mod tests {
     #[test]
     fn policy_defaults() {
         let mut v = json!({"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"}, "spec": {"egress": [{"action": "Allow"}]}});
-        default_and_validate(by_kind("GlobalNetworkPolicy").unwrap(), &mut v, true, None).unwrap();
+        default_and_validate(
+            crate::model::kinds::KindId::GlobalNetworkPolicy.info(),
+            &mut v,
+            true,
+            None,
+        )
+        .unwrap();
         assert_eq!(v["spec"]["tier"], "default");
         assert_eq!(v["spec"]["types"], json!(["Egress"]));
         assert_eq!(v["metadata"]["labels"]["projectcalico.org/tier"], "default");

@@ -159,7 +159,7 @@ impl<'a> ListStream<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::by_kind;
+
     use crate::output::{Printed, print};
 
     fn items() -> Vec<Value> {
@@ -178,7 +178,7 @@ mod tests {
     /// into pages of every size, with and without items and a revision.
     #[test]
     fn streamed_equals_whole() {
-        let kind = by_kind("GlobalNetworkSet").unwrap();
+        let kind = crate::model::kinds::KindId::GlobalNetworkSet.info();
         let formats = [
             OutputFormat::Json,
             OutputFormat::Yaml,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{self, PolicyKind};
 use super::{Snapshot, SnapshotBuilder};
 use crate::datastore::{Backend, Datastore, DatastoreError, ListOptions};
-use crate::model::kinds::by_kind;
+use crate::model::kinds::KindId;
 
 /// Why a snapshot could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -19,11 +19,10 @@ pub enum LoadError {
 
 async fn scan(
     ds: &dyn Datastore,
-    kind: &str,
+    kind: KindId,
     f: &mut (dyn FnMut(Value) -> Result<(), DatastoreError> + Send),
 ) -> Result<(), DatastoreError> {
-    let k = by_kind(kind).expect("registered kind");
-    match ds.scan(k, &ListOptions::default(), f).await {
+    match ds.scan(kind.info(), &ListOptions::default(), f).await {
         Ok(_) => Ok(()),
         // A kind the store does not serve (e.g. a CRD not installed) has no objects.
         Err(e) if e.is_not_found() || e.is_unsupported() => Ok(()),
@@ -35,17 +34,17 @@ async fn scan(
 /// configuration.
 pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
     let mut b = SnapshotBuilder::default();
-    scan(ds, "Tier", &mut |o| {
+    scan(ds, KindId::Tier, &mut |o| {
         b.tiers.push(model::tier(&o));
         Ok(())
     })
     .await?;
     for (kind, pk) in [
-        ("NetworkPolicy", PolicyKind::NetworkPolicy),
-        ("GlobalNetworkPolicy", PolicyKind::GlobalNetworkPolicy),
-        ("StagedNetworkPolicy", PolicyKind::StagedNetworkPolicy),
+        (KindId::NetworkPolicy, PolicyKind::NetworkPolicy),
+        (KindId::GlobalNetworkPolicy, PolicyKind::GlobalNetworkPolicy),
+        (KindId::StagedNetworkPolicy, PolicyKind::StagedNetworkPolicy),
         (
-            "StagedGlobalNetworkPolicy",
+            KindId::StagedGlobalNetworkPolicy,
             PolicyKind::StagedGlobalNetworkPolicy,
         ),
     ] {
@@ -55,7 +54,7 @@ pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
         })
         .await?;
     }
-    scan(ds, "StagedKubernetesNetworkPolicy", &mut |o| {
+    scan(ds, KindId::StagedKubernetesNetworkPolicy, &mut |o| {
         let pk = PolicyKind::StagedKubernetesNetworkPolicy;
         b.add_policy(model::k8s_policy(pk, &o), pk, &o);
         Ok(())
@@ -74,7 +73,7 @@ pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
         }
     }
     let mut profiles = HashMap::new();
-    scan(ds, "Profile", &mut |o| {
+    scan(ds, KindId::Profile, &mut |o| {
         match model::profile(&o) {
             Ok(p) => {
                 profiles.insert(p.name.clone(), p);
@@ -88,7 +87,7 @@ pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
     })
     .await?;
     b.profiles = profiles;
-    scan(ds, "WorkloadEndpoint", &mut |o| {
+    scan(ds, KindId::WorkloadEndpoint, &mut |o| {
         if let Some(e) = model::workload_endpoint(&o) {
             b.endpoints.push(e);
         } else {
@@ -100,23 +99,23 @@ pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
         Ok(())
     })
     .await?;
-    scan(ds, "HostEndpoint", &mut |o| {
+    scan(ds, KindId::HostEndpoint, &mut |o| {
         b.endpoints.push(model::host_endpoint(&o));
         Ok(())
     })
     .await?;
-    scan(ds, "NetworkSet", &mut |o| {
+    scan(ds, KindId::NetworkSet, &mut |o| {
         b.netsets.push(model::network_set(&o, false));
         Ok(())
     })
     .await?;
-    scan(ds, "GlobalNetworkSet", &mut |o| {
+    scan(ds, KindId::GlobalNetworkSet, &mut |o| {
         b.netsets.push(model::network_set(&o, true));
         Ok(())
     })
     .await?;
     let mut felix: BTreeMap<String, Value> = BTreeMap::new();
-    scan(ds, "FelixConfiguration", &mut |o| {
+    scan(ds, KindId::FelixConfiguration, &mut |o| {
         let name = crate::model::meta::name(&o);
         if name == "default" || name.starts_with("node.") {
             felix.insert(name, o.get("spec").cloned().unwrap_or(Value::Null));

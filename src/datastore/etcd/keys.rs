@@ -151,12 +151,11 @@ pub fn parse_ipam_key(key: &str) -> Option<IpamKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::by_kind;
 
     #[test]
     fn layout() {
-        let pool = by_kind("IPPool").unwrap();
-        let np = by_kind("NetworkPolicy").unwrap();
+        let pool = crate::model::kinds::KindId::IPPool.info();
+        let np = crate::model::kinds::KindId::NetworkPolicy.info();
         assert_eq!(
             resource_key(pool, "", "default-ipv4-ippool"),
             "/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool"

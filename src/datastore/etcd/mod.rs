@@ -20,7 +20,7 @@ use super::{
 };
 use crate::gocompat::json::to_go_json;
 use crate::model::ipam::{IpamKey, IpamKv, IpamList, IpamValue};
-use crate::model::kinds::{KindInfo, by_kind};
+use crate::model::kinds::{ClientRule, KindInfo, by_kind};
 use crate::model::meta;
 use crate::model::schema::schema;
 
@@ -28,6 +28,11 @@ use crate::model::schema::schema;
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
 /// The profile every etcd datastore pretends to have.
 pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
+
+/// The profile every datastore synthesises instead of storing it.
+pub fn is_default_allow(kind: &KindInfo, name: &str) -> bool {
+    kind.hooks.client == ClientRule::DefaultAllowProfile && name == DEFAULT_ALLOW_PROFILE
+}
 
 /// Page size for large prefix reads, so memory stays bounded by what we keep.
 const LIST_PAGE: i64 = 1000;
@@ -805,7 +810,7 @@ impl EtcdDatastore {
         let mut encoded = Vec::with_capacity(chunk.len());
         let mut seen = std::collections::HashSet::new();
         for (k, o) in chunk {
-            if k.kind == "Profile" && meta::name(o) == DEFAULT_ALLOW_PROFILE {
+            if is_default_allow(k, &meta::name(o)) {
                 return None;
             }
             let kv = self.encode_resource(k, o).ok()?;
@@ -1009,7 +1014,7 @@ impl Datastore for EtcdDatastore {
     }
 
     async fn get(&self, kind: &'static KindInfo, namespace: &str, name: &str) -> Result<Value> {
-        if kind.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE {
+        if is_default_allow(kind, name) {
             return Ok(self.default_allow_profile());
         }
         let key = keys::resource_key(kind, namespace, name);
@@ -1042,7 +1047,7 @@ impl Datastore for EtcdDatastore {
                 })
             })
             .await?;
-        if kind.kind == "Profile"
+        if kind.hooks.client == ClientRule::DefaultAllowProfile
             && opts
                 .name_prefix
                 .as_deref()
@@ -1066,7 +1071,7 @@ impl Datastore for EtcdDatastore {
         opts: &ListOptions,
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
-        if kind.kind == "Profile" {
+        if kind.hooks.client == ClientRule::DefaultAllowProfile {
             // The synthesised default-allow profile is merged in order; profiles are few.
             return super::one_page(self.list(kind, opts).await?, f);
         }
@@ -1237,9 +1242,7 @@ impl Datastore for EtcdDatastore {
                     _ => None,
                 };
                 out.push(match found {
-                    _ if k.kind == "Profile" && name == DEFAULT_ALLOW_PROFILE => {
-                        Ok(self.default_allow_profile())
-                    }
+                    _ if is_default_allow(k, name) => Ok(self.default_allow_profile()),
                     Some(kv) => self.decode_resource(k, kv),
                     None => Err(DatastoreError::not_found(resource_id(k.kind, ns, name))),
                 });

@@ -1243,7 +1243,6 @@ fn profile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::kinds::by_kind;
 
     #[test]
     fn uid_reversal_vector() {
@@ -1286,7 +1285,7 @@ mod tests {
 
     #[test]
     fn v1_round_trip() {
-        let k = by_kind("IPPool").unwrap();
+        let k = crate::model::kinds::KindId::IPPool.info();
         let v3 = serde_json::json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
             "metadata": {"name": "p", "uid": "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", "creationTimestamp": "2025-06-01T09:59:00Z",
                          "labels": {"team": "a", "projectcalico.org/x": "y"}},

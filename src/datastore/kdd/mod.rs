@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Backend, Datastore, DatastoreError, ListOptions, ObjectList, Result, resource_id};
 use crate::config::Spec;
 use crate::model::ipam::*;
-use crate::model::kinds::{KindInfo, str_at};
+use crate::model::kinds::{KddMapping, KindId, KindInfo, str_at};
 use crate::model::meta;
 use convert::*;
 
@@ -675,20 +675,21 @@ impl KddDatastore {
 
     /// The CRD plural of a kind: v1 CRDs hold the v3 IPAMConfiguration as `ipamconfigs`.
     fn plural(&self, kind: &KindInfo) -> &'static str {
-        match (self.mode, kind.kind) {
-            (Mode::V1, "IPAMConfiguration") => "ipamconfigs",
+        match (self.mode, kind.hooks.kdd) {
+            (Mode::V1, KddMapping::CrdRenamedInV1 { plural, .. }) => plural,
             _ => kind.plural,
         }
     }
 
     fn to_cr(&self, kind: &KindInfo, obj: &Value) -> Value {
         match self.mode {
-            Mode::V1 if kind.kind == "IPAMConfiguration" => {
+            Mode::V1 => {
                 let mut cr = to_v1_cr(kind, obj);
-                cr["kind"] = json!("IPAMConfig");
+                if let KddMapping::CrdRenamedInV1 { kind: k, .. } = kind.hooks.kdd {
+                    cr["kind"] = json!(k);
+                }
                 cr
             }
-            Mode::V1 => to_v1_cr(kind, obj),
             Mode::V3 => {
                 let mut o = obj.clone();
                 o["apiVersion"] = json!("projectcalico.org/v3");
@@ -856,7 +857,7 @@ impl KddDatastore {
     /// A WorkloadEndpoint is its pod: deleting it clears the pod's Calico IP annotations
     /// (a strategic-merge patch of the pod's status subresource), as the CNI plugin does.
     async fn delete_wep(&self, ns: &str, name: &str) -> Result<Value> {
-        let id = resource_id("WorkloadEndpoint", ns, name);
+        let id = resource_id(KindId::WorkloadEndpoint.name(), ns, name);
         let Some(pod_name) = wep_pod_name(name).map_err(DatastoreError::Other)? else {
             return Err(DatastoreError::Other(format!(
                 "insufficient identifiers, missing '{name}'"
@@ -1232,7 +1233,7 @@ fn unsupported(op: &str, kind: &KindInfo, ns: &str, name: &str) -> DatastoreErro
         operation: op.into(),
         id: resource_id(kind.kind, ns, name),
         // Workload endpoints are written only by the CNI plugin, in its patch mode.
-        reason: if kind.kind == "WorkloadEndpoint" {
+        reason: if kind.hooks.kdd == KddMapping::Pod {
             ": unsupported PatchMode: patchModeUnspecified".into()
         } else {
             String::new()
@@ -1248,14 +1249,14 @@ impl Datastore for KddDatastore {
 
     async fn get(&self, kind: &'static KindInfo, ns: &str, name: &str) -> Result<Value> {
         let id = resource_id(kind.kind, ns, name);
-        match kind.kind {
-            "Node" => {
+        match kind.hooks.kdd {
+            KddMapping::K8sNode => {
                 let n = self
                     .get_object(&format!("/api/v1/nodes/{name}"), &id)
                     .await?;
                 Ok(k8s_node_to_calico(&n))
             }
-            "WorkloadEndpoint" => {
+            KddMapping::Pod => {
                 // The name says which pod to read; the pod must then give back that name.
                 let pod_name = wep_pod_name(name).map_err(DatastoreError::Other)?;
                 let Some(pod_name) = pod_name else {
@@ -1273,7 +1274,7 @@ impl Datastore for KddDatastore {
                     .filter(|w| meta::name(w) == name)
                     .ok_or_else(|| DatastoreError::not_found(id))
             }
-            "Profile" => {
+            KddMapping::NamespaceOrServiceAccount => {
                 if name == "projectcalico-default-allow" {
                     return Ok(default_allow());
                 }
@@ -1304,7 +1305,7 @@ impl Datastore for KddDatastore {
                 }
                 Err(DatastoreError::Other(format!("Invalid name {name}")))
             }
-            _ => {
+            KddMapping::Crd | KddMapping::CrdRenamedInV1 { .. } => {
                 let path =
                     self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
                 let cr = self.get_object(&path, &id).await?;
@@ -1319,17 +1320,17 @@ impl Datastore for KddDatastore {
         opts: &ListOptions,
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
-        let path = match kind.kind {
-            "Profile" => {
+        let path = match kind.hooks.kdd {
+            KddMapping::NamespaceOrServiceAccount => {
                 // Synthesised from namespaces and service accounts; few, listed whole.
                 return super::one_page(self.list(kind, opts).await?, f);
             }
-            "Node" => "/api/v1/nodes".to_string(),
-            "WorkloadEndpoint" => match opts.namespace.as_deref() {
+            KddMapping::K8sNode => "/api/v1/nodes".to_string(),
+            KddMapping::Pod => match opts.namespace.as_deref() {
                 Some(n) => format!("/api/v1/namespaces/{n}/pods"),
                 None => "/api/v1/pods".to_string(),
             },
-            _ => self.crd_path(
+            KddMapping::Crd | KddMapping::CrdRenamedInV1 { .. } => self.crd_path(
                 self.plural(kind),
                 opts.namespace.as_deref().filter(|_| kind.namespaced),
                 None,
@@ -1341,8 +1342,8 @@ impl Datastore for KddDatastore {
             _ => Some(o),
         };
         let mode = self.mode;
-        let (items, convert): (_, Convert) = match kind.kind {
-            "Node" => (
+        let (items, convert): (_, Convert) = match kind.hooks.kdd {
+            KddMapping::K8sNode => (
                 Items {
                     mask: Some(&stream::NODE),
                     proto: None,
@@ -1351,14 +1352,16 @@ impl Datastore for KddDatastore {
             ),
             // As in calicoctl, a list leaves out the pods the converter cannot read (getting
             // one of them by name is an error).
-            "WorkloadEndpoint" => (
+            KddMapping::Pod => (
                 Items {
                     mask: Some(&stream::POD),
                     proto: Some(proto::pod),
                 },
                 Box::new(move |p| pod_to_wep(&p).ok().flatten().and_then(&keep)),
             ),
-            _ => (
+            KddMapping::Crd
+            | KddMapping::CrdRenamedInV1 { .. }
+            | KddMapping::NamespaceOrServiceAccount => (
                 Items {
                     mask: None,
                     proto: None,
@@ -1370,7 +1373,7 @@ impl Datastore for KddDatastore {
     }
 
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {
-        if kind.kind == "Profile" {
+        if kind.hooks.kdd == KddMapping::NamespaceOrServiceAccount {
             return self.list_profiles(opts.name_prefix.as_deref()).await;
         }
         // The API server lists namespaced objects by namespace then name; calicoctl prints the
@@ -1387,7 +1390,7 @@ impl Datastore for KddDatastore {
 
     async fn create(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let (ns, name) = (meta::namespace(obj), meta::name(obj));
-        if matches!(kind.kind, "Node" | "WorkloadEndpoint" | "Profile") {
+        if !kind.hooks.kdd.is_crd() {
             return Err(unsupported("Create", kind, &ns, &name));
         }
         let mut cr = self.to_cr(kind, obj);
@@ -1410,8 +1413,8 @@ impl Datastore for KddDatastore {
     async fn update(&self, kind: &'static KindInfo, obj: &Value) -> Result<Value> {
         let (ns, name) = (meta::namespace(obj), meta::name(obj));
         let id = resource_id(kind.kind, &ns, &name);
-        match kind.kind {
-            "Node" => {
+        match kind.hooks.kdd {
+            KddMapping::K8sNode => {
                 let cur = self
                     .get_object(&format!("/api/v1/nodes/{name}"), &id)
                     .await?;
@@ -1428,8 +1431,10 @@ impl Datastore for KddDatastore {
                     .map_err(|e| self.map_err(e, Some(&id)))?;
                 Ok(k8s_node_to_calico(&out))
             }
-            "WorkloadEndpoint" | "Profile" => Err(unsupported("Update", kind, &ns, &name)),
-            _ => {
+            KddMapping::Pod | KddMapping::NamespaceOrServiceAccount => {
+                Err(unsupported("Update", kind, &ns, &name))
+            }
+            KddMapping::Crd | KddMapping::CrdRenamedInV1 { .. } => {
                 let cr = self.to_cr(kind, obj);
                 let path = self.crd_path(
                     self.plural(kind),
@@ -1452,20 +1457,21 @@ impl Datastore for KddDatastore {
         name: &str,
         _revision: Option<&str>,
     ) -> Result<Value> {
-        if kind.kind == "Node" {
+        match kind.hooks.kdd {
             // libcalico's node delete starts by listing the node's workload endpoints by the
             // name prefix `<node>-*`, which the Kubernetes workload endpoint client cannot
             // parse: on this datastore it always fails so, before touching anything.
-            return Err(DatastoreError::NotFound {
-                id: format!("WorkloadEndpoint({}-*)", escape_component(name)),
-                inner: "malformed WorkloadEndpoint name - unable to determine Pod name".into(),
-            });
-        }
-        if kind.kind == "WorkloadEndpoint" {
-            return self.delete_wep(ns, name).await;
-        }
-        if kind.kind == "Profile" {
-            return Err(unsupported("Delete", kind, ns, name));
+            KddMapping::K8sNode => {
+                return Err(DatastoreError::NotFound {
+                    id: format!("WorkloadEndpoint({}-*)", escape_component(name)),
+                    inner: "malformed WorkloadEndpoint name - unable to determine Pod name".into(),
+                });
+            }
+            KddMapping::Pod => return self.delete_wep(ns, name).await,
+            KddMapping::NamespaceOrServiceAccount => {
+                return Err(unsupported("Delete", kind, ns, name));
+            }
+            KddMapping::Crd | KddMapping::CrdRenamedInV1 { .. } => {}
         }
         let cur = self.get(kind, ns, name).await?;
         let path = self.crd_path(self.plural(kind), kind.namespaced.then_some(ns), Some(name));
