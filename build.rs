@@ -40,6 +40,20 @@ fn main() {
     let kinds = kind_names(&files);
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("kind_ids.rs");
     fs::write(dest, kind_id_enum(&kinds)).expect("write kind_ids.rs");
+    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("resource_list.rs");
+    fs::write(dest, resource_list_macro(&kinds)).expect("write resource_list.rs");
+}
+
+/// `resource_list!()`: the CRUD help's "Valid resource types are:" text as one literal (clap's
+/// attributes take `concat!` of literals).
+fn resource_list_macro(kinds: &[String]) -> String {
+    let mut names: Vec<String> = kinds.iter().map(|k| k.to_lowercase()).collect();
+    names.sort();
+    let mut text = String::from("Valid resource types are:");
+    for n in &names {
+        text.push_str(&format!("\n    - {n}"));
+    }
+    format!("macro_rules! resource_list {{\n    () => {{\n        {text:?}\n    }};\n}}\n")
 }
 
 /// The resource kinds the schemas define: every `v3.` struct with `kind` and `metadata`

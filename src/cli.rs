@@ -4,33 +4,8 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-macro_rules! resource_list {
-    () => {
-        "Valid resource types are:
-    - bgpconfiguration
-    - bgpfilter
-    - bgppeer
-    - caliconodestatus
-    - clusterinformation
-    - felixconfiguration
-    - globalnetworkpolicy
-    - globalnetworkset
-    - hostendpoint
-    - ipamconfiguration
-    - ippool
-    - ipreservation
-    - kubecontrollersconfiguration
-    - networkpolicy
-    - networkset
-    - node
-    - profile
-    - stagedglobalnetworkpolicy
-    - stagedkubernetesnetworkpolicy
-    - stagednetworkpolicy
-    - tier
-    - workloadendpoint"
-    };
-}
+// `resource_list!()`, generated from the kinds the schemas define.
+include!(concat!(env!("OUT_DIR"), "/resource_list.rs"));
 
 const CRUD_AFTER_HELP: &str = resource_list!();
 
