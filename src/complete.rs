@@ -71,7 +71,7 @@ pub fn names(current: &OsStr) -> Vec<CompletionCandidate> {
             return Vec::new();
         };
         let Ok(client) =
-            crate::commands::connect(&loaded.spec, std::time::Duration::from_secs(2)).await
+            crate::datastore::connect(&loaded.spec, std::time::Duration::from_secs(2)).await
         else {
             return Vec::new();
         };

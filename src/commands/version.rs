@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
         Ok(l) => l,
         Err(e) => return Err(Failure::Stderr(e.to_string())),
     };
-    let client = match super::connect(&loaded.spec, ctx.timeout).await {
+    let client = match crate::datastore::connect(&loaded.spec, ctx.timeout).await {
         Ok(c) => c,
         // The KDD backend wraps client-construction failures as a datastore error; calicoctl
         // then prints this and exits 0.

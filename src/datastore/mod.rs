@@ -87,6 +87,62 @@ impl DatastoreError {
 
 pub type Result<T> = std::result::Result<T, DatastoreError>;
 
+/// Builds a client for the configured datastore, either backend, with calicoctl's texts for
+/// invalid etcd settings.
+pub async fn connect(
+    spec: &crate::config::Spec,
+    timeout: std::time::Duration,
+) -> std::result::Result<client::Client, String> {
+    match spec.datastore_type.as_str() {
+        "etcdv3" => {
+            if !spec.etcd_endpoints.is_empty() && !spec.etcd_discovery_srv.is_empty() {
+                return Err("multiple discovery or bootstrap options specified, use either \"etcdEndpoints\" or \"etcdDiscoverySrv\"".into());
+            }
+            if spec.etcd_endpoints.is_empty() && spec.etcd_discovery_srv.is_empty() {
+                return Err("no etcd endpoints specified".into());
+            }
+            let inline = !spec.etcd_key.is_empty()
+                || !spec.etcd_cert.is_empty()
+                || !spec.etcd_ca_cert.is_empty();
+            let files = !spec.etcd_key_file.is_empty()
+                || !spec.etcd_cert_file.is_empty()
+                || !spec.etcd_ca_cert_file.is_empty();
+            if inline && files {
+                return Err("Cannot mix inline certificate-key and certificate / key files".into());
+            }
+            if !spec.etcd_discovery_srv.is_empty() {
+                return Err(format!(
+                    "failed to discover etcd endpoints through SRV discovery: SRV discovery of {} is not supported by this build; set etcdEndpoints",
+                    spec.etcd_discovery_srv
+                ));
+            }
+            let settings = etcd::EtcdSettings {
+                endpoints: spec
+                    .etcd_endpoints
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                username: spec.etcd_username.clone(),
+                password: spec.etcd_password.clone(),
+                ca_file: spec.etcd_ca_cert_file.clone(),
+                cert_file: spec.etcd_cert_file.clone(),
+                key_file: spec.etcd_key_file.clone(),
+                ca_pem: spec.etcd_ca_cert.clone(),
+                cert_pem: spec.etcd_cert.clone(),
+                key_pem: spec.etcd_key.clone(),
+                timeout,
+            };
+            let ds = etcd::EtcdDatastore::connect(&settings)
+                .await
+                .map_err(|e| format!("could not initialize etcdv3 client: {e}"))?;
+            Ok(client::Client::new(std::sync::Arc::new(ds)))
+        }
+        "kubernetes" => connect_kubernetes(spec, timeout).await,
+        other => Err(format!("unknown datastore type: {other}")),
+    }
+}
+
 /// Builds a client for the Kubernetes datastore.
 pub async fn connect_kubernetes(
     spec: &crate::config::Spec,
