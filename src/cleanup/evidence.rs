@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::datastore::client::Client;
-use crate::datastore::{Backend, Datastore, DatastoreError, ListOptions, Result};
+use crate::datastore::{Datastore, DatastoreError, ListOptions, Result};
 use crate::model::gotypes::format_go_duration;
 use crate::model::kinds::KindId;
 use crate::model::meta;
@@ -83,7 +83,7 @@ impl EvidenceSources {
             s.sources
                 .push(format!("Kubernetes Nodes ({} present)", names.len()));
             s.k8s_nodes = Some(names);
-        } else if ds.backend() == Backend::Etcd {
+        } else if !ds.is_kubernetes_api() {
             s.absent
                 .push("Kubernetes Nodes (pass --kubeconfig to compare with a cluster)".into());
         }
@@ -102,7 +102,7 @@ impl EvidenceSources {
             .values()
             .filter(|t| now - **t <= self.stale_after)
             .count();
-        if ds.backend() == Backend::Etcd {
+        if ds.keeps_felix_reports() {
             if s.felix.is_empty() {
                 s.absent
                     .push("Felix status reports (reporting is off: no /calico/felix keys)".into());

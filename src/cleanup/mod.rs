@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::datastore::{Backend, Datastore, DatastoreError, Result};
+use crate::datastore::{Datastore, DatastoreError, Result};
 use crate::ipam::{self, ReleaseOptions};
 use crate::model::ipam::AffinityType;
 use crate::model::kinds::{KindId, by_kind};
@@ -278,7 +278,7 @@ async fn apply_node(
     }
     // 10. The Node itself, last, so an interrupted run is found again by the next one.
     if let Some(n) = &np.node_resource
-        && ds.backend() == Backend::Etcd
+        && ds.owns_nodes_and_workloads()
     {
         steps.step()?;
         let rev = (!n.resource_version.is_empty()).then_some(n.resource_version.as_str());
@@ -417,7 +417,7 @@ async fn delete_blocks_in_batches(
     use crate::model::ipam::{IpamKey, IpamValue};
     let mut done = BTreeSet::new();
     let mut released = 0;
-    if ds.backend() != Backend::Etcd || np.blocks_deleted.is_empty() {
+    if !ds.has_ipam_transactions() || np.blocks_deleted.is_empty() {
         return Ok((done, released));
     }
     // All the node's blocks in one read (etcd: read-only transactions), then verified.

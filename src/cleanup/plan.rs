@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::evidence::{Evidence, Snapshot, k8s_name};
 use super::{DuplicateAddress, ObjRef, ip_of};
-use crate::datastore::{Backend, Datastore, ListOptions, Result};
+use crate::datastore::{Datastore, ListOptions, Result};
 use crate::model::ipam::{AffinityType, IpamKey, IpamList, IpamValue};
 use crate::model::kinds::{KindId, NodeScope, node_scoped_kinds, str_at};
 use crate::model::meta;
@@ -192,7 +192,7 @@ pub async fn build_plan(
     force: bool,
     only_explicit: bool,
 ) -> Result<Plan> {
-    let etcd = ds.backend() == Backend::Etcd;
+    let etcd = ds.owns_nodes_and_workloads();
     // Calico Nodes.
     let mut nodes: BTreeMap<String, NodeInfo> = BTreeMap::new();
     ds.scan(KindId::Node.info(), &ListOptions::default(), &mut |n| {

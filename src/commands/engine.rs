@@ -443,7 +443,7 @@ pub async fn do_delete(
     let name = meta::name(&res.obj);
     // libcalico's client-side side effects of deleting a Node (etcd) or an IPPool.
     let deleted = match res.kind.hooks.client {
-        ClientRule::Node if client.ds.backend() == crate::datastore::Backend::Etcd => {
+        ClientRule::Node if client.ds.owns_nodes_and_workloads() => {
             crate::cleanup::delete_node::delete_node(client.ds.as_ref(), &name, rev).await
         }
         ClientRule::IpPool => crate::ipam::delete_pool(client, &name, rev).await,
@@ -494,7 +494,7 @@ pub async fn create_batched(
     ns_errs: &[Option<String>],
 ) -> Batched {
     let mut pre: Vec<Option<Result<Value, String>>> = vec![None; resources.len()];
-    if client.ds.backend() != crate::datastore::Backend::Etcd || resources.len() < 8 {
+    if !client.ds.batches_creates() || resources.len() < 8 {
         return Batched {
             pre,
             existing: Vec::new(),

@@ -189,7 +189,7 @@ async fn services(
     c: &Client,
     kubeconfig: Option<&str>,
 ) -> Result<Result<Vec<Value>, String>, Failure> {
-    if c.ds.backend() == crate::datastore::Backend::Kubernetes {
+    if c.ds.is_kubernetes_api() {
         return Ok(c.ds.kube_services().await.map_err(|e| e.to_string()));
     }
     let path = kubeconfig

@@ -16,7 +16,7 @@ use super::engine;
 use super::{CmdResult, Ctx, Failure};
 use crate::datastore::client::Client;
 use crate::datastore::etcd::{ipam as etcd_ipam, keys};
-use crate::datastore::{Backend, DatastoreError, ListOptions};
+use crate::datastore::{DatastoreError, ListOptions};
 use crate::gocompat::json::to_go_json_indent;
 use crate::gocompat::yaml::to_yaml;
 use crate::model::ipam::{AffinityType, IpamKey, IpamKv, IpamList, IpamValue};
@@ -79,7 +79,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
             "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to begin migration".into(),
         ));
     }
-    if c.ds.backend() != Backend::Etcd {
+    if c.ds.is_kubernetes_api() {
         return Err(Failure::Stderr(
             "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
         ));
@@ -298,7 +298,7 @@ fn is_builtin(kind: &KindInfo, name: &str) -> bool {
 
 pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) -> CmdResult {
     let c = ctx.client().await.map_err(engine::bare_client_failure)?;
-    if c.ds.backend() != Backend::Kubernetes {
+    if !c.ds.is_kubernetes_api() {
         return Err(Failure::Stderr(
             "invalid datastore type: etcdv3 to import to for datastore migration. Datastore type must be kubernetes".into(),
         ));

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::{CmdResult, Ctx, Failure};
 use crate::cleanup::{self, ApplyOptions, EvidenceSources, NodePlan, NodeResult, Plan};
 use crate::cli::{NodeCleanupArgs, ReportFormat};
-use crate::datastore::Backend;
 use crate::gocompat::json::to_go_json_indent;
 use crate::gocompat::tabwriter::tabwriter as tw;
 use crate::model::gotypes::parse_go_duration;
@@ -34,9 +33,9 @@ pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
     }
     let client = ctx.client().await.map_err(super::engine::client_failure)?;
     let ds = client.ds.clone();
-    let kube = match (ds.backend(), &a.kubeconfig) {
-        (Backend::Kubernetes, _) => Some(Arc::new(client.clone())),
-        (Backend::Etcd, Some(path)) => {
+    let kube = match (ds.is_kubernetes_api(), &a.kubeconfig) {
+        (true, _) => Some(Arc::new(client.clone())),
+        (false, Some(path)) => {
             let spec = crate::config::Spec {
                 datastore_type: "kubernetes".into(),
                 kubeconfig: path.clone(),
@@ -47,7 +46,7 @@ pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
                 .map_err(|e| Failure::Stderr(format!("cannot use --kubeconfig {path}: {e}")))?;
             Some(Arc::new(c))
         }
-        (Backend::Etcd, None) => None,
+        (false, None) => None,
     };
     let sources = EvidenceSources {
         stale_after: chrono::Duration::nanoseconds(stale),

@@ -226,6 +226,31 @@ pub struct FelixReport {
 pub trait Datastore: Send + Sync {
     fn backend(&self) -> Backend;
 
+    // ---- capabilities: what differs between backends, asked instead of naming the backend ----
+
+    /// The store is a Kubernetes API server: its nodes, pods, services and network policies
+    /// are at hand.
+    fn is_kubernetes_api(&self) -> bool {
+        self.backend() == Backend::Kubernetes
+    }
+    /// Calico Nodes and WorkloadEndpoints are stored objects of their own (not views of
+    /// Kubernetes nodes and pods): calicoctl deletes them, with libcalico's node cleanup.
+    fn owns_nodes_and_workloads(&self) -> bool {
+        self.backend() == Backend::Etcd
+    }
+    /// Many creates go in one multi-object transaction, so batching them pays off.
+    fn batches_creates(&self) -> bool {
+        self.backend() == Backend::Etcd
+    }
+    /// Felix writes its status reports here.
+    fn keeps_felix_reports(&self) -> bool {
+        self.backend() == Backend::Etcd
+    }
+    /// Several IPAM objects can be read and compare-and-swapped in one transaction.
+    fn has_ipam_transactions(&self) -> bool {
+        self.backend() == Backend::Etcd
+    }
+
     /// One object; `namespace` is empty for cluster-scoped kinds.
     async fn get(&self, kind: &'static KindInfo, namespace: &str, name: &str) -> Result<Value>;
     /// All objects of a kind (optionally one namespace / a name prefix).

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::model::{self, PolicyKind};
 use super::{Snapshot, SnapshotBuilder};
-use crate::datastore::{Backend, Datastore, DatastoreError, ListOptions};
+use crate::datastore::{Datastore, DatastoreError, ListOptions};
 use crate::model::kinds::KindId;
 
 /// Why a snapshot could not be loaded.
@@ -60,7 +60,7 @@ pub async fn load(ds: &dyn Datastore) -> Result<Snapshot, LoadError> {
         Ok(())
     })
     .await?;
-    if ds.backend() == Backend::Kubernetes {
+    if ds.is_kubernetes_api() {
         match ds.kube_network_policies().await {
             Ok(list) => {
                 for o in list {
