@@ -74,7 +74,7 @@ impl EvidenceSources {
         if let Some(kube) = &self.kube {
             let nk = KindId::Node.info();
             let mut names = BTreeSet::new();
-            kube.ds
+            kube.datastore()
                 .scan(nk, &ListOptions::default(), &mut |n| {
                     names.insert(meta::name(&n));
                     Ok(())

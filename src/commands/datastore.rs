@@ -35,7 +35,7 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
         s.insert("datastoreReady".into(), Value::Bool(ready));
     }
     // ClusterInformation is read-only for users; lock/unlock writes it directly.
-    c.ds.update(ci, &cur).await.map_err(|e| {
+    c.datastore().update(ci, &cur).await.map_err(|e| {
         Failure::Stderr(format!("error updating ClusterInformation for {verb}: {e}"))
     })?;
     writeln!(ctx.out, "Datastore {past}.")?;

@@ -203,7 +203,7 @@ const EXTRA_POD_BASE: usize = 1 << 40;
 
 async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
     let c = ctx.client().await.map_err(Failure::Stderr)?;
-    let ds = c.ds.clone();
+    let ds = c.datastore().clone();
     let pool: IpNet = a
         .pool_cidr
         .parse()
@@ -326,7 +326,7 @@ async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
                                      "ipNetworks": [format!("{ip}/32")], "interfaceName": format!("cali{pod_no:011x}"),
                                      "profiles": ["kns.default"]}});
                         let obj = schema().decode("v3.WorkloadEndpoint", &raw, false).map_err(|e| Failure::Stderr(e.to_string()))?;
-                        match c.ds.create(wk, &obj).await {
+                        match c.datastore().create(wk, &obj).await {
                             Ok(_) => written += 1,
                             Err(e) if e.is_already_exists() => {}
                             Err(e) => return Err(Failure::Stderr(e.to_string())),

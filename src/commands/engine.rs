@@ -443,8 +443,8 @@ pub async fn do_delete(
     let name = meta::name(&res.obj);
     // libcalico's client-side side effects of deleting a Node (etcd) or an IPPool.
     let deleted = match res.kind.hooks.client {
-        ClientRule::Node if client.ds.owns_nodes_and_workloads() => {
-            crate::cleanup::delete_node::delete_node(client.ds.as_ref(), &name, rev).await
+        ClientRule::Node if client.datastore().owns_nodes_and_workloads() => {
+            crate::cleanup::delete_node::delete_node(client.datastore().as_ref(), &name, rev).await
         }
         ClientRule::IpPool => crate::ipam::delete_pool(client, &name, rev).await,
         ClientRule::None
@@ -494,7 +494,7 @@ pub async fn create_batched(
     ns_errs: &[Option<String>],
 ) -> Batched {
     let mut pre: Vec<Option<Result<Value, String>>> = vec![None; resources.len()];
-    if !client.ds.batches_creates() || resources.len() < 8 {
+    if !client.datastore().batches_creates() || resources.len() < 8 {
         return Batched {
             pre,
             existing: Vec::new(),
@@ -523,7 +523,10 @@ pub async fn create_batched(
         }
     }
     let mut existing = Vec::new();
-    for (i, r) in idx.into_iter().zip(client.ds.create_many(&objs).await) {
+    for (i, r) in idx
+        .into_iter()
+        .zip(client.create_prepared_many(&objs).await)
+    {
         match r {
             Ok(v) => pre[i] = Some(Ok(v)),
             Err(e) if e.is_already_exists() => existing.push(i),
@@ -582,7 +585,10 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
             Err(e) => batched.pre[i] = Some(Err(e.to_string())),
         }
     }
-    for (i, r) in idx.into_iter().zip(client.ds.update_many(&objs).await) {
+    for (i, r) in idx
+        .into_iter()
+        .zip(client.update_prepared_many(&objs).await)
+    {
         match r {
             Ok(v) => batched.pre[i] = Some(Ok(v)),
             Err(e) if e.is_conflict() || e.is_not_found() => {}

@@ -45,7 +45,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
     match &args.command {
         IpamCommand::Show(a) => {
             let c = engine::checked_client(ctx).await?;
-            let ds = c.ds.as_ref();
+            let ds = c.datastore().as_ref();
             let err = |e: crate::datastore::DatastoreError| Failure::Stderr(format!("error: {e}"));
             let table = a.output == "table";
             if let Some(ip) = &a.ip {
@@ -145,7 +145,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
                 show_problem_ips: a.show_problem_ips,
                 progress: progress.clone(),
             };
-            let r = check::check(c.ds.as_ref(), &opts, services, &mut ctx.out).await;
+            let r = check::check(c.datastore().as_ref(), &opts, services, &mut ctx.out).await;
             if let Some(p) = progress {
                 p.finish_and_clear();
             }
@@ -171,7 +171,7 @@ pub async fn run(ctx: &mut Ctx, args: &IpamArgs) -> CmdResult {
                     .ok_or_else(|| Failure::Stderr(format!("invalid attribute {kv}")))?;
                 attrs.insert(k.to_string(), v.to_string());
             }
-            ipam::assign_ip(c.ds.as_ref(), ip, &a.handle, attrs, &a.node)
+            ipam::assign_ip(c.datastore().as_ref(), ip, &a.handle, attrs, &a.node)
                 .await
                 .map_err(|e| Failure::Stderr(format!("error: {e}")))?;
             writeln!(ctx.out, "Assigned {ip} to {}", a.handle)?;
@@ -189,8 +189,12 @@ async fn services(
     c: &Client,
     kubeconfig: Option<&str>,
 ) -> Result<Result<Vec<Value>, String>, Failure> {
-    if c.ds.is_kubernetes_api() {
-        return Ok(c.ds.kube_services().await.map_err(|e| e.to_string()));
+    if c.datastore().is_kubernetes_api() {
+        return Ok(c
+            .datastore()
+            .kube_services()
+            .await
+            .map_err(|e| e.to_string()));
     }
     let path = kubeconfig
         .map(str::to_string)
@@ -211,7 +215,11 @@ async fn services(
     let kube = crate::datastore::connect_kubernetes(&spec, ctx.timeout)
         .await
         .map_err(Failure::Stderr)?;
-    Ok(kube.ds.kube_services().await.map_err(|e| e.to_string()))
+    Ok(kube
+        .datastore()
+        .kube_services()
+        .await
+        .map_err(|e| e.to_string()))
 }
 
 /// The workloads that currently use an IP (for the live-workload guard).
@@ -241,7 +249,7 @@ async fn release(ctx: &mut Ctx, a: &crate::cli::IpamReleaseArgs) -> CmdResult {
         return Ok(0);
     }
     let c = engine::checked_client(ctx).await?;
-    let ds = c.ds.as_ref();
+    let ds = c.datastore().as_ref();
     if !a.from_report.is_empty() {
         return release_from_reports(ctx, ds, a).await;
     }
@@ -501,7 +509,7 @@ async fn configure(ctx: &mut Ctx, a: &crate::cli::IpamConfigureArgs) -> CmdResul
         ));
     }
     let c = engine::checked_client(ctx).await?;
-    let ds = c.ds.as_ref();
+    let ds = c.datastore().as_ref();
     let (mut cfg, _) = ipam::get_config(ds)
         .await
         .map_err(|e| Failure::Stderr(format!("error: {e}")))?;
@@ -570,7 +578,7 @@ async fn split(ctx: &mut Ctx, a: &crate::cli::IpamSplitArgs) -> CmdResult {
         ));
     }
     let c = engine::checked_client(ctx).await?;
-    let ds = c.ds.as_ref();
+    let ds = c.datastore().as_ref();
     let (_, _, locked, _) = check::cluster_info(ds).await.map_err(|e| {
         Failure::Stderr(format!("error while checking if datastore was locked: {e}"))
     })?;

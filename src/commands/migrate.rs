@@ -79,7 +79,7 @@ pub async fn export(ctx: &mut Ctx) -> CmdResult {
             "datastore is not locked. Run the `calicoctl datastore migrate lock` command in order to begin migration".into(),
         ));
     }
-    if c.ds.is_kubernetes_api() {
+    if c.datastore().is_kubernetes_api() {
         return Err(Failure::Stderr(
             "invalid datastore type: kubernetes to export from for datastore migration. Datastore type must be etcdv3".into(),
         ));
@@ -194,46 +194,47 @@ async fn export_ipam(
         ("handles", IpamList::Handles),
     ] {
         let mut items = Vec::new();
-        c.ds.ipam_scan(&list, &mut |mut kv| {
-            match (&mut kv.key, &mut kv.value) {
-                (
-                    IpamKey::Affinity {
-                        host,
-                        affinity_type,
-                        ..
-                    },
-                    _,
-                ) => {
-                    if *affinity_type != AffinityType::Host {
-                        return Ok(());
-                    }
-                    *host = rename(host);
-                }
-                (IpamKey::Block(_), IpamValue::Block(b)) => {
-                    if let Some(h) = b.affinity_host().map(&rename) {
-                        b.affinity = Some(format!("host:{h}"));
-                    }
-                    for a in b.attributes.iter_mut().flatten() {
-                        if let Some(h) = &mut a.handle_id {
-                            *h = rename_handle(h);
+        c.datastore()
+            .ipam_scan(&list, &mut |mut kv| {
+                match (&mut kv.key, &mut kv.value) {
+                    (
+                        IpamKey::Affinity {
+                            host,
+                            affinity_type,
+                            ..
+                        },
+                        _,
+                    ) => {
+                        if *affinity_type != AffinityType::Host {
+                            return Ok(());
                         }
-                        if let Some(n) = a.secondary.as_mut().and_then(|s| s.get_mut("node")) {
-                            *n = rename(n);
+                        *host = rename(host);
+                    }
+                    (IpamKey::Block(_), IpamValue::Block(b)) => {
+                        if let Some(h) = b.affinity_host().map(&rename) {
+                            b.affinity = Some(format!("host:{h}"));
+                        }
+                        for a in b.attributes.iter_mut().flatten() {
+                            if let Some(h) = &mut a.handle_id {
+                                *h = rename_handle(h);
+                            }
+                            if let Some(n) = a.secondary.as_mut().and_then(|s| s.get_mut("node")) {
+                                *n = rename(n);
+                            }
                         }
                     }
+                    (IpamKey::Handle(id), _) => *id = rename_handle(id),
+                    _ => {}
                 }
-                (IpamKey::Handle(id), _) => *id = rename_handle(id),
-                _ => {}
-            }
-            items.push(kv_json(&kv));
-            Ok(())
-        })
-        .await?;
+                items.push(kv_json(&kv));
+                Ok(())
+            })
+            .await?;
         if !items.is_empty() {
             groups.insert(name.into(), Value::Array(items));
         }
     }
-    match c.ds.ipam_get(&IpamKey::Config).await {
+    match c.datastore().ipam_get(&IpamKey::Config).await {
         Ok(kv) => {
             groups.insert("config".into(), kv_json(&kv));
         }
@@ -279,7 +280,7 @@ async fn mark(c: &Client, marker: Option<&str>, ready: Option<bool>) -> Result<(
     if let (Some(r), Some(s)) = (ready, ci.get_mut("spec").and_then(Value::as_object_mut)) {
         s.insert("datastoreReady".into(), Value::Bool(r));
     }
-    c.ds.update(ck, &ci).await.map_err(|e| {
+    c.datastore().update(ck, &ci).await.map_err(|e| {
         Failure::Stderr(format!(
             "error updating ClusterInformation for importing: {e}"
         ))
@@ -298,7 +299,7 @@ fn is_builtin(kind: &KindInfo, name: &str) -> bool {
 
 pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) -> CmdResult {
     let c = ctx.client().await.map_err(engine::bare_client_failure)?;
-    if !c.ds.is_kubernetes_api() {
+    if !c.datastore().is_kubernetes_api() {
         return Err(Failure::Stderr(
             "invalid datastore type: etcdv3 to import to for datastore migration. Datastore type must be kubernetes".into(),
         ));
@@ -341,7 +342,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
     let digest = format!("sha256:{:x}", Sha256::digest(text.as_bytes()));
 
     // The CRDs must be installed (calicoctl applies them; we ask the admin to, see docs).
-    c.ds
+    c.datastore()
         .list(KindId::IPPool.info(), &ListOptions::default())
         .await
         .map_err(|e| {
@@ -354,10 +355,11 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
     let resume = meta::annotations(&ci).get(IMPORT_MARKER) == Some(&digest);
     if !resume {
         for (ki, _) in export_order() {
-            let l =
-                c.ds.list(ki, &ListOptions::default())
-                    .await
-                    .map_err(|e| Failure::Stderr(e.to_string()))?;
+            let l = c
+                .datastore()
+                .list(ki, &ListOptions::default())
+                .await
+                .map_err(|e| Failure::Stderr(e.to_string()))?;
             if l.items.iter().any(|o| !is_builtin(ki, &meta::name(o))) {
                 return Err(Failure::Stderr(format!(
                     "datastore already has Calico resources: found existing Calico {} resource. Clear out all Calico resources by deleting all Calico CRDs",
@@ -367,7 +369,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         }
         for list in [IpamList::Blocks { version: None }, IpamList::Handles] {
             if !c
-                .ds
+                .datastore()
                 .ipam_list(&list)
                 .await
                 .map_err(|e| Failure::Stderr(e.to_string()))?
@@ -440,7 +442,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         }
         dst.insert("datastoreReady".into(), Value::Bool(false));
     }
-    c.ds.update(ck, &cur).await.map_err(|e| {
+    c.datastore().update(ck, &cur).await.map_err(|e| {
         Failure::Stderr(format!(
             "error updating ClusterInformation for importing: {e}"
         ))
@@ -464,8 +466,8 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
                     return Err(STOPPED.to_string());
                 }
                 let r = match &kv.key {
-                    IpamKey::Config => c.ds.ipam_put(kv).await.map(|_| ()),
-                    _ => match c.ds.ipam_create(kv).await {
+                    IpamKey::Config => c.datastore().ipam_put(kv).await.map(|_| ()),
+                    _ => match c.datastore().ipam_create(kv).await {
                         Ok(_) => Ok(()),
                         // A resumed run finds what the interrupted one wrote.
                         Err(e) if e.is_already_exists() && resume => Ok(()),

@@ -32,7 +32,7 @@ pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
         )));
     }
     let client = ctx.client().await.map_err(super::engine::client_failure)?;
-    let ds = client.ds.clone();
+    let ds = client.datastore().clone();
     let kube = match (ds.is_kubernetes_api(), &a.kubeconfig) {
         (true, _) => Some(Arc::new(client.clone())),
         (false, Some(path)) => {

@@ -22,7 +22,7 @@ const EXIT_TRACE_ERROR: i32 = 2;
 
 async fn snapshot(ctx: &mut Ctx) -> Result<Snapshot, Failure> {
     let c = engine::checked_client(ctx).await?;
-    crate::policy::load(c.ds.as_ref())
+    crate::policy::load(c.datastore().as_ref())
         .await
         .map_err(|e| Failure::Stderr(format!("error reading policy data: {e}")))
 }

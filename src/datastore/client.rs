@@ -27,7 +27,7 @@ pub const DEFAULT_TIERS: &[(&str, f64, Option<&str>)] = &[
 /// A datastore plus libcalico's client-side semantics.
 #[derive(Clone)]
 pub struct Client {
-    pub ds: Arc<dyn Datastore>,
+    ds: Arc<dyn Datastore>,
 }
 
 fn invalid(name: &str, value: &str, reason: &str) -> DatastoreError {
@@ -51,6 +51,31 @@ fn default_allow_unsupported(operation: &str, done: &str) -> DatastoreError {
 impl Client {
     pub fn new(ds: Arc<dyn Datastore>) -> Self {
         Client { ds }
+    }
+
+    /// The backend, for the layers that work on storage itself (IPAM, node cleanup, policy
+    /// evaluation, migration's verbatim copies) and for its capabilities; CRUD with libcalico's
+    /// rules goes through the client's own methods.
+    pub fn datastore(&self) -> &Arc<dyn Datastore> {
+        &self.ds
+    }
+
+    /// Stores objects already through [`Client::prepare_create`], in the backend's batches
+    /// (etcd: transactions of independent keys); each result in input order.
+    pub async fn create_prepared_many(
+        &self,
+        kind_objs: &[(&'static KindInfo, Value)],
+    ) -> Vec<Result<Value>> {
+        self.ds.create_many(kind_objs).await
+    }
+
+    /// Compare-and-swap updates of objects already through [`Client::prepare_update`], in the
+    /// backend's batches; each result in input order.
+    pub async fn update_prepared_many(
+        &self,
+        kind_objs: &[(&'static KindInfo, Value)],
+    ) -> Vec<Result<Value>> {
+        self.ds.update_many(kind_objs).await
     }
 
     /// Whether writes get the v3 CRD schema defaults and rules: calicoctl applies them itself

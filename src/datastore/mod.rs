@@ -432,13 +432,4 @@ pub trait Datastore: Send + Sync {
         let _ = (host, known);
         Ok(0)
     }
-
-    /// Every raw key under the datastore's Calico prefix (etcd) — for diagnostics and tests.
-    async fn raw_keys(&self) -> Result<Vec<String>> {
-        Err(DatastoreError::Unsupported {
-            operation: "raw_keys".into(),
-            id: "this datastore".into(),
-            reason: String::new(),
-        })
-    }
 }

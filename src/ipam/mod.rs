@@ -875,7 +875,7 @@ pub async fn delete_pool(
         pool = client.update(pk, &pool).await?;
     }
     if let Ok(cidr) = str_at(&pool, &["spec", "cidr"]).parse::<IpNet>() {
-        release_pool_affinities(client.ds.as_ref(), cidr.trunc()).await?;
+        release_pool_affinities(client.datastore().as_ref(), cidr.trunc()).await?;
     }
     let rv = crate::model::meta::resource_version(&pool);
     client

@@ -1636,14 +1636,6 @@ impl Datastore for EtcdDatastore {
         }
         Ok(n)
     }
-
-    async fn raw_keys(&self) -> Result<Vec<String>> {
-        let (kvs, _) = self.range("/calico/").await?;
-        Ok(kvs
-            .iter()
-            .map(|kv| String::from_utf8_lossy(kv.key()).to_string())
-            .collect())
-    }
 }
 
 /// Whether a failed transaction's else branch found its key.
