@@ -26,6 +26,13 @@ fn hop(d: &str, v: &str, r: &str) -> (String, String, String) {
     (d.into(), v.into(), r.into())
 }
 
+/// The lines of a text table with the column padding collapsed to one space.
+fn table(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
 const END_DEFAULT_INGRESS: &str =
     "end of tier default: default action Deny (ingress policies applied, none allowed or passed)";
 
@@ -482,6 +489,20 @@ fn etcd_explain_and_who_selects() {
         names,
         vec!["security.egress-guard", "quarantine", "db-open"]
     );
+    // As a table: one row per policy, in Felix's order.
+    let out = env
+        .ctl(&["policy", "who-selects", "--labels", "app=db", "-n", "shop"])
+        .run();
+    out.ok();
+    assert_eq!(
+        table(&out.stdout),
+        vec![
+            "TIER KIND NAMESPACE NAME ORDER TYPES",
+            "security GlobalNetworkPolicy security.egress-guard 10 egress",
+            "default StagedGlobalNetworkPolicy (staged) quarantine 1 ingress",
+            "default NetworkPolicy shop db-open none ingress",
+        ]
+    );
     env.ctl(&["policy", "who-selects", "app =="])
         .run()
         .fails(1)
@@ -830,4 +851,58 @@ fn kdd_kubernetes_network_policies_and_service_account_selectors() {
         .run()
         .fails(1)
         .stderr_has("no WorkloadEndpoint or pod \"gone\" in namespace \"shop\"");
+    // trace as text: dbg -> db:5432 ends in tier default, exit 1 with --exit-code.
+    calicoctl(&[
+        "policy",
+        "trace",
+        "--from",
+        "dev/dbg",
+        "--to",
+        "shop/db",
+        "--port",
+        "5432",
+        "--exit-code",
+        "-c",
+        &cfg,
+    ])
+    .run()
+    .fails(1)
+    .stdout_has("ingress at WorkloadEndpoint shop/node1-k8s-db-eth0: DENY\n")
+    .stdout_has("\nVerdict: DENY\n");
+    // who-selects on KDD: the pods of a selector (text), the policies of a label set (JSON; a
+    // Kubernetes policy selects pods only, so the label set names the orchestrator).
+    let out = calicoctl(&["policy", "who-selects", "app in {'web', 'dbg'}", "-c", &cfg]).run();
+    out.ok();
+    let mut rows = table(&out.stdout);
+    rows[1..].sort();
+    assert_eq!(
+        rows,
+        vec![
+            "KIND NAMESPACE NAME NODE IPS",
+            "WorkloadEndpoint dev node2-k8s-dbg-eth0 node2 10.1.2.7",
+            "WorkloadEndpoint shop node1-k8s-web-eth0 node1 10.1.0.10",
+        ]
+    );
+    let out = calicoctl(&[
+        "policy",
+        "who-selects",
+        "--labels",
+        "app=db,projectcalico.org/orchestrator=k8s",
+        "-n",
+        "shop",
+        "-o",
+        "json",
+        "-c",
+        &cfg,
+    ])
+    .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = w["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["allow-web-to-db", "default-deny"]);
 }
