@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Policy evaluation benchmark (issue 20): `policy explain` and `policy trace` on 50 tiers,
-# 5,000 policies and 20,000 workload endpoints in etcd (target: under 1 s each).
+# 5,000 policies and 20,000 workload endpoints in etcd (target: under 1 s each). BASE=<binary>
+# times another build in the same run (alternately, same output checked): a fair before/after.
 source "$(dirname "$0")/lib.sh"
 need python3 python3
 start_etcd
@@ -40,13 +41,36 @@ PY
 echo "  $(etcdctl get --prefix "$R/" --keys-only | grep -c .) keys, $(etcdctl get --prefix "$R/" -w json | wc -c) JSON bytes"
 
 # pod0 (ns-00, app a0, 10.1.0.0) -> pod1 (ns-01, app a1, 10.1.0.1): policies select both.
-EXPLAIN="$BIN policy explain ns-00/pod0"
-TRACE="$BIN policy trace --from ns-00/pod0 --to ns-01/pod1 --port 80"
-"$BIN" policy trace --from ns-00/pod0 --to ns-01/pod1 --port 80 | sed -n '/^Verdict/p'
-a=$(median_ms explain "$EXPLAIN")
-b=$(median_ms trace "$TRACE")
-c=$(median_ms list "etcdctl get --prefix $R/ -w json")
-rss=$(peak_rss_kb "$TRACE")
-echo "  policy explain : ${a} ms"
-echo "  policy trace   : ${b} ms   (peak RSS ${rss} KiB)"
-echo "  floor: etcdctl get --prefix (everything, -w json) : ${c} ms"
+EXPLAIN="policy explain ns-00/pod0"
+TRACE="policy trace --from ns-00/pod0 --to ns-01/pod1 --port 80"
+TRACE_IP="policy trace --from 10.1.0.0 --to 10.1.0.1 --port 80"
+# shellcheck disable=SC2086
+"$BIN" $TRACE | sed -n '/^Verdict/p'
+cmds=("explain=$BIN $EXPLAIN" "trace=$BIN $TRACE" "trace-ip=$BIN $TRACE_IP")
+# BASE=<another calicoctl> (e.g. main's release build) is timed in the same run, alternately
+# with BIN, and must print the same bytes.
+if [ -n "${BASE:-}" ]; then
+  for a in "$EXPLAIN" "$TRACE" "$TRACE_IP" "$EXPLAIN -o json" "$TRACE -o yaml"; do
+    # shellcheck disable=SC2086
+    if cmp -s <("$BIN" $a 2>&1) <("$BASE" $a 2>&1); then
+      echo "  same output as BASE: $a"
+    else
+      echo "  OUTPUT DIFFERS from BASE: $a"
+      # shellcheck disable=SC2086
+      diff <("$BIN" $a 2>&1) <("$BASE" $a 2>&1) | head -20 || true
+    fi
+  done
+  cmds+=("base-explain=$BASE $EXPLAIN" "base-trace=$BASE $TRACE" "base-trace-ip=$BASE $TRACE_IP")
+fi
+cmds+=("floor=etcdctl get --prefix $R/ -w json")
+echo "  load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+out=$(python3 "$ROOT/bench/measure.py" --runs "${RUNS:-10}" "${cmds[@]}")
+echo "  load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+ms() { awk -v l="$1" '$1 == l {print $2}' <<<"$out"; }
+mb() { awk -v l="$1" '$1 == l {printf "%d", $5 / 1024}' <<<"$out"; }
+for l in explain trace trace-ip; do
+  line="  policy $l: $(ms "$l") ms, peak RSS $(mb "$l") MB"
+  [ -z "${BASE:-}" ] || line+="   BASE $(ms "base-$l") ms, $(mb "base-$l") MB   BIN/BASE x$(ratio "$(ms "$l")" "$(ms "base-$l")")"
+  echo "$line"
+done
+echo "  floor: etcdctl get --prefix (everything, -w json) : $(ms floor) ms"

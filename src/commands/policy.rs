@@ -14,15 +14,18 @@ use crate::gocompat::tabwriter::tabwriter;
 use crate::gocompat::yaml::to_yaml;
 use crate::policy::model::protocol_from_str;
 use crate::policy::{
-    DirectionExplain, Explanation, Hop, PeerSpec, Snapshot, Step, Trace, TraceQuery, WhoSelects,
+    DirectionExplain, Explanation, Hop, PeerSpec, Scope, Snapshot, Step, Trace, TraceQuery,
+    WhoSelects,
 };
 
 /// `trace --exit-code`: exit code of an error (0 and 1 are the verdicts).
 const EXIT_TRACE_ERROR: i32 = 2;
 
-async fn snapshot(ctx: &mut Ctx) -> Result<Snapshot, Failure> {
+/// Loads what a question needs: explain and trace name their endpoints (`Scope::Peers`),
+/// who-selects reads every endpoint.
+async fn snapshot(ctx: &mut Ctx, scope: &Scope) -> Result<Snapshot, Failure> {
     let c = engine::checked_client(ctx).await?;
-    crate::policy::load(c.datastore().as_ref())
+    crate::policy::load_scoped(c.datastore().as_ref(), scope)
         .await
         .map_err(|e| Failure::Stderr(format!("error reading policy data: {e}")))
 }
@@ -61,7 +64,7 @@ pub async fn run(ctx: &mut Ctx, args: &PolicyArgs) -> CmdResult {
                 (None, Some(e)) => PeerSpec::parse(e, &a.namespace)?,
                 (None, None) => return Err(Failure::Stderr("an endpoint is required".into())),
             };
-            let snap = snapshot(ctx).await?;
+            let snap = snapshot(ctx, &Scope::Peers(vec![spec.clone()])).await?;
             let idx = snap.find(&spec)?;
             let ex = snap.explain(idx);
             emit(ctx, a.output, &ex, || render_explain(&ex))?;
@@ -92,7 +95,8 @@ pub async fn run(ctx: &mut Ctx, args: &PolicyArgs) -> CmdResult {
                 icmp_type: a.icmp_type,
                 icmp_code: a.icmp_code,
             };
-            let snap = snapshot(ctx).await.map_err(code)?;
+            let scope = Scope::Peers(vec![q.from.clone(), q.to.clone()]);
+            let snap = snapshot(ctx, &scope).await.map_err(code)?;
             let t = snap.trace(&q).map_err(|e| code(e.into()))?;
             emit(ctx, a.output, &t, || render_trace(&t, a.verbose)).map_err(code)?;
             Ok(if a.exit_code && t.verdict != "Allow" {
@@ -102,7 +106,7 @@ pub async fn run(ctx: &mut Ctx, args: &PolicyArgs) -> CmdResult {
             })
         }
         PolicyCommand::WhoSelects(a) => {
-            let snap = snapshot(ctx).await?;
+            let snap = snapshot(ctx, &Scope::All).await?;
             let w = match (&a.selector, &a.labels) {
                 (Some(sel), _) => WhoSelects {
                     selector: Some(sel.clone()),

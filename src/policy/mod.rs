@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use crate::datastore::Backend;
 pub use eval::*;
-pub use load::{LoadError, load};
+pub use load::{LoadError, Scope, load, load_scoped};
 use model::{
     BUILTIN_TIERS, Endpoint, EndpointKind, Failsafe, NetSet, Policy, PolicyKind, Profile, Tier,
 };

@@ -579,15 +579,15 @@ fn governs(spec: &Value) -> (bool, bool) {
 pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
     let name = str_at(obj, &["metadata", "name"]);
     let namespace = str_at(obj, &["metadata", "namespace"]);
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
-    let written = s(&spec, "selector").to_string();
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let written = s(spec, "selector").to_string();
     let global = matches!(
         kind,
         PolicyKind::GlobalNetworkPolicy | PolicyKind::StagedGlobalNetworkPolicy
     );
     let sel_text = if global {
         let mut t = written.clone();
-        let ns_sel = s(&spec, "namespaceSelector");
+        let ns_sel = s(spec, "namespaceSelector");
         if !ns_sel.is_empty() {
             let p = selector::parse(ns_sel)
                 .map_err(|e| format!("invalid namespaceSelector {ns_sel:?}: {e}"))?
@@ -595,7 +595,7 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
                 .canonical();
             t = and(&[t, p]).replace("all()", &format!("has({NS_LABEL})"));
         }
-        let sa_sel = s(&spec, "serviceAccountSelector");
+        let sa_sel = s(spec, "serviceAccountSelector");
         if !sa_sel.is_empty() {
             let p = selector::parse(sa_sel)
                 .map_err(|e| format!("invalid serviceAccountSelector {sa_sel:?}: {e}"))?
@@ -606,7 +606,7 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         t
     } else {
         let mut t = and(&[written.clone(), format!("{NS_LABEL} == \"{namespace}\"")]);
-        let sa_sel = s(&spec, "serviceAccountSelector");
+        let sa_sel = s(spec, "serviceAccountSelector");
         if !sa_sel.is_empty() {
             let p = selector::parse(sa_sel)
                 .map_err(|e| format!("invalid serviceAccountSelector {sa_sel:?}: {e}"))?
@@ -621,9 +621,9 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
     } else {
         sel_text
     };
-    let (gi, ge) = governs(&spec);
+    let (gi, ge) = governs(spec);
     let rule_ns = if global { "" } else { namespace.as_str() };
-    let tier = match s(&spec, "tier") {
+    let tier = match s(spec, "tier") {
         "" => "default".to_string(),
         t => t.to_string(),
     };
@@ -640,11 +640,11 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         do_not_track: global && b("doNotTrack"),
         pre_dnat: global && b("preDNAT"),
         apply_on_forward: global && b("applyOnForward"),
-        staged_delete: kind.is_staged() && s(&spec, "stagedAction") == "Delete",
+        staged_delete: kind.is_staged() && s(spec, "stagedAction") == "Delete",
         name,
         namespace,
         tier,
-        order: order(&spec),
+        order: order(spec),
     })
 }
 
@@ -782,7 +782,7 @@ fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, 
 pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
     let name = str_at(obj, &["metadata", "name"]);
     let namespace = str_at(obj, &["metadata", "namespace"]);
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
     let pod = pod_selector(spec.get("podSelector"));
     let sel_text = and(&[pod.clone(), format!("{NS_LABEL} == '{namespace}'")]);
     let types = strs(spec.get("policyTypes"));
@@ -808,7 +808,7 @@ pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         do_not_track: false,
         pre_dnat: false,
         apply_on_forward: false,
-        staged_delete: kind.is_staged() && s(&spec, "stagedAction") == "Delete",
+        staged_delete: kind.is_staged() && s(spec, "stagedAction") == "Delete",
         name,
         namespace,
         tier: "default".into(),
@@ -817,11 +817,11 @@ pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
 }
 
 pub fn tier(obj: &Value) -> Tier {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
     Tier {
         name: str_at(obj, &["metadata", "name"]),
-        order: order(&spec),
-        default_pass: s(&spec, "defaultAction") == "Pass",
+        order: order(spec),
+        default_pass: s(spec, "defaultAction") == "Pass",
         exists: true,
         synthesised: false,
     }
@@ -903,14 +903,14 @@ fn endpoint_ports(v: Option<&Value>) -> Vec<NamedPort> {
 }
 
 pub fn host_endpoint(obj: &Value) -> Endpoint {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
     Endpoint {
         kind: EndpointKind::HostEndpoint,
         name: str_at(obj, &["metadata", "name"]),
         namespace: String::new(),
-        node: s(&spec, "node").into(),
+        node: s(spec, "node").into(),
         pod: String::new(),
-        interface: s(&spec, "interfaceName").into(),
+        interface: s(spec, "interfaceName").into(),
         labels: label_map(obj.get("metadata").and_then(|m| m.get("labels"))),
         profiles: strs(spec.get("profiles")),
         ips: strs(spec.get("expectedIPs"))
@@ -940,7 +940,7 @@ pub fn network_set(obj: &Value, global: bool) -> NetSet {
 }
 
 pub fn profile(obj: &Value) -> Result<Profile, String> {
-    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
     Ok(Profile {
         name: str_at(obj, &["metadata", "name"]),
         labels: label_map(spec.get("labelsToApply")),

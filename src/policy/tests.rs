@@ -476,6 +476,49 @@ fn example4f_rule_selector_matches_host_endpoint_expected_ips() {
     );
 }
 
+#[test]
+fn example4f_without_expected_ips_the_selector_never_matches_the_host() {
+    // With a second rule that allows: the host's address decides which rule matches.
+    let no_nodes = |b: &mut SnapshotBuilder| {
+        b.policies.push(gnp(
+            "no-nodes",
+            json!({"selector": "app == 'graf'", "types": ["Egress"],
+                   "egress": [{"action": "Deny", "destination": {"selector": "role == \"node\""}},
+                              {"action": "Allow"}]}),
+        ));
+    };
+    let mut b = example4();
+    no_nodes(&mut b);
+    let s = b.build(Backend::Kubernetes);
+    assert_eq!(
+        hops(&tcp(&s, "tools/graf", "10.0.0.11", 8080))[0],
+        h(
+            "egress",
+            "Deny",
+            "rule",
+            "GlobalNetworkPolicy no-nodes, egress rule 0"
+        )
+    );
+    let mut b = world();
+    b.endpoints.push(model::host_endpoint(&json!({
+        "metadata": {"name": "node1-eth0", "labels": {"role": "node"}},
+        "spec": {"node": "node1", "interfaceName": "eth0"}
+    })));
+    no_nodes(&mut b);
+    let s = b.build(Backend::Kubernetes);
+    let t = tcp(&s, "tools/graf", "10.0.0.11", 8080);
+    assert_eq!(
+        hops(&t),
+        vec![h(
+            "egress",
+            "Allow",
+            "rule",
+            "GlobalNetworkPolicy no-nodes, egress rule 1"
+        )]
+    );
+    assert_eq!(t.destination.kind, "External");
+}
+
 fn example5(global: bool) -> Snapshot {
     let mut b = world();
     let batch = pod(
@@ -530,6 +573,42 @@ fn example5_not_selector_scoping() {
         assert_eq!(
             (from, t.hops.last().unwrap().verdict.as_str()),
             (from, verdict)
+        );
+    }
+}
+
+#[test]
+fn example5_global_rule_with_selector_all_or_no_source_criteria() {
+    // In a GlobalNetworkPolicy, source.selector all() matches any address some endpoint or
+    // network set holds (dbg in dev), not an address outside (192.0.2.10); with no source
+    // criteria at all, everything matches.
+    let with_source = |source: Value| {
+        let mut b = world();
+        b.policies.push(gnp(
+            "db-open",
+            json!({"selector": "app == \"db\"", "types": ["Ingress"],
+                   "ingress": [{"action": "Allow", "protocol": "TCP", "source": source,
+                                "destination": {"ports": [5432]}}]}),
+        ));
+        b.build(Backend::Kubernetes)
+    };
+    let allow = "GlobalNetworkPolicy db-open, ingress rule 0";
+    let deny = "end of tier default: default action Deny (ingress policies applied, none allowed or passed)";
+    for (source, from, reason) in [
+        (json!({"selector": "all()"}), "dev/dbg", allow),
+        (json!({"selector": "all()"}), "192.0.2.10", deny),
+        (json!({}), "dev/dbg", allow),
+        (json!({}), "192.0.2.10", allow),
+    ] {
+        let s = with_source(source.clone());
+        let t = tcp(&s, from, "shop/db", 5432);
+        assert_eq!(
+            (
+                &source,
+                from,
+                t.hops.last().unwrap().decision.reason.as_str()
+            ),
+            (&source, from, reason)
         );
     }
 }

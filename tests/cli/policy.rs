@@ -26,6 +26,13 @@ fn hop(d: &str, v: &str, r: &str) -> (String, String, String) {
     (d.into(), v.into(), r.into())
 }
 
+/// The lines of a text table with the column padding collapsed to one space.
+fn table(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
 const END_DEFAULT_INGRESS: &str =
     "end of tier default: default action Deny (ingress policies applied, none allowed or passed)";
 
@@ -482,10 +489,174 @@ fn etcd_explain_and_who_selects() {
         names,
         vec!["security.egress-guard", "quarantine", "db-open"]
     );
+    // As a table: one row per policy, in Felix's order.
+    let out = env
+        .ctl(&["policy", "who-selects", "--labels", "app=db", "-n", "shop"])
+        .run();
+    out.ok();
+    assert_eq!(
+        table(&out.stdout),
+        vec![
+            "TIER KIND NAMESPACE NAME ORDER TYPES",
+            "security GlobalNetworkPolicy security.egress-guard 10 egress",
+            "default StagedGlobalNetworkPolicy (staged) quarantine 1 ingress",
+            "default NetworkPolicy shop db-open none ingress",
+        ]
+    );
     env.ctl(&["policy", "who-selects", "app =="])
         .run()
         .fails(1)
         .stderr_has("invalid selector");
+}
+
+/// A trace between two named endpoints reads only them and whatever shares their addresses:
+/// the verdicts must be those of the whole store. Rule selectors match the packet's addresses
+/// through every object holding them (Felix's IP sets), never the other endpoints.
+#[test]
+fn etcd_trace_between_named_endpoints_sees_only_what_holds_their_addresses() {
+    let env = Env::new();
+    env.apply(
+        r#"
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.shop}
+spec:
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: api-from-frontend, namespace: shop}
+spec:
+  selector: app == 'api'
+  types: [Ingress]
+  ingress:
+  - {action: Allow, source: {selector: role == 'frontend'}}
+"#,
+    );
+    // api is selected by the policy; fe has the labels its rule names; cli has neither.
+    put_wep(
+        &env,
+        "shop",
+        "api",
+        json!({"app": "api"}),
+        &["10.4.0.1/32"],
+        json!([]),
+    );
+    put_wep(
+        &env,
+        "shop",
+        "fe",
+        json!({"role": "frontend"}),
+        &["10.4.0.2/32"],
+        json!([]),
+    );
+    put_wep(&env, "shop", "cli", json!({}), &["10.4.0.3/32"], json!([]));
+    // fe -> api: rule 0 matches fe's labels.
+    let t = trace_json(
+        &env,
+        &["--from", "shop/fe", "--to", "shop/api", "--port", "80"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop("egress", "Allow", "profile kns.shop, egress rule 0"),
+            hop(
+                "ingress",
+                "Allow",
+                "NetworkPolicy shop/api-from-frontend, ingress rule 0"
+            ),
+        ]
+    );
+    // cli -> api: the frontend endpoint exists, but the packet comes from 10.4.0.3, which
+    // only cli holds: rule 0 misses and the tier's default action denies.
+    let t = trace_json(
+        &env,
+        &["--from", "shop/cli", "--to", "shop/api", "--port", "80"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop("egress", "Allow", "profile kns.shop, egress rule 0"),
+            hop("ingress", "Deny", END_DEFAULT_INGRESS),
+        ]
+    );
+    assert_eq!(
+        t["hops"][1]["steps"][0]["criteria"][0]["detail"],
+        "10.4.0.3 is WorkloadEndpoint shop/node1-k8s-cli-eth0, which does not match (projectcalico.org/namespace == \"shop\") && (role == 'frontend')"
+    );
+    // A frontend workload that holds cli's address too (stored before cli: its key sorts
+    // first): 10.4.0.3 is in the rule's IP set through it, so cli -> api is allowed, and the
+    // trace says that two endpoints hold the address.
+    put_wep(
+        &env,
+        "shop",
+        "alt",
+        json!({"role": "frontend"}),
+        &["10.4.0.3/32"],
+        json!([]),
+    );
+    let t = trace_json(
+        &env,
+        &["--from", "shop/cli", "--to", "shop/api", "--port", "80"],
+    );
+    assert_eq!(
+        hops(&t),
+        vec![
+            hop("egress", "Allow", "profile kns.shop, egress rule 0"),
+            hop(
+                "ingress",
+                "Allow",
+                "NetworkPolicy shop/api-from-frontend, ingress rule 0"
+            ),
+        ]
+    );
+    assert_eq!(t["source"]["name"], "node1-k8s-cli-eth0");
+    assert!(
+        t["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2 endpoints hold 10.4.0.3; the first is used")),
+        "{}",
+        t["notes"]
+    );
+    // The same from the address: the first holder in store order (alt) is the source.
+    let t = trace_json(
+        &env,
+        &["--from", "10.4.0.3", "--to", "shop/api", "--port", "80"],
+    );
+    assert_eq!(t["source"]["name"], "node1-k8s-alt-eth0");
+    assert_eq!(t["verdict"], "Allow");
+    // A workload without an address is known, but Felix does not program it.
+    put_wep(
+        &env,
+        "shop",
+        "pending",
+        json!({"app": "api"}),
+        &[],
+        json!([]),
+    );
+    env.ctl(&["policy", "trace", "--from", "shop/pending", "--to", "shop/api"])
+        .run()
+        .fails(1)
+        .stderr_is("WorkloadEndpoint shop/pending has no IP address: Felix does not program it (pod not running or not yet networked)\n");
+    env.ctl(&["policy", "explain", "shop/pending"])
+        .run()
+        .fails(1)
+        .stderr_has("has no IP address");
+    // who-selects still reads every endpoint.
+    let out = env
+        .ctl(&["policy", "who-selects", "role == 'frontend'", "-o", "json"])
+        .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = w["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["node1-k8s-alt-eth0", "node1-k8s-fe-eth0"]);
 }
 
 // ---- Kubernetes datastore ------------------------------------------------------------------
@@ -680,4 +851,58 @@ fn kdd_kubernetes_network_policies_and_service_account_selectors() {
         .run()
         .fails(1)
         .stderr_has("no WorkloadEndpoint or pod \"gone\" in namespace \"shop\"");
+    // trace as text: dbg -> db:5432 ends in tier default, exit 1 with --exit-code.
+    calicoctl(&[
+        "policy",
+        "trace",
+        "--from",
+        "dev/dbg",
+        "--to",
+        "shop/db",
+        "--port",
+        "5432",
+        "--exit-code",
+        "-c",
+        &cfg,
+    ])
+    .run()
+    .fails(1)
+    .stdout_has("ingress at WorkloadEndpoint shop/node1-k8s-db-eth0: DENY\n")
+    .stdout_has("\nVerdict: DENY\n");
+    // who-selects on KDD: the pods of a selector (text), the policies of a label set (JSON; a
+    // Kubernetes policy selects pods only, so the label set names the orchestrator).
+    let out = calicoctl(&["policy", "who-selects", "app in {'web', 'dbg'}", "-c", &cfg]).run();
+    out.ok();
+    let mut rows = table(&out.stdout);
+    rows[1..].sort();
+    assert_eq!(
+        rows,
+        vec![
+            "KIND NAMESPACE NAME NODE IPS",
+            "WorkloadEndpoint dev node2-k8s-dbg-eth0 node2 10.1.2.7",
+            "WorkloadEndpoint shop node1-k8s-web-eth0 node1 10.1.0.10",
+        ]
+    );
+    let out = calicoctl(&[
+        "policy",
+        "who-selects",
+        "--labels",
+        "app=db,projectcalico.org/orchestrator=k8s",
+        "-n",
+        "shop",
+        "-o",
+        "json",
+        "-c",
+        &cfg,
+    ])
+    .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    let names: Vec<&str> = w["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["allow-web-to-db", "default-deny"]);
 }
