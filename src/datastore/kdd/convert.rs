@@ -10,12 +10,14 @@ use sha1::Digest as _;
 
 use crate::gocompat::json::to_go_json;
 use crate::model::ipam::*;
-use crate::model::kinds::{API_VERSION, KindInfo, str_at};
+use crate::model::kinds::{API_VERSION, KindInfo, TIERED_POLICY_KINDS, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 
 pub const CRD_GROUP_V1: &str = "crd.projectcalico.org/v1";
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
+/// The label naming a policy's tier.
+const TIER_LABEL: &str = "projectcalico.org/tier";
 
 /// libcalico's `ConvertUID`: reverse the bits of every byte, keep bytes 6 and 8 (version and
 /// variant). An involution.
@@ -162,6 +164,11 @@ pub fn from_v1_cr(kind: &KindInfo, cr: &Value) -> Value {
     );
     if let Some(c) = created {
         m.insert("creationTimestamp".into(), c);
+    }
+    // A policy CR made without calicoctl (no tier label) reads as one of the default tier,
+    // whatever its spec's tier: libcalico adds the label when it is missing, not when empty.
+    if TIERED_POLICY_KINDS.contains(&kind.kind) && !labels.contains_key(TIER_LABEL) {
+        labels.insert(TIER_LABEL.into(), Value::String("default".into()));
     }
     if !labels.is_empty() {
         m.insert("labels".into(), Value::Object(labels));
@@ -1688,6 +1695,27 @@ mod tests {
             assert_eq!(pod_to_wep(&pod), reference_pod_to_wep(&pod));
             assert!(pod_to_wep(&pod).is_err());
         }
+    }
+
+    #[test]
+    fn policies_without_a_tier_label_read_as_the_default_tier() {
+        let cr = |labels: Value| {
+            json!({"apiVersion": CRD_GROUP_V1, "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "p", "resourceVersion": "1", "labels": labels},
+                "spec": {"tier": "ops", "selector": "all()"}})
+        };
+        let tier = |kind: &str, labels: Value| {
+            from_v1_cr(by_kind(kind).unwrap(), &cr(labels))["metadata"]["labels"][TIER_LABEL]
+                .clone()
+        };
+        assert_eq!(tier("GlobalNetworkPolicy", json!({})), "default");
+        assert_eq!(tier("StagedNetworkPolicy", json!({"a": "b"})), "default");
+        assert_eq!(tier("GlobalNetworkPolicy", json!({TIER_LABEL: "x"})), "x");
+        assert_eq!(tier("GlobalNetworkPolicy", json!({TIER_LABEL: ""})), "");
+        assert_eq!(
+            tier("StagedKubernetesNetworkPolicy", json!({})),
+            Value::Null
+        );
     }
 
     #[test]
