@@ -890,13 +890,36 @@ impl KddDatastore {
     }
 
     async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
-        let (nss, ns_rv) = self.list_all("/api/v1/namespaces", None).await?;
-        let (sas, sa_rv) = self.list_all("/api/v1/serviceaccounts", None).await?;
-        // The composite revision of the two lists, as for single profiles.
-        let rv = format!("{ns_rv}/{sa_rv}");
         let mut items = vec![default_allow()];
-        items.extend(nss.iter().map(namespace_profile));
-        items.extend(sas.iter().map(serviceaccount_profile));
+        let lists: [(&str, ReadProto, Convert); 2] = [
+            (
+                "/api/v1/namespaces",
+                |b| Ok(Some(namespace_profile(&proto::metadata_only(b)?))),
+                Box::new(|n| Some(namespace_profile(&n))),
+            ),
+            (
+                "/api/v1/serviceaccounts",
+                |b| Ok(Some(serviceaccount_profile(&proto::metadata_only(b)?))),
+                Box::new(|sa| Some(serviceaccount_profile(&sa))),
+            ),
+        ];
+        let mut revs = Vec::new();
+        for (path, read, convert) in lists {
+            let items_of = Items {
+                mask: Some(&stream::METADATA),
+                proto: Some(read),
+            };
+            let keep: Keep = Box::new(|_| true);
+            let rv = self
+                .stream_pages(path, items_of, convert, keep, &mut |_, page| {
+                    items.extend(page);
+                    Ok(())
+                })
+                .await?;
+            revs.push(rv);
+        }
+        // The composite revision of the two lists, as for single profiles.
+        let rv = revs.join("/");
         if let Some(p) = name_prefix {
             items.retain(|o| meta::name(o).starts_with(p));
         }

@@ -210,6 +210,18 @@ pub fn node(b: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
+/// An object's `ObjectMeta` (field 1 of every core kind) as its JSON `metadata`, the rest
+/// skipped (Namespaces and ServiceAccounts, read as Profiles).
+pub fn metadata_only(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    for f in Fields(b) {
+        if let (1, Wire::Bytes(x)) = f? {
+            m.insert("metadata".into(), object_meta(x)?);
+        }
+    }
+    Ok(Value::Object(m))
+}
+
 /// A string field, borrowed when it is valid UTF-8 (invalid bytes replaced otherwise).
 fn cow(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(b)
@@ -712,6 +724,13 @@ mod tests {
             bytes(2, &spec, n);
             bytes(3, &status, n);
         });
+        assert_eq!(
+            metadata_only(&b).unwrap(),
+            serde_json::json!({"metadata": {"name": "n1", "uid": "u", "resourceVersion": "9",
+                "creationTimestamp": "2023-11-14T22:13:20Z",
+                "labels": {"kubernetes.io/hostname": "n1"},
+                "annotations": {"projectcalico.org/IPv4Address": "172.16.0.1/16"}}})
+        );
         assert_eq!(
             node(&b).unwrap(),
             serde_json::json!({
