@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Times several commands in one run, alternating them (A B C A B C ...) so that load from
-other processes on the machine falls on all of them alike; reports for each the median wall
-time and the largest peak RSS (ru_maxrss of the process, from wait4).
+"""Times several commands in one run, alternating them (A B C, B C A, C A B, ...) so that load
+from other processes on the machine, and each command's after-effects, fall on all of them
+alike; reports for each the median wall time and the largest peak RSS (ru_maxrss of the
+process, from wait4).
 
 usage: measure.py [--runs N] [--warmup W] [--setup CMD] LABEL=COMMAND ...
 `--setup` runs (untimed, under bash) before every timed command: it resets the datastore for
@@ -50,7 +51,11 @@ def main():
     times = {label: [] for label, _ in cmds}
     rss = {label: 0 for label, _ in cmds}
     for i in range(warmup + runs):
-        for label, argv in cmds:
+        # Each round starts one command later (A B C, B C A, C A B, ...): a command does not
+        # always follow the same one, whose after-effects (the API server collecting the
+        # garbage of a large list, say) would otherwise always fall on it.
+        k = i % len(cmds)
+        for label, argv in cmds[k:] + cmds[:k]:
             if setup:
                 subprocess.run(["bash", "-c", setup], check=True, stdout=subprocess.DEVNULL)
             ms, kb = run_once(argv)

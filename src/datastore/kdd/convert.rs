@@ -2,6 +2,7 @@
 //! projectcalico.org/v3, plus Nodes/Pods/Namespaces): the v1 CRD metadata
 //! annotation, UID bit reversal, IPAM CR names and encodings, Node/Pod/Namespace mappings.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
@@ -9,12 +10,14 @@ use sha1::Digest as _;
 
 use crate::gocompat::json::to_go_json;
 use crate::model::ipam::*;
-use crate::model::kinds::{API_VERSION, KindInfo, str_at};
+use crate::model::kinds::{API_VERSION, KindInfo, TIERED_POLICY_KINDS, str_at};
 use crate::model::meta;
 use crate::model::schema::schema;
 
 pub const CRD_GROUP_V1: &str = "crd.projectcalico.org/v1";
 pub const METADATA_ANNOTATION: &str = "projectcalico.org/metadata";
+/// The label naming a policy's tier.
+const TIER_LABEL: &str = "projectcalico.org/tier";
 
 /// libcalico's `ConvertUID`: reverse the bits of every byte, keep bytes 6 and 8 (version and
 /// variant). An involution.
@@ -161,6 +164,11 @@ pub fn from_v1_cr(kind: &KindInfo, cr: &Value) -> Value {
     );
     if let Some(c) = created {
         m.insert("creationTimestamp".into(), c);
+    }
+    // A policy CR made without calicoctl (no tier label) reads as one of the default tier,
+    // whatever its spec's tier: libcalico adds the label when it is missing, not when empty.
+    if TIERED_POLICY_KINDS.contains(&kind.kind) && !labels.contains_key(TIER_LABEL) {
+        labels.insert(TIER_LABEL.into(), Value::String("default".into()));
     }
     if !labels.is_empty() {
         m.insert("labels".into(), Value::Object(labels));
@@ -496,9 +504,19 @@ pub fn wep_pod_name(name: &str) -> Result<Option<String>, String> {
 
 /// `cali` + first 11 hex chars of SHA1("<namespace>.<pod>").
 pub fn wep_interface(ns: &str, pod: &str) -> String {
-    let d = sha1::Sha1::digest(format!("{ns}.{pod}").as_bytes());
-    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
-    format!("cali{}", &hex[..11])
+    let mut h = sha1::Sha1::new();
+    h.update(ns.as_bytes());
+    h.update(b".");
+    h.update(pod.as_bytes());
+    let d = h.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(15);
+    out.push_str("cali");
+    for i in 0..11 {
+        let b = d[i / 2];
+        out.push(HEX[usize::from(if i % 2 == 0 { b >> 4 } else { b & 15 })] as char);
+    }
+    out
 }
 
 /// The Calico CNI plugin's pod address annotations, and the AWS VPC CNI plugin's.
@@ -506,54 +524,161 @@ const ANN_POD_IP: &str = "cni.projectcalico.org/podIP";
 const ANN_POD_IPS: &str = "cni.projectcalico.org/podIPs";
 const ANN_AWS_POD_IPS: &str = "vpc.amazonaws.com/pod-ips";
 
-/// The pod's addresses as libcalico-go's `getPodIPs` finds them: the status's, else Calico's
-/// annotations, else the AWS one.
-fn pod_ips(pod: &Value, anns: &Map<String, Value>) -> Vec<String> {
-    let ann = |k: &str| {
-        anns.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let split = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
-    let status: Vec<String> = pod
-        .get("status")
-        .and_then(|s| s.get("podIPs"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|x| str_at(x, &["ip"])).collect())
-        .unwrap_or_default();
-    if !status.is_empty() {
-        return status;
-    }
-    let ip = str_at(pod, &["status", "podIP"]);
-    if !ip.is_empty() {
-        return vec![ip];
-    }
-    if let Some(v) = ann(ANN_POD_IPS) {
-        split(v)
-    } else if let Some(v) = ann(ANN_POD_IP) {
-        vec![v.to_string()]
-    } else if let Some(v) = ann(ANN_AWS_POD_IPS) {
-        split(v)
-    } else {
-        Vec::new()
+/// One container port of a pod, as the conversion reads it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PortView<'a> {
+    pub name: Cow<'a, str>,
+    pub protocol: Cow<'a, str>,
+    pub container_port: i64,
+    pub host_port: i64,
+    pub host_ip: Cow<'a, str>,
+}
+
+/// The Pod fields the Pod → WorkloadEndpoint conversion reads, borrowed from what was
+/// decoded (a protobuf item's bytes or a JSON tree's strings), so that the WorkloadEndpoint
+/// is built straight in its stored form without an intermediate tree per pod.
+#[derive(Debug, Default, PartialEq)]
+pub struct PodView<'a> {
+    pub name: Cow<'a, str>,
+    pub generate_name: Cow<'a, str>,
+    pub namespace: Cow<'a, str>,
+    pub uid: Cow<'a, str>,
+    pub resource_version: Cow<'a, str>,
+    /// RFC 3339 in UTC; `None` for the zero time.
+    pub creation_timestamp: Option<Cow<'a, str>>,
+    /// A deletion timestamp is set.
+    pub deleting: bool,
+    /// In the source's order (a repeated key: the last one counts).
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub node_name: Cow<'a, str>,
+    pub host_network: bool,
+    pub service_account: Cow<'a, str>,
+    /// The containers' ports, then the init containers'.
+    pub ports: Vec<PortView<'a>>,
+    pub phase: Cow<'a, str>,
+    pub pod_ip: Cow<'a, str>,
+    pub pod_ips: Vec<Cow<'a, str>>,
+}
+
+/// The text at `path`, borrowed when it is a JSON string (as `str_at` reads it otherwise).
+fn text_at<'a>(v: &'a Value, path: &[&str]) -> Cow<'a, str> {
+    match crate::model::kinds::at(v, path) {
+        Some(Value::String(s)) => Cow::Borrowed(s),
+        _ => Cow::Owned(str_at(v, path)),
     }
 }
 
-/// libcalico-go's `IsFinished`: a pod that has given its addresses back. A terminating pod
-/// has once its CNI plugin blanks its address annotation; otherwise the phase says.
-fn pod_finished(pod: &Value, anns: &Map<String, Value>) -> bool {
-    let blanked = |k: &str| anns.get(k).and_then(Value::as_str) == Some("");
-    let deleting = pod
-        .get("metadata")
-        .and_then(|m| m.get("deletionTimestamp"))
-        .is_some_and(|t| !t.is_null());
-    if deleting && (blanked(ANN_POD_IP) || blanked(ANN_AWS_POD_IPS)) {
-        return true;
+/// The string entries of a JSON object, borrowed.
+fn str_pairs(v: Option<&Value>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    v.and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()?))))
+        .collect()
+}
+
+impl<'a> PodView<'a> {
+    /// The fields of a Pod read as JSON (a GET, or a server that answers lists in JSON).
+    pub fn from_json(pod: &'a Value) -> Self {
+        let meta = pod.get("metadata");
+        let spec = pod.get("spec");
+        let mut ports = Vec::new();
+        for k in ["containers", "initContainers"] {
+            let containers = spec.and_then(|s| s.get(k)).and_then(Value::as_array);
+            for c in containers.into_iter().flatten() {
+                for p in c
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let num = |f: &str| p.get(f).and_then(Value::as_i64).unwrap_or(0);
+                    ports.push(PortView {
+                        name: text_at(p, &["name"]),
+                        protocol: text_at(p, &["protocol"]),
+                        container_port: num("containerPort"),
+                        host_port: num("hostPort"),
+                        host_ip: text_at(p, &["hostIP"]),
+                    });
+                }
+            }
+        }
+        let created = text_at(pod, &["metadata", "creationTimestamp"]);
+        PodView {
+            name: text_at(pod, &["metadata", "name"]),
+            generate_name: text_at(pod, &["metadata", "generateName"]),
+            namespace: text_at(pod, &["metadata", "namespace"]),
+            uid: text_at(pod, &["metadata", "uid"]),
+            resource_version: text_at(pod, &["metadata", "resourceVersion"]),
+            // As the WorkloadEndpoint's metav1.Time holds it.
+            creation_timestamp: (!created.is_empty()).then(|| {
+                crate::model::gotypes::normalize_time(&created).map_or(created, Cow::Owned)
+            }),
+            deleting: meta
+                .and_then(|m| m.get("deletionTimestamp"))
+                .is_some_and(|t| !t.is_null()),
+            labels: str_pairs(meta.and_then(|m| m.get("labels"))),
+            annotations: str_pairs(meta.and_then(|m| m.get("annotations"))),
+            node_name: text_at(pod, &["spec", "nodeName"]),
+            host_network: spec
+                .and_then(|s| s.get("hostNetwork"))
+                .and_then(Value::as_bool)
+                == Some(true),
+            service_account: text_at(pod, &["spec", "serviceAccountName"]),
+            ports,
+            phase: text_at(pod, &["status", "phase"]),
+            pod_ip: text_at(pod, &["status", "podIP"]),
+            pod_ips: pod
+                .get("status")
+                .and_then(|s| s.get("podIPs"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|x| text_at(x, &["ip"]))
+                .collect(),
+        }
     }
-    matches!(
-        str_at(pod, &["status", "phase"]).as_str(),
-        "Succeeded" | "Failed" | "Completed"
-    )
+
+    /// An annotation's value (the last one of a repeated key).
+    pub fn annotation(&self, k: &str) -> Option<&str> {
+        self.annotations
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| &**v)
+    }
+
+    /// The pod's addresses as libcalico-go's `getPodIPs` finds them: the status's, else
+    /// Calico's annotations, else the AWS one.
+    fn ips(&self) -> Vec<&str> {
+        if !self.pod_ips.is_empty() {
+            return self.pod_ips.iter().map(|s| &**s).collect();
+        }
+        if !self.pod_ip.is_empty() {
+            return vec![&self.pod_ip];
+        }
+        let ann = |k| self.annotation(k).filter(|s| !s.is_empty());
+        if let Some(v) = ann(ANN_POD_IPS) {
+            v.split(',').collect()
+        } else if let Some(v) = ann(ANN_POD_IP) {
+            vec![v]
+        } else if let Some(v) = ann(ANN_AWS_POD_IPS) {
+            v.split(',').collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// libcalico-go's `IsFinished`: a pod that has given its addresses back. A terminating
+    /// pod has once its CNI plugin blanks its address annotation; otherwise the phase says.
+    fn finished(&self) -> bool {
+        let blanked = |k| self.annotation(k) == Some("");
+        if self.deleting && (blanked(ANN_POD_IP) || blanked(ANN_AWS_POD_IPS)) {
+            return true;
+        }
+        matches!(&*self.phase, "Succeeded" | "Failed" | "Completed")
+    }
 }
 
 /// An address or CIDR as `cnet.ParseCIDROrIP` reads it, printed as its network.
@@ -570,10 +695,9 @@ fn cidr_or_ip(s: &str) -> Option<String> {
 }
 
 /// `cni.projectcalico.org/allowedSourcePrefixes` (a JSON list of CIDRs), as networks.
-fn source_prefixes(anns: &Map<String, Value>) -> Result<Vec<String>, String> {
-    let Some(a) = anns
-        .get("cni.projectcalico.org/allowedSourcePrefixes")
-        .and_then(Value::as_str)
+fn source_prefixes(p: &PodView) -> Result<Vec<String>, String> {
+    let Some(a) = p
+        .annotation("cni.projectcalico.org/allowedSourcePrefixes")
         .filter(|s| !s.is_empty())
     else {
         return Ok(Vec::new());
@@ -592,109 +716,112 @@ fn source_prefixes(anns: &Map<String, Value>) -> Result<Vec<String>, String> {
 /// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods), as libcalico-go's
 /// converter makes it; an error for annotations it cannot parse.
 pub fn pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
-    let node = str_at(pod, &["spec", "nodeName"]);
-    if node.is_empty()
-        || pod
-            .get("spec")
-            .and_then(|s| s.get("hostNetwork"))
-            .and_then(Value::as_bool)
-            == Some(true)
-    {
+    pod_view_to_wep(&PodView::from_json(pod))
+}
+
+/// A string field, left out when empty (`omitempty`).
+fn put(m: &mut Map<String, Value>, k: &str, v: &str) {
+    if !v.is_empty() {
+        m.insert(k.into(), Value::String(v.into()));
+    }
+}
+
+/// [`pod_to_wep`] from the pod's fields: the WorkloadEndpoint in its stored form (the field
+/// order of its Go struct, empty fields left out, labels sorted), built directly.
+pub fn pod_view_to_wep(p: &PodView) -> Result<Option<Value>, String> {
+    if p.node_name.is_empty() || p.host_network {
         return Ok(None);
     }
-    let name = str_at(pod, &["metadata", "name"]);
-    let ns = str_at(pod, &["metadata", "namespace"]);
-    let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
+    let (name, ns, node) = (&*p.name, &*p.namespace, &*p.node_name);
     let mut nets = Vec::new();
-    for ip in pod_ips(pod, &anns) {
-        nets.push(cidr_or_ip(&ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
+    for ip in p.ips() {
+        nets.push(cidr_or_ip(ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
     }
-    if pod_finished(pod, &anns) {
+    if p.finished() {
         nets.clear();
     }
     // A pod without a service account gets neither the label nor the `ksa.` profile.
-    let sa = str_at(pod, &["spec", "serviceAccountName"]);
-    let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
-    labels.insert(
-        "projectcalico.org/namespace".into(),
-        Value::String(ns.clone()),
-    );
-    labels.insert(
-        "projectcalico.org/orchestrator".into(),
-        Value::String("k8s".into()),
-    );
+    let sa = &*p.service_account;
+    let mut labels: BTreeMap<&str, &str> = p.labels.iter().map(|(k, v)| (&**k, &**v)).collect();
+    labels.insert("projectcalico.org/namespace", ns);
+    labels.insert("projectcalico.org/orchestrator", "k8s");
     if !sa.is_empty() && sa.len() < 63 {
-        labels.insert(
-            "projectcalico.org/serviceaccount".into(),
-            Value::String(sa.clone()),
+        labels.insert("projectcalico.org/serviceaccount", sa);
+    }
+    let mut meta = Map::new();
+    meta.insert("name".into(), Value::String(wep_name(node, name)));
+    put(&mut meta, "generateName", &p.generate_name);
+    put(&mut meta, "namespace", ns);
+    put(&mut meta, "uid", &p.uid);
+    put(&mut meta, "resourceVersion", &p.resource_version);
+    if let Some(t) = &p.creation_timestamp {
+        meta.insert("creationTimestamp".into(), Value::String(t.to_string()));
+    }
+    meta.insert(
+        "labels".into(),
+        Value::Object(
+            labels
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect(),
+        ),
+    );
+    // Multus' network status rides along for Felix.
+    if let Some(v) = p.annotation("k8s.v1.cni.cncf.io/network-status") {
+        meta.insert(
+            "annotations".into(),
+            json!({"k8s.v1.cni.cncf.io/network-status": v}),
         );
     }
     let mut spec = Map::new();
     spec.insert("orchestrator".into(), json!("k8s"));
-    spec.insert("node".into(), json!(node));
-    if let Some(c) = anns.get("cni.projectcalico.org/containerID") {
-        spec.insert("containerID".into(), c.clone());
-    }
-    spec.insert("pod".into(), json!(name));
+    put(&mut spec, "node", node);
+    put(
+        &mut spec,
+        "containerID",
+        p.annotation("cni.projectcalico.org/containerID")
+            .unwrap_or_default(),
+    );
+    put(&mut spec, "pod", name);
     spec.insert("endpoint".into(), json!("eth0"));
-    let mut profiles = vec![format!("kns.{ns}")];
-    if !sa.is_empty() {
-        spec.insert("serviceAccountName".into(), json!(sa));
-        profiles.push(format!("ksa.{ns}.{sa}"));
-    }
+    put(&mut spec, "serviceAccountName", sa);
+    let nats = floating_ips(p, &nets)?;
     if !nets.is_empty() {
         spec.insert("ipNetworks".into(), json!(nets));
     }
-    let nats = floating_ips(&anns, &nets)?;
     if !nats.is_empty() {
         spec.insert("ipNATs".into(), Value::Array(nats));
     }
-    let prefixes = source_prefixes(&anns)?;
-    if !prefixes.is_empty() {
-        spec.insert("allowSpoofedSourcePrefixes".into(), json!(prefixes));
+    let mut profiles = vec![Value::String(format!("kns.{ns}"))];
+    if !sa.is_empty() {
+        profiles.push(Value::String(format!("ksa.{ns}.{sa}")));
     }
-    spec.insert("profiles".into(), json!(profiles));
-    let ports = named_ports(pod);
+    spec.insert("profiles".into(), Value::Array(profiles));
+    spec.insert("interfaceName".into(), json!(wep_interface(ns, name)));
+    let ports = named_ports(p);
     if !ports.is_empty() {
         spec.insert("ports".into(), Value::Array(ports));
     }
-    let qos = qos_controls(&anns);
-    if !qos.is_empty() {
+    let prefixes = source_prefixes(p)?;
+    if !prefixes.is_empty() {
+        spec.insert("allowSpoofedSourcePrefixes".into(), json!(prefixes));
+    }
+    if let Some(qos) = qos_controls(p) {
         spec.insert("qosControls".into(), Value::Object(qos));
     }
-    spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
-    let mut raw = json!({
-        "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
-        "metadata": {
-            "name": wep_name(&node, &name), "namespace": ns,
-            "uid": str_at(pod, &["metadata", "uid"]),
-            "resourceVersion": str_at(pod, &["metadata", "resourceVersion"]),
-            "creationTimestamp": pod.get("metadata").and_then(|m| m.get("creationTimestamp")).cloned().unwrap_or(Value::Null),
-            "labels": labels,
-        },
-        "spec": spec,
-    });
-    let generate_name = str_at(pod, &["metadata", "generateName"]);
-    if !generate_name.is_empty() {
-        raw["metadata"]["generateName"] = json!(generate_name);
-    }
-    // Multus' network status rides along for Felix.
-    if let Some(v) = anns.get("k8s.v1.cni.cncf.io/network-status") {
-        raw["metadata"]["annotations"] = json!({"k8s.v1.cni.cncf.io/network-status": v});
-    }
-    Ok(Some(
-        schema()
-            .decode("v3.WorkloadEndpoint", &raw, false)
-            .unwrap_or(raw),
-    ))
+    let mut wep = Map::new();
+    wep.insert("kind".into(), json!("WorkloadEndpoint"));
+    wep.insert("apiVersion".into(), json!(API_VERSION));
+    wep.insert("metadata".into(), Value::Object(meta));
+    wep.insert("spec".into(), Value::Object(spec));
+    Ok(Some(Value::Object(wep)))
 }
 
 /// `cni.projectcalico.org/floatingIPs` (a JSON list): each floating IP NATs to the pod's
 /// address of the same family (only read when the pod has an address).
-fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Result<Vec<Value>, String> {
-    let Some(a) = anns
-        .get("cni.projectcalico.org/floatingIPs")
-        .and_then(Value::as_str)
+fn floating_ips(p: &PodView, nets: &[String]) -> Result<Vec<Value>, String> {
+    let Some(a) = p
+        .annotation("cni.projectcalico.org/floatingIPs")
         .filter(|_| !nets.is_empty())
     else {
         return Ok(Vec::new());
@@ -717,37 +844,28 @@ fn floating_ips(anns: &Map<String, Value>, nets: &[String]) -> Result<Vec<Value>
 
 /// The pod's container ports that have a name or a host port: its containers', then its init
 /// containers'.
-fn named_ports(pod: &Value) -> Vec<Value> {
+fn named_ports(p: &PodView) -> Vec<Value> {
     let mut out = Vec::new();
-    let containers = ["containers", "initContainers"].into_iter().flat_map(|k| {
-        pod.get("spec")
-            .and_then(|s| s.get(k))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-    });
-    for c in containers {
-        for p in c
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let port = p.get("containerPort").and_then(Value::as_u64).unwrap_or(0);
-            let host_port = p.get("hostPort").and_then(Value::as_u64).unwrap_or(0);
-            let name = str_at(p, &["name"]);
-            if port == 0 || (host_port == 0 && name.is_empty()) {
-                continue;
-            }
-            let proto = match str_at(p, &["protocol"]).as_str() {
-                "" | "TCP" => "TCP",
-                "UDP" => "UDP",
-                "SCTP" => "SCTP",
-                _ => continue,
-            };
-            out.push(json!({"name": name, "protocol": proto, "port": port,
-                "hostPort": host_port, "hostIP": str_at(p, &["hostIP"])}));
+    for x in &p.ports {
+        // A negative number reads as none.
+        let port = u64::try_from(x.container_port).unwrap_or(0);
+        let host_port = u64::try_from(x.host_port).unwrap_or(0);
+        if port == 0 || (host_port == 0 && x.name.is_empty()) {
+            continue;
         }
+        let proto = match &*x.protocol {
+            "" | "TCP" => "TCP",
+            "UDP" => "UDP",
+            "SCTP" => "SCTP",
+            _ => continue,
+        };
+        let mut m = Map::new();
+        m.insert("name".into(), Value::String(x.name.to_string()));
+        m.insert("protocol".into(), Value::String(proto.into()));
+        m.insert("port".into(), Value::from(port));
+        m.insert("hostPort".into(), Value::from(host_port));
+        m.insert("hostIP".into(), Value::String(x.host_ip.to_string()));
+        out.push(Value::Object(m));
     }
     out
 }
@@ -784,52 +902,65 @@ fn quantity(s: &str) -> Option<i64> {
 
 /// QoS controls from the pod's `qos.projectcalico.org/*` annotations (bandwidth also from
 /// Kubernetes' `kubernetes.io/{ingress,egress}-bandwidth`), with Calico's default bursts.
-fn qos_controls(anns: &Map<String, Value>) -> Map<String, Value> {
-    let get = |k: &str| {
-        anns.get(&format!("qos.projectcalico.org/{k}"))
-            .and_then(Value::as_str)
-            .and_then(quantity)
-    };
-    let mut bw = Map::new();
-    let mut rates = Map::new();
+fn qos_controls(p: &PodView) -> Option<Map<String, Value>> {
+    const QOS: &str = "qos.projectcalico.org/";
+    let any = p.annotations.iter().any(|(k, _)| {
+        k.starts_with(QOS)
+            || k == "kubernetes.io/ingress-bandwidth"
+            || k == "kubernetes.io/egress-bandwidth"
+    });
+    if !any {
+        return None;
+    }
+    let get = |k: &str| p.annotation(&format!("{QOS}{k}")).and_then(quantity);
+    let mut bw = Vec::new();
+    let mut rates = Vec::new();
     for dir in ["ingress", "egress"] {
         let bandwidth = get(&format!("{dir}Bandwidth")).or_else(|| {
-            anns.get(&format!("kubernetes.io/{dir}-bandwidth"))
-                .and_then(Value::as_str)
+            p.annotation(&format!("kubernetes.io/{dir}-bandwidth"))
                 .and_then(quantity)
         });
         if let Some(b) = bandwidth {
-            bw.insert(format!("{dir}Bandwidth"), json!(b));
+            bw.push((format!("{dir}Bandwidth"), b));
             let burst = get(&format!("{dir}Burst")).unwrap_or(4_294_967_296);
-            bw.insert(format!("{dir}Burst"), json!(burst));
+            bw.push((format!("{dir}Burst"), burst));
         }
         for f in ["Peakrate", "Minburst"] {
             if let Some(v) = get(&format!("{dir}{f}")) {
-                bw.insert(format!("{dir}{f}"), json!(v));
+                bw.push((format!("{dir}{f}"), v));
             }
         }
         if let Some(r) = get(&format!("{dir}PacketRate")) {
-            rates.insert(format!("{dir}PacketRate"), json!(r));
+            rates.push((format!("{dir}PacketRate"), r));
             let burst = get(&format!("{dir}PacketBurst")).unwrap_or(5);
-            rates.insert(format!("{dir}PacketBurst"), json!(burst));
+            rates.push((format!("{dir}PacketBurst"), burst));
         }
     }
     bw.extend(rates);
     for dir in ["ingress", "egress"] {
         if let Some(v) = get(&format!("{dir}MaxConnections")) {
-            bw.insert(format!("{dir}MaxConnections"), json!(v));
+            bw.push((format!("{dir}MaxConnections"), v));
         }
     }
-    if let Some(d) = anns
-        .get("qos.projectcalico.org/dscp")
-        .and_then(Value::as_str)
-    {
-        bw.insert(
+    let dscp = p.annotation("qos.projectcalico.org/dscp");
+    if bw.is_empty() && dscp.is_none() {
+        return None;
+    }
+    // The stored form: zero limits left out (`omitempty`), the DSCP a number when it is one.
+    let mut m: Map<String, Value> = bw
+        .into_iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
+    if let Some(d) = dscp {
+        m.insert(
             "dscp".into(),
-            d.parse::<u64>().map(Value::from).unwrap_or(json!(d)),
+            d.parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(d.into())),
         );
     }
-    bw
+    Some(m)
 }
 
 /// What a Calico Node annotation must hold to be read: calicoctl drops a field whose
@@ -1280,6 +1411,309 @@ mod tests {
         assert_eq!(
             wep_name("worker-1", "nginx-7c9f"),
             "worker--1-k8s-nginx--7c9f-eth0"
+        );
+    }
+
+    /// The conversion as it was before [`pod_view_to_wep`]: a JSON tree in any order, then
+    /// the schema decode of a WorkloadEndpoint gives the stored form. The reference the direct
+    /// conversion must match, byte for byte.
+    fn reference_pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
+        let view = PodView::from_json(pod);
+        let node = str_at(pod, &["spec", "nodeName"]);
+        if node.is_empty() || view.host_network {
+            return Ok(None);
+        }
+        let name = str_at(pod, &["metadata", "name"]);
+        let ns = str_at(pod, &["metadata", "namespace"]);
+        let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
+        let mut nets = Vec::new();
+        for ip in view.ips() {
+            nets.push(cidr_or_ip(ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
+        }
+        if view.finished() {
+            nets.clear();
+        }
+        let sa = str_at(pod, &["spec", "serviceAccountName"]);
+        let mut labels = str_map(pod.get("metadata").and_then(|m| m.get("labels")));
+        labels.insert("projectcalico.org/namespace".into(), json!(ns));
+        labels.insert("projectcalico.org/orchestrator".into(), json!("k8s"));
+        if !sa.is_empty() && sa.len() < 63 {
+            labels.insert("projectcalico.org/serviceaccount".into(), json!(sa));
+        }
+        let mut spec = Map::new();
+        spec.insert("orchestrator".into(), json!("k8s"));
+        spec.insert("node".into(), json!(node));
+        if let Some(c) = anns.get("cni.projectcalico.org/containerID") {
+            spec.insert("containerID".into(), c.clone());
+        }
+        spec.insert("pod".into(), json!(name));
+        spec.insert("endpoint".into(), json!("eth0"));
+        let mut profiles = vec![format!("kns.{ns}")];
+        if !sa.is_empty() {
+            spec.insert("serviceAccountName".into(), json!(sa));
+            profiles.push(format!("ksa.{ns}.{sa}"));
+        }
+        if !nets.is_empty() {
+            spec.insert("ipNetworks".into(), json!(nets));
+        }
+        let nats = floating_ips(&view, &nets)?;
+        if !nats.is_empty() {
+            spec.insert("ipNATs".into(), Value::Array(nats));
+        }
+        let prefixes = source_prefixes(&view)?;
+        if !prefixes.is_empty() {
+            spec.insert("allowSpoofedSourcePrefixes".into(), json!(prefixes));
+        }
+        spec.insert("profiles".into(), json!(profiles));
+        let mut ports = Vec::new();
+        for k in ["containers", "initContainers"] {
+            for c in pod["spec"][k].as_array().into_iter().flatten() {
+                for p in c["ports"].as_array().into_iter().flatten() {
+                    let port = p.get("containerPort").and_then(Value::as_u64).unwrap_or(0);
+                    let host_port = p.get("hostPort").and_then(Value::as_u64).unwrap_or(0);
+                    let name = str_at(p, &["name"]);
+                    if port == 0 || (host_port == 0 && name.is_empty()) {
+                        continue;
+                    }
+                    let proto = match str_at(p, &["protocol"]).as_str() {
+                        "" | "TCP" => "TCP",
+                        "UDP" => "UDP",
+                        "SCTP" => "SCTP",
+                        _ => continue,
+                    };
+                    ports.push(json!({"name": name, "protocol": proto, "port": port,
+                        "hostPort": host_port, "hostIP": str_at(p, &["hostIP"])}));
+                }
+            }
+        }
+        if !ports.is_empty() {
+            spec.insert("ports".into(), Value::Array(ports));
+        }
+        // The limits as read, zeros included: the schema decode leaves those out.
+        let get = |k: &str| {
+            anns.get(&format!("qos.projectcalico.org/{k}"))
+                .and_then(Value::as_str)
+                .and_then(quantity)
+        };
+        let mut qos = Map::new();
+        for dir in ["ingress", "egress"] {
+            let bw = get(&format!("{dir}Bandwidth")).or_else(|| {
+                anns.get(&format!("kubernetes.io/{dir}-bandwidth"))
+                    .and_then(Value::as_str)
+                    .and_then(quantity)
+            });
+            if let Some(b) = bw {
+                qos.insert(format!("{dir}Bandwidth"), json!(b));
+                let burst = get(&format!("{dir}Burst")).unwrap_or(4_294_967_296);
+                qos.insert(format!("{dir}Burst"), json!(burst));
+            }
+            for f in ["Peakrate", "Minburst", "PacketRate", "MaxConnections"] {
+                if let Some(v) = get(&format!("{dir}{f}")) {
+                    qos.insert(format!("{dir}{f}"), json!(v));
+                    if f == "PacketRate" {
+                        let burst = get(&format!("{dir}PacketBurst")).unwrap_or(5);
+                        qos.insert(format!("{dir}PacketBurst"), json!(burst));
+                    }
+                }
+            }
+        }
+        if let Some(d) = anns
+            .get("qos.projectcalico.org/dscp")
+            .and_then(Value::as_str)
+        {
+            let v = d.parse::<u64>().map(Value::from).unwrap_or(json!(d));
+            qos.insert("dscp".into(), v);
+        }
+        if !qos.is_empty() {
+            spec.insert("qosControls".into(), Value::Object(qos));
+        }
+        spec.insert("interfaceName".into(), json!(wep_interface(&ns, &name)));
+        let mut raw = json!({
+            "kind": "WorkloadEndpoint", "apiVersion": API_VERSION,
+            "metadata": {
+                "name": wep_name(&node, &name), "namespace": ns,
+                "uid": str_at(pod, &["metadata", "uid"]),
+                "resourceVersion": str_at(pod, &["metadata", "resourceVersion"]),
+                "creationTimestamp": pod["metadata"].get("creationTimestamp").cloned().unwrap_or(Value::Null),
+                "labels": labels,
+            },
+            "spec": spec,
+        });
+        let generate_name = str_at(pod, &["metadata", "generateName"]);
+        if !generate_name.is_empty() {
+            raw["metadata"]["generateName"] = json!(generate_name);
+        }
+        if let Some(v) = anns.get("k8s.v1.cni.cncf.io/network-status") {
+            raw["metadata"]["annotations"] = json!({"k8s.v1.cni.cncf.io/network-status": v});
+        }
+        Ok(Some(
+            schema()
+                .decode("v3.WorkloadEndpoint", &raw, false)
+                .expect("the reference decodes"),
+        ))
+    }
+
+    /// A pod with these metadata/spec/status fields merged over a plain scheduled pod.
+    fn test_pod(meta: Value, spec: Value, status: Value) -> Value {
+        let mut pod = json!({
+            "metadata": {"name": "web-7c9f", "namespace": "prod",
+                "uid": "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", "resourceVersion": "1234",
+                "creationTimestamp": "2025-06-01T09:59:00Z"},
+            "spec": {"nodeName": "worker-1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running"},
+        });
+        for (k, v) in [("metadata", meta), ("spec", spec), ("status", status)] {
+            for (f, x) in v.as_object().cloned().unwrap_or_default() {
+                if x.is_null() {
+                    pod[k].as_object_mut().unwrap().remove(&f);
+                } else {
+                    pod[k][f] = x;
+                }
+            }
+        }
+        pod
+    }
+
+    #[test]
+    fn direct_pod_conversion_matches_the_schema_decoded_one() {
+        let ports = |p: Value| json!({"ports": p});
+        let pods = [
+            // Plain: address from the CNI annotation, a named port, a service account.
+            test_pod(
+                json!({"labels": {"app": "web", "zone": "a"}, "generateName": "web-",
+                    "annotations": {"cni.projectcalico.org/podIPs": "10.0.0.5/32",
+                        "cni.projectcalico.org/containerID": "abc123"}}),
+                json!({"serviceAccountName": "default",
+                    "containers": [ports(json!([{"name": "http", "containerPort": 8080}]))]}),
+                json!({}),
+            ),
+            // Init containers, host ports, every protocol, ports left out.
+            test_pod(
+                json!({}),
+                json!({"containers": [ports(json!([
+                        {"containerPort": 80, "hostPort": 8080, "hostIP": "0.0.0.0"},
+                        {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                        {"name": "zero", "containerPort": 0},
+                        {"containerPort": 81},
+                        {"name": "weird", "containerPort": 82, "protocol": "ICMP"},
+                        {"name": "neg", "containerPort": 83, "hostPort": -1}])),
+                        {"name": "b"}],
+                    "initContainers": [ports(json!([
+                        {"name": "sctp", "containerPort": 9000, "protocol": "SCTP"}]))]}),
+                json!({"podIP": "10.0.0.6"}),
+            ),
+            // Dual stack from the status, a floating IP of each family, spoofing allowed,
+            // Multus' status, a long service account name, labels clashing with Calico's.
+            test_pod(
+                json!({"labels": {"projectcalico.org/namespace": "other", "b": "1", "a": "2"},
+                    "annotations": {
+                        "cni.projectcalico.org/floatingIPs": "[\"1.2.3.4\", \"2001:db8::1\"]",
+                        "cni.projectcalico.org/allowedSourcePrefixes": "[\"10.1.2.3/16\"]",
+                        "k8s.v1.cni.cncf.io/network-status": "[{\"name\":\"net\"}]"}}),
+                json!({"serviceAccountName": "s".repeat(70)}),
+                json!({"podIP": "10.0.0.7", "podIPs": [{"ip": "10.0.0.7"}, {"ip": "fd00::7"}]}),
+            ),
+            // IPv6 only, from the AWS annotation; QoS limits, zeros among them.
+            test_pod(
+                json!({"annotations": {"vpc.amazonaws.com/pod-ips": "fd00::8,fd00::9",
+                    "qos.projectcalico.org/ingressBandwidth": "10M",
+                    "qos.projectcalico.org/egressBandwidth": "0",
+                    "qos.projectcalico.org/egressPacketRate": "100",
+                    "qos.projectcalico.org/ingressMaxConnections": "1k",
+                    "qos.projectcalico.org/dscp": "AF11"}}),
+                json!({}),
+                json!({}),
+            ),
+            // Kubernetes' bandwidth annotation, a numeric DSCP, only zeros otherwise.
+            test_pod(
+                json!({"annotations": {"kubernetes.io/egress-bandwidth": "1Mi",
+                    "qos.projectcalico.org/ingressPeakrate": "0",
+                    "qos.projectcalico.org/dscp": "46"}}),
+                json!({}),
+                json!({"podIPs": [{"ip": "10.0.0.10"}]}),
+            ),
+            // Only zero limits: an empty qosControls stays.
+            test_pod(
+                json!({"annotations": {"qos.projectcalico.org/ingressMinburst": "0"}}),
+                json!({}),
+                json!({}),
+            ),
+            // Finished: a succeeded pod, a terminating one whose address was given back, and a
+            // terminating one still holding it.
+            test_pod(
+                json!({}),
+                json!({}),
+                json!({"phase": "Succeeded", "podIP": "10.0.0.11"}),
+            ),
+            test_pod(
+                json!({"deletionTimestamp": "2025-06-01T10:00:00Z",
+                    "annotations": {"cni.projectcalico.org/podIP": ""}}),
+                json!({}),
+                json!({"podIP": "10.0.0.12"}),
+            ),
+            test_pod(
+                json!({"deletionTimestamp": "2025-06-01T10:00:00Z",
+                    "annotations": {"cni.projectcalico.org/podIP": "10.0.0.13/32"}}),
+                json!({}),
+                json!({}),
+            ),
+            // No creation time, uid, resource version, namespace or containers.
+            test_pod(
+                json!({"creationTimestamp": null, "uid": null, "resourceVersion": null,
+                    "namespace": null}),
+                json!({"containers": null}),
+                json!({"phase": null}),
+            ),
+            // Left out: host-networked, unscheduled.
+            test_pod(json!({}), json!({"hostNetwork": true}), json!({})),
+            test_pod(json!({}), json!({"nodeName": null}), json!({})),
+        ];
+        for pod in &pods {
+            let direct = pod_to_wep(pod).unwrap();
+            let reference = reference_pod_to_wep(pod).unwrap();
+            assert_eq!(
+                serde_json::to_string(&direct).unwrap(),
+                serde_json::to_string(&reference).unwrap(),
+                "{pod}"
+            );
+        }
+        assert!(pod_to_wep(&pods[10]).unwrap().is_none());
+        assert!(pod_to_wep(&pods[11]).unwrap().is_none());
+        let w = pod_to_wep(&pods[2]).unwrap().unwrap();
+        assert_eq!(
+            w["spec"]["ipNetworks"],
+            json!(["10.0.0.7/32", "fd00::7/128"])
+        );
+        // Annotations it cannot read fail both ways alike.
+        for anns in [
+            json!({"cni.projectcalico.org/podIP": "10.0.0.300"}),
+            json!({"cni.projectcalico.org/podIP": "10.0.0.1", "cni.projectcalico.org/floatingIPs": "x"}),
+            json!({"cni.projectcalico.org/allowedSourcePrefixes": "[\"nope\"]"}),
+        ] {
+            let pod = test_pod(json!({"annotations": anns}), json!({}), json!({}));
+            assert_eq!(pod_to_wep(&pod), reference_pod_to_wep(&pod));
+            assert!(pod_to_wep(&pod).is_err());
+        }
+    }
+
+    #[test]
+    fn policies_without_a_tier_label_read_as_the_default_tier() {
+        let cr = |labels: Value| {
+            json!({"apiVersion": CRD_GROUP_V1, "kind": "GlobalNetworkPolicy",
+                "metadata": {"name": "p", "resourceVersion": "1", "labels": labels},
+                "spec": {"tier": "ops", "selector": "all()"}})
+        };
+        let tier = |kind: &str, labels: Value| {
+            from_v1_cr(by_kind(kind).unwrap(), &cr(labels))["metadata"]["labels"][TIER_LABEL]
+                .clone()
+        };
+        assert_eq!(tier("GlobalNetworkPolicy", json!({})), "default");
+        assert_eq!(tier("StagedNetworkPolicy", json!({"a": "b"})), "default");
+        assert_eq!(tier("GlobalNetworkPolicy", json!({TIER_LABEL: "x"})), "x");
+        assert_eq!(tier("GlobalNetworkPolicy", json!({TIER_LABEL: ""})), "");
+        assert_eq!(
+            tier("StagedKubernetesNetworkPolicy", json!({})),
+            Value::Null
         );
     }
 

@@ -542,11 +542,13 @@ impl KddDatastore {
         path: &str,
         items: Items,
         convert: Convert,
+        keep: Keep,
         f: &mut (dyn for<'r> FnMut(&'r str, Vec<Value>) -> Result<()> + Send),
     ) -> Result<String> {
         let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(64);
         let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Decoded>();
-        let worker = std::thread::spawn(move || decode_items(chunk_rx, out_tx, items, convert));
+        let worker =
+            std::thread::spawn(move || decode_items(chunk_rx, out_tx, items, convert, keep));
         let accept = if items.proto.is_some() && ask_protobuf() {
             ACCEPT_PROTOBUF
         } else {
@@ -889,13 +891,36 @@ impl KddDatastore {
     }
 
     async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
-        let (nss, ns_rv) = self.list_all("/api/v1/namespaces", None).await?;
-        let (sas, sa_rv) = self.list_all("/api/v1/serviceaccounts", None).await?;
-        // The composite revision of the two lists, as for single profiles.
-        let rv = format!("{ns_rv}/{sa_rv}");
         let mut items = vec![default_allow()];
-        items.extend(nss.iter().map(namespace_profile));
-        items.extend(sas.iter().map(serviceaccount_profile));
+        let lists: [(&str, ReadProto, Convert); 2] = [
+            (
+                "/api/v1/namespaces",
+                |b| Ok(Some(namespace_profile(&proto::metadata_only(b)?))),
+                Box::new(|n| Some(namespace_profile(&n))),
+            ),
+            (
+                "/api/v1/serviceaccounts",
+                |b| Ok(Some(serviceaccount_profile(&proto::metadata_only(b)?))),
+                Box::new(|sa| Some(serviceaccount_profile(&sa))),
+            ),
+        ];
+        let mut revs = Vec::new();
+        for (path, read, convert) in lists {
+            let items_of = Items {
+                mask: Some(&stream::METADATA),
+                proto: Some(read),
+            };
+            let keep: Keep = Box::new(|_| true);
+            let rv = self
+                .stream_pages(path, items_of, convert, keep, &mut |_, page| {
+                    items.extend(page);
+                    Ok(())
+                })
+                .await?;
+            revs.push(rv);
+        }
+        // The composite revision of the two lists, as for single profiles.
+        let rv = revs.join("/");
         if let Some(p) = name_prefix {
             items.retain(|o| meta::name(o).starts_with(p));
         }
@@ -914,20 +939,24 @@ fn decode_cr_in(mode: Mode, kind: &KindInfo, cr: &Value) -> Value {
     }
 }
 
-/// Turns one list item (as decoded) into the objects a scan hands out, if any.
+/// Turns one list item (as decoded from JSON) into the object a scan hands out, if any.
 type Convert = Box<dyn Fn(Value) -> Option<Value> + Send>;
+
+/// Whether a converted object is handed out (the name prefix of the listing).
+type Keep = Box<dyn Fn(&Value) -> bool + Send>;
 
 /// How the items of a streamed list are read.
 #[derive(Clone, Copy)]
 struct Items {
     /// The JSON fields kept (`None`: the whole item).
     mask: Option<&'static stream::Mask>,
-    /// For core kinds: the reader of one protobuf item, giving the fields `mask` keeps.
+    /// For core kinds: the reader of one protobuf item, converting it straight from its
+    /// bytes (what `Convert` does for a JSON item).
     proto: Option<ReadProto>,
 }
 
-/// Reads one protobuf list item into the JSON fields a conversion reads.
-type ReadProto = fn(&[u8]) -> std::result::Result<Value, String>;
+/// Reads and converts one protobuf list item (`None`: left out of the list).
+type ReadProto = fn(&[u8]) -> std::result::Result<Option<Value>, String>;
 
 /// What the reading task sends the decoder thread.
 enum Chunk {
@@ -1024,6 +1053,7 @@ fn decode_items(
     out: tokio::sync::mpsc::UnboundedSender<Decoded>,
     items: Items,
     convert: Convert,
+    keep: Keep,
 ) {
     #[derive(serde::Deserialize, Default)]
     #[serde(rename_all = "camelCase", default)]
@@ -1067,13 +1097,17 @@ fn decode_items(
                         .map_err(|_| String::new())?;
                 }
                 stream::Part::Item(b) => {
-                    let item = match (protobuf, items.proto, items.mask) {
+                    let decoded = match (protobuf, items.proto, items.mask) {
                         (true, Some(read), _) => read(b),
-                        (_, _, Some(m)) => stream::decode(b, m).map_err(|e| e.to_string()),
-                        _ => serde_json::from_slice(b).map_err(|e| e.to_string()),
+                        (_, _, Some(m)) => stream::decode(b, m)
+                            .map(&convert)
+                            .map_err(|e| e.to_string()),
+                        _ => serde_json::from_slice(b)
+                            .map(&convert)
+                            .map_err(|e| e.to_string()),
                     }
                     .map_err(|e| format!("cannot decode a listed object: {e}"))?;
-                    if let Some(o) = convert(item) {
+                    if let Some(o) = decoded.filter(|o| keep(o)) {
                         batch.push(o);
                     }
                     if batch.len() >= BATCH {
@@ -1337,27 +1371,27 @@ impl Datastore for KddDatastore {
             ),
         };
         let prefix = opts.name_prefix.clone();
-        let keep = move |o: Value| match &prefix {
-            Some(p) if !meta::name(&o).starts_with(p.as_str()) => None,
-            _ => Some(o),
-        };
+        let keep: Keep = Box::new(move |o: &Value| match &prefix {
+            Some(p) => meta::name(o).starts_with(p.as_str()),
+            None => true,
+        });
         let mode = self.mode;
         let (items, convert): (_, Convert) = match kind.hooks.kdd {
             KddMapping::K8sNode => (
                 Items {
                     mask: Some(&stream::NODE),
-                    proto: None,
+                    proto: Some(|b| Ok(Some(k8s_node_to_calico(&proto::node(b)?)))),
                 },
-                Box::new(move |n| keep(k8s_node_to_calico(&n))),
+                Box::new(|n| Some(k8s_node_to_calico(&n))),
             ),
             // As in calicoctl, a list leaves out the pods the converter cannot read (getting
             // one of them by name is an error).
             KddMapping::Pod => (
                 Items {
                     mask: Some(&stream::POD),
-                    proto: Some(proto::pod),
+                    proto: Some(|b| Ok(pod_view_to_wep(&proto::pod_view(b)?).ok().flatten())),
                 },
-                Box::new(move |p| pod_to_wep(&p).ok().flatten().and_then(&keep)),
+                Box::new(|p| pod_to_wep(&p).ok().flatten()),
             ),
             KddMapping::Crd
             | KddMapping::CrdRenamedInV1 { .. }
@@ -1366,10 +1400,10 @@ impl Datastore for KddDatastore {
                     mask: None,
                     proto: None,
                 },
-                Box::new(move |c| keep(decode_cr_in(mode, kind, &c))),
+                Box::new(move |c| Some(decode_cr_in(mode, kind, &c))),
             ),
         };
-        self.stream_pages(&path, items, convert, f).await
+        self.stream_pages(&path, items, convert, keep, f).await
     }
 
     async fn list(&self, kind: &'static KindInfo, opts: &ListOptions) -> Result<ObjectList> {

@@ -5,12 +5,17 @@
 //! A hand-written wire reader rather than generated messages: only a dozen Pod fields are
 //! read, strings are borrowed from the item's bytes, everything else (managedFields, volumes,
 //! conditions, container statuses) is stepped over without allocating, and a list is split
-//! into its items as the bytes arrive. Each item becomes the same JSON tree the masked JSON
-//! decoder keeps ([`super::stream::POD`]), so the conversion is shared. Field numbers are those
+//! into its items as the bytes arrive. A Pod's fields are handed to the WorkloadEndpoint
+//! conversion borrowed ([`PodView`]); a Node becomes the same JSON tree the masked JSON
+//! decoder keeps ([`super::stream::NODE`]), so its conversion is shared. Field numbers are those
 //! of k8s.io/api core/v1 and apimachinery meta/v1 `generated.proto` (proto2: Go writes every
 //! non-pointer field, zero values included).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
+
+use super::convert::{PodView, PortView};
 
 use super::stream::Part;
 
@@ -157,104 +162,183 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
-/// A varint field of type int32 as JSON's number (negative values are sign-extended).
-fn int32(v: u64) -> Value {
-    Value::from(v as i64 as i32)
-}
-
-/// A `ContainerPort`: name = 1, hostPort = 2, containerPort = 3, protocol = 4, hostIP = 5.
-fn container_port(b: &[u8]) -> Result<Value, String> {
-    let mut m = Map::new();
-    for f in Fields(b) {
-        match f? {
-            (1, Wire::Bytes(x)) => _ = m.insert("name".into(), text(x)),
-            (2, Wire::Varint(v)) => _ = m.insert("hostPort".into(), int32(v)),
-            (3, Wire::Varint(v)) => _ = m.insert("containerPort".into(), int32(v)),
-            (4, Wire::Bytes(x)) => _ = m.insert("protocol".into(), text(x)),
-            (5, Wire::Bytes(x)) => _ = m.insert("hostIP".into(), text(x)),
-            _ => {}
-        }
-    }
-    Ok(Value::Object(m))
-}
-
-/// A `Container`'s `ports` (6).
-fn container(b: &[u8]) -> Result<Value, String> {
-    let mut ports = Vec::new();
-    for f in Fields(b) {
-        if let (6, Wire::Bytes(p)) = f? {
-            ports.push(container_port(p)?);
-        }
-    }
-    let mut c = Map::new();
-    if !ports.is_empty() {
-        c.insert("ports".into(), Value::Array(ports));
-    }
-    Ok(Value::Object(c))
-}
-
-/// The `PodSpec` fields the conversion reads: serviceAccountName = 8, nodeName = 10,
-/// hostNetwork = 11, containers = 2 and initContainers = 20 (of each only `ports`).
-fn pod_spec(b: &[u8]) -> Result<Value, String> {
-    let mut m = Map::new();
-    let (mut containers, mut inits) = (Vec::new(), Vec::new());
-    for f in Fields(b) {
-        match f? {
-            (2, Wire::Bytes(c)) => containers.push(container(c)?),
-            (20, Wire::Bytes(c)) => inits.push(container(c)?),
-            (8, Wire::Bytes(x)) => _ = m.insert("serviceAccountName".into(), text(x)),
-            (10, Wire::Bytes(x)) => _ = m.insert("nodeName".into(), text(x)),
-            (11, Wire::Varint(v)) => _ = m.insert("hostNetwork".into(), Value::Bool(v != 0)),
-            _ => {}
-        }
-    }
-    if !containers.is_empty() {
-        m.insert("containers".into(), Value::Array(containers));
-    }
-    if !inits.is_empty() {
-        m.insert("initContainers".into(), Value::Array(inits));
-    }
-    Ok(Value::Object(m))
-}
-
-/// The `PodStatus` fields the conversion reads: phase = 1, podIP = 6, podIPs = 12 (`ip` = 1).
-fn pod_status(b: &[u8]) -> Result<Value, String> {
-    let mut m = Map::new();
-    let mut ips = Vec::new();
-    for f in Fields(b) {
-        match f? {
-            (1, Wire::Bytes(x)) => _ = m.insert("phase".into(), text(x)),
-            (6, Wire::Bytes(x)) => _ = m.insert("podIP".into(), text(x)),
-            (12, Wire::Bytes(x)) => {
-                let mut ip = Map::new();
-                for f in Fields(x) {
-                    if let (1, Wire::Bytes(s)) = f? {
-                        ip.insert("ip".into(), text(s));
-                    }
-                }
-                ips.push(Value::Object(ip));
-            }
-            _ => {}
-        }
-    }
-    if !ips.is_empty() {
-        m.insert("podIPs".into(), Value::Array(ips));
-    }
-    Ok(Value::Object(m))
-}
-
-/// One Pod (metadata = 1, spec = 2, status = 3) as the JSON fields of [`super::stream::POD`].
-pub fn pod(b: &[u8]) -> Result<Value, String> {
+/// One Node (metadata = 1, spec = 2, status = 3) as the JSON fields of
+/// [`super::stream::NODE`]: spec.podCIDRs (7) and status.addresses (5; `type` = 1,
+/// `address` = 2).
+pub fn node(b: &[u8]) -> Result<Value, String> {
     let mut m = Map::new();
     for f in Fields(b) {
         match f? {
             (1, Wire::Bytes(x)) => _ = m.insert("metadata".into(), object_meta(x)?),
-            (2, Wire::Bytes(x)) => _ = m.insert("spec".into(), pod_spec(x)?),
-            (3, Wire::Bytes(x)) => _ = m.insert("status".into(), pod_status(x)?),
+            (2, Wire::Bytes(x)) => {
+                let mut cidrs = Vec::new();
+                for f in Fields(x) {
+                    if let (7, Wire::Bytes(c)) = f? {
+                        cidrs.push(text(c));
+                    }
+                }
+                let mut spec = Map::new();
+                if !cidrs.is_empty() {
+                    spec.insert("podCIDRs".into(), Value::Array(cidrs));
+                }
+                m.insert("spec".into(), Value::Object(spec));
+            }
+            (3, Wire::Bytes(x)) => {
+                let mut addrs = Vec::new();
+                for f in Fields(x) {
+                    if let (5, Wire::Bytes(a)) = f? {
+                        let mut addr = Map::new();
+                        for f in Fields(a) {
+                            match f? {
+                                (1, Wire::Bytes(t)) => _ = addr.insert("type".into(), text(t)),
+                                (2, Wire::Bytes(t)) => _ = addr.insert("address".into(), text(t)),
+                                _ => {}
+                            }
+                        }
+                        addrs.push(Value::Object(addr));
+                    }
+                }
+                let mut status = Map::new();
+                if !addrs.is_empty() {
+                    status.insert("addresses".into(), Value::Array(addrs));
+                }
+                m.insert("status".into(), Value::Object(status));
+            }
             _ => {}
         }
     }
     Ok(Value::Object(m))
+}
+
+/// An object's `ObjectMeta` (field 1 of every core kind) as its JSON `metadata`, the rest
+/// skipped (Namespaces and ServiceAccounts, read as Profiles).
+pub fn metadata_only(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    for f in Fields(b) {
+        if let (1, Wire::Bytes(x)) = f? {
+            m.insert("metadata".into(), object_meta(x)?);
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+/// A string field, borrowed when it is valid UTF-8 (invalid bytes replaced otherwise).
+fn cow(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// A `metav1.Time` as RFC 3339 in UTC to the second, `None` for the zero time.
+fn time_text(b: &[u8]) -> Result<Option<String>, String> {
+    if b.is_empty() {
+        return Ok(None);
+    }
+    let mut secs = 0i64;
+    for f in Fields(b) {
+        if let (1, Wire::Varint(v)) = f? {
+            secs = v as i64;
+        }
+    }
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| format!("timestamp out of range: {secs}"))?;
+    Ok(Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+}
+
+/// A `map<string, string>` entry (`key` = 1, `value` = 2), borrowed.
+fn pair(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), String> {
+    let (mut k, mut v): (&[u8], &[u8]) = (&[], &[]);
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(x)) => k = x,
+            (2, Wire::Bytes(x)) => v = x,
+            _ => {}
+        }
+    }
+    Ok((cow(k), cow(v)))
+}
+
+/// A `Container`'s `ports` (6) added to `out` (fields as in [`container_port`]).
+fn view_ports<'a>(b: &'a [u8], out: &mut Vec<PortView<'a>>) -> Result<(), String> {
+    for f in Fields(b) {
+        let (6, Wire::Bytes(p)) = f? else {
+            continue;
+        };
+        let mut port = PortView::default();
+        for f in Fields(p) {
+            match f? {
+                (1, Wire::Bytes(x)) => port.name = cow(x),
+                (2, Wire::Varint(v)) => port.host_port = i64::from(v as i64 as i32),
+                (3, Wire::Varint(v)) => port.container_port = i64::from(v as i64 as i32),
+                (4, Wire::Bytes(x)) => port.protocol = cow(x),
+                (5, Wire::Bytes(x)) => port.host_ip = cow(x),
+                _ => {}
+            }
+        }
+        out.push(port);
+    }
+    Ok(())
+}
+
+/// One Pod's fields for the WorkloadEndpoint conversion, borrowed from its bytes (the same
+/// fields [`pod`] reads).
+pub fn pod_view(b: &[u8]) -> Result<PodView<'_>, String> {
+    let mut v = PodView::default();
+    let (mut containers, mut inits) = (Vec::new(), Vec::new());
+    for f in Fields(b) {
+        match f? {
+            (1, Wire::Bytes(m)) => {
+                for f in Fields(m) {
+                    match f? {
+                        (1, Wire::Bytes(x)) => v.name = cow(x),
+                        (2, Wire::Bytes(x)) => v.generate_name = cow(x),
+                        (3, Wire::Bytes(x)) => v.namespace = cow(x),
+                        (5, Wire::Bytes(x)) => v.uid = cow(x),
+                        (6, Wire::Bytes(x)) => v.resource_version = cow(x),
+                        (8, Wire::Bytes(x)) => v.creation_timestamp = time_text(x)?.map(Cow::Owned),
+                        (9, Wire::Bytes(x)) => v.deleting = time_text(x)?.is_some(),
+                        (11, Wire::Bytes(x)) => v.labels.push(pair(x)?),
+                        (12, Wire::Bytes(x)) => v.annotations.push(pair(x)?),
+                        _ => {}
+                    }
+                }
+            }
+            (2, Wire::Bytes(s)) => {
+                for f in Fields(s) {
+                    match f? {
+                        (2, Wire::Bytes(c)) => containers.push(c),
+                        (20, Wire::Bytes(c)) => inits.push(c),
+                        (8, Wire::Bytes(x)) => v.service_account = cow(x),
+                        (10, Wire::Bytes(x)) => v.node_name = cow(x),
+                        (11, Wire::Varint(x)) => v.host_network = x != 0,
+                        _ => {}
+                    }
+                }
+            }
+            (3, Wire::Bytes(s)) => {
+                for f in Fields(s) {
+                    match f? {
+                        (1, Wire::Bytes(x)) => v.phase = cow(x),
+                        (6, Wire::Bytes(x)) => v.pod_ip = cow(x),
+                        (12, Wire::Bytes(x)) => {
+                            let mut ip = Cow::Borrowed("");
+                            for f in Fields(x) {
+                                if let (1, Wire::Bytes(s)) = f? {
+                                    ip = cow(s);
+                                }
+                            }
+                            v.pod_ips.push(ip);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // The containers' ports come before the init containers', whatever the wire order.
+    for c in containers.into_iter().chain(inits) {
+        view_ports(c, &mut v.ports)?;
+    }
+    Ok(v)
 }
 
 /// A `ListMeta`'s resourceVersion (2) and continue token (3).
@@ -496,21 +580,169 @@ mod tests {
             bytes(2, &spec, p);
             bytes(3, &status, p);
         });
-        assert_eq!(
-            pod(&pod_bytes).unwrap(),
-            serde_json::json!({
-                "metadata": {"name": "p", "generateName": "", "namespace": "ns", "uid": "u-1",
-                    "resourceVersion": "42", "creationTimestamp": "2023-11-14T22:13:20Z",
-                    "labels": {"app": "x"}},
-                "spec": {"nodeName": "node-1", "hostNetwork": false, "containers": [
-                    {"ports": [{"name": "http", "hostPort": 0, "containerPort": 8080, "protocol": "TCP"}]},
-                    {}]},
-                "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}
-            })
-        );
-        assert!(pod(&pod_bytes[..pod_bytes.len() - 1]).is_err());
+        let json = serde_json::json!({
+            "metadata": {"name": "p", "generateName": "", "namespace": "ns", "uid": "u-1",
+                "resourceVersion": "42", "creationTimestamp": "2023-11-14T22:13:20Z",
+                "labels": {"app": "x"}},
+            "spec": {"nodeName": "node-1", "hostNetwork": false, "containers": [
+                {"ports": [{"name": "http", "hostPort": 0, "containerPort": 8080, "protocol": "TCP"}]},
+                {}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}]}
+        });
+        assert_eq!(pod_view(&pod_bytes).unwrap(), PodView::from_json(&json));
+        assert!(pod_view(&pod_bytes[..pod_bytes.len() - 1]).is_err());
         // The zero time is an empty message.
         assert_eq!(time(&[]).unwrap(), Value::Null);
+        assert_eq!(time_text(&[]).unwrap(), None);
+    }
+
+    fn entry(field: u64, k: &str, v: &str, out: &mut Vec<u8>) {
+        let e = msg(|e| {
+            bytes(1, k.as_bytes(), e);
+            bytes(2, v.as_bytes(), e);
+        });
+        bytes(field, &e, out);
+    }
+
+    /// A container with these ports (name, hostPort, containerPort, protocol, hostIP).
+    fn container_msg(ports: &[(&str, i64, i64, &str, &str)]) -> Vec<u8> {
+        msg(|c| {
+            bytes(1, b"c", c);
+            bytes(2, b"busybox", c);
+            for (name, host, port, proto, ip) in ports {
+                let p = msg(|p| {
+                    bytes(1, name.as_bytes(), p);
+                    int(2, *host as u64, p);
+                    int(3, *port as u64, p);
+                    bytes(4, proto.as_bytes(), p);
+                    bytes(5, ip.as_bytes(), p);
+                });
+                bytes(6, &p, c);
+            }
+        })
+    }
+
+    #[test]
+    fn pod_fields_match_the_json_reading() {
+        // Init containers written before the containers, a terminating pod, IPv4 and IPv6
+        // addresses, annotations, a negative host port (sign-extended int32).
+        let meta = msg(|m| {
+            bytes(1, b"web-1", m);
+            bytes(2, b"web-", m);
+            bytes(3, b"prod", m);
+            bytes(5, b"3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", m);
+            bytes(6, b"7", m);
+            bytes(8, &msg(|t| int(1, 1_748_771_940, t)), m);
+            bytes(9, &msg(|t| int(1, 1_748_772_000, t)), m);
+            entry(11, "app", "web", m);
+            entry(11, "tier", "front", m);
+            entry(12, "cni.projectcalico.org/podIP", "", m);
+            entry(12, "cni.projectcalico.org/floatingIPs", "[\"1.2.3.4\"]", m);
+        });
+        let spec = msg(|s| {
+            bytes(
+                20,
+                &container_msg(&[("init", 0, 9000, "UDP", ""), ("", 0, 9001, "", "")]),
+                s,
+            );
+            bytes(
+                2,
+                &container_msg(&[
+                    ("http", -1, 80, "TCP", "0.0.0.0"),
+                    ("", 8443, 443, "SCTP", ""),
+                ]),
+                s,
+            );
+            bytes(8, b"builder", s);
+            bytes(10, b"node-a", s);
+            int(11, 1, s);
+        });
+        let status = msg(|s| {
+            bytes(1, b"Succeeded", s);
+            bytes(6, b"10.0.0.9", s);
+            bytes(12, &msg(|i| bytes(1, b"10.0.0.9", i)), s);
+            bytes(12, &msg(|i| bytes(1, b"fd00::9", i)), s);
+        });
+        let pod_bytes = msg(|p| {
+            bytes(1, &meta, p);
+            bytes(2, &spec, p);
+            bytes(3, &status, p);
+        });
+        let json = serde_json::json!({
+            "metadata": {"name": "web-1", "generateName": "web-", "namespace": "prod",
+                "uid": "3f1c2a9e-5b7d-4c1e-9a2b-0d4e6f8a1b2c", "resourceVersion": "7",
+                "creationTimestamp": "2025-06-01T09:59:00Z",
+                "deletionTimestamp": "2025-06-01T10:00:00Z",
+                "labels": {"app": "web", "tier": "front"},
+                "annotations": {"cni.projectcalico.org/podIP": "",
+                    "cni.projectcalico.org/floatingIPs": "[\"1.2.3.4\"]"}},
+            "spec": {"nodeName": "node-a", "hostNetwork": true, "serviceAccountName": "builder",
+                "containers": [{"name": "c", "ports": [
+                    {"name": "http", "hostPort": -1, "containerPort": 80, "protocol": "TCP", "hostIP": "0.0.0.0"},
+                    {"hostPort": 8443, "containerPort": 443, "protocol": "SCTP"}]}],
+                "initContainers": [{"name": "c", "ports": [
+                    {"name": "init", "containerPort": 9000, "protocol": "UDP"},
+                    {"containerPort": 9001}]}]},
+            "status": {"phase": "Succeeded", "podIP": "10.0.0.9",
+                "podIPs": [{"ip": "10.0.0.9"}, {"ip": "fd00::9"}]}
+        });
+        let view = pod_view(&pod_bytes).unwrap();
+        assert_eq!(view, PodView::from_json(&json));
+        assert!(view.deleting && view.host_network);
+        assert_eq!(view.ports.len(), 4);
+        assert_eq!(view.ports[0].host_port, -1);
+    }
+
+    #[test]
+    fn decodes_the_node_fields_the_conversion_reads() {
+        let meta = msg(|m| {
+            bytes(1, b"n1", m);
+            bytes(5, b"u", m);
+            bytes(6, b"9", m);
+            bytes(8, &msg(|t| int(1, 1_700_000_000, t)), m);
+            entry(11, "kubernetes.io/hostname", "n1", m);
+            entry(12, "projectcalico.org/IPv4Address", "172.16.0.1/16", m);
+        });
+        let spec = msg(|s| {
+            bytes(1, b"10.1.0.0/24", s);
+            bytes(7, b"10.1.0.0/24", s);
+            bytes(7, b"fd00:1::/64", s);
+        });
+        let addr = |t: &str, a: &str| {
+            msg(|x| {
+                bytes(1, t.as_bytes(), x);
+                bytes(2, a.as_bytes(), x);
+            })
+        };
+        let status = msg(|s| {
+            bytes(3, b"Running", s);
+            bytes(5, &addr("InternalIP", "192.168.0.1"), s);
+            bytes(5, &addr("Hostname", "n1"), s);
+        });
+        let b = msg(|n| {
+            bytes(1, &meta, n);
+            bytes(2, &spec, n);
+            bytes(3, &status, n);
+        });
+        assert_eq!(
+            metadata_only(&b).unwrap(),
+            serde_json::json!({"metadata": {"name": "n1", "uid": "u", "resourceVersion": "9",
+                "creationTimestamp": "2023-11-14T22:13:20Z",
+                "labels": {"kubernetes.io/hostname": "n1"},
+                "annotations": {"projectcalico.org/IPv4Address": "172.16.0.1/16"}}})
+        );
+        assert_eq!(
+            node(&b).unwrap(),
+            serde_json::json!({
+                "metadata": {"name": "n1", "uid": "u", "resourceVersion": "9",
+                    "creationTimestamp": "2023-11-14T22:13:20Z",
+                    "labels": {"kubernetes.io/hostname": "n1"},
+                    "annotations": {"projectcalico.org/IPv4Address": "172.16.0.1/16"}},
+                "spec": {"podCIDRs": ["10.1.0.0/24", "fd00:1::/64"]},
+                "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.1"},
+                    {"type": "Hostname", "address": "n1"}]}
+            })
+        );
     }
 
     fn list_doc(items: &[&[u8]], cont: &str) -> Vec<u8> {

@@ -75,6 +75,9 @@ pub static NODE: Mask = Mask::Fields(&[
     ("status", Mask::Fields(&[("addresses", Mask::All)])),
 ]);
 
+/// Only the metadata of an object (Namespaces and ServiceAccounts, read as Profiles).
+pub static METADATA: Mask = Mask::Fields(&[("metadata", Mask::All)]);
+
 /// Decodes one JSON document keeping what `mask` names.
 pub fn decode(bytes: &[u8], mask: &'static Mask) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
