@@ -167,7 +167,7 @@ pub fn from_v1_cr(kind: &KindInfo, cr: &Value) -> Value {
     }
     // A policy CR made without calicoctl (no tier label) reads as one of the default tier,
     // whatever its spec's tier: libcalico adds the label when it is missing, not when empty.
-    if TIERED_POLICY_KINDS.contains(&kind.kind) && !labels.contains_key(TIER_LABEL) {
+    if TIERED_POLICY_KINDS.contains(&kind.id) && !labels.contains_key(TIER_LABEL) {
         labels.insert(TIER_LABEL.into(), Value::String("default".into()));
     }
     if !labels.is_empty() {
@@ -1704,7 +1704,7 @@ mod tests {
                 "spec": {"tier": "ops", "selector": "all()"}})
         };
         let tier = |kind: &str, labels: Value| {
-            from_v1_cr(by_kind(kind).unwrap(), &cr(labels))["metadata"]["labels"][TIER_LABEL]
+            from_v1_cr(crate::model::kinds::by_kind(kind).unwrap(), &cr(labels))["metadata"]["labels"][TIER_LABEL]
                 .clone()
         };
         assert_eq!(tier("GlobalNetworkPolicy", json!({})), "default");
