@@ -12,7 +12,11 @@ TARGET=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 PARENT="${TMPDIR:-/tmp}/calicoctl-fresh-clone-$(printf %s "$TARGET" | sha1sum | cut -c1-12)"
 rm -rf "$PARENT"
 mkdir -p "$PARENT"
-trap 'rm -rf "$PARENT"' EXIT
+# On exit the crate's own artifacts built from the clone are dropped from the shared target
+# dir: they carry the clone's paths (CARGO_MANIFEST_DIR), and cargo would otherwise reuse them
+# for the next `cargo test` in the repository, whose tests would then look for their fixtures
+# in the deleted clone. Dependencies stay built.
+trap 'cargo clean -q -p calicoctl --target-dir "$TARGET" >/dev/null 2>&1 || true; rm -rf "$PARENT"' EXIT
 echo "fresh-clone: git clone of HEAD ($(git rev-parse --short HEAD)) into $PARENT/calicoctl, alone in its folder"
 git clone -q --no-hardlinks "$PWD" "$PARENT/calicoctl"
 cd "$PARENT/calicoctl"
