@@ -196,6 +196,22 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for JsonStr<'a> {
     }
 }
 
+/// The fields of a stored WorkloadEndpoint that whole-store scans read (`ipam check`'s owners,
+/// the policy loader's peer picking), decoded borrowed from the stored bytes.
+#[derive(serde::Deserialize)]
+pub struct StoredWep<'a> {
+    #[serde(borrow, default)]
+    pub spec: Option<StoredWepSpec<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct StoredWepSpec<'a> {
+    #[serde(borrow, default)]
+    pub pod: Option<JsonStr<'a>>,
+    #[serde(borrow, default, rename = "ipNetworks")]
+    pub ip_networks: Option<Vec<JsonStr<'a>>>,
+}
+
 /// A listed set of objects plus the store revision they were read at.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectList {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::list_pools;
-use crate::datastore::{Datastore, DatastoreError, JsonStr, ListOptions};
+use crate::datastore::{Datastore, DatastoreError, ListOptions, StoredWep, StoredWepSpec};
 use crate::model::ipam::{AllocationAttribute, IpamKey, IpamList, IpamValue};
 use crate::model::kinds::{KindId, str_at};
 use crate::model::meta;
@@ -713,7 +713,7 @@ pub async fn check(
                 nwep += 1;
             }
         };
-        // Only `spec.ipNetworks` of each stored object is decoded (borrowed, no JSON tree);
+        // Only the `StoredWep` fields of each stored object are decoded (borrowed, no JSON tree);
         // what does not decode is skipped, as listing skips it.
         let stored = ds
             .scan_stored(wk, &mut |ns, name, raw| {
@@ -722,6 +722,7 @@ pub async fn check(
                     spec:
                         Some(StoredWepSpec {
                             ip_networks: Some(nets),
+                            ..
                         }),
                 }) = serde_json::from_slice::<StoredWep>(raw)
                 {
@@ -952,19 +953,6 @@ fn wep_ip(net: &str) -> IpKey {
         return IpKey::Addr(a);
     }
     IpKey::new(net.split('/').next().unwrap_or(net))
-}
-
-/// The part of a stored WorkloadEndpoint `ipam check` reads.
-#[derive(Deserialize)]
-struct StoredWep<'a> {
-    #[serde(borrow, default)]
-    spec: Option<StoredWepSpec<'a>>,
-}
-
-#[derive(Deserialize)]
-struct StoredWepSpec<'a> {
-    #[serde(borrow, default, rename = "ipNetworks")]
-    ip_networks: Option<Vec<JsonStr<'a>>>,
 }
 
 #[cfg(test)]

@@ -9,13 +9,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::eval::PeerSpec;
 use super::model::{self, Endpoint, EndpointKind, PolicyKind};
 use super::{Snapshot, SnapshotBuilder};
-use crate::datastore::{Datastore, DatastoreError, JsonStr, ListOptions};
+use crate::datastore::{Datastore, DatastoreError, ListOptions, StoredWep};
 use crate::model::kinds::{KindId, KindInfo};
 
 /// Why a snapshot could not be loaded.
@@ -239,21 +238,6 @@ struct Brief {
     ips: Vec<IpAddr>,
     /// The stored value did not decode as expected: it is read in full, like any listed one.
     unread: bool,
-}
-
-/// The part of a stored WorkloadEndpoint that picks it.
-#[derive(Deserialize)]
-struct StoredWep<'a> {
-    #[serde(borrow, default)]
-    spec: Option<StoredWepSpec<'a>>,
-}
-
-#[derive(Deserialize)]
-struct StoredWepSpec<'a> {
-    #[serde(borrow, default)]
-    pod: Option<JsonStr<'a>>,
-    #[serde(borrow, default, rename = "ipNetworks")]
-    ip_networks: Option<Vec<JsonStr<'a>>>,
 }
 
 fn brief(namespace: &str, name: &str, raw: &[u8]) -> Brief {
