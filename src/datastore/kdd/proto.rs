@@ -536,14 +536,7 @@ mod tests {
             bytes(5, b"u-1", m);
             bytes(6, b"42", m);
             bytes(8, &msg(|t| int(1, 1_700_000_000, t)), m);
-            bytes(
-                11,
-                &msg(|e| {
-                    bytes(1, b"app", e);
-                    bytes(2, b"x", e);
-                }),
-                m,
-            );
+            entry(11, "app", "x", m);
             bytes(17, &msg(|x| bytes(1, b"managed", x)), m);
         });
         let port = msg(|p| {
