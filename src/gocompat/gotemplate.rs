@@ -7,16 +7,9 @@ use serde_json::Value;
 use super::gofmt::{fmt_map, fmt_slice, fmt_struct, fmt_v_float};
 
 /// A template parse or execution error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct TemplateError(pub String);
-
-impl std::fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TemplateError {}
 
 fn e(m: impl Into<String>) -> TemplateError {
     TemplateError(format!("template: gotemplate: {}", m.into()))

@@ -7,16 +7,9 @@ use serde_json::Value;
 use super::gofmt::go_v;
 
 /// A template or evaluation error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct TemplateError(pub String);
-
-impl std::fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TemplateError {}
 
 const MAX_NODES: usize = 1000;
 const MAX_OUTPUT: usize = 256 << 20;

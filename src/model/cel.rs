@@ -42,16 +42,9 @@ enum Tok {
 }
 
 /// Why a rule could not be parsed or evaluated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct CelError(pub String);
-
-impl std::fmt::Display for CelError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CelError {}
 
 fn err<T>(s: impl Into<String>) -> Result<T, CelError> {
     Err(CelError(s.into()))
