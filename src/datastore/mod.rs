@@ -426,6 +426,17 @@ pub trait Datastore: Send + Sync {
         })
     }
 
+    /// Every Kubernetes `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy (Felix sees
+    /// them as `KubernetesClusterNetworkPolicy` in tiers kube-admin / kube-baseline). Only the
+    /// Kubernetes backend has them.
+    async fn kube_cluster_network_policies(&self) -> Result<Vec<Value>> {
+        Err(DatastoreError::Unsupported {
+            operation: "list ClusterNetworkPolicies".into(),
+            id: "this datastore".into(),
+            reason: String::new(),
+        })
+    }
+
     /// Felix status reports; backends without them return an empty list.
     async fn felix_reports(&self) -> Result<Vec<FelixReport>> {
         Ok(Vec::new())

@@ -99,6 +99,7 @@ async fn policies(ds: &dyn Datastore) -> Result<SnapshotBuilder, DatastoreError>
                 PolicyKind::KubernetesNetworkPolicy | PolicyKind::StagedKubernetesNetworkPolicy => {
                     model::k8s_policy(pk, &o)
                 }
+                PolicyKind::KubernetesClusterNetworkPolicy => model::cluster_network_policy(&o),
                 _ => model::calico_policy(pk, &o),
             };
             b.add_policy(p, pk, &o);
@@ -133,14 +134,27 @@ async fn policies(ds: &dyn Datastore) -> Result<SnapshotBuilder, DatastoreError>
             .await?;
         }
         if ds.is_kubernetes_api() {
-            match ds.kube_network_policies().await {
-                Ok(list) => {
-                    for o in list {
-                        let _ = tx.send((PolicyKind::KubernetesNetworkPolicy, o));
+            // Felix watches both only on the Kubernetes datastore; a cluster without the
+            // ClusterNetworkPolicy CRD answers 404 and has none.
+            for (pk, list) in [
+                (
+                    PolicyKind::KubernetesNetworkPolicy,
+                    ds.kube_network_policies().await,
+                ),
+                (
+                    PolicyKind::KubernetesClusterNetworkPolicy,
+                    ds.kube_cluster_network_policies().await,
+                ),
+            ] {
+                match list {
+                    Ok(list) => {
+                        for o in list {
+                            let _ = tx.send((pk, o));
+                        }
                     }
+                    Err(e) if e.is_unsupported() || e.is_not_found() => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.is_unsupported() || e.is_not_found() => {}
-                Err(e) => return Err(e),
             }
         }
         Ok(tiers)

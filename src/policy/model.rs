@@ -70,6 +70,8 @@ pub enum PolicyKind {
     StagedNetworkPolicy,
     StagedGlobalNetworkPolicy,
     StagedKubernetesNetworkPolicy,
+    /// A Kubernetes `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy (KDD only).
+    KubernetesClusterNetworkPolicy,
 }
 
 impl PolicyKind {
@@ -81,6 +83,7 @@ impl PolicyKind {
             PolicyKind::StagedNetworkPolicy => "StagedNetworkPolicy",
             PolicyKind::StagedGlobalNetworkPolicy => "StagedGlobalNetworkPolicy",
             PolicyKind::StagedKubernetesNetworkPolicy => "StagedKubernetesNetworkPolicy",
+            PolicyKind::KubernetesClusterNetworkPolicy => "KubernetesClusterNetworkPolicy",
         }
     }
     pub fn is_staged(self) -> bool {
@@ -583,7 +586,9 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
     let written = s(spec, "selector").to_string();
     let global = matches!(
         kind,
-        PolicyKind::GlobalNetworkPolicy | PolicyKind::StagedGlobalNetworkPolicy
+        PolicyKind::GlobalNetworkPolicy
+            | PolicyKind::StagedGlobalNetworkPolicy
+            | PolicyKind::KubernetesClusterNetworkPolicy
     );
     let sel_text = if global {
         let mut t = written.clone();
@@ -814,6 +819,188 @@ pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         tier: "default".into(),
         order: Some(1000.0),
     })
+}
+
+/// A Kubernetes ClusterNetworkPolicy (`policy.networking.k8s.io/v1alpha2`) as Calico converts
+/// it: a global policy in tier `kube-admin` (tier Admin) or `kube-baseline` (Baseline), ordered
+/// by `priority`, governing only the directions left with at least one rule. A rule whose peer
+/// is of a type Calico does not know fails closed: a Deny or Pass rule becomes an unconditional
+/// Deny, an Accept rule is dropped. Err (the policy is ignored) for another tier or a subject
+/// that is neither `namespaces` nor `pods`.
+pub fn cluster_network_policy(obj: &Value) -> Result<Policy, String> {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let tier = match s(spec, "tier") {
+        "Admin" => "kube-admin",
+        "Baseline" => "kube-baseline",
+        t => return Err(format!("tier {t:?} is neither Admin nor Baseline")),
+    };
+    let subject = spec.get("subject").unwrap_or(&Value::Null);
+    let (ns_sel, pod_sel) = if let Some(n) = subject.get("namespaces") {
+        (ns_selector(n), pod_selector(None))
+    } else if let Some(p) = subject.get("pods") {
+        (
+            ns_selector(p.get("namespaceSelector").unwrap_or(&Value::Null)),
+            pod_selector(p.get("podSelector")),
+        )
+    } else {
+        return Err("its subject selects neither namespaces nor pods".into());
+    };
+    let convert = |key: &str, ingress: bool| -> Vec<Value> {
+        let mut out = Vec::new();
+        for r in spec
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let action = match s(r, "action") {
+                "Accept" => "Allow",
+                "Deny" => "Deny",
+                "Pass" => "Pass",
+                _ => "",
+            };
+            match cnp_rule(r, action, ingress) {
+                Some(rules) => out.extend(rules),
+                None if matches!(action, "Deny" | "Pass") => {
+                    out.push(serde_json::json!({"action": "Deny"}));
+                }
+                None => {}
+            }
+        }
+        out
+    };
+    let ingress = convert("ingress", true);
+    let egress = convert("egress", false);
+    let mut types = Vec::new();
+    if !ingress.is_empty() {
+        types.push("Ingress");
+    }
+    if !egress.is_empty() {
+        types.push("Egress");
+    }
+    let gnp = serde_json::json!({
+        "metadata": {"name": str_at(obj, &["metadata", "name"])},
+        "spec": {
+            "tier": tier,
+            "order": spec.get("priority").cloned().unwrap_or(Value::Null),
+            "selector": pod_sel,
+            "namespaceSelector": ns_sel,
+            "types": types,
+            "ingress": ingress,
+            "egress": egress,
+        }
+    });
+    calico_policy(PolicyKind::KubernetesClusterNetworkPolicy, &gnp)
+}
+
+/// The Calico rules of one ClusterNetworkPolicy rule (peers outer, protocols sorted inner), or
+/// None when it cannot be converted (an unknown action, no peers, a peer of an unknown type).
+fn cnp_rule(r: &Value, action: &str, ingress: bool) -> Option<Vec<Value>> {
+    if action.is_empty() {
+        return None;
+    }
+    let peers = r.get(if ingress { "from" } else { "to" })?.as_array()?;
+    if peers.is_empty() {
+        return None;
+    }
+    let mut sides = Vec::new();
+    for p in peers {
+        let fields = p.as_object()?;
+        if fields.len() != 1 {
+            return None;
+        }
+        let mut side = serde_json::Map::new();
+        if let Some(n) = p.get("namespaces") {
+            side.insert("namespaceSelector".into(), ns_selector(n).into());
+        } else if let Some(pods) = p.get("pods") {
+            side.insert(
+                "namespaceSelector".into(),
+                ns_selector(pods.get("namespaceSelector").unwrap_or(&Value::Null)).into(),
+            );
+            side.insert(
+                "selector".into(),
+                pod_selector(pods.get("podSelector")).into(),
+            );
+        } else if let (false, Some(n)) = (ingress, p.get("networks")) {
+            side.insert("nets".into(), n.clone());
+        } else {
+            return None;
+        }
+        sides.push(side);
+    }
+    // Protocol → destination ports (None: every port); "" is a named port of any protocol.
+    let mut by_proto: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
+    match r.get("protocols").and_then(Value::as_array) {
+        Some(list) if !list.is_empty() => {
+            for pr in list {
+                if let Some(name) = pr.get("destinationNamedPort").and_then(Value::as_str) {
+                    if let Some(ports) = by_proto.entry("").or_insert_with(|| Some(Vec::new())) {
+                        ports.push(Value::String(name.to_string()));
+                    }
+                    continue;
+                }
+                let Some((proto, body)) = [("TCP", "tcp"), ("UDP", "udp"), ("SCTP", "sctp")]
+                    .into_iter()
+                    .find_map(|(p, k)| pr.get(k).map(|b| (p, b)))
+                else {
+                    // An empty protocol entry: any protocol, any port.
+                    by_proto.clear();
+                    by_proto.insert("", None);
+                    break;
+                };
+                let port = body.get("destinationPort");
+                let port = match port {
+                    None => None,
+                    Some(d) => match (d.get("number"), d.get("range")) {
+                        (Some(n), _) => Some(n.clone()),
+                        (None, Some(rg)) => Some(Value::String(format!(
+                            "{}:{}",
+                            rg.get("start").and_then(Value::as_u64).unwrap_or(0),
+                            rg.get("end").and_then(Value::as_u64).unwrap_or(0)
+                        ))),
+                        (None, None) => None,
+                    },
+                };
+                match port {
+                    None => {
+                        by_proto.insert(proto, None);
+                    }
+                    Some(v) => {
+                        if let Some(ports) =
+                            by_proto.entry(proto).or_insert_with(|| Some(Vec::new()))
+                        {
+                            ports.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {
+            by_proto.insert("", None);
+        }
+    }
+    let mut out = Vec::new();
+    for side in sides {
+        for (proto, ports) in &by_proto {
+            let mut port_side = serde_json::Map::new();
+            if let Some(p) = ports {
+                port_side.insert("ports".into(), Value::Array(p.clone()));
+            }
+            let (src, dst) = if ingress {
+                (side.clone(), port_side)
+            } else {
+                let mut d = side.clone();
+                d.extend(port_side);
+                (serde_json::Map::new(), d)
+            };
+            let mut rule = serde_json::json!({"action": action, "source": src, "destination": dst});
+            if !proto.is_empty() {
+                rule["protocol"] = Value::String(proto.to_string());
+            }
+            out.push(rule);
+        }
+    }
+    Some(out)
 }
 
 pub fn tier(obj: &Value) -> Tier {

@@ -319,36 +319,59 @@ fn example2c_namespaced_rule_never_matches_global_sets_without_global() {
     );
 }
 
-/// Example 3's ClusterNetworkPolicies as the GlobalNetworkPolicies Calico converts them to.
+fn cnp(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+/// Example 3's two ClusterNetworkPolicies, as written in Kubernetes, plus Example 1.
 fn example3() -> SnapshotBuilder {
     let mut b = world();
     add_example1(&mut b);
-    b.policies.push(gnp(
-        "no-dev-to-prod",
-        json!({"tier": "kube-admin", "order": 20, "selector": "projectcalico.org/orchestrator == 'k8s'",
-               "namespaceSelector": "env == \"prod\"", "types": ["Ingress"],
-               "ingress": [{"action": "Deny", "source": {"namespaceSelector": "env == \"dev\""}}]}),
-    ));
-    b.policies.push(gnp(
-        "baseline-deny",
-        json!({"tier": "kube-baseline", "order": 50, "selector": "projectcalico.org/orchestrator == 'k8s'",
-               "namespaceSelector": "all()", "types": ["Ingress"],
-               "ingress": [{"action": "Deny", "source": {"namespaceSelector": "all()"}}]}),
-    ));
+    for o in [
+        cnp(
+            "no-dev-to-prod",
+            json!({"tier": "Admin", "priority": 20,
+                   "subject": {"namespaces": {"matchLabels": {"env": "prod"}}},
+                   "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {"env": "dev"}}}]}]}),
+        ),
+        cnp(
+            "baseline-deny",
+            json!({"tier": "Baseline", "priority": 50, "subject": {"namespaces": {}},
+                   "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}),
+        ),
+    ] {
+        b.policies.push(model::cluster_network_policy(&o).unwrap());
+    }
     b
 }
 
 #[test]
 fn example3_admin_and_baseline_tiers() {
     let s = example3().build(Backend::Kubernetes);
+    // The conversion of the reference: kube-admin, order 20, Ingress only, the subject's
+    // namespaces as pcns. labels; the rule's peer namespaces likewise, no orchestrator term.
+    let p = |n: &str| s.policies.iter().find(|p| p.name == n).unwrap();
+    let admin = p("no-dev-to-prod");
+    assert_eq!(admin.kind, PolicyKind::KubernetesClusterNetworkPolicy);
     assert_eq!(
-        s.policies
-            .iter()
-            .find(|p| p.name == "no-dev-to-prod")
-            .unwrap()
-            .selector
-            .text,
+        (admin.tier.as_str(), admin.order),
+        ("kube-admin", Some(20.0))
+    );
+    assert_eq!(
+        admin.selector.text,
         "(projectcalico.org/orchestrator == 'k8s') && (pcns.env == \"prod\")"
+    );
+    assert!(admin.egress.is_none());
+    assert_eq!(admin.ingress.as_ref().unwrap().len(), 1);
+    let base = p("baseline-deny");
+    assert_eq!(
+        (base.tier.as_str(), base.order),
+        ("kube-baseline", Some(50.0))
+    );
+    assert_eq!(
+        base.selector.text,
+        "(projectcalico.org/orchestrator == 'k8s') && (has(projectcalico.org/namespace))"
     );
     // a) dbg -> graf:3000 denied by no-dev-to-prod rule 0.
     let t = tcp(&s, "dev/dbg", "tools/graf", 3000);
@@ -358,7 +381,7 @@ fn example3_admin_and_baseline_tiers() {
             "ingress",
             "Deny",
             "rule",
-            "GlobalNetworkPolicy no-dev-to-prod, ingress rule 0"
+            "KubernetesClusterNetworkPolicy no-dev-to-prod, ingress rule 0"
         )
     );
     // b) web -> graf: kube-admin passes (default action), default tier skipped, baseline denies.
@@ -369,7 +392,7 @@ fn example3_admin_and_baseline_tiers() {
             "ingress",
             "Deny",
             "rule",
-            "GlobalNetworkPolicy baseline-deny, ingress rule 0"
+            "KubernetesClusterNetworkPolicy baseline-deny, ingress rule 0"
         )
     );
     assert_eq!(t.hops[1].passed_tiers, vec!["kube-admin".to_string()]);
@@ -402,6 +425,119 @@ fn example3_admin_and_baseline_tiers() {
         )]
     );
     assert_eq!(t.verdict, "Allow");
+}
+
+/// ClusterNetworkPolicy conversion beyond Example 3: a pods subject, protocols grouped per
+/// protocol (named ports first, then TCP, UDP), egress networks, and rules that fail closed.
+#[test]
+fn cluster_network_policy_protocols_networks_and_failed_rules() {
+    let mut b = world();
+    b.policies.push(
+        model::cluster_network_policy(&cnp(
+            "mixed",
+            json!({"tier": "Admin", "priority": 5,
+                   "subject": {"pods": {"namespaceSelector": {"matchLabels": {"env": "prod"}},
+                                        "podSelector": {"matchLabels": {"app": "db"}}}},
+                   "ingress": [
+                       {"action": "Accept",
+                        "from": [{"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "web"}}}}],
+                        "protocols": [{"tcp": {"destinationPort": {"number": 5432}}},
+                                      {"udp": {"destinationPort": {"range": {"start": 100, "end": 200}}}},
+                                      {"destinationNamedPort": "pg"}]},
+                       {"action": "Accept", "from": [{}]},
+                       {"action": "Pass", "from": [{"domainNames": ["example.com"]}]}],
+                   "egress": [{"action": "Deny", "to": [{"networks": ["192.0.2.0/24"]}]}]}),
+        ))
+        .unwrap(),
+    );
+    let s = b.build(Backend::Kubernetes);
+    let p = &s.policies[0];
+    // The pods subject: orchestrator, the pod labels, the namespace labels as pcns.
+    assert_eq!(
+        p.selector.text,
+        "(projectcalico.org/orchestrator == 'k8s' && app == 'db') && (pcns.env == \"prod\")"
+    );
+    // Accept → 3 rules (named port pg, TCP 5432, UDP 100:200); the failed Accept is dropped;
+    // the failed Pass is an unconditional Deny.
+    assert_eq!(p.ingress.as_ref().unwrap().len(), 4);
+    assert_eq!(p.egress.as_ref().unwrap().len(), 1);
+    let rule = |n: usize| format!("KubernetesClusterNetworkPolicy mixed, ingress rule {n}");
+    // web -> db:5432/TCP hits the named port pg (rule 0).
+    let t = tcp(&s, "shop/web", "shop/db", 5432);
+    assert_eq!(hops(&t)[1], h("ingress", "Allow", "rule", &rule(0)));
+    // UDP 150 is in the range of rule 2.
+    let t = s
+        .trace(&TraceQuery {
+            from: peer("shop/web"),
+            to: peer("shop/db"),
+            protocol: 17,
+            source_port: None,
+            destination_port: Some(150),
+            icmp_type: None,
+            icmp_code: None,
+        })
+        .unwrap();
+    assert_eq!(hops(&t)[1], h("ingress", "Allow", "rule", &rule(2)));
+    // TCP 22 misses rules 0-2 and meets the fail-closed Deny.
+    let t = tcp(&s, "shop/web", "shop/db", 22);
+    assert_eq!(hops(&t)[1], h("ingress", "Deny", "rule", &rule(3)));
+    // graf (tools) -> db: graf is a pod in any namespace but not app=web: fail-closed Deny too.
+    let t = tcp(&s, "tools/graf", "shop/db", 5432);
+    assert_eq!(hops(&t)[1], h("ingress", "Deny", "rule", &rule(3)));
+    // Egress networks: db -> 192.0.2.5 denied; elsewhere the tier passes to the profile.
+    let t = tcp(&s, "shop/db", "192.0.2.5", 80);
+    assert_eq!(
+        hops(&t),
+        vec![h(
+            "egress",
+            "Deny",
+            "rule",
+            "KubernetesClusterNetworkPolicy mixed, egress rule 0"
+        )]
+    );
+    let t = tcp(&s, "shop/db", "198.51.100.1", 80);
+    assert_eq!(
+        hops(&t),
+        vec![h(
+            "egress",
+            "Allow",
+            "profile",
+            "profile kns.shop, egress rule 0 (after kube-admin)"
+        )]
+    );
+    // web is not in the subject: no ClusterNetworkPolicy applies to it.
+    let t = tcp(&s, "shop/db", "shop/web", 80);
+    assert_eq!(hops(&t)[1].2, "profile");
+}
+
+#[test]
+fn cluster_network_policy_types_tiers_and_subjects() {
+    // Only a failed Accept rule: no rule is left, so `types` is empty and Felix has the
+    // policy govern both directions (with no rules: the tier's Pass).
+    let p = model::cluster_network_policy(&cnp(
+        "nothing-left",
+        json!({"tier": "Baseline", "priority": 1, "subject": {"namespaces": {}},
+               "ingress": [{"action": "Accept", "from": [{}]}]}),
+    ))
+    .unwrap();
+    assert_eq!(p.ingress.as_ref().map(Vec::len), Some(0));
+    assert_eq!(p.egress.as_ref().map(Vec::len), Some(0));
+    // Egress only: governs egress only.
+    let p = model::cluster_network_policy(&cnp(
+        "egress-only",
+        json!({"tier": "Admin", "priority": 1, "subject": {"namespaces": {}},
+               "egress": [{"action": "Pass", "to": [{"namespaces": {}}]}]}),
+    ))
+    .unwrap();
+    assert!(p.ingress.is_none());
+    assert_eq!(p.egress.as_ref().map(Vec::len), Some(1));
+    // A tier other than Admin/Baseline, or a subject with neither field: ignored.
+    for spec in [
+        json!({"tier": "Developer", "priority": 1, "subject": {"namespaces": {}}}),
+        json!({"tier": "Admin", "priority": 1, "subject": {}}),
+    ] {
+        assert!(model::cluster_network_policy(&cnp("x", spec)).is_err());
+    }
 }
 
 fn example4() -> SnapshotBuilder {

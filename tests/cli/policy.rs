@@ -671,10 +671,82 @@ fn kdd_cfg(k: &KubeApiServer, dir: &std::path::Path) -> String {
     cfg.to_string_lossy().to_string()
 }
 
+/// A kube-apiserver with Calico's v1 CRDs, a calicoctl config for it (in the returned temp
+/// dir) and the namespaces (name, `env` label) given; None when the test is skipped.
+fn kdd_namespaces(
+    namespaces: &[(&str, &str)],
+) -> Option<(KubeApiServer, tempfile::TempDir, String)> {
+    let k = kube_or_skip(CrdMode::V1)?;
+    let dir = tempdir();
+    let cfg = kdd_cfg(&k, dir.path());
+    for (ns, env) in namespaces {
+        post(
+            &k,
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"env": env}}}),
+        );
+    }
+    Some((k, dir, cfg))
+}
+
 fn post(k: &KubeApiServer, path: &str, body: Value) -> Value {
     let (code, v) = k.curl("POST", path, Some(&body));
     assert_eq!(code, 201, "{path}: {v}");
     v
+}
+
+/// Example 1's Kubernetes NetworkPolicies in `shop`: default-deny ingress, and TCP from
+/// `app=web` to the named port `pg` of `app=db`.
+fn post_example1_policies(k: &KubeApiServer) {
+    let np = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies";
+    post(
+        k,
+        np,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny", "namespace": "shop"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+    );
+    post(
+        k,
+        np,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-web-to-db", "namespace": "shop"},
+        "spec": {"podSelector": {"matchLabels": {"app": "db"}},
+                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": "pg"}]}]}}),
+    );
+}
+
+/// `policy trace --from FROM --to TO --port PORT -o json` (TCP), which must exit 0.
+fn kdd_trace(cfg: &str, from: &str, to: &str, port: &str) -> Value {
+    let out = calicoctl(&[
+        "policy", "trace", "--from", from, "--to", to, "--port", port, "-o", "json", "-c", cfg,
+    ])
+    .run();
+    out.ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The names of the policies `who-selects --labels LABELS -n NS -o json` lists.
+fn policies_selecting(cfg: &str, labels: &str, ns: &str) -> Vec<String> {
+    let out = calicoctl(&[
+        "policy",
+        "who-selects",
+        "--labels",
+        labels,
+        "-n",
+        ns,
+        "-o",
+        "json",
+        "-c",
+        cfg,
+    ])
+    .run();
+    out.ok();
+    let w: Value = serde_json::from_str(&out.stdout).unwrap();
+    w["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -709,18 +781,9 @@ fn running_pod(
 
 #[test]
 fn kdd_kubernetes_network_policies_and_service_account_selectors() {
-    let Some(k) = kube_or_skip(CrdMode::V1) else {
+    let Some((k, dir, cfg)) = kdd_namespaces(&[("shop", "prod"), ("dev", "dev")]) else {
         return;
     };
-    let dir = tempdir();
-    let cfg = kdd_cfg(&k, dir.path());
-    for (ns, env) in [("shop", "prod"), ("dev", "dev")] {
-        post(
-            &k,
-            "/api/v1/namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"env": env}}}),
-        );
-    }
     post(
         &k,
         "/api/v1/namespaces/shop/serviceaccounts",
@@ -756,20 +819,7 @@ fn kdd_kubernetes_network_policies_and_service_account_selectors() {
         "10.1.2.7",
         json!([]),
     );
-    let np = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies";
-    post(
-        &k,
-        np,
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny", "namespace": "shop"},
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
-    );
-    post(
-        &k,
-        np,
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "allow-web-to-db", "namespace": "shop"},
-        "spec": {"podSelector": {"matchLabels": {"app": "db"}},
-                 "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"protocol": "TCP", "port": "pg"}]}]}}),
-    );
+    post_example1_policies(&k);
     let f = dir.path().join("np.yaml");
     std::fs::write(
         &f,
@@ -779,14 +829,7 @@ fn kdd_kubernetes_network_policies_and_service_account_selectors() {
     calicoctl(&["apply", "-f", f.to_str().unwrap(), "-c", &cfg])
         .run()
         .ok();
-    let trace = |from: &str, to: &str, port: &str| -> Value {
-        let out = calicoctl(&[
-            "policy", "trace", "--from", from, "--to", to, "--port", port, "-o", "json", "-c", &cfg,
-        ])
-        .run();
-        out.ok();
-        serde_json::from_str(&out.stdout).unwrap()
-    };
+    let trace = |from: &str, to: &str, port: &str| kdd_trace(&cfg, from, to, port);
     // Example 1 of Calico's semantics: web -> db:5432 allowed by the K8s policy (named port
     // pg), default-deny sorted after it.
     let t = trace("shop/web", "shop/db", "5432");
@@ -883,26 +926,115 @@ fn kdd_kubernetes_network_policies_and_service_account_selectors() {
             "WorkloadEndpoint shop node1-k8s-web-eth0 node1 10.1.0.10",
         ]
     );
-    let out = calicoctl(&[
-        "policy",
-        "who-selects",
-        "--labels",
-        "app=db,projectcalico.org/orchestrator=k8s",
-        "-n",
-        "shop",
-        "-o",
-        "json",
-        "-c",
-        &cfg,
-    ])
-    .run();
-    out.ok();
-    let w: Value = serde_json::from_str(&out.stdout).unwrap();
-    let names: Vec<&str> = w["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, vec!["allow-web-to-db", "default-deny"]);
+    assert_eq!(
+        policies_selecting(&cfg, "app=db,projectcalico.org/orchestrator=k8s", "shop"),
+        vec!["allow-web-to-db", "default-deny"]
+    );
+}
+
+/// The reference's worked example 3 on a real kube-apiserver: two ClusterNetworkPolicies
+/// (`policy.networking.k8s.io/v1alpha2`, tiers Admin and Baseline) with Example 1's Kubernetes
+/// NetworkPolicies in `shop`. Each verdict and reason is the reference's, by hand.
+#[test]
+fn kdd_cluster_network_policies_worked_example_3() {
+    let Some((k, _dir, cfg)) =
+        kdd_namespaces(&[("shop", "prod"), ("tools", "prod"), ("dev", "dev")])
+    else {
+        return;
+    };
+    let pods = [
+        ("shop", "web", "10.1.0.10", json!([])),
+        (
+            "shop",
+            "db",
+            "10.1.0.20",
+            json!([{"name": "pg", "containerPort": 5432}]),
+        ),
+        ("tools", "graf", "10.1.1.5", json!([])),
+        ("dev", "dbg", "10.1.2.7", json!([])),
+    ];
+    for (ns, name, ip, ports) in pods {
+        running_pod(&k, ns, name, json!({"app": name}), "", "node1", ip, ports);
+    }
+    post_example1_policies(&k);
+    let cnp = "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies";
+    post(
+        &k,
+        cnp,
+        json!({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+               "metadata": {"name": "no-dev-to-prod"},
+               "spec": {"tier": "Admin", "priority": 20,
+                        "subject": {"namespaces": {"matchLabels": {"env": "prod"}}},
+                        "ingress": [{"action": "Deny", "from": [{"namespaces": {"matchLabels": {"env": "dev"}}}]}]}}),
+    );
+    post(
+        &k,
+        cnp,
+        json!({"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+               "metadata": {"name": "baseline-deny"},
+               "spec": {"tier": "Baseline", "priority": 50, "subject": {"namespaces": {}},
+                        "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}}),
+    );
+    let trace = |from: &str, to: &str, port: &str| kdd_trace(&cfg, from, to, port);
+    // a) dbg -> graf:3000: kube-admin's no-dev-to-prod applies to graf (tools is prod) and its
+    // rule matches dbg's namespace (env=dev).
+    let t = trace("dev/dbg", "tools/graf", "3000");
+    assert_eq!(
+        hops(&t)[1],
+        hop(
+            "ingress",
+            "Deny",
+            "KubernetesClusterNetworkPolicy no-dev-to-prod, ingress rule 0"
+        )
+    );
+    assert_eq!(t["verdict"], "Deny");
+    // b) web -> graf:3000: kube-admin passes, no policy of tier default selects graf,
+    // kube-baseline's rule matches any namespaced source.
+    let t = trace("shop/web", "tools/graf", "3000");
+    assert_eq!(
+        hops(&t)[1],
+        hop(
+            "ingress",
+            "Deny",
+            "KubernetesClusterNetworkPolicy baseline-deny, ingress rule 0"
+        )
+    );
+    // c) web -> db:5432: kube-admin passes, tier default allows; kube-baseline never consulted.
+    let t = trace("shop/web", "shop/db", "5432");
+    assert_eq!(
+        hops(&t)[1],
+        hop(
+            "ingress",
+            "Allow",
+            "KubernetesNetworkPolicy shop/allow-web-to-db, ingress rule 0"
+        )
+    );
+    assert!(
+        !t["hops"][1].to_string().contains("kube-baseline"),
+        "{}",
+        t["hops"][1]
+    );
+    // d) an address outside the cluster -> graf:3000: both tiers pass (no namespaced object
+    // holds 192.0.2.10), the profile kns.tools allows.
+    let t = trace("192.0.2.10", "tools/graf", "3000");
+    assert_eq!(
+        hops(&t),
+        vec![hop(
+            "ingress",
+            "Allow",
+            "profile kns.tools, ingress rule 0 (after kube-admin, kube-baseline)"
+        )]
+    );
+    assert_eq!(t["verdict"], "Allow");
+    // explain: the three tiers for db, in Felix's order, with the converted selectors.
+    let out = calicoctl(&["policy", "explain", "shop/db", "-c", &cfg]).run();
+    out.ok()
+        .stdout_has("  tier kube-admin (order 1000, default action Pass)\n    1. KubernetesClusterNetworkPolicy no-dev-to-prod (order 20, 1 rule)\n")
+        .stdout_has("       selector: (projectcalico.org/orchestrator == 'k8s') && (pcns.env == \"prod\")\n")
+        .stdout_has("  tier kube-baseline (order 10000000, default action Pass)\n    1. KubernetesClusterNetworkPolicy baseline-deny (order 50, 1 rule)\n");
+    // who-selects: a pod of namespace dev (env=dev, from kns.dev) is selected by baseline only.
+    assert_eq!(
+        policies_selecting(&cfg, "app=x,projectcalico.org/orchestrator=k8s", "dev"),
+        vec!["baseline-deny"]
+    );
 }

@@ -1645,6 +1645,16 @@ impl Datastore for KddDatastore {
             .0)
     }
 
+    async fn kube_cluster_network_policies(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .list_all(
+                "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
+                None,
+            )
+            .await?
+            .0)
+    }
+
     async fn ipam_put(&self, kv: &IpamKv) -> Result<IpamKv> {
         match self.ipam_get(&kv.key).await {
             Ok(cur) => {
