@@ -525,26 +525,80 @@ pub async fn check(
     services: std::result::Result<Vec<Value>, String>,
     out: &mut dyn Write,
 ) -> std::result::Result<CheckResult, CheckError> {
-    let show_problems = opts.show_problem_ips || opts.show_all_ips;
-    let show_all = opts.show_all_ips;
+    let show = Show {
+        problems: opts.show_problem_ips || opts.show_all_ips,
+        all: opts.show_all_ips,
+    };
     writeln!(out, "Checking IPAM for inconsistencies...\n")?;
     let (guid, ci_rev, locked, ctype) = cluster_info(ds).await?;
+    let mut in_use = InUse::default();
+    let blocks = load_blocks(ds, opts, show, &mut in_use, out).await?;
+    let pools = load_active_pools(ds, out).await?;
+    record_node_tunnels(ds, opts, show, &mut in_use, out).await?;
+    record_load_balancers(ds, services, show, &mut in_use, out).await?;
+    record_workload_ips(ds, opts, show, &mut in_use, out).await?;
+    let handles = load_handles(ds, opts, &blocks.handles, out).await?;
+    print_top_nodes(&blocks, out)?;
+    let leaked = scan_leaked(&blocks, show, &mut in_use, out)?;
+    let (not_in_pool, no_alloc) = scan_unallocated(&in_use, &pools, show, out)?;
+    scan_handles(&blocks, &handles, show, out)?;
+    let problems = leaked + not_in_pool + no_alloc + handles.leaked.len();
+    writeln!(out, "Check complete; found {problems} problems.")?;
+    Ok(CheckResult {
+        data: CheckData {
+            recs: blocks.recs,
+            handles: blocks.handles,
+            names: blocks.names,
+            text: blocks.text,
+            in_use,
+            windows: blocks.windows,
+            leaked_handles: handles.leaked,
+            guid,
+            locked,
+            ci_rev,
+            ctype,
+        },
+        problems,
+    })
+}
 
+/// Which addresses the check lists line by line.
+#[derive(Clone, Copy)]
+struct Show {
+    /// `--show-problem-ips` (or `--show-all-ips`): the problem lines.
+    problems: bool,
+    /// `--show-all-ips`: every allocation and owner too.
+    all: bool,
+}
+
+/// What the block scan keeps: one record per allocation and what the later steps need.
+#[derive(Default)]
+struct Blocks {
+    recs: Vec<Rec>,
+    handles: Interner,
+    names: Interner,
+    text: Arena,
+    /// How each allocation reads in a "leaked" line (only kept when those lines are printed).
+    described: Vec<String>,
+    windows: HashSet<IpAddr>,
+    per_node: HashMap<u32, usize>,
+}
+
+/// Step 1: every block's allocations become records; Windows' reserved addresses are
+/// recorded as in use. Prints the count, then the block lines (kept until the scan ends: with
+/// --show-all-ips one line per allocation).
+async fn load_blocks(
+    ds: &dyn Datastore,
+    opts: &CheckOptions,
+    show: Show,
+    in_use: &mut InUse,
+    out: &mut dyn Write,
+) -> std::result::Result<Blocks, CheckError> {
     writeln!(out, "Loading all IPAM blocks...")?;
     opts.phase("loading IPAM blocks");
-    // The block lines come after the count: kept until the scan ends (with --show-all-ips
-    // that is one line per allocation).
+    let mut b = Blocks::default();
     let mut block_text: Vec<u8> = Vec::new();
     let mut nblocks = 0usize;
-    let mut recs: Vec<Rec> = Vec::new();
-    let mut handles = Interner::default();
-    let mut names = Interner::default();
-    let mut text = Arena::default();
-    // How each allocation reads in a "leaked" line (only kept when those lines are printed).
-    let mut described: Vec<String> = Vec::new();
-    let mut windows: HashSet<IpAddr> = HashSet::new();
-    let mut per_node: HashMap<u32, usize> = HashMap::new();
-    let mut in_use = InUse::default();
     let mut io_err: Option<std::io::Error> = None;
     ds.ipam_scan(&IpamList::Blocks { version: None }, &mut |kv| {
         let IpamValue::Block(block) = kv.value else {
@@ -552,62 +606,7 @@ pub async fn check(
         };
         nblocks += 1;
         opts.tick();
-        let t = &mut block_text;
-        let mut lines = || -> std::io::Result<()> {
-            let aff = block.affinity.as_deref().unwrap_or("<none>");
-            writeln!(t, " IPAM block {} affinity={aff}:", block.cidr)?;
-            let host = block.affinity_host().unwrap_or_default();
-            let no_attrs = BTreeMap::new();
-            for ord in 0..block.allocations.len() {
-                let Some(attr) = block.attribute_of(ord) else {
-                    continue;
-                };
-                let ip = block.ip_at(ord);
-                let is_windows = attr.handle_id.as_deref() == Some(WINDOWS_RESERVED_HANDLE);
-                if is_windows {
-                    in_use.record(t, show_all, &ip.to_string(), "Reserved for Windows")?;
-                    windows.insert(ip);
-                }
-                if show_all {
-                    writeln!(t, "  {ip} allocated; attrs {}", describe(attr))?;
-                }
-                let sec = attr.secondary.as_ref().unwrap_or(&no_attrs);
-                let attr_node = sec.get("node").map_or("", String::as_str);
-                let node = if attr_node.is_empty() {
-                    host
-                } else {
-                    attr_node
-                };
-                let node_id = names.id(node);
-                *per_node.entry(node_id).or_default() += 1;
-                let handle = match attr.handle_id.as_deref() {
-                    Some(h) if !is_windows => handles.id(h),
-                    _ => NONE,
-                };
-                if show_problems {
-                    described.push(describe(attr));
-                }
-                let sequence_number = block
-                    .sequence_number_for_allocation
-                    .as_ref()
-                    .and_then(|m| m.get(&ord.to_string()))
-                    .copied()
-                    .unwrap_or(0);
-                recs.push(Rec {
-                    ip,
-                    sequence_number,
-                    handle,
-                    pod: text.push_opt(sec.get("pod")),
-                    namespace: names.id_opt(sec.get("namespace")),
-                    node: if node.is_empty() { NONE } else { node_id },
-                    kind: names.id_opt(sec.get("type")),
-                    timestamp: text.push_opt(sec.get("timestamp")),
-                    borrowed: !attr_node.is_empty() && attr_node != host,
-                });
-            }
-            Ok(())
-        };
-        if let Err(e) = lines() {
+        if let Err(e) = b.add_block(&block, show, in_use, &mut block_text) {
             io_err.get_or_insert(e);
         }
         Ok(())
@@ -619,8 +618,79 @@ pub async fn check(
     writeln!(out, "Found {nblocks} IPAM blocks.")?;
     out.write_all(&block_text)?;
     drop(block_text);
-    writeln!(out, "IPAM blocks record {} allocations.\n", recs.len())?;
+    writeln!(out, "IPAM blocks record {} allocations.\n", b.recs.len())?;
+    Ok(b)
+}
 
+impl Blocks {
+    /// One block: its line, a record per allocation (and with --show-all-ips a line each).
+    fn add_block(
+        &mut self,
+        block: &crate::model::ipam::AllocationBlock,
+        show: Show,
+        in_use: &mut InUse,
+        t: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let aff = block.affinity.as_deref().unwrap_or("<none>");
+        writeln!(t, " IPAM block {} affinity={aff}:", block.cidr)?;
+        let host = block.affinity_host().unwrap_or_default();
+        let no_attrs = BTreeMap::new();
+        for ord in 0..block.allocations.len() {
+            let Some(attr) = block.attribute_of(ord) else {
+                continue;
+            };
+            let ip = block.ip_at(ord);
+            let is_windows = attr.handle_id.as_deref() == Some(WINDOWS_RESERVED_HANDLE);
+            if is_windows {
+                in_use.record(t, show.all, &ip.to_string(), "Reserved for Windows")?;
+                self.windows.insert(ip);
+            }
+            if show.all {
+                writeln!(t, "  {ip} allocated; attrs {}", describe(attr))?;
+            }
+            let sec = attr.secondary.as_ref().unwrap_or(&no_attrs);
+            let attr_node = sec.get("node").map_or("", String::as_str);
+            let node = if attr_node.is_empty() {
+                host
+            } else {
+                attr_node
+            };
+            let node_id = self.names.id(node);
+            *self.per_node.entry(node_id).or_default() += 1;
+            let handle = match attr.handle_id.as_deref() {
+                Some(h) if !is_windows => self.handles.id(h),
+                _ => NONE,
+            };
+            if show.problems {
+                self.described.push(describe(attr));
+            }
+            let sequence_number = block
+                .sequence_number_for_allocation
+                .as_ref()
+                .and_then(|m| m.get(&ord.to_string()))
+                .copied()
+                .unwrap_or(0);
+            self.recs.push(Rec {
+                ip,
+                sequence_number,
+                handle,
+                pod: self.text.push_opt(sec.get("pod")),
+                namespace: self.names.id_opt(sec.get("namespace")),
+                node: if node.is_empty() { NONE } else { node_id },
+                kind: self.names.id_opt(sec.get("type")),
+                timestamp: self.text.push_opt(sec.get("timestamp")),
+                borrowed: !attr_node.is_empty() && attr_node != host,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Step 2: the CIDRs of the enabled IP pools.
+async fn load_active_pools(
+    ds: &dyn Datastore,
+    out: &mut dyn Write,
+) -> std::result::Result<Vec<IpNet>, CheckError> {
     writeln!(out, "Loading all IPAM pools...")?;
     let pools: Vec<IpNet> = list_pools(ds)
         .await?
@@ -632,127 +702,146 @@ pub async fn check(
         writeln!(out, "  {p}")?;
     }
     writeln!(out, "Found {} active IP pools.\n", pools.len())?;
+    Ok(pools)
+}
 
+/// Step 3: the nodes' VXLAN, WireGuard and IPIP tunnel addresses are in use.
+async fn record_node_tunnels(
+    ds: &dyn Datastore,
+    opts: &CheckOptions,
+    show: Show,
+    in_use: &mut InUse,
+    out: &mut dyn Write,
+) -> std::result::Result<(), CheckError> {
     writeln!(out, "Loading all nodes.")?;
     opts.phase("loading nodes");
-    let mut ntunnel = 0;
-    {
-        let nk = KindId::Node.info();
-        let mut seen: Vec<(String, String)> = Vec::new();
-        ds.scan(nk, &ListOptions::default(), &mut |n| {
-            let name = meta::name(&n);
-            for path in [
-                &["spec", "ipv4VXLANTunnelAddr"][..],
-                &["spec", "wireguard", "interfaceIPv4Address"][..],
-                &["spec", "bgp", "ipv4IPIPTunnelAddr"][..],
-            ] {
-                let ip = str_at(&n, path);
-                if !ip.is_empty() {
-                    seen.push((ip, format!("Node({name})")));
-                }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    ds.scan(KindId::Node.info(), &ListOptions::default(), &mut |n| {
+        let name = meta::name(&n);
+        for path in [
+            &["spec", "ipv4VXLANTunnelAddr"][..],
+            &["spec", "wireguard", "interfaceIPv4Address"][..],
+            &["spec", "bgp", "ipv4IPIPTunnelAddr"][..],
+        ] {
+            let ip = str_at(&n, path);
+            if !ip.is_empty() {
+                seen.push((ip, format!("Node({name})")));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let ntunnel = seen.len();
+    for (ip, owner) in seen {
+        in_use.record(out, show.all, &ip, &owner)?;
+    }
+    writeln!(out, "Found {ntunnel} node tunnel IPs.\n")?;
+    Ok(())
+}
+
+/// Step 4: with the LoadBalancer controller configured, the addresses Calico gave Services.
+async fn record_load_balancers(
+    ds: &dyn Datastore,
+    services: std::result::Result<Vec<Value>, String>,
+    show: Show,
+    in_use: &mut InUse,
+    out: &mut dyn Write,
+) -> std::result::Result<(), CheckError> {
+    writeln!(out, "Loading all service load balancer IPs.")?;
+    let services = services.map_err(CheckError::Kubernetes)?;
+    let kcc = ds
+        .get(KindId::KubeControllersConfiguration.info(), "", "default")
+        .await?;
+    let lb = &kcc["spec"]["controllers"]["loadBalancer"];
+    if lb.is_null() {
+        writeln!(
+            out,
+            "No configuration for LoadBalancer kubecontroller found, skipping service check\n"
+        )?;
+        return Ok(());
+    }
+    let assign = lb["assignIPs"].as_str().unwrap_or_default();
+    let mut n = 0;
+    for svc in services.iter().filter(|s| calico_load_balancer(s, assign)) {
+        n += 1;
+        let name = str_at(svc, &["metadata", "name"]);
+        for ing in svc["status"]["loadBalancer"]["ingress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let ip = ing["ip"].as_str().unwrap_or_default();
+            in_use.record(out, show.all, ip, &name)?;
+        }
+    }
+    writeln!(out, "Found {n} service load balancer(s).\n")?;
+    Ok(())
+}
+
+/// Step 5: every workload endpoint's addresses are in use. Only the `StoredWep` fields of each
+/// stored object are decoded (borrowed, no JSON tree); what does not decode is skipped, as
+/// listing skips it.
+async fn record_workload_ips(
+    ds: &dyn Datastore,
+    opts: &CheckOptions,
+    show: Show,
+    in_use: &mut InUse,
+    out: &mut dyn Write,
+) -> std::result::Result<(), CheckError> {
+    writeln!(out, "Loading all workload endpoints.")?;
+    opts.phase("loading workload endpoints");
+    let mut nwep = 0;
+    let wk = KindId::WorkloadEndpoint.info();
+    // The owners are recorded as they come; the lines (--show-all-ips) after the scan.
+    let mut seen: Vec<(IpKey, u32)> = Vec::new();
+    let mut add = |ns: &str, name: &str, nets: &mut dyn Iterator<Item = &str>| {
+        let id = in_use.owners.push_parts(&["Workload(", ns, "/", name, ")"]);
+        for net in nets {
+            let key = wep_ip(net);
+            if show.all {
+                seen.push((key.clone(), id));
+            }
+            in_use.add(key, id);
+            nwep += 1;
+        }
+    };
+    let stored = ds
+        .scan_stored(wk, &mut |ns, name, raw| {
+            opts.tick();
+            if let Ok(StoredWep {
+                spec:
+                    Some(StoredWepSpec {
+                        ip_networks: Some(nets),
+                        ..
+                    }),
+            }) = serde_json::from_slice::<StoredWep>(raw)
+            {
+                add(ns, name, &mut nets.iter().map(|n| n.0.as_ref()));
             }
             Ok(())
         })
         .await?;
-        for (ip, owner) in seen {
-            in_use.record(out, show_all, &ip, &owner)?;
-            ntunnel += 1;
-        }
-    }
-    writeln!(out, "Found {ntunnel} node tunnel IPs.\n")?;
-
-    writeln!(out, "Loading all service load balancer IPs.")?;
-    let services = services.map_err(CheckError::Kubernetes)?;
-    let kcc = Some(
-        ds.get(KindId::KubeControllersConfiguration.info(), "", "default")
-            .await?,
-    );
-    match kcc
-        .as_ref()
-        .map(|k| &k["spec"]["controllers"]["loadBalancer"])
-        .filter(|lb| !lb.is_null())
-    {
-        Some(lb) => {
-            let assign = lb["assignIPs"].as_str().unwrap_or_default();
-            let mut n = 0;
-            for svc in services.iter().filter(|s| calico_load_balancer(s, assign)) {
-                n += 1;
-                let name = str_at(svc, &["metadata", "name"]);
-                for ing in svc["status"]["loadBalancer"]["ingress"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    let ip = ing["ip"].as_str().unwrap_or_default();
-                    in_use.record(out, show_all, ip, &name)?;
-                }
+    if !stored {
+        ds.scan(wk, &ListOptions::default(), &mut |w| {
+            opts.tick();
+            if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
+                add(
+                    &meta::namespace(&w),
+                    &meta::name(&w),
+                    &mut nets.iter().filter_map(Value::as_str),
+                );
             }
-            writeln!(out, "Found {n} service load balancer(s).\n")?;
-        }
-        None => writeln!(
+            Ok(())
+        })
+        .await?;
+    }
+    for (key, id) in seen {
+        writeln!(
             out,
-            "No configuration for LoadBalancer kubecontroller found, skipping service check\n"
-        )?,
-    }
-
-    writeln!(out, "Loading all workload endpoints.")?;
-    opts.phase("loading workload endpoints");
-    let mut nwep = 0;
-    {
-        let wk = KindId::WorkloadEndpoint.info();
-        // The owners are recorded as they come; the lines (--show-all-ips) after the scan.
-        let mut seen: Vec<(IpKey, u32)> = Vec::new();
-        let mut add = |ns: &str, name: &str, nets: &mut dyn Iterator<Item = &str>| {
-            let id = in_use.owners.push_parts(&["Workload(", ns, "/", name, ")"]);
-            for net in nets {
-                let key = wep_ip(net);
-                if show_all {
-                    seen.push((key.clone(), id));
-                }
-                in_use.add(key, id);
-                nwep += 1;
-            }
-        };
-        // Only the `StoredWep` fields of each stored object are decoded (borrowed, no JSON tree);
-        // what does not decode is skipped, as listing skips it.
-        let stored = ds
-            .scan_stored(wk, &mut |ns, name, raw| {
-                opts.tick();
-                if let Ok(StoredWep {
-                    spec:
-                        Some(StoredWepSpec {
-                            ip_networks: Some(nets),
-                            ..
-                        }),
-                }) = serde_json::from_slice::<StoredWep>(raw)
-                {
-                    add(ns, name, &mut nets.iter().map(|n| n.0.as_ref()));
-                }
-                Ok(())
-            })
-            .await?;
-        if !stored {
-            ds.scan(wk, &ListOptions::default(), &mut |w| {
-                opts.tick();
-                if let Some(Value::Array(nets)) = w.get("spec").and_then(|s| s.get("ipNetworks")) {
-                    add(
-                        &meta::namespace(&w),
-                        &meta::name(&w),
-                        &mut nets.iter().filter_map(Value::as_str),
-                    );
-                }
-                Ok(())
-            })
-            .await?;
-        }
-        for (key, id) in seen {
-            writeln!(
-                out,
-                "  {} belongs to {}",
-                key.text(),
-                in_use.owners.get(id).unwrap_or_default()
-            )?;
-        }
+            "  {} belongs to {}",
+            key.text(),
+            in_use.owners.get(id).unwrap_or_default()
+        )?;
     }
     writeln!(out, "Found {nwep} workload IPs.")?;
     writeln!(
@@ -760,22 +849,40 @@ pub async fn check(
         "Workloads and nodes are using {} IPs.\n",
         in_use.first.len()
     )?;
+    Ok(())
+}
 
+/// What the handle scan found: which handles the blocks name exist, and the handles no
+/// allocation refers to (only those are kept; the others are counted).
+struct Handles {
+    exists: Vec<bool>,
+    leaked: Vec<LeakedHandle>,
+    matched: usize,
+}
+
+/// Step 6: the handle objects, against the handles the allocations name.
+async fn load_handles(
+    ds: &dyn Datastore,
+    opts: &CheckOptions,
+    named: &Interner,
+    out: &mut dyn Write,
+) -> std::result::Result<Handles, CheckError> {
     writeln!(out, "Loading all handles")?;
     opts.phase("loading handles");
-    // Only the handles no allocation refers to are kept; the others are counted and marked.
-    let mut exists = vec![false; handles.len()];
-    let mut leaked_handles: Vec<LeakedHandle> = Vec::new();
-    let mut matched = 0;
+    let mut h = Handles {
+        exists: vec![false; named.len()],
+        leaked: Vec::new(),
+        matched: 0,
+    };
     ds.ipam_scan(&IpamList::Handles, &mut |kv| {
         opts.tick();
         if let IpamKey::Handle(id) = kv.key {
-            match handles.get(&id) {
+            match named.get(&id) {
                 Some(i) => {
-                    exists[i as usize] = true;
-                    matched += 1;
+                    h.exists[i as usize] = true;
+                    h.matched += 1;
                 }
-                None => leaked_handles.push(LeakedHandle {
+                None => h.leaked.push(LeakedHandle {
                     id,
                     uid: kv.uid,
                     revision: kv.revision,
@@ -785,11 +892,16 @@ pub async fn check(
         Ok(())
     })
     .await?;
+    Ok(h)
+}
 
+/// Step 7: the 20 nodes with the most allocations and calicoctl's "median".
+fn print_top_nodes(b: &Blocks, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "Looking for top (up to 20) nodes by allocations...")?;
-    let mut counts: Vec<(&str, usize)> = per_node
-        .into_iter()
-        .map(|(n, c)| (names.name(n), c))
+    let mut counts: Vec<(&str, usize)> = b
+        .per_node
+        .iter()
+        .map(|(&n, &c)| (b.names.name(n), c))
         .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     for (n, c) in counts.iter().take(20) {
@@ -803,14 +915,23 @@ pub async fn check(
             "Node with most allocations has {max}; median is {median}"
         )?;
     }
-    writeln!(out)?;
+    writeln!(out)
+}
 
+/// Step 8: allocations whose address nothing uses (Windows' reserved ones excepted), in the
+/// order of their addresses' text (ties in the order they were read), as the report's map is.
+/// Marks every allocated address in `in_use`. Returns how many leaked.
+fn scan_leaked(
+    b: &Blocks,
+    show: Show,
+    in_use: &mut InUse,
+    out: &mut dyn Write,
+) -> std::io::Result<usize> {
     writeln!(
         out,
         "Scanning for IPs that are allocated but not actually in use..."
     )?;
-    // Allocations in the order of their addresses' text (ties in the order they were read),
-    // as the report's map is.
+    let recs = &b.recs;
     let mut order: Vec<(TextKey, u32)> = recs
         .iter()
         .enumerate()
@@ -829,23 +950,31 @@ pub async fn check(
     for (_, i) in &order {
         let r = &recs[*i as usize];
         let used = in_use.mark_allocated(r.ip);
-        if windows.contains(&r.ip) {
+        if b.windows.contains(&r.ip) {
             // Reserved: in use, yet left as calicoctl reports it (not in use, no owners).
             continue;
         }
         if !used {
             leaked += 1;
-            if show_problems {
-                writeln!(out, "  {} leaked; attrs {}", r.ip, described[*i as usize])?;
+            if show.problems {
+                writeln!(out, "  {} leaked; attrs {}", r.ip, b.described[*i as usize])?;
             }
         }
     }
-    drop(order);
     writeln!(
         out,
         "Found {leaked} IPs that are allocated in IPAM but not actually in use."
     )?;
+    Ok(leaked)
+}
 
+/// Step 9: addresses in use but not allocated, split by whether an active pool holds them.
+fn scan_unallocated(
+    in_use: &InUse,
+    pools: &[IpNet],
+    show: Show,
+    out: &mut dyn Write,
+) -> std::io::Result<(usize, usize)> {
     writeln!(
         out,
         "Scanning for IPs that are in use by a workload or node but not allocated in IPAM..."
@@ -860,7 +989,7 @@ pub async fn check(
     for (_, key, allocated) in used {
         let owners = in_use.of(key);
         let ip = key.text();
-        if show_problems && owners.len() > 1 {
+        if show.problems && owners.len() > 1 {
             writeln!(out, "  {ip} has multiple owners.")?;
         }
         if allocated {
@@ -874,7 +1003,7 @@ pub async fn check(
         } else {
             not_in_pool += 1;
         }
-        if show_problems {
+        if show.problems {
             for o in owners {
                 if in_pool {
                     writeln!(
@@ -895,53 +1024,39 @@ pub async fn check(
         out,
         "Found {no_alloc} in-use IPs that are in active IP pools but have no corresponding IPAM allocation.\n"
     )?;
+    Ok((not_in_pool, no_alloc))
+}
 
+/// Step 10: handles without addresses, and handles the blocks name that do not exist.
+fn scan_handles(b: &Blocks, h: &Handles, show: Show, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "Scanning for IPAM handles with no matching IPs...")?;
-    if show_all {
-        for h in &leaked_handles {
-            writeln!(out, "  {} doesn't have any active IPs.", h.id)?;
+    if show.all {
+        for l in &h.leaked {
+            writeln!(out, "  {} doesn't have any active IPs.", l.id)?;
         }
     }
     writeln!(
         out,
-        "Found {} handles with no matching IPs (and {matched} handles with matches).",
-        leaked_handles.len()
+        "Found {} handles with no matching IPs (and {} handles with matches).",
+        h.leaked.len(),
+        h.matched
     )?;
     writeln!(out, "Scanning for IPs with missing handle...")?;
-    let mut missing: Vec<&str> = (0..handles.len() as u32)
-        .filter(|&i| !exists[i as usize])
-        .map(|i| handles.name(i))
+    let mut missing: Vec<&str> = (0..b.handles.len() as u32)
+        .filter(|&i| !h.exists[i as usize])
+        .map(|i| b.handles.name(i))
         .collect();
     missing.sort_unstable();
-    if show_problems {
-        for h in &missing {
-            writeln!(out, "  {h} is in use in a block but doesn't exist.")?;
+    if show.problems {
+        for m in &missing {
+            writeln!(out, "  {m} is in use in a block but doesn't exist.")?;
         }
     }
     writeln!(
         out,
         "Found {} handles mentioned in blocks with no matching handle resource.",
         missing.len()
-    )?;
-    drop(missing);
-    let problems = leaked + not_in_pool + no_alloc + leaked_handles.len();
-    writeln!(out, "Check complete; found {problems} problems.")?;
-    Ok(CheckResult {
-        data: CheckData {
-            recs,
-            handles,
-            names,
-            text,
-            in_use,
-            windows,
-            leaked_handles,
-            guid,
-            locked,
-            ci_rev,
-            ctype,
-        },
-        problems,
-    })
+    )
 }
 
 /// The address of a WorkloadEndpoint's `ipNetworks` entry, keyed as Go prints it.
