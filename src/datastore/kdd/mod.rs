@@ -472,7 +472,8 @@ impl KddDatastore {
         }
     }
 
-    fn crd_path(&self, plural: &str, ns: Option<&str>, name: Option<&str>) -> String {
+    /// The path of a Calico CRD collection (or object) in this cluster's API group.
+    pub fn crd_path(&self, plural: &str, ns: Option<&str>, name: Option<&str>) -> String {
         let mut p = self.crd_base().to_string();
         if let Some(ns) = ns.filter(|n| !n.is_empty()) {
             p.push_str(&format!("/namespaces/{ns}"));
