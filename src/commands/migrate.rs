@@ -304,42 +304,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
             "invalid datastore type: etcdv3 to import to for datastore migration. Datastore type must be kubernetes".into(),
         ));
     }
-    let text = if filename == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(filename)
-            .map_err(|e| Failure::Stderr(format!("error while reading migration file: {e}")))?
-    };
-    let parts: Vec<&str> = text.split("===\n").collect();
-    let malformed = || {
-        Failure::Stderr(format!(
-            "error while reading migration file: imported file: {filename} is improperly formatted. Try recreating with 'calicoctl export'"
-        ))
-    };
-    if parts.len() != 3 {
-        return Err(malformed());
-    }
-    let resources = crate::model::manifest::parse_stream(parts[0], filename)
-        .map_err(|e| Failure::Stderr(format!("error while reading migration file: {e}")))?;
-    let exported_ci: Value = serde_json::from_str(parts[1].trim()).map_err(|_| malformed())?;
-    let ipam_doc: Value = serde_json::from_str(parts[2].trim()).map_err(|_| malformed())?;
-    let mut ipam_kvs = Vec::new();
-    for group in ["config", "blocks", "block_affinities", "handles"] {
-        match ipam_doc.get(group) {
-            Some(Value::Array(a)) => {
-                for v in a {
-                    ipam_kvs.push(kv_from_json(v).map_err(|e| {
-                        Failure::Stderr(format!("error while reading migration file: {e}"))
-                    })?);
-                }
-            }
-            Some(Value::Null) | None => {}
-            Some(v) => ipam_kvs.push(kv_from_json(v).map_err(|e| {
-                Failure::Stderr(format!("error while reading migration file: {e}"))
-            })?),
-        }
-    }
-    let digest = format!("sha256:{:x}", Sha256::digest(text.as_bytes()));
+    let file = MigrationFile::read(filename)?;
 
     // The CRDs must be installed (calicoctl applies them; we ask the admin to, see docs).
     c.datastore()
@@ -352,51 +317,131 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         })?;
     c.ensure_initialized().await;
     let ci = cluster_information(&c, "importing").await?;
-    let resume = meta::annotations(&ci).get(IMPORT_MARKER) == Some(&digest);
+    let resume = meta::annotations(&ci).get(IMPORT_MARKER) == Some(&file.digest);
     if !resume {
-        for (ki, _) in export_order() {
-            let l = c
-                .datastore()
-                .list(ki, &ListOptions::default())
-                .await
-                .map_err(|e| Failure::Stderr(e.to_string()))?;
-            if l.items.iter().any(|o| !is_builtin(ki, &meta::name(o))) {
-                return Err(Failure::Stderr(format!(
-                    "datastore already has Calico resources: found existing Calico {} resource. Clear out all Calico resources by deleting all Calico CRDs",
-                    ki.kind
-                )));
-            }
-        }
-        for list in [IpamList::Blocks { version: None }, IpamList::Handles] {
-            if !c
-                .datastore()
-                .ipam_list(&list)
-                .await
-                .map_err(|e| Failure::Stderr(e.to_string()))?
-                .is_empty()
-            {
-                return Err(Failure::Stderr(
-                    "datastore already has Calico resources: found existing IPAM resources. Clear out all Calico resources by deleting all Calico CRDs".into(),
-                ));
-            }
-        }
+        refuse_if_not_empty(&c).await?;
     }
     // Lock and mark before the first write.
-    mark(&c, Some(&digest), Some(false)).await?;
-    let budget = std::sync::atomic::AtomicUsize::new(stop_after.unwrap_or(usize::MAX));
-    let take = || {
-        budget
-            .fetch_update(
-                std::sync::atomic::Ordering::SeqCst,
-                std::sync::atomic::Ordering::SeqCst,
-                |b| b.checked_sub(1),
-            )
+    mark(&c, Some(&file.digest), Some(false)).await?;
+    let budget = Budget(std::sync::atomic::AtomicUsize::new(
+        stop_after.unwrap_or(usize::MAX),
+    ));
+    import_resources(ctx, &c, &file.resources, &budget).await?;
+    restore_cluster_information(&c, &file.exported_ci).await?;
+    import_ipam(ctx, &c, &file.ipam_kvs, resume, &budget).await?;
+    mark(&c, None, None).await?;
+    writeln!(
+        ctx.out,
+        "Datastore information successfully imported. Please refer to the datastore migration documentation for next steps."
+    )?;
+    Ok(0)
+}
+
+/// An export file: the resources, `===`, the ClusterInformation, `===`, the IPAM objects.
+struct MigrationFile {
+    resources: Vec<crate::model::manifest::Resource>,
+    exported_ci: Value,
+    ipam_kvs: Vec<IpamKv>,
+    /// The file's digest, marked on ClusterInformation so an interrupted import resumes.
+    digest: String,
+}
+
+impl MigrationFile {
+    fn read(filename: &str) -> Result<MigrationFile, Failure> {
+        let text = if filename == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(filename)
+                .map_err(|e| Failure::Stderr(format!("error while reading migration file: {e}")))?
+        };
+        let parts: Vec<&str> = text.split("===\n").collect();
+        let malformed = || {
+            Failure::Stderr(format!(
+                "error while reading migration file: imported file: {filename} is improperly formatted. Try recreating with 'calicoctl export'"
+            ))
+        };
+        if parts.len() != 3 {
+            return Err(malformed());
+        }
+        let unreadable =
+            |e: String| Failure::Stderr(format!("error while reading migration file: {e}"));
+        let resources = crate::model::manifest::parse_stream(parts[0], filename)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let exported_ci: Value = serde_json::from_str(parts[1].trim()).map_err(|_| malformed())?;
+        let ipam_doc: Value = serde_json::from_str(parts[2].trim()).map_err(|_| malformed())?;
+        let mut ipam_kvs = Vec::new();
+        for group in ["config", "blocks", "block_affinities", "handles"] {
+            let items: Vec<&Value> = match ipam_doc.get(group) {
+                Some(Value::Array(a)) => a.iter().collect(),
+                Some(Value::Null) | None => Vec::new(),
+                Some(v) => vec![v],
+            };
+            for v in items {
+                ipam_kvs.push(kv_from_json(v).map_err(|e| unreadable(e.to_string()))?);
+            }
+        }
+        Ok(MigrationFile {
+            digest: format!("sha256:{:x}", Sha256::digest(text.as_bytes())),
+            resources,
+            exported_ci,
+            ipam_kvs,
+        })
+    }
+}
+
+/// A fresh import needs a datastore without Calico resources (the built-in ones aside) and
+/// without IPAM objects.
+async fn refuse_if_not_empty(c: &Client) -> Result<(), Failure> {
+    for (ki, _) in export_order() {
+        let l = c
+            .datastore()
+            .list(ki, &ListOptions::default())
+            .await
+            .map_err(|e| Failure::Stderr(e.to_string()))?;
+        if l.items.iter().any(|o| !is_builtin(ki, &meta::name(o))) {
+            return Err(Failure::Stderr(format!(
+                "datastore already has Calico resources: found existing Calico {} resource. Clear out all Calico resources by deleting all Calico CRDs",
+                ki.kind
+            )));
+        }
+    }
+    for list in [IpamList::Blocks { version: None }, IpamList::Handles] {
+        if !c
+            .datastore()
+            .ipam_list(&list)
+            .await
+            .map_err(|e| Failure::Stderr(e.to_string()))?
+            .is_empty()
+        {
+            return Err(Failure::Stderr(
+                "datastore already has Calico resources: found existing IPAM resources. Clear out all Calico resources by deleting all Calico CRDs".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `--stop-after-steps` test hook: how many more writes may start.
+struct Budget(std::sync::atomic::AtomicUsize);
+
+impl Budget {
+    fn take(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.0
+            .fetch_update(SeqCst, SeqCst, |b| b.checked_sub(1))
             .is_ok()
-    };
-    // Resources: apply is create-or-update, so a resumed run creates nothing twice.
-    let results = engine::run_all(&resources, |_, r| {
-        let c = &c;
-        let ok = take();
+    }
+}
+
+/// The resources: apply is create-or-update, so a resumed run creates nothing twice.
+async fn import_resources(
+    ctx: &mut Ctx,
+    c: &Client,
+    resources: &[crate::model::manifest::Resource],
+    budget: &Budget,
+) -> Result<(), Failure> {
+    let results = engine::run_all(resources, |_, r| {
+        let ok = budget.take();
         async move {
             if !ok {
                 return Err(STOPPED.to_string());
@@ -428,12 +473,16 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         }
         return Err(Failure::Stderr(msg));
     }
-    // ClusterInformation: the exported identity, still locked.
+    Ok(())
+}
+
+/// ClusterInformation takes the exported identity, still locked (not ready).
+async fn restore_cluster_information(c: &Client, exported: &Value) -> Result<(), Failure> {
     let ck = KindId::ClusterInformation.info();
-    let mut cur = cluster_information(&c, "importing").await?;
+    let mut cur = cluster_information(c, "importing").await?;
     if let (Some(dst), Some(src)) = (
         cur.get_mut("spec").and_then(Value::as_object_mut),
-        exported_ci.get("spec").and_then(Value::as_object),
+        exported.get("spec").and_then(Value::as_object),
     ) {
         for (k, v) in src {
             if k != "datastoreReady" {
@@ -447,6 +496,17 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
             "error updating ClusterInformation for importing: {e}"
         ))
     })?;
+    Ok(())
+}
+
+/// The IPAM objects, 16 at a time (a resumed run finds what the interrupted one wrote).
+async fn import_ipam(
+    ctx: &mut Ctx,
+    c: &Client,
+    ipam_kvs: &[IpamKv],
+    resume: bool,
+    budget: &Budget,
+) -> Result<(), Failure> {
     writeln!(ctx.out, "Importing IPAM resources")?;
     if ipam_kvs.is_empty() {
         return Err(Failure::Stderr(
@@ -458,9 +518,8 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         .then(|| indicatif::ProgressBar::new(ipam_kvs.len() as u64));
     let ipam_results: Vec<Result<(), String>> = stream::iter(ipam_kvs.iter())
         .map(|kv| {
-            let c = &c;
             let bar = bar.clone();
-            let ok = take();
+            let ok = budget.take();
             async move {
                 if !ok {
                     return Err(STOPPED.to_string());
@@ -469,7 +528,6 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
                     IpamKey::Config => c.datastore().ipam_put(kv).await.map(|_| ()),
                     _ => match c.datastore().ipam_create(kv).await {
                         Ok(_) => Ok(()),
-                        // A resumed run finds what the interrupted one wrote.
                         Err(e) if e.is_already_exists() && resume => Ok(()),
                         Err(e) => Err(e),
                     },
@@ -502,12 +560,7 @@ pub async fn import(ctx: &mut Ctx, filename: &str, stop_after: Option<usize>) ->
         )));
     }
     writeln!(ctx.out, "Successfully applied {ok} IPAM resource(s)")?;
-    mark(&c, None, None).await?;
-    writeln!(
-        ctx.out,
-        "Datastore information successfully imported. Please refer to the datastore migration documentation for next steps."
-    )?;
-    Ok(0)
+    Ok(())
 }
 
 /// Error text of the import test hook.
