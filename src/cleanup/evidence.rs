@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::datastore::client::Client;
 use crate::datastore::{Datastore, DatastoreError, ListOptions, Result};
 use crate::model::gotypes::format_go_duration;
 use crate::model::kinds::KindId;
@@ -23,7 +22,7 @@ pub struct EvidenceSources {
     /// A Felix report older than this proves death (while other nodes report).
     pub stale_after: chrono::Duration,
     /// Kubernetes Nodes: the datastore itself (KDD) or a separate cluster (`--kubeconfig`).
-    pub kube: Option<Arc<Client>>,
+    pub kube: Option<Arc<dyn Datastore>>,
     /// A local BIRD control socket.
     pub bird_socket: Option<PathBuf>,
     pub timeout: Duration,
@@ -74,12 +73,11 @@ impl EvidenceSources {
         if let Some(kube) = &self.kube {
             let nk = KindId::Node.info();
             let mut names = BTreeSet::new();
-            kube.datastore()
-                .scan(nk, &ListOptions::default(), &mut |n| {
-                    names.insert(meta::name(&n));
-                    Ok(())
-                })
-                .await?;
+            kube.scan(nk, &ListOptions::default(), &mut |n| {
+                names.insert(meta::name(&n));
+                Ok(())
+            })
+            .await?;
             s.sources
                 .push(format!("Kubernetes Nodes ({} present)", names.len()));
             s.k8s_nodes = Some(names);

@@ -34,7 +34,7 @@ pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
     let client = ctx.client().await.map_err(super::engine::client_failure)?;
     let ds = client.datastore().clone();
     let kube = match (ds.is_kubernetes_api(), &a.kubeconfig) {
-        (true, _) => Some(Arc::new(client.clone())),
+        (true, _) => Some(ds.clone()),
         (false, Some(path)) => {
             let spec = crate::config::Spec {
                 datastore_type: "kubernetes".into(),
@@ -44,7 +44,7 @@ pub async fn run(ctx: &mut Ctx, a: &NodeCleanupArgs) -> CmdResult {
             let c = crate::datastore::connect_kubernetes(&spec, ctx.timeout)
                 .await
                 .map_err(|e| Failure::Stderr(format!("cannot use --kubeconfig {path}: {e}")))?;
-            Some(Arc::new(c))
+            Some(c.datastore().clone())
         }
         (false, None) => None,
     };
