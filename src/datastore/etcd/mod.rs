@@ -902,6 +902,19 @@ fn dropped(lower_chain: &str) -> bool {
         || lower_chain.contains("unavailable")
 }
 
+/// The peer closed or reset the connection (the lowercased error chain says so).
+fn closed(lower_chain: &str) -> bool {
+    lower_chain.contains("broken pipe")
+        || lower_chain.contains("brokenpipe")
+        || lower_chain.contains("connection reset")
+        // hyper's Debug form of the same (`Kind(ConnectionReset)`), which tonic's transport
+        // error sometimes carries instead of the OS text.
+        || lower_chain.contains("connectionreset")
+        || lower_chain.contains("connection closed")
+        || lower_chain.contains("h2 protocol error")
+        || lower_chain.contains("frame with invalid size")
+}
+
 const NO_CLIENT_CERT: &str =
     "TLS: the server requires a client certificate (set etcdCertFile and etcdKeyFile)";
 
@@ -932,12 +945,7 @@ fn classify(e: &etcd_client::Error, cx: &Context) -> DatastoreError {
     }
     let chain = error_chain(e);
     let lower = chain.to_lowercase();
-    let closed = lower.contains("broken pipe")
-        || lower.contains("brokenpipe")
-        || lower.contains("connection reset")
-        || lower.contains("connection closed")
-        || lower.contains("h2 protocol error")
-        || lower.contains("frame with invalid size");
+    let closed = closed(&lower);
     let why = if lower.contains("unknownissuer")
         || lower.contains("unknown issuer")
         || lower.contains("unknownca")
@@ -1688,4 +1696,21 @@ fn decode_ipam_kv(key: IpamKey, item: &KeyValue) -> Result<IpamKv> {
 /// For callers that only know a Kind string (e.g. migration).
 pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
     by_kind(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closed;
+
+    #[test]
+    fn a_reset_reads_as_closed_in_either_spelling() {
+        // Both seen from a plain-HTTP client talking to a TLS member.
+        for chain in [
+            "grpc request error: code: 'unknown error', message: \"transport error\", source: tonic::transport::error(transport, hyper::error(io, kind(connectionreset)))",
+            "transport error: connection reset by peer (os error 104)",
+        ] {
+            assert!(closed(chain), "{chain}");
+        }
+        assert!(!closed("connection refused"));
+    }
 }
