@@ -11,6 +11,23 @@ use super::gofmt::go_v;
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
+/// Why a bracket step or a filter does not parse; reported inside an `invalid jsonpath` error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum StepError {
+    #[error("bad slice")]
+    Slice,
+    #[error("bad slice number {0}")]
+    SliceNumber(String),
+    #[error("bad index {0}")]
+    Index(String),
+    #[error("unrecognized filter operand {0}")]
+    FilterOperand(String),
+    #[error("filter must start with @: {0}")]
+    FilterStart(String),
+    #[error("{}", .0.0)]
+    Path(TemplateError),
+}
+
 const MAX_NODES: usize = 1000;
 const MAX_OUTPUT: usize = 256 << 20;
 
@@ -226,7 +243,7 @@ fn parse_path(s: &str) -> Result<Vec<Step>, TemplateError> {
             b'[' => {
                 let end = find_bracket(&s[i..]).ok_or_else(|| bad("unclosed ["))? + i;
                 let inner = s[i + 1..end].trim();
-                steps.push(parse_bracket(inner).map_err(|m| bad(&m))?);
+                steps.push(parse_bracket(inner).map_err(|m| bad(&m.to_string()))?);
                 i = end + 1;
             }
             b' ' => i += 1,
@@ -269,7 +286,7 @@ fn find_bracket(s: &str) -> Option<usize> {
     None
 }
 
-fn parse_bracket(inner: &str) -> Result<Step, String> {
+fn parse_bracket(inner: &str) -> Result<Step, StepError> {
     if inner == "*" {
         return Ok(Step::Wildcard);
     }
@@ -279,16 +296,16 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     if inner.contains(':') && !inner.starts_with('\'') && !inner.starts_with('"') {
         let parts: Vec<&str> = inner.split(':').collect();
         if parts.len() > 3 {
-            return Err("bad slice".into());
+            return Err(StepError::Slice);
         }
-        let num = |p: &str| -> Result<Option<i64>, String> {
+        let num = |p: &str| -> Result<Option<i64>, StepError> {
             let p = p.trim();
             if p.is_empty() {
                 Ok(None)
             } else {
                 p.parse()
                     .map(Some)
-                    .map_err(|_| format!("bad slice number {p}"))
+                    .map_err(|_| StepError::SliceNumber(p.to_string()))
             }
         };
         return Ok(Step::Slice(
@@ -308,7 +325,7 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
             } else {
                 p.parse::<i64>()
                     .map(UnionItem::Index)
-                    .map_err(|_| format!("bad index {p}"))
+                    .map_err(|_| StepError::Index(p.to_string()))
             }
         })
         .collect::<Result<_, _>>()?;
@@ -319,7 +336,7 @@ fn parse_bracket(inner: &str) -> Result<Step, String> {
     }
 }
 
-fn parse_filter(f: &str) -> Result<Filter, String> {
+fn parse_filter(f: &str) -> Result<Filter, StepError> {
     for op in ["==", "!=", "<=", ">=", "<", ">", "=~"] {
         if let Some((l, r)) = split_outside_quotes(f, op) {
             let left = parse_at_path(l.trim())?;
@@ -339,7 +356,7 @@ fn parse_filter(f: &str) -> Result<Filter, String> {
             } else if r == "true" || r == "false" {
                 Operand::Literal(Value::Bool(r == "true"))
             } else {
-                return Err(format!("unrecognized filter operand {r}"));
+                return Err(StepError::FilterOperand(r.to_string()));
             };
             return Ok(Filter {
                 left,
@@ -369,11 +386,11 @@ fn split_outside_quotes<'a>(s: &'a str, op: &str) -> Option<(&'a str, &'a str)> 
     None
 }
 
-fn parse_at_path(s: &str) -> Result<Vec<Step>, String> {
+fn parse_at_path(s: &str) -> Result<Vec<Step>, StepError> {
     let p = s
         .strip_prefix('@')
-        .ok_or_else(|| format!("filter must start with @: {s}"))?;
-    parse_path(p).map_err(|e| e.0)
+        .ok_or_else(|| StepError::FilterStart(s.to_string()))?;
+    parse_path(p).map_err(StepError::Path)
 }
 
 fn apply(steps: &[Step], roots: Vec<&Value>) -> Result<Vec<Value>, TemplateError> {

@@ -33,7 +33,7 @@ pub fn to_yaml(v: &Value) -> String {
 /// Like [`to_yaml`] but returns Go's error text (e.g. `yaml: control
 /// characters are not allowed`) for values whose JSON form yaml.v2 cannot
 /// read back, so the caller can report the failure the way calicoctl does.
-pub fn try_to_yaml(v: &Value) -> Result<String, String> {
+pub fn try_to_yaml(v: &Value) -> Result<String, YamlError> {
     check_go_errors(v)?;
     Ok(to_yaml(v))
 }
@@ -41,6 +41,28 @@ pub fn try_to_yaml(v: &Value) -> Result<String, String> {
 // ---------------------------------------------------------------------------
 // Errors yaml.v2 raises while re-reading Go's JSON text.
 // ---------------------------------------------------------------------------
+
+/// An error yaml.v2 raises while re-reading Go's JSON text; the texts are Go's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    #[error("yaml: control characters are not allowed")]
+    ControlCharacters,
+    /// A key that stops being a simple key; `line` is 0 when no line break came before it.
+    #[error("{}", unexpected_colon(*line))]
+    UnexpectedColon { line: usize },
+    #[error("yaml: line {line}: exceeded max depth of {}", MAX_FLOW_LEVEL)]
+    TooDeep { line: usize },
+    #[error("yaml: line {line}: found unexpected document indicator")]
+    DocumentIndicator { line: usize },
+}
+
+fn unexpected_colon(line: usize) -> String {
+    if line > 0 {
+        format!("yaml: line {line}: did not find expected ',' or '}}'")
+    } else {
+        "yaml: did not find expected ',' or '}'".to_string()
+    }
+}
 
 /// Raw characters the YAML reader rejects (Go's JSON encoder leaves them
 /// unescaped, so they reach the reader verbatim).
@@ -61,19 +83,19 @@ fn json_escaped_len(s: &str) -> usize {
 
 /// Walks the value in JSON text order and reproduces the first error the
 /// yaml.v2 parser would raise on Go's JSON encoding of it.
-fn check_go_errors(root: &Value) -> Result<(), String> {
+fn check_go_errors(root: &Value) -> Result<(), YamlError> {
     // The reader validates characters ahead of the scanner, so control
     // characters anywhere win over structural errors.
     let mut stack: Vec<&Value> = vec![root];
     while let Some(v) = stack.pop() {
         match v {
             Value::String(s) if s.chars().any(is_reader_control) => {
-                return Err("yaml: control characters are not allowed".to_string());
+                return Err(YamlError::ControlCharacters);
             }
             Value::Array(items) => stack.extend(items.iter()),
             Value::Object(map) => {
                 if map.keys().any(|k| k.chars().any(is_reader_control)) {
-                    return Err("yaml: control characters are not allowed".to_string());
+                    return Err(YamlError::ControlCharacters);
                 }
                 stack.extend(map.values());
             }
@@ -95,18 +117,14 @@ fn check_go_errors(root: &Value) -> Result<(), String> {
                 if k.contains('\u{85}') || json_escaped_len(k) > 1022 {
                     // The key stops being a simple key (it spans lines or
                     // exceeds 1024 characters), so the ':' is unexpected.
-                    return Err(if nels > 0 {
-                        format!("yaml: line {nels}: did not find expected ',' or '}}'")
-                    } else {
-                        "yaml: did not find expected ',' or '}'".to_string()
-                    });
+                    return Err(YamlError::UnexpectedColon { line: nels });
                 }
             }
             Item::Val(v, depth) => match v {
                 Value::String(s) => scan_quoted(s, &mut nels)?,
                 Value::Array(items) => {
                     if depth + 1 > MAX_FLOW_LEVEL {
-                        return Err(depth_error(nels));
+                        return Err(YamlError::TooDeep { line: nels + 1 });
                     }
                     for it in items.iter().rev() {
                         work.push(Item::Val(it, depth + 1));
@@ -114,7 +132,7 @@ fn check_go_errors(root: &Value) -> Result<(), String> {
                 }
                 Value::Object(map) => {
                     if depth + 1 > MAX_FLOW_LEVEL {
-                        return Err(depth_error(nels));
+                        return Err(YamlError::TooDeep { line: nels + 1 });
                     }
                     for (k, it) in map.iter().rev() {
                         work.push(Item::Val(it, depth + 1));
@@ -128,17 +146,9 @@ fn check_go_errors(root: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Scanner error for JSON nested deeper than yaml.v2 accepts.
-fn depth_error(nels: usize) -> String {
-    format!(
-        "yaml: line {}: exceeded max depth of {MAX_FLOW_LEVEL}",
-        nels + 1
-    )
-}
-
 /// Counts raw NEL line breaks (the only raw breaks in Go's JSON) and detects
 /// a document marker (`---`/`...` + blank) starting a continuation line.
-fn scan_quoted(s: &str, nels: &mut usize) -> Result<(), String> {
+fn scan_quoted(s: &str, nels: &mut usize) -> Result<(), YamlError> {
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         if c != '\u{85}' {
@@ -152,10 +162,7 @@ fn scan_quoted(s: &str, nels: &mut usize) -> Result<(), String> {
         };
         let blank_after = matches!(chars.get(i + 4), Some(' ' | '\u{85}'));
         if (marker('-') || marker('.')) && blank_after {
-            return Err(format!(
-                "yaml: line {}: found unexpected document indicator",
-                *nels + 1
-            ));
+            return Err(YamlError::DocumentIndicator { line: *nels + 1 });
         }
     }
     Ok(())
@@ -1330,6 +1337,7 @@ metadata:
 
     #[test]
     fn go_error_cases() {
+        let try_to_yaml = |v: &Value| try_to_yaml(v).map_err(|e| e.to_string());
         let ctl = Err("yaml: control characters are not allowed".to_string());
         assert_eq!(try_to_yaml(&json!("a\u{7f}b")), ctl);
         assert_eq!(try_to_yaml(&json!({"a\u{90}": 1})), ctl);
@@ -1364,6 +1372,7 @@ metadata:
         for _ in 0..10_000 {
             v = Value::Array(vec![v]);
         }
+        let try_to_yaml = |v: &Value| try_to_yaml(v).map_err(|e| e.to_string());
         assert!(try_to_yaml(&v).is_ok());
         let out = to_yaml(&v);
         assert!(out.starts_with("- - - "));
