@@ -17,7 +17,7 @@ use crate::output::{self, OutputFormat, PrintOptions, Printed};
 const PREFIX: &str = "failed to get resources: ";
 
 pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
-    let format = OutputFormat::parse(&args.output).map_err(Failure::Stderr)?;
+    let format = OutputFormat::parse(&args.output)?;
     if args.file.filename.is_none() && args.names.iter().any(|n| n.is_empty()) {
         return Err(Failure::Stderr(format!(
             "{PREFIX}resource name may not be empty"
@@ -36,7 +36,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         return engine::no_resources(&mut ctx.out);
     }
     if let OutputFormat::CustomColumns(cols) = &format {
-        output::check_headings(p.input.resources[0].kind, cols).map_err(Failure::Stderr)?;
+        output::check_headings(p.input.resources[0].kind, cols)?;
     }
     let flags = NsFlags {
         namespace: args.ns.namespace.clone(),
@@ -108,7 +108,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         no_headers: args.no_headers,
         column_ctx,
     };
-    output::print(&mut ctx.out, &printed, &format, &opts).map_err(Failure::Stderr)?;
+    output::print(&mut ctx.out, &printed, &format, &opts)?;
     if errors.is_empty() {
         Ok(0)
     } else {
@@ -139,9 +139,8 @@ async fn stream_list(
         },
     };
     let list_opts = list_options(kind, ns, args.all_namespaces);
-    let mut stream = output::stream::ListStream::new(&mut ctx.out, format, kind, &opts)
-        .map_err(Failure::Stderr)?;
-    let mut print_err: Option<String> = None;
+    let mut stream = output::stream::ListStream::new(&mut ctx.out, format, kind, &opts)?;
+    let mut print_err: Option<output::OutputError> = None;
     let scanned = client
         .scan_pages(kind, &list_opts, &mut |rev, page| {
             if print_err.is_none()
@@ -155,9 +154,9 @@ async fn stream_list(
     match scanned {
         Ok(rev) => {
             if let Some(e) = print_err {
-                return Err(Failure::Stderr(e));
+                return Err(e.into());
             }
-            stream.finish(&rev).map_err(Failure::Stderr)?;
+            stream.finish(&rev)?;
             Ok(0)
         }
         Err(e) => {

@@ -43,8 +43,11 @@ pub struct GoField {
     pub embedded: bool,
 }
 
+/// A failure of an extra template function; the template error reports its text.
+pub type FuncError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Extra template functions (calicoctl's `config`): `None` means "not defined".
-pub type Funcs<'a> = &'a dyn Fn(&str, &[GoValue]) -> Option<Result<GoValue, String>>;
+pub type Funcs<'a> = &'a dyn Fn(&str, &[GoValue]) -> Option<Result<GoValue, FuncError>>;
 
 const MAX_OUTPUT: usize = 256 << 20;
 const MAX_DEPTH: usize = 100;
@@ -815,7 +818,7 @@ impl Exec<'_> {
                 GoValue::String(join(&args[0], &args[1].print(), max))
             }
             other => match (self.funcs)(other, &args) {
-                Some(r) => r.map_err(e)?,
+                Some(r) => r.map_err(|err| e(err.to_string()))?,
                 None => return Err(e(format!("function {other:?} not defined"))),
             },
         })
@@ -1008,7 +1011,7 @@ mod tests {
     }
 
     fn run(t: &str) -> Result<String, TemplateError> {
-        let none = |_: &str, _: &[GoValue]| -> Option<Result<GoValue, String>> { None };
+        let none = |_: &str, _: &[GoValue]| -> Option<Result<GoValue, FuncError>> { None };
         parse(t)?.execute(&data(), &none)
     }
 

@@ -13,6 +13,44 @@ use crate::gocompat::{gotemplate, json, jsonpath, tabwriter, yaml};
 use crate::model::kinds::{API_VERSION, ColumnCtx, KindInfo};
 use crate::model::schema::{Builtin, Ty, schema};
 
+/// Why `-o` cannot be used or printing failed; the texts are calicoctl's.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("need to specify a template")]
+    NoTemplate,
+    #[error("need to specify a template file")]
+    NoTemplateFile,
+    #[error("error reading template file {path}: {source}")]
+    TemplateFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("need to specify at least one column")]
+    NoColumns,
+    #[error("error reading jsonpath file {path}: {source}")]
+    JsonPathFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("unrecognized output format '{0}'")]
+    Unrecognized(String),
+    #[error("unknown heading {heading}, valid values are: {valid}")]
+    UnknownHeading { heading: String, valid: String },
+    #[error("not a table format")]
+    NotTable,
+    #[error(transparent)]
+    GoTemplate(#[from] gotemplate::TemplateError),
+    #[error(transparent)]
+    JsonPath(#[from] jsonpath::TemplateError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The go-template function `config` was asked for a name it does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown config name")]
+struct UnknownConfigName;
+
 /// A parsed `-o` value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputFormat {
@@ -30,7 +68,7 @@ pub enum OutputFormat {
 impl OutputFormat {
     /// Parses `-o`; texts are calicoctl's. Template files are read here, before any datastore
     /// access.
-    pub fn parse(s: &str) -> Result<OutputFormat, String> {
+    pub fn parse(s: &str) -> Result<OutputFormat, OutputError> {
         Ok(match s {
             "ps" => OutputFormat::Ps,
             "wide" => OutputFormat::Wide,
@@ -40,31 +78,35 @@ impl OutputFormat {
             _ => {
                 if let Some(t) = s.strip_prefix("go-template=") {
                     if t.is_empty() {
-                        return Err("need to specify a template".into());
+                        return Err(OutputError::NoTemplate);
                     }
                     OutputFormat::GoTemplate(t.to_string())
                 } else if let Some(f) = s.strip_prefix("go-template-file=") {
                     if f.is_empty() {
-                        return Err("need to specify a template file".into());
+                        return Err(OutputError::NoTemplateFile);
                     }
-                    OutputFormat::GoTemplate(
-                        std::fs::read_to_string(f)
-                            .map_err(|e| format!("error reading template file {f}: {e}"))?,
-                    )
+                    OutputFormat::GoTemplate(std::fs::read_to_string(f).map_err(|source| {
+                        OutputError::TemplateFile {
+                            path: f.to_string(),
+                            source,
+                        }
+                    })?)
                 } else if let Some(c) = s.strip_prefix("custom-columns=") {
                     if c.is_empty() {
-                        return Err("need to specify at least one column".into());
+                        return Err(OutputError::NoColumns);
                     }
                     OutputFormat::CustomColumns(c.split(',').map(str::to_string).collect())
                 } else if let Some(t) = s.strip_prefix("jsonpath=") {
                     OutputFormat::JsonPath(t.to_string())
                 } else if let Some(f) = s.strip_prefix("jsonpath-file=") {
-                    OutputFormat::JsonPath(
-                        std::fs::read_to_string(f)
-                            .map_err(|e| format!("error reading jsonpath file {f}: {e}"))?,
-                    )
+                    OutputFormat::JsonPath(std::fs::read_to_string(f).map_err(|source| {
+                        OutputError::JsonPathFile {
+                            path: f.to_string(),
+                            source,
+                        }
+                    })?)
                 } else {
-                    return Err(format!("unrecognized output format '{s}'"));
+                    return Err(OutputError::Unrecognized(s.to_string()));
                 }
             }
         })
@@ -138,17 +180,17 @@ pub struct PrintOptions {
 }
 
 /// Checks custom-columns headings against the kind (calicoctl style only).
-pub fn check_headings(kind: &KindInfo, cols: &[String]) -> Result<(), String> {
+pub fn check_headings(kind: &KindInfo, cols: &[String]) -> Result<(), OutputError> {
     if cols.iter().any(|c| c.contains(':')) {
         return Ok(());
     }
     let valid = kind.all_headings();
     for c in cols {
         if !valid.contains(&c.as_str()) {
-            return Err(format!(
-                "unknown heading {c}, valid values are: {}",
-                valid.join(", ")
-            ));
+            return Err(OutputError::UnknownHeading {
+                heading: c.clone(),
+                valid: valid.join(", "),
+            });
         }
     }
     Ok(())
@@ -160,8 +202,7 @@ pub fn print(
     printed: &[Printed],
     format: &OutputFormat,
     opts: &PrintOptions,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| e.to_string();
+) -> Result<(), OutputError> {
     match format {
         OutputFormat::Ps | OutputFormat::Wide | OutputFormat::CustomColumns(_) => {
             for p in printed {
@@ -174,19 +215,17 @@ pub fn print(
                 for item in p.items() {
                     rows.push(layout.row(kind, item, opts)?);
                 }
-                out.write_all(tabwriter::tabwriter(&rows).as_bytes())
-                    .map_err(io)?;
-                out.write_all(b"\n").map_err(io)?;
+                out.write_all(tabwriter::tabwriter(&rows).as_bytes())?;
+                out.write_all(b"\n")?;
             }
         }
         OutputFormat::Yaml => {
             let v = combined(printed);
-            out.write_all(yaml::to_yaml(&v).as_bytes()).map_err(io)?;
+            out.write_all(yaml::to_yaml(&v).as_bytes())?;
         }
         OutputFormat::Json => {
             let v = combined(printed);
-            out.write_all(json::to_go_json_indent(&v).as_bytes())
-                .map_err(io)?;
+            out.write_all(json::to_go_json_indent(&v).as_bytes())?;
         }
         OutputFormat::Name => {
             for p in printed {
@@ -196,13 +235,12 @@ pub fn print(
                         "{}.projectcalico.org/{}",
                         p.kind().kind.to_lowercase(),
                         crate::model::meta::name(item)
-                    )
-                    .map_err(io)?;
+                    )?;
                 }
             }
         }
         OutputFormat::JsonPath(t) => {
-            let tpl = jsonpath::parse(t).map_err(|e| e.to_string())?;
+            let tpl = jsonpath::parse(t)?;
             let data = if printed.len() == 1 {
                 printed[0].to_value()
             } else {
@@ -213,16 +251,16 @@ pub fn print(
                     "metadata": {"resourceVersion": ""}
                 })
             };
-            let s = tpl.execute(&data).map_err(|e| e.to_string())?;
-            out.write_all(s.as_bytes()).map_err(io)?;
+            let s = tpl.execute(&data)?;
+            out.write_all(s.as_bytes())?;
         }
         OutputFormat::GoTemplate(t) => {
-            let tpl = gotemplate::parse(t).map_err(|e| e.to_string())?;
+            let tpl = gotemplate::parse(t)?;
             let data = gotemplate::GoValue::Slice(printed.iter().map(go_view_printed).collect());
             let asn = opts.column_ctx.default_asn.clone();
             let funcs = move |name: &str,
                               args: &[gotemplate::GoValue]|
-                  -> Option<Result<gotemplate::GoValue, String>> {
+                  -> Option<Result<gotemplate::GoValue, gotemplate::FuncError>> {
                 if name != "config" {
                     return None;
                 }
@@ -230,11 +268,11 @@ pub fn print(
                     Some(gotemplate::GoValue::String(s)) if s == "asnumber" => {
                         Ok(gotemplate::GoValue::String(asn.clone()))
                     }
-                    _ => Err("unknown config name".into()),
+                    _ => Err(UnknownConfigName.into()),
                 })
             };
-            let s = tpl.execute(&data, &funcs).map_err(|e| e.to_string())?;
-            out.write_all(s.as_bytes()).map_err(io)?;
+            let s = tpl.execute(&data, &funcs)?;
+            out.write_all(s.as_bytes())?;
         }
     }
     Ok(())
@@ -251,7 +289,7 @@ impl TableLayout {
         kind: &KindInfo,
         format: &OutputFormat,
         opts: &PrintOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, OutputError> {
         let (headings, kubectl_paths) = match format {
             OutputFormat::Ps => (heads(kind, kind.ps, opts.print_namespace), None),
             OutputFormat::Wide => (heads(kind, kind.wide, opts.print_namespace), None),
@@ -269,7 +307,7 @@ impl TableLayout {
                 check_headings(kind, cols)?;
                 (cols.clone(), None)
             }
-            _ => return Err("not a table format".into()),
+            _ => return Err(OutputError::NotTable),
         };
         Ok(TableLayout {
             headings,
@@ -282,7 +320,7 @@ impl TableLayout {
         kind: &KindInfo,
         item: &Value,
         opts: &PrintOptions,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, OutputError> {
         Ok(match &self.kubectl_paths {
             Some(paths) => paths
                 .iter()
@@ -316,14 +354,14 @@ fn combined(printed: &[Printed]) -> Value {
 }
 
 /// A kubectl-style custom column: a JSONPath without braces (`.spec.cidr`).
-fn kubectl_column(item: &Value, path: &str) -> Result<String, String> {
+fn kubectl_column(item: &Value, path: &str) -> Result<String, OutputError> {
     let tpl = if path.starts_with('{') {
         path.to_string()
     } else {
         format!("{{{path}}}")
     };
-    let t = jsonpath::parse(&tpl).map_err(|e| e.to_string())?;
-    let s = t.execute(item).map_err(|e| e.to_string())?;
+    let t = jsonpath::parse(&tpl)?;
+    let s = t.execute(item)?;
     Ok(if s.is_empty() {
         "<none>".to_string()
     } else {

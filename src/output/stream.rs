@@ -9,7 +9,7 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use super::{OutputFormat, PrintOptions, TableLayout, list_metadata};
+use super::{OutputError, OutputFormat, PrintOptions, TableLayout, list_metadata};
 use crate::gocompat::json::to_go_json_indent_at;
 use crate::gocompat::tabwriter;
 use crate::gocompat::yaml::to_yaml;
@@ -33,17 +33,13 @@ pub struct ListStream<'a> {
     count: usize,
 }
 
-fn io(e: std::io::Error) -> String {
-    e.to_string()
-}
-
 impl<'a> ListStream<'a> {
     pub fn new(
         out: &'a mut (dyn Write + Send),
         format: &'a OutputFormat,
         kind: &'static KindInfo,
         opts: &'a PrintOptions,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, OutputError> {
         let table = match format {
             OutputFormat::Ps | OutputFormat::Wide | OutputFormat::CustomColumns(_) => {
                 let layout = TableLayout::new(kind, format, opts)?;
@@ -65,41 +61,41 @@ impl<'a> ListStream<'a> {
         })
     }
 
-    fn json_head(&mut self, revision: &str) -> Result<(), String> {
+    fn json_head(&mut self, revision: &str) -> Result<(), OutputError> {
         write!(
             self.out,
             "{{\n  \"kind\": {},\n  \"apiVersion\": {},\n  \"metadata\": {},\n  \"items\": ",
             to_go_json_indent_at(&Value::String(self.kind.list_kind()), 1),
             to_go_json_indent_at(&Value::String(API_VERSION.into()), 1),
             to_go_json_indent_at(&list_metadata(revision), 1),
-        )
-        .map_err(io)
+        )?;
+        Ok(())
     }
 
     /// Prints one page of the list; `revision` is the list's.
-    pub fn page(&mut self, revision: &str, items: Vec<Value>) -> Result<(), String> {
+    pub fn page(&mut self, revision: &str, items: Vec<Value>) -> Result<(), OutputError> {
         for item in items {
             match self.format {
                 OutputFormat::Json => {
                     if self.count == 0 {
                         self.json_head(revision)?;
-                        self.out.write_all(b"[").map_err(io)?;
+                        self.out.write_all(b"[")?;
                     } else {
-                        self.out.write_all(b",").map_err(io)?;
+                        self.out.write_all(b",")?;
                     }
-                    write!(self.out, "\n    {}", to_go_json_indent_at(&item, 2)).map_err(io)?;
+                    write!(self.out, "\n    {}", to_go_json_indent_at(&item, 2))?;
                 }
                 OutputFormat::Yaml => {
                     if self.count == 0 {
                         let head = to_yaml(&json!({ "apiVersion": API_VERSION }));
-                        self.out.write_all(head.as_bytes()).map_err(io)?;
-                        self.out.write_all(b"items:\n").map_err(io)?;
+                        self.out.write_all(head.as_bytes())?;
+                        self.out.write_all(b"items:\n")?;
                     }
                     // An item renders inside a sequence exactly as in a one-item list; the
                     // wrapper's key line is dropped.
                     let one = to_yaml(&json!({ "items": [item] }));
                     let body = one.strip_prefix("items:\n").unwrap_or(&one);
-                    self.out.write_all(body.as_bytes()).map_err(io)?;
+                    self.out.write_all(body.as_bytes())?;
                 }
                 OutputFormat::Name => {
                     writeln!(
@@ -107,8 +103,7 @@ impl<'a> ListStream<'a> {
                         "{}.projectcalico.org/{}",
                         self.kind.kind.to_lowercase(),
                         crate::model::meta::name(&item)
-                    )
-                    .map_err(io)?;
+                    )?;
                 }
                 _ => {
                     if let Some((layout, rows)) = &mut self.table {
@@ -122,33 +117,31 @@ impl<'a> ListStream<'a> {
     }
 
     /// Ends the list (`revision` is the list's, for lists with no items).
-    pub fn finish(mut self, revision: &str) -> Result<(), String> {
+    pub fn finish(mut self, revision: &str) -> Result<(), OutputError> {
         match self.format {
             OutputFormat::Json => {
                 if self.count == 0 {
                     self.json_head(revision)?;
-                    self.out.write_all(b"[]\n}").map_err(io)?;
+                    self.out.write_all(b"[]\n}")?;
                 } else {
-                    self.out.write_all(b"\n  ]\n}").map_err(io)?;
+                    self.out.write_all(b"\n  ]\n}")?;
                 }
             }
             OutputFormat::Yaml => {
                 if self.count == 0 {
                     let head = to_yaml(&json!({ "apiVersion": API_VERSION, "items": [] }));
-                    self.out.write_all(head.as_bytes()).map_err(io)?;
+                    self.out.write_all(head.as_bytes())?;
                 }
                 let tail = to_yaml(
                     &json!({ "kind": self.kind.list_kind(), "metadata": list_metadata(revision) }),
                 );
-                self.out.write_all(tail.as_bytes()).map_err(io)?;
+                self.out.write_all(tail.as_bytes())?;
             }
             OutputFormat::Name => {}
             _ => {
                 if let Some((_, rows)) = &self.table {
-                    self.out
-                        .write_all(tabwriter::tabwriter(rows).as_bytes())
-                        .map_err(io)?;
-                    self.out.write_all(b"\n").map_err(io)?;
+                    self.out.write_all(tabwriter::tabwriter(rows).as_bytes())?;
+                    self.out.write_all(b"\n")?;
                 }
             }
         }
