@@ -6,10 +6,26 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
+/// Why a string is not a Go duration; the texts are `time.ParseDuration`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("time: invalid duration {0:?}")]
+    Invalid(String),
+    #[error("time: missing unit in duration {0:?}")]
+    MissingUnit(String),
+    #[error("time: unknown unit {unit:?} in duration {input:?}")]
+    UnknownUnit { unit: String, input: String },
+}
+
+/// A string that is not an RFC 3339 time; the text is Go's `time.Parse` error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parsing time {0:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse {0:?} as \"2006\"")]
+pub struct TimeError(pub String);
+
 /// Parses a Go duration string (`time.ParseDuration`) into nanoseconds.
-pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+pub fn parse_go_duration(s: &str) -> Result<i64, DurationError> {
     let orig = s;
-    let invalid = || format!("time: invalid duration {:?}", orig);
+    let invalid = || DurationError::Invalid(orig.to_string());
     let mut s = s;
     let mut neg = false;
     if let Some(rest) = s.strip_prefix('-') {
@@ -45,7 +61,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             .map(|(i, _)| i)
             .unwrap_or(s.len());
         if unit_len == 0 {
-            return Err(format!("time: missing unit in duration {:?}", orig));
+            return Err(DurationError::MissingUnit(orig.to_string()));
         }
         let unit = &s[..unit_len];
         s = &s[unit_len..];
@@ -57,10 +73,10 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             "m" => 60 * NANOS_PER_SEC as u128,
             "h" => 3600 * NANOS_PER_SEC as u128,
             _ => {
-                return Err(format!(
-                    "time: unknown unit {:?} in duration {:?}",
-                    unit, orig
-                ));
+                return Err(DurationError::UnknownUnit {
+                    unit: unit.to_string(),
+                    input: orig.to_string(),
+                });
             }
         };
         let int_val: u128 = if int_part.is_empty() {
@@ -147,19 +163,14 @@ fn split_frac(v: u64, prec: u32) -> (u64, String) {
 }
 
 /// Normalises a Go duration string to Go's canonical spelling (`90s` → `1m30s`).
-pub fn normalize_duration(s: &str) -> Result<String, String> {
+pub fn normalize_duration(s: &str) -> Result<String, DurationError> {
     parse_go_duration(s).map(format_go_duration)
 }
 
 /// Parses an RFC 3339 time the way `metav1.Time` does and returns it as Go re-emits it
 /// (UTC, whole seconds, `Z`).
-pub fn normalize_time(s: &str) -> Result<String, String> {
-    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
-        format!(
-            "parsing time {:?} as \"2006-01-02T15:04:05Z07:00\": cannot parse {:?} as \"2006\"",
-            s, s
-        )
-    })?;
+pub fn normalize_time(s: &str) -> Result<String, TimeError> {
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| TimeError(s.to_string()))?;
     Ok(t.with_timezone(&Utc)
         .to_rfc3339_opts(SecondsFormat::Secs, true))
 }
@@ -270,15 +281,15 @@ mod tests {
     #[test]
     fn bad_durations_have_go_texts() {
         assert_eq!(
-            normalize_duration("abc").unwrap_err(),
+            normalize_duration("abc").unwrap_err().to_string(),
             "time: invalid duration \"abc\""
         );
         assert_eq!(
-            normalize_duration("10").unwrap_err(),
+            normalize_duration("10").unwrap_err().to_string(),
             "time: missing unit in duration \"10\""
         );
         assert_eq!(
-            normalize_duration("10x").unwrap_err(),
+            normalize_duration("10x").unwrap_err().to_string(),
             "time: unknown unit \"x\" in duration \"10x\""
         );
         assert!(normalize_duration("").is_err());

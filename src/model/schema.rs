@@ -251,9 +251,75 @@ pub fn schema() -> &'static Schema {
     })
 }
 
+/// A defect in a schema source. The sources are compiled in, so this is a build defect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// `at` is `file:line`.
+    #[error("{at}: {problem}")]
+    Line { at: String, problem: LineProblem },
+    #[error("{file}: struct {name} has no end")]
+    NoEnd { file: String, name: String },
+    #[error("{file}: struct {name} defined twice")]
+    DefinedTwice { file: String, name: String },
+}
+
+/// What is wrong with one schema line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    #[error("unterminated \"")]
+    Unterminated,
+    #[error("scalar needs a name and a base")]
+    ScalarArity,
+    #[error("unknown base {0}")]
+    UnknownBase(String),
+    #[error("package needs one name")]
+    PackageArity,
+    #[error("struct needs one name")]
+    StructArity,
+    #[error("end without struct")]
+    EndWithoutStruct,
+    #[error("cel needs a rule and a message")]
+    CelArity,
+    #[error("cannot parse {0:?}")]
+    CannotParse(String),
+    #[error("unknown type {0}")]
+    UnknownType(String),
+    #[error("bad number in {0}")]
+    BadNumber(String),
+    #[error("bad count in {0}")]
+    BadCount(String),
+    #[error("bad default in {0}")]
+    BadDefault(String),
+    #[error("unknown flag {0}")]
+    UnknownFlag(String),
+}
+
+/// A string that does not parse as the scalar type it is stored in; the texts are Go's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScalarError {
+    #[error(transparent)]
+    Time(#[from] gotypes::TimeError),
+    #[error(transparent)]
+    Duration(#[from] gotypes::DurationError),
+    #[error("invalid AS Number format ({0})")]
+    AsNumber(String),
+    #[error("invalid port format ({0})")]
+    PortFormat(String),
+    #[error("invalid minimum port number in range ({0})")]
+    MinPort(String),
+    #[error("invalid maximum port number in range ({0})")]
+    MaxPort(String),
+    #[error(
+        "minimum port number ({min}) is greater than maximum port number ({max}) in port range"
+    )]
+    PortOrder { min: u16, max: u16 },
+    #[error("invalid name for named port ({0})")]
+    PortName(String),
+}
+
 /// Splits a schema line into columns at whitespace; `"..."` (after `=` or as a whole column)
 /// keeps its spaces and loses the quotes.
-fn split_columns(line: &str) -> Result<Vec<String>, String> {
+fn split_columns(line: &str) -> Result<Vec<String>, LineProblem> {
     let mut cols = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -277,7 +343,7 @@ fn split_columns(line: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("unterminated \"".into());
+        return Err(LineProblem::Unterminated);
     }
     if started {
         cols.push(cur);
@@ -299,15 +365,15 @@ fn parse_go_tags(s: &str) -> Vec<GoTag> {
         .collect()
 }
 
-fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), String> {
+fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), LineProblem> {
     let (key, val) = flag.split_once('=').unwrap_or((flag, ""));
     let num = || {
         val.parse::<f64>()
-            .map_err(|_| format!("bad number in {flag}"))
+            .map_err(|_| LineProblem::BadNumber(flag.to_string()))
     };
     let count = || {
         val.parse::<usize>()
-            .map_err(|_| format!("bad count in {flag}"))
+            .map_err(|_| LineProblem::BadCount(flag.to_string()))
     };
     match key {
         "default" => {
@@ -321,7 +387,7 @@ fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), String
             o.default = Some(if is_string {
                 Value::String(val.to_string())
             } else {
-                serde_json::from_str(val).map_err(|_| format!("bad default in {flag}"))?
+                serde_json::from_str(val).map_err(|_| LineProblem::BadDefault(flag.to_string()))?
             });
         }
         "enum" => o.enums.push(val.split('|').map(str::to_string).collect()),
@@ -337,14 +403,14 @@ fn parse_openapi_flag(o: &mut OpenApi, flag: &str, ty: &Ty) -> Result<(), String
         "format" => o.format = Some(val.to_string()),
         "listset" => o.list_set = true,
         "required" => o.required = true,
-        _ => return Err(format!("unknown flag {flag}")),
+        _ => return Err(LineProblem::UnknownFlag(flag.to_string())),
     }
     Ok(())
 }
 
 impl Schema {
     /// Parses schema sources; every referenced type must resolve.
-    pub fn parse(sources: &[(&str, &str)]) -> Result<Schema, String> {
+    pub fn parse(sources: &[(&str, &str)]) -> Result<Schema, SchemaError> {
         let mut schema = Schema::default();
         // Raw field lines, resolved after all names are known.
         let mut raw: Vec<(String, String, Vec<FieldLine>)> = Vec::new();
@@ -358,26 +424,29 @@ impl Schema {
                 if line.is_empty() {
                     continue;
                 }
-                let at = || format!("{file}:{}", lineno + 1);
-                let cols = split_columns(line).map_err(|e| format!("{}: {e}", at()))?;
+                let at = |problem| SchemaError::Line {
+                    at: format!("{file}:{}", lineno + 1),
+                    problem,
+                };
+                let cols = split_columns(line).map_err(at)?;
                 match cols[0].as_str() {
                     "scalar" if current.is_none() => {
                         if cols.len() != 3 {
-                            return Err(format!("{}: scalar needs a name and a base", at()));
+                            return Err(at(LineProblem::ScalarArity));
                         }
                         let base = Builtin::from_name(&cols[2])
-                            .ok_or_else(|| format!("{}: unknown base {}", at(), cols[2]))?;
+                            .ok_or_else(|| at(LineProblem::UnknownBase(cols[2].clone())))?;
                         schema.scalars.insert(cols[1].clone(), base);
                     }
                     "package" if current.is_none() => {
                         if cols.len() != 2 {
-                            return Err(format!("{}: package needs one name", at()));
+                            return Err(at(LineProblem::PackageArity));
                         }
                         package = Some(cols[1].clone());
                     }
                     "struct" if current.is_none() => {
                         if cols.len() != 2 {
-                            return Err(format!("{}: struct needs one name", at()));
+                            return Err(at(LineProblem::StructArity));
                         }
                         if let Some(p) = &package {
                             packages.insert(cols[1].clone(), p.clone());
@@ -386,11 +455,11 @@ impl Schema {
                     }
                     "end" => match current.take() {
                         Some((name, fields)) => raw.push((file.to_string(), name, fields)),
-                        None => return Err(format!("{}: end without struct", at())),
+                        None => return Err(at(LineProblem::EndWithoutStruct)),
                     },
                     "cel" if current.is_some() => {
                         if cols.len() != 3 {
-                            return Err(format!("{}: cel needs a rule and a message", at()));
+                            return Err(at(LineProblem::CelArity));
                         }
                         if let Some((_, fields)) = current.as_mut() {
                             fields.push((lineno + 1, cols));
@@ -398,12 +467,15 @@ impl Schema {
                     }
                     _ => match current.as_mut() {
                         Some((_, fields)) if cols.len() >= 3 => fields.push((lineno + 1, cols)),
-                        _ => return Err(format!("{}: cannot parse {:?}", at(), line)),
+                        _ => return Err(at(LineProblem::CannotParse(line.to_string()))),
                     },
                 }
             }
             if let Some((name, _)) = current {
-                return Err(format!("{file}: struct {name} has no end"));
+                return Err(SchemaError::NoEnd {
+                    file: file.to_string(),
+                    name,
+                });
             }
         }
         let struct_names: std::collections::HashSet<String> =
@@ -427,7 +499,10 @@ impl Schema {
                 }
                 let ty = schema
                     .parse_type(&cols[2], &|n| struct_names.contains(n))
-                    .ok_or_else(|| format!("{file}:{lineno}: unknown type {}", cols[2]))?;
+                    .ok_or_else(|| SchemaError::Line {
+                        at: format!("{file}:{lineno}"),
+                        problem: LineProblem::UnknownType(cols[2].clone()),
+                    })?;
                 let mut field = Field {
                     json: cols[0].clone(),
                     go: cols[1].clone(),
@@ -454,8 +529,12 @@ impl Schema {
                                 None => (&mut field.openapi, f),
                             };
                             let o = target.get_or_insert_with(Default::default);
-                            parse_openapi_flag(o, f, &field.ty)
-                                .map_err(|e| format!("{file}:{lineno}: {e}"))?;
+                            parse_openapi_flag(o, f, &field.ty).map_err(|problem| {
+                                SchemaError::Line {
+                                    at: format!("{file}:{lineno}"),
+                                    problem,
+                                }
+                            })?;
                         }
                     }
                 }
@@ -466,7 +545,7 @@ impl Schema {
                 def.fields.push(field);
             }
             if schema.structs.insert(name.clone(), def).is_some() {
-                return Err(format!("{file}: struct {name} defined twice"));
+                return Err(SchemaError::DefinedTwice { file, name });
             }
         }
         Ok(schema)
@@ -623,7 +702,15 @@ pub enum DecodeError {
         go_type: String,
     },
     Custom(String),
+    /// A string that does not parse as its scalar type (time, duration, AS number, port).
+    Scalar(ScalarError),
     TooDeep,
+}
+
+impl From<ScalarError> for DecodeError {
+    fn from(e: ScalarError) -> Self {
+        DecodeError::Scalar(e)
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -649,6 +736,7 @@ impl fmt::Display for DecodeError {
                 }
             }
             DecodeError::Custom(s) => f.write_str(s),
+            DecodeError::Scalar(e) => e.fmt(f),
             DecodeError::TooDeep => f.write_str("json: exceeded max depth"),
         }
     }
@@ -961,13 +1049,13 @@ impl<'a> Decoder<'a> {
             Builtin::Time => match v {
                 Value::String(s) => gotypes::normalize_time(s)
                     .map(Value::String)
-                    .map_err(DecodeError::Custom),
+                    .map_err(|e| ScalarError::from(e).into()),
                 _ => Err(self.inner_string_error(v)),
             },
             Builtin::Duration => match v {
                 Value::String(s) => gotypes::normalize_duration(s)
                     .map(Value::String)
-                    .map_err(DecodeError::Custom),
+                    .map_err(|e| ScalarError::from(e).into()),
                 _ => Err(self.inner_string_error(v)),
             },
             Builtin::Any => Ok(normalize_any(v)),
@@ -982,7 +1070,7 @@ impl<'a> Decoder<'a> {
             },
             Value::String(s) => parse_asnumber(s)
                 .map(|n| Value::Number(n.into()))
-                .map_err(DecodeError::Custom),
+                .map_err(DecodeError::Scalar),
             _ => Err(self.inner_string_error(v)),
         }
     }
@@ -998,7 +1086,7 @@ impl<'a> Decoder<'a> {
             },
         };
         match v {
-            Value::String(s) => port_from_string(s).map_err(DecodeError::Custom),
+            Value::String(s) => port_from_string(s).map_err(DecodeError::Scalar),
             Value::Number(n) => {
                 let lit = number_literal(n);
                 parse_int_literal(&lit, 16, false)
@@ -1063,8 +1151,8 @@ fn parse_int_literal(lit: &str, bits: u8, signed: bool) -> Option<Value> {
 }
 
 /// Parses an AS number string: plain decimal or asdot `high.low`.
-pub fn parse_asnumber(s: &str) -> Result<u32, String> {
-    let bad = || format!("invalid AS Number format ({s})");
+pub fn parse_asnumber(s: &str) -> Result<u32, ScalarError> {
+    let bad = || ScalarError::AsNumber(s.to_string());
     if let Some((hi, lo)) = s.split_once('.') {
         let hi: u32 = hi.parse().map_err(|_| bad())?;
         let lo: u32 = lo.parse().map_err(|_| bad())?;
@@ -1080,13 +1168,13 @@ pub fn parse_asnumber(s: &str) -> Result<u32, String> {
 /// numorstring's `PortFromString`, as the Port re-marshals: digits are a port number, `a:b`
 /// a range (a number when a == b), anything else must look like a port name (letters,
 /// digits, `-`, `_`, `.`, up to 128 characters; the validator checks the name rules later).
-fn port_from_string(s: &str) -> Result<Value, String> {
+fn port_from_string(s: &str) -> Result<Value, ScalarError> {
     let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
     if digits(s) {
         return s
             .parse::<u16>()
             .map(|n| Value::Number(n.into()))
-            .map_err(|_| format!("invalid port format ({s})"));
+            .map_err(|_| ScalarError::PortFormat(s.to_string()));
     }
     if let Some((a, b)) = s.split_once(':')
         && digits(a)
@@ -1094,14 +1182,12 @@ fn port_from_string(s: &str) -> Result<Value, String> {
     {
         let min = a
             .parse::<u16>()
-            .map_err(|_| format!("invalid minimum port number in range ({s})"))?;
+            .map_err(|_| ScalarError::MinPort(s.to_string()))?;
         let max = b
             .parse::<u16>()
-            .map_err(|_| format!("invalid maximum port number in range ({s})"))?;
+            .map_err(|_| ScalarError::MaxPort(s.to_string()))?;
         if min > max {
-            return Err(format!(
-                "minimum port number ({min}) is greater than maximum port number ({max}) in port range"
-            ));
+            return Err(ScalarError::PortOrder { min, max });
         }
         return Ok(if min == max {
             Value::Number(min.into())
@@ -1115,7 +1201,7 @@ fn port_from_string(s: &str) -> Result<Value, String> {
     if name_ok {
         Ok(Value::String(s.to_string()))
     } else {
-        Err(format!("invalid name for named port ({s})"))
+        Err(ScalarError::PortName(s.to_string()))
     }
 }
 
@@ -1239,6 +1325,7 @@ mod tests {
 
     #[test]
     fn special_types() {
+        let port_from_string = |s| port_from_string(s).map_err(|e| e.to_string());
         assert_eq!(parse_asnumber("1.10").unwrap(), 65546);
         assert!(parse_asnumber("70000.1").is_err());
         assert_eq!(port_from_string("80"), Ok(json!(80)));
