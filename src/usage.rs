@@ -537,7 +537,7 @@ pub fn check(args: &[OsString], plugin: bool) -> Verdict {
     };
     let toks = match top.parse_argv(&argv, &top_extra, true) {
         Ok(t) => t,
-        Err(m) => return invalid(&m),
+        Err(m) => return invalid(&m.to_string()),
     };
     if has_help(&toks) {
         return original();
@@ -663,7 +663,7 @@ fn check_leaf(
     };
     let toks = match grammar.parse_argv(&argv, &extra, false) {
         Ok(t) => t,
-        Err(m) => return fail(&m),
+        Err(m) => return fail(&m.to_string()),
     };
     if has_help(&toks) {
         let words = &words[..words.len() - usize::from(allow_mismatch)];

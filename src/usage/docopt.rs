@@ -146,7 +146,7 @@ impl PatternParser<'_> {
         w
     }
 
-    fn expr(&mut self) -> Result<Vec<Pat>, String> {
+    fn expr(&mut self) -> Result<Vec<Pat>, DocoptError> {
         let seq = self.seq()?;
         if self.current() != Some("|") {
             return Ok(seq);
@@ -171,7 +171,7 @@ impl PatternParser<'_> {
         })
     }
 
-    fn seq(&mut self) -> Result<Vec<Pat>, String> {
+    fn seq(&mut self) -> Result<Vec<Pat>, DocoptError> {
         let mut result = Vec::new();
         while !matches!(self.current(), None | Some("]" | ")" | "|")) {
             let mut atom = self.atom()?;
@@ -184,7 +184,7 @@ impl PatternParser<'_> {
         Ok(result)
     }
 
-    fn atom(&mut self) -> Result<Vec<Pat>, String> {
+    fn atom(&mut self) -> Result<Vec<Pat>, DocoptError> {
         let w = self.current().unwrap_or_default().to_string();
         match w.as_str() {
             "(" | "[" => {
@@ -196,7 +196,7 @@ impl PatternParser<'_> {
                     ("]", Pat::Optional(inner))
                 };
                 if self.next().as_deref() != Some(close) {
-                    return Err(format!("unmatched '{w}'"));
+                    return Err(DocoptError::Unmatched(w));
                 }
                 Ok(vec![node])
             }
@@ -217,7 +217,7 @@ impl PatternParser<'_> {
         }
     }
 
-    fn long(&mut self) -> Result<Vec<Pat>, String> {
+    fn long(&mut self) -> Result<Vec<Pat>, DocoptError> {
         let w = self.next().unwrap_or_default();
         let (long, value) = match w.split_once('=') {
             Some((l, v)) => (l.to_string(), Some(v.to_string())),
@@ -239,11 +239,11 @@ impl PatternParser<'_> {
             }
             Some(o) => {
                 if !o.takes_arg && value.is_some() {
-                    return Err(format!("{long} must not have an argument"));
+                    return Err(DocoptError::NoArgument(long));
                 }
                 if o.takes_arg && value.is_none() {
                     if matches!(self.current(), None | Some("--")) {
-                        return Err(format!("{long} requires argument"));
+                        return Err(DocoptError::RequiresArgument(long));
                     }
                     self.next();
                 }
@@ -252,7 +252,7 @@ impl PatternParser<'_> {
         Ok(vec![Pat::Option(long)])
     }
 
-    fn shorts(&mut self) -> Result<Vec<Pat>, String> {
+    fn shorts(&mut self) -> Result<Vec<Pat>, DocoptError> {
         let w = self.next().unwrap_or_default();
         let mut left = w.trim_start_matches('-').to_string();
         let mut result = Vec::new();
@@ -277,7 +277,7 @@ impl PatternParser<'_> {
                     if o.takes_arg {
                         if left.is_empty() {
                             if matches!(self.current(), None | Some("--")) {
-                                return Err(format!("{short} requires argument"));
+                                return Err(DocoptError::RequiresArgument(short));
                             }
                             self.next();
                         }
@@ -292,6 +292,23 @@ impl PatternParser<'_> {
     }
 }
 
+/// A usage pattern or a command line that docopt refuses; the texts are docopt's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocoptError {
+    #[error("unmatched '{0}'")]
+    Unmatched(String),
+    #[error("unexpected ending: {0:?}")]
+    UnexpectedEnding(String),
+    #[error("{0} must not have an argument")]
+    NoArgument(String),
+    #[error("{0} requires argument")]
+    RequiresArgument(String),
+    #[error("{prefix} is not a unique prefix: {candidates}?")]
+    NotUniquePrefix { prefix: String, candidates: String },
+    #[error("{short} is specified ambiguously {count} times")]
+    Ambiguous { short: String, count: usize },
+}
+
 /// Python's `str.isupper()`: has cased letters and all of them are upper case.
 fn is_upper(w: &str) -> bool {
     w.chars().any(char::is_alphabetic) && !w.chars().any(char::is_lowercase)
@@ -300,7 +317,7 @@ fn is_upper(w: &str) -> bool {
 impl Grammar {
     /// Builds a grammar from a usage section (`Usage:` line and its indented continuation)
     /// and the option declarations of the command's `Options:` section.
-    pub fn new(usage: &str, decls: &[&str]) -> Result<Grammar, String> {
+    pub fn new(usage: &str, decls: &[&str]) -> Result<Grammar, DocoptError> {
         let mut options: Vec<OptDecl> = decls.iter().map(|d| OptDecl::parse(d)).collect();
         let mut p = PatternParser {
             words: pattern_words(&formal_usage(usage)),
@@ -309,7 +326,7 @@ impl Grammar {
         };
         let seq = p.expr()?;
         if let Some(w) = p.current() {
-            return Err(format!("unexpected ending: {w:?}"));
+            return Err(DocoptError::UnexpectedEnding(w.to_string()));
         }
         let pattern = Pat::Required(seq);
         Ok(Grammar { pattern, options })
@@ -327,7 +344,7 @@ impl Grammar {
         argv: &[String],
         extra: &[OptDecl],
         options_first: bool,
-    ) -> Result<Vec<Tok>, String> {
+    ) -> Result<Vec<Tok>, DocoptError> {
         let mut options = self.options.clone();
         let mut out = Vec::new();
         let mut i = 0;
@@ -414,7 +431,7 @@ fn parse_long(
     argv: &[String],
     mut i: usize,
     out: &mut Vec<Tok>,
-) -> Result<usize, String> {
+) -> Result<usize, DocoptError> {
     let (long, value) = match argv[i].split_once('=') {
         Some((l, v)) => (l.to_string(), Some(v.to_string())),
         None => (argv[i].clone(), None),
@@ -434,10 +451,10 @@ fn parse_long(
     }
     if similar.len() > 1 {
         let names: Vec<&str> = similar.iter().filter_map(|o| o.long.as_deref()).collect();
-        return Err(format!(
-            "{long} is not a unique prefix: {}?",
-            names.join(", ")
-        ));
+        return Err(DocoptError::NotUniquePrefix {
+            prefix: long,
+            candidates: names.join(", "),
+        });
     }
     let Some(o) = similar.pop() else {
         let takes_arg = value.is_some();
@@ -456,12 +473,12 @@ fn parse_long(
     let long = o.long.clone().unwrap_or_default();
     let value = if !o.takes_arg {
         if value.is_some() {
-            return Err(format!("{long} must not have an argument"));
+            return Err(DocoptError::NoArgument(long));
         }
         None
     } else if value.is_none() {
         match argv.get(i).map(String::as_str) {
-            None | Some("--") => return Err(format!("{long} requires argument")),
+            None | Some("--") => return Err(DocoptError::RequiresArgument(long)),
             Some(v) => {
                 i += 1;
                 Some(v.to_string())
@@ -483,7 +500,7 @@ fn parse_shorts(
     argv: &[String],
     mut i: usize,
     out: &mut Vec<Tok>,
-) -> Result<usize, String> {
+) -> Result<usize, DocoptError> {
     let mut left = argv[i].trim_start_matches('-').to_string();
     i += 1;
     while let Some(c) = left.chars().next() {
@@ -495,10 +512,10 @@ fn parse_shorts(
             .cloned()
             .collect();
         if similar.len() > 1 {
-            return Err(format!(
-                "{short} is specified ambiguously {} times",
-                similar.len()
-            ));
+            return Err(DocoptError::Ambiguous {
+                short,
+                count: similar.len(),
+            });
         }
         let Some(o) = similar.into_iter().next() else {
             options.push(OptDecl {
@@ -517,7 +534,7 @@ fn parse_shorts(
         if o.takes_arg {
             if left.is_empty() {
                 match argv.get(i).map(String::as_str) {
-                    None | Some("--") => return Err(format!("{short} requires argument")),
+                    None | Some("--") => return Err(DocoptError::RequiresArgument(short)),
                     Some(v) => {
                         i += 1;
                         value = Some(v.to_string());
@@ -634,7 +651,9 @@ mod tests {
     }
 
     fn fits(g: &Grammar, s: &str) -> Result<bool, String> {
-        let toks = g.parse_argv(&argv(s), &[], false)?;
+        let toks = g
+            .parse_argv(&argv(s), &[], false)
+            .map_err(|e| e.to_string())?;
         Ok(g.matches(&toks))
     }
 
