@@ -74,9 +74,50 @@ pub enum ConfigError {
     #[error("{0}")]
     Io(String),
     #[error("failed to load config from env vars: {0}")]
-    Env(String),
+    Env(EnvError),
     #[error("{0}")]
     Context(String),
+}
+
+/// envconfig's error for an environment value that does not convert to its field's type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "envconfig.Process: assigning {key} to {field}: converting '{value}' to type {go_type}. details: strconv.{parse_func}: parsing {value:?}: invalid syntax"
+)]
+pub struct EnvError {
+    /// The variable read (`CALICO_<NAME>`).
+    key: String,
+    /// The Go field name.
+    field: &'static str,
+    value: String,
+    go_type: &'static str,
+    /// `ParseBool`, `ParseFloat` or `ParseInt`.
+    parse_func: &'static str,
+}
+
+impl EnvError {
+    fn new(key: &str, field: &'static str, value: &str, go_type: &'static str) -> Self {
+        EnvError {
+            key: key.to_string(),
+            field,
+            value: value.to_string(),
+            go_type,
+            parse_func: match go_type {
+                "bool" => "ParseBool",
+                "float32" => "ParseFloat",
+                _ => "ParseInt",
+            },
+        }
+    }
+}
+
+/// A config document whose `apiVersion` or `kind` is not the expected one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum TypeMetaError {
+    #[error("invalid config file: unknown APIVersion '{0}'")]
+    ApiVersion(String),
+    #[error("invalid config file: expected kind '{want}', got '{got}'")]
+    Kind { want: String, got: String },
 }
 
 /// Access to the process environment, injectable for tests.
@@ -164,7 +205,7 @@ pub fn parse_file(path: &str, text: &str, context: Option<&str>) -> Result<Loade
         })
         .map_err(|e| with_legacy_hint(e, text))?;
     check_type_meta(&canon, "CalicoAPIConfig")
-        .map_err(syntax)
+        .map_err(|e| syntax(e.to_string()))
         .map_err(|e| with_legacy_hint(e, text))?;
     Ok(Loaded {
         spec: spec_from_value(canon.get("spec").unwrap_or(&Value::Null)),
@@ -173,19 +214,20 @@ pub fn parse_file(path: &str, text: &str, context: Option<&str>) -> Result<Loade
     })
 }
 
-fn check_type_meta(v: &Value, want_kind: &str) -> Result<(), String> {
+fn check_type_meta(v: &Value, want_kind: &str) -> Result<(), TypeMetaError> {
     let api = v
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if api != API_VERSION {
-        return Err(format!("invalid config file: unknown APIVersion '{api}'"));
+        return Err(TypeMetaError::ApiVersion(api.to_string()));
     }
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
     if kind != want_kind {
-        return Err(format!(
-            "invalid config file: expected kind '{want_kind}', got '{kind}'"
-        ));
+        return Err(TypeMetaError::Kind {
+            want: want_kind.to_string(),
+            got: kind.to_string(),
+        });
     }
     Ok(())
 }
@@ -217,7 +259,7 @@ fn parse_contexts(path: &str, doc: &Value, context: Option<&str>) -> Result<Load
     let canon = schema()
         .decode_yaml("calicoctl.CalicoctlConfig", doc)
         .map_err(|e| syntax(format!("failed to parse config as YAML/JSON: {e}")))?;
-    check_type_meta(&canon, "CalicoctlConfig").map_err(syntax)?;
+    check_type_meta(&canon, "CalicoctlConfig").map_err(|e| syntax(e.to_string()))?;
     let contexts = contexts_of(&canon);
     let current = canon
         .get("currentContext")
@@ -441,7 +483,7 @@ pub fn spec_to_value(sp: &Spec, redact: bool) -> Value {
 struct EnvField {
     var: &'static str,
     go: &'static str,
-    set: fn(&mut Spec, &str, &str) -> Result<(), String>,
+    set: fn(&mut Spec, &str, &str) -> Result<(), EnvError>,
 }
 
 fn parse_go_bool(v: &str) -> Option<bool> {
@@ -471,12 +513,7 @@ macro_rules! bool_field {
             var: $var,
             go: $go,
             set: |s, v, key| {
-                s.$field = parse_go_bool(v).ok_or_else(|| {
-                    format!(
-                        "envconfig.Process: assigning {key} to {}: converting '{v}' to type bool. details: strconv.ParseBool: parsing {v:?}: invalid syntax",
-                        $go
-                    )
-                })?;
+                s.$field = parse_go_bool(v).ok_or_else(|| EnvError::new(key, $go, v, "bool"))?;
                 Ok(())
             },
         }
@@ -512,11 +549,10 @@ const ENV_FIELDS: &[EnvField] = &[
         var: "K8S_CLIENT_QPS",
         go: "K8sClientQPS",
         set: |s, v, key| {
-            s.k8s_client_qps = v.parse::<f32>().map_err(|_| {
-                format!(
-                    "envconfig.Process: assigning {key} to K8sClientQPS: converting '{v}' to type float32. details: strconv.ParseFloat: parsing {v:?}: invalid syntax"
-                )
-            })? as f64;
+            s.k8s_client_qps = v
+                .parse::<f32>()
+                .map_err(|_| EnvError::new(key, "K8sClientQPS", v, "float32"))?
+                as f64;
             Ok(())
         },
     },
@@ -524,11 +560,9 @@ const ENV_FIELDS: &[EnvField] = &[
         var: "K8S_CLIENT_BURST",
         go: "K8sClientBurst",
         set: |s, v, key| {
-            s.k8s_client_burst = v.parse::<i64>().map_err(|_| {
-                format!(
-                    "envconfig.Process: assigning {key} to K8sClientBurst: converting '{v}' to type int. details: strconv.ParseInt: parsing {v:?}: invalid syntax"
-                )
-            })?;
+            s.k8s_client_burst = v
+                .parse::<i64>()
+                .map_err(|_| EnvError::new(key, "K8sClientBurst", v, "int"))?;
             Ok(())
         },
     },
