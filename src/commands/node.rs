@@ -84,7 +84,7 @@ async fn autodetect(ctx: &mut Ctx, a: &NodeAutodetectArgs) -> CmdResult {
     let addrs = autodetect::host_addresses();
     let mut found: Vec<Detection> = Vec::new();
     for (m, v) in [(&a.method, 4u8), (&a.ip6_method, 6u8)] {
-        found.push(autodetect::detect(m, v, &addrs).map_err(Failure::Stderr)?);
+        found.push(autodetect::detect(m, v, &addrs)?);
     }
     let mut warnings = Vec::new();
     if a.check_datastore {

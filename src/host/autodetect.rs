@@ -131,14 +131,47 @@ fn unusable(ip: &IpAddr) -> Option<&'static str> {
     }
 }
 
-fn regexes(list: &[String]) -> Result<Vec<Regex>, String> {
+/// Why an autodetection method cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum AutodetectError {
+    #[error("invalid interface regex {regex:?}: {source}")]
+    Regex { regex: String, source: regex::Error },
+    /// `interface=` or `skip-interface=` without a regex.
+    #[error("{0}= needs at least one regex")]
+    NoRegex(&'static str),
+    #[error("invalid CIDR {cidr:?}: {source}")]
+    Cidr {
+        cidr: String,
+        source: ipnet::AddrParseError,
+    },
+    #[error("cidr= needs at least one CIDR")]
+    NoCidr,
+    #[error(
+        "unknown autodetection method {0:?} (first-found, can-reach=DEST, interface=REGEX, skip-interface=REGEX, cidr=CIDR, kubernetes-internal-ip)"
+    )]
+    UnknownMethod(String),
+    #[error("can-reach= needs a destination")]
+    NoDestination,
+    #[error("cannot resolve {dest}: {source}")]
+    Resolve {
+        dest: String,
+        source: std::io::Error,
+    },
+}
+
+fn regexes(list: &[String]) -> Result<Vec<Regex>, AutodetectError> {
     list.iter()
-        .map(|r| Regex::new(r).map_err(|e| format!("invalid interface regex {r:?}: {e}")))
+        .map(|r| {
+            Regex::new(r).map_err(|source| AutodetectError::Regex {
+                regex: r.clone(),
+                source,
+            })
+        })
         .collect()
 }
 
 /// Applies one method (IP_AUTODETECTION_METHOD syntax) to the given addresses.
-pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, String> {
+pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, AutodetectError> {
     let (name, arg) = method.split_once('=').unwrap_or((method, ""));
     let list: Vec<String> = arg
         .split(',')
@@ -172,13 +205,13 @@ pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, 
         ),
         "interface" => {
             if list.is_empty() {
-                return Err("interface= needs at least one regex".into());
+                return Err(AutodetectError::NoRegex("interface"));
             }
             (regexes(&list)?, Vec::new(), Vec::new())
         }
         "skip-interface" => {
             if list.is_empty() {
-                return Err("skip-interface= needs at least one regex".into());
+                return Err(AutodetectError::NoRegex("skip-interface"));
             }
             (Vec::new(), regexes(&list)?, Vec::new())
         }
@@ -186,12 +219,14 @@ pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, 
             let c = list
                 .iter()
                 .map(|c| {
-                    c.parse::<IpNet>()
-                        .map_err(|e| format!("invalid CIDR {c:?}: {e}"))
+                    c.parse::<IpNet>().map_err(|source| AutodetectError::Cidr {
+                        cidr: c.clone(),
+                        source,
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if c.is_empty() {
-                return Err("cidr= needs at least one CIDR".into());
+                return Err(AutodetectError::NoCidr);
             }
             (Vec::new(), Vec::new(), c)
         }
@@ -201,9 +236,7 @@ pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, 
             return Ok(d);
         }
         other => {
-            return Err(format!(
-                "unknown autodetection method {other:?} (first-found, can-reach=DEST, interface=REGEX, skip-interface=REGEX, cidr=CIDR, kubernetes-internal-ip)"
-            ));
+            return Err(AutodetectError::UnknownMethod(other.to_string()));
         }
     };
     for a in of_version {
@@ -242,13 +275,20 @@ pub fn detect(method: &str, version: u8, addrs: &[IfAddr]) -> Result<Detection, 
 
 /// `can-reach=DEST`: the source address the kernel would use towards DEST (a UDP connect sends
 /// nothing), reported with the interface that owns it.
-fn can_reach(mut d: Detection, dest: &str, addrs: &[&IfAddr]) -> Result<Detection, String> {
+fn can_reach(
+    mut d: Detection,
+    dest: &str,
+    addrs: &[&IfAddr],
+) -> Result<Detection, AutodetectError> {
     if dest.is_empty() {
-        return Err("can-reach= needs a destination".into());
+        return Err(AutodetectError::NoDestination);
     }
     let target: Option<SocketAddr> = (dest, 80)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {dest}: {e}"))?
+        .map_err(|source| AutodetectError::Resolve {
+            dest: dest.to_string(),
+            source,
+        })?
         .find(|a| version_of(&a.ip()) == d.version);
     let Some(target) = target else {
         d.reason = format!("{dest} has no IPv{} address", d.version);
@@ -341,11 +381,13 @@ mod tests {
         assert!(
             detect("bogus", 4, &host())
                 .unwrap_err()
+                .to_string()
                 .contains("unknown autodetection method")
         );
         assert!(
             detect("interface=(", 4, &host())
                 .unwrap_err()
+                .to_string()
                 .contains("invalid interface regex")
         );
     }

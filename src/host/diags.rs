@@ -19,8 +19,25 @@ pub struct DiagsOptions {
     pub path: String,
 }
 
+/// Why a diagnostics command gave no output; the texts are Go's `exec` ones.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("exec: \"{program}\": {source}")]
+    Spawn { program: String, source: io::Error },
+    #[error("timed out after {0}s")]
+    Timeout(u64),
+    #[error("{0}")]
+    Wait(io::Error),
+    /// A non-zero exit: its status and the trimmed combined output.
+    #[error("{status}: {output}")]
+    Failed {
+        status: std::process::ExitStatus,
+        output: String,
+    },
+}
+
 /// Runs `argv` with a time limit; `Ok(combined output)` on exit status 0.
-fn run(argv: &[&str], cwd: &Path, timeout: Duration, path: &str) -> Result<Vec<u8>, String> {
+fn run(argv: &[&str], cwd: &Path, timeout: Duration, path: &str) -> Result<Vec<u8>, RunError> {
     let mut child = Command::new(argv[0])
         .args(&argv[1..])
         .current_dir(cwd)
@@ -29,7 +46,10 @@ fn run(argv: &[&str], cwd: &Path, timeout: Duration, path: &str) -> Result<Vec<u
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("exec: \"{}\": {e}", argv[0]))?;
+        .map_err(|source| RunError::Spawn {
+            program: argv[0].to_string(),
+            source,
+        })?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let reader = std::thread::spawn(move || {
@@ -49,20 +69,20 @@ fn run(argv: &[&str], cwd: &Path, timeout: Duration, path: &str) -> Result<Vec<u
             Ok(None) if start.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("timed out after {}s", timeout.as_secs()));
+                return Err(RunError::Timeout(timeout.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(RunError::Wait(e)),
         }
     };
     let buf = reader.join().unwrap_or_default();
     if status.success() {
         Ok(buf)
     } else {
-        Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&buf).trim_end()
-        ))
+        Err(RunError::Failed {
+            status,
+            output: String::from_utf8_lossy(&buf).trim_end().to_string(),
+        })
     }
 }
 
