@@ -154,10 +154,43 @@ pub fn has_certificate(pem: &[u8]) -> bool {
     pem_blocks(pem).iter().any(|(k, _)| k == "CERTIFICATE")
 }
 
+/// Why a client certificate and key do not make a pair; the texts are Go's `tls.X509KeyPair`'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyPairError {
+    #[error("tls: failed to find any PEM data in certificate input")]
+    NoCertificatePem,
+    #[error(
+        "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"
+    )]
+    Switched,
+    /// The block types skipped, space-separated.
+    #[error(
+        "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{0}]"
+    )]
+    NoCertificateBlock(String),
+    #[error("tls: failed to find any PEM data in key input")]
+    NoKeyPem,
+    #[error("tls: found a certificate rather than a key in the PEM for the private key")]
+    CertificateAsKey,
+    /// The block types skipped, space-separated.
+    #[error(
+        "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{0}]"
+    )]
+    NoKeyBlock(String),
+    #[error("tls: private key type does not match public key type")]
+    KeyTypeMismatch,
+    #[error("tls: failed to parse private key")]
+    UnparsableKey,
+    #[error("tls: private key does not match public key")]
+    KeyMismatch,
+    #[error("x509: malformed certificate")]
+    MalformedCertificate,
+}
+
 /// Checks a client certificate and key the way Go's `tls.X509KeyPair` does (calicoctl loads
 /// them before connecting), with its error texts: a key that is not a key, or not the key of
 /// the certificate, is reported here rather than as a failed handshake.
-pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), KeyPairError> {
     use rustls::pki_types::{
         CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
     };
@@ -172,12 +205,9 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
     }
     if certs.is_empty() {
         return Err(match skipped.as_slice() {
-            [] => "tls: failed to find any PEM data in certificate input".to_string(),
-            [k] if k.ends_with("PRIVATE KEY") => "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched".to_string(),
-            _ => format!(
-                "tls: failed to find \"CERTIFICATE\" PEM block in certificate input after skipping PEM blocks of the following types: [{}]",
-                skipped.join(" ")
-            ),
+            [] => KeyPairError::NoCertificatePem,
+            [k] if k.ends_with("PRIVATE KEY") => KeyPairError::Switched,
+            _ => KeyPairError::NoCertificateBlock(skipped.join(" ")),
         });
     }
     skipped.clear();
@@ -191,15 +221,9 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
     }
     let Some((kind, der)) = key else {
         return Err(match skipped.as_slice() {
-            [] => "tls: failed to find any PEM data in key input".to_string(),
-            [k] if k == "CERTIFICATE" => {
-                "tls: found a certificate rather than a key in the PEM for the private key"
-                    .to_string()
-            }
-            _ => format!(
-                "tls: failed to find PEM block with type ending in \"PRIVATE KEY\" in key input after skipping PEM blocks of the following types: [{}]",
-                skipped.join(" ")
-            ),
+            [] => KeyPairError::NoKeyPem,
+            [k] if k == "CERTIFICATE" => KeyPairError::CertificateAsKey,
+            _ => KeyPairError::NoKeyBlock(skipped.join(" ")),
         });
     };
     let cert = certs.swap_remove(0);
@@ -208,7 +232,7 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
     if let Some(oid) = key_algorithm(&kind, &der)
         && !cert.windows(oid.len()).any(|w| w == oid)
     {
-        return Err("tls: private key type does not match public key type".to_string());
+        return Err(KeyPairError::KeyTypeMismatch);
     }
     // Go tries PKCS#1, PKCS#8 and SEC1 whatever the block type says.
     let candidates = [
@@ -223,15 +247,15 @@ pub fn key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
         // A key Go would load but ring does not is left to the handshake.
         return match key_algorithm(&kind, &der) {
             Some(_) => Ok(()),
-            None => Err("tls: failed to parse private key".to_string()),
+            None => Err(KeyPairError::UnparsableKey),
         };
     };
     let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert)], signer);
     match certified.keys_match() {
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            Err("tls: private key does not match public key".to_string())
+            Err(KeyPairError::KeyMismatch)
         }
-        Err(rustls::Error::InvalidCertificate(_)) => Err("x509: malformed certificate".to_string()),
+        Err(rustls::Error::InvalidCertificate(_)) => Err(KeyPairError::MalformedCertificate),
         // A key type whose public half rustls cannot derive: left to the handshake.
         _ => Ok(()),
     }

@@ -296,7 +296,8 @@ impl EtcdDatastore {
         let cert = load_pem(&s.cert_pem, &s.cert_file)?;
         let key = load_pem(&s.key_pem, &s.key_file)?;
         if let (Some(c), Some(k)) = (&cert, &key) {
-            super::certcheck::key_pair(c, k).map_err(DatastoreError::Connection)?;
+            super::certcheck::key_pair(c, k)
+                .map_err(|e| DatastoreError::Connection(e.to_string()))?;
         }
         let ca = load_pem(&s.ca_pem, &s.ca_file)?;
         if let Some(pem) = &ca
