@@ -195,6 +195,51 @@ pub enum IpamList {
     Handles,
 }
 
+/// Why a stored IPAM value does not decode. A corrupt block is reported, never "fixed".
+#[derive(Debug, thiserror::Error)]
+pub enum IpamValueError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("value is not a JSON object")]
+    NotObject,
+    #[error("handle count is not an integer")]
+    HandleCount,
+    #[error("block has no cidr")]
+    NoCidr,
+    #[error("block cidr: {0}")]
+    Cidr(ipnet::AddrParseError),
+    #[error("block cidr {cidr} does not match its key {key}")]
+    CidrKey { cidr: IpNet, key: IpNet },
+    #[error("block too large")]
+    TooLarge,
+    #[error("allocation index is not a non-negative integer")]
+    AllocationIndex,
+    #[error("allocation entry is not a number or null")]
+    AllocationEntry,
+    #[error("allocations is not an array")]
+    AllocationsNotArray,
+    #[error("block {cidr} has {count} allocations, expected {size}")]
+    AllocationCount {
+        cidr: IpNet,
+        count: usize,
+        size: usize,
+    },
+    #[error("unallocated entry is not an integer")]
+    UnallocatedEntry,
+    #[error("unallocated is not an array")]
+    UnallocatedNotArray,
+    #[error("attribute is not an object")]
+    AttributeNotObject,
+    #[error("attributes is not an array")]
+    AttributesNotArray,
+    #[error("allocation refers to attribute {index} but there are {count}")]
+    AttributeRef { index: usize, count: usize },
+    #[error("unallocated ordinal {0} is outside the block")]
+    UnallocatedOrdinal(usize),
+    #[error("sequence number is not an integer")]
+    SequenceNumber,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

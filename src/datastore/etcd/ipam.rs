@@ -141,7 +141,7 @@ fn encode_attr(a: &AllocationAttribute) -> Value {
 }
 
 /// Decodes an etcd IPAM value for `key`. Empty affinity values (very old data) read as `{}`.
-pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
+pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, IpamValueError> {
     match typed::decode(key, raw) {
         Some(v) => Ok(v),
         None => decode_tree(key, raw),
@@ -149,13 +149,13 @@ pub fn decode(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
 }
 
 /// `decode` through a JSON tree: every value, with the error for a corrupt one.
-fn decode_tree(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
+fn decode_tree(key: &IpamKey, raw: &str) -> Result<IpamValue, IpamValueError> {
     let v: Value = if raw.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        serde_json::from_str(raw).map_err(|e| e.to_string())?
+        serde_json::from_str(raw)?
     };
-    let obj = v.as_object().ok_or("value is not a JSON object")?;
+    let obj = v.as_object().ok_or(IpamValueError::NotObject)?;
     Ok(match key {
         IpamKey::Block(cidr) => IpamValue::Block(decode_block(obj, *cidr)?),
         IpamKey::Affinity { .. } => IpamValue::Affinity(BlockAffinity {
@@ -170,10 +170,7 @@ fn decode_tree(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
             let mut block = BTreeMap::new();
             if let Some(Value::Object(b)) = obj.get("block") {
                 for (k, v) in b {
-                    block.insert(
-                        k.clone(),
-                        v.as_i64().ok_or("handle count is not an integer")?,
-                    );
+                    block.insert(k.clone(), v.as_i64().ok_or(IpamValueError::HandleCount)?);
                 }
             }
             IpamValue::Handle(IpamHandle {
@@ -207,41 +204,43 @@ fn decode_tree(key: &IpamKey, raw: &str) -> Result<IpamValue, String> {
 fn decode_block(
     obj: &Map<String, Value>,
     key_cidr: ipnet::IpNet,
-) -> Result<AllocationBlock, String> {
+) -> Result<AllocationBlock, IpamValueError> {
     let cidr: ipnet::IpNet = obj
         .get("cidr")
         .and_then(Value::as_str)
-        .ok_or("block has no cidr")?
+        .ok_or(IpamValueError::NoCidr)?
         .parse()
-        .map_err(|e| format!("block cidr: {e}"))?;
+        .map_err(IpamValueError::Cidr)?;
     if cidr.trunc() != key_cidr {
-        return Err(format!(
-            "block cidr {cidr} does not match its key {key_cidr}"
-        ));
+        return Err(IpamValueError::CidrKey {
+            cidr,
+            key: key_cidr,
+        });
     }
     let size = 1usize
         .checked_shl((cidr.max_prefix_len() - cidr.prefix_len()) as u32)
-        .ok_or("block too large")?;
+        .ok_or(IpamValueError::TooLarge)?;
     let allocations: Vec<Option<usize>> = match obj.get("allocations") {
-        Some(Value::Array(a)) => {
-            a.iter()
-                .map(|x| match x {
-                    Value::Null => Ok(None),
-                    Value::Number(n) => n.as_u64().map(|u| Some(u as usize)).ok_or_else(|| {
-                        "allocation index is not a non-negative integer".to_string()
-                    }),
-                    _ => Err("allocation entry is not a number or null".to_string()),
-                })
-                .collect::<Result<_, _>>()?
-        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| match x {
+                Value::Null => Ok(None),
+                Value::Number(n) => n
+                    .as_u64()
+                    .map(|u| Some(u as usize))
+                    .ok_or(IpamValueError::AllocationIndex),
+                _ => Err(IpamValueError::AllocationEntry),
+            })
+            .collect::<Result<_, _>>()?,
         Some(Value::Null) | None => vec![None; size],
-        _ => return Err("allocations is not an array".into()),
+        _ => return Err(IpamValueError::AllocationsNotArray),
     };
     if allocations.len() != size {
-        return Err(format!(
-            "block {cidr} has {} allocations, expected {size}",
-            allocations.len()
-        ));
+        return Err(IpamValueError::AllocationCount {
+            cidr,
+            count: allocations.len(),
+            size,
+        });
     }
     let unallocated = match obj.get("unallocated") {
         Some(Value::Array(a)) => Some(
@@ -249,18 +248,18 @@ fn decode_block(
                 .map(|x| {
                     x.as_u64()
                         .map(|u| u as usize)
-                        .ok_or("unallocated entry is not an integer")
+                        .ok_or(IpamValueError::UnallocatedEntry)
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(Value::Null) | None => None,
-        _ => return Err("unallocated is not an array".into()),
+        _ => return Err(IpamValueError::UnallocatedNotArray),
     };
     let attributes = match obj.get("attributes") {
         Some(Value::Array(a)) => Some(
             a.iter()
                 .map(|x| {
-                    let o = x.as_object().ok_or("attribute is not an object")?;
+                    let o = x.as_object().ok_or(IpamValueError::AttributeNotObject)?;
                     Ok(AllocationAttribute {
                         handle_id: o
                             .get("handle_id")
@@ -274,32 +273,28 @@ fn decode_block(
                             .map(str::to_string),
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?,
+                .collect::<Result<Vec<_>, IpamValueError>>()?,
         ),
         Some(Value::Null) | None => None,
-        _ => return Err("attributes is not an array".into()),
+        _ => return Err(IpamValueError::AttributesNotArray),
     };
     let nattrs = attributes.as_ref().map(Vec::len).unwrap_or(0);
     if let Some(bad) = allocations.iter().flatten().find(|&&i| i >= nattrs) {
-        return Err(format!(
-            "allocation refers to attribute {bad} but there are {nattrs}"
-        ));
+        return Err(IpamValueError::AttributeRef {
+            index: *bad,
+            count: nattrs,
+        });
     }
     if let Some(u) = &unallocated
         && let Some(bad) = u.iter().find(|&&i| i >= size)
     {
-        return Err(format!("unallocated ordinal {bad} is outside the block"));
+        return Err(IpamValueError::UnallocatedOrdinal(*bad));
     }
     let seq_alloc = match obj.get("sequenceNumberForAllocation") {
         Some(Value::Object(m)) => Some(
             m.iter()
-                .map(|(k, v)| {
-                    Ok((
-                        k.clone(),
-                        v.as_u64().ok_or("sequence number is not an integer")?,
-                    ))
-                })
-                .collect::<Result<BTreeMap<_, _>, String>>()?,
+                .map(|(k, v)| Ok((k.clone(), v.as_u64().ok_or(IpamValueError::SequenceNumber)?)))
+                .collect::<Result<BTreeMap<_, _>, IpamValueError>>()?,
         ),
         _ => None,
     };
@@ -587,12 +582,12 @@ mod tests {
         ];
         let mut typed_taken = 0;
         for (key, raw) in &cases {
-            let tree = decode_tree(key, raw);
+            let tree = decode_tree(key, raw).map_err(|e| e.to_string());
             if let Some(v) = typed::decode(key, raw) {
                 typed_taken += 1;
                 assert_eq!(Ok(v), tree, "{raw}");
             }
-            assert_eq!(decode(key, raw), tree, "{raw}");
+            assert_eq!(decode(key, raw).map_err(|e| e.to_string()), tree, "{raw}");
         }
         assert!(
             typed_taken >= 5,

@@ -346,7 +346,7 @@ fn read_map(v: Option<&Value>) -> Option<BTreeMap<String, String>> {
 }
 
 /// Reads an IPAM CR spec back.
-pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, String> {
+pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, IpamValueError> {
     Ok(match key {
         IpamKey::Block(cidr) => {
             let allocations: Vec<Option<usize>> = spec
@@ -356,10 +356,11 @@ pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, String> {
                 .unwrap_or_default();
             let size = 1usize << (cidr.max_prefix_len() - cidr.prefix_len()).min(30);
             if allocations.len() != size {
-                return Err(format!(
-                    "block {cidr} has {} allocations, expected {size}",
-                    allocations.len()
-                ));
+                return Err(IpamValueError::AllocationCount {
+                    cidr: *cidr,
+                    count: allocations.len(),
+                    size,
+                });
             }
             IpamValue::Block(AllocationBlock {
                 cidr: *cidr,
