@@ -957,7 +957,30 @@ struct Items {
 }
 
 /// Reads and converts one protobuf list item (`None`: left out of the list).
-type ReadProto = fn(&[u8]) -> std::result::Result<Option<Value>, String>;
+type ReadProto = fn(&[u8]) -> std::result::Result<Option<Value>, proto::ProtoError>;
+
+/// Why the decoder thread could not read a listed page.
+#[derive(Debug, thiserror::Error)]
+enum ListDecodeError {
+    #[error(transparent)]
+    Proto(#[from] proto::ProtoError),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot decode a listed object: {0}")]
+    Item(ItemError),
+    /// The reading task has gone: nothing is reported.
+    #[error("")]
+    Closed,
+}
+
+/// Why one listed object could not be decoded.
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error(transparent)]
+    Proto(#[from] proto::ProtoError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
 
 /// What the reading task sends the decoder thread.
 enum Chunk {
@@ -986,7 +1009,7 @@ enum Decoded {
     Batch(Vec<Value>),
     /// The page's bytes are all decoded (after its last batch).
     PageDone,
-    Failed(String),
+    Failed(ListDecodeError),
 }
 
 /// A streamed page being read: the list's revision (from its first page), the continue
@@ -1037,7 +1060,8 @@ impl PageState<'_> {
                 }
             }
             Decoded::Failed(e) => {
-                self.failed.get_or_insert(DatastoreError::Other(e));
+                self.failed
+                    .get_or_insert(DatastoreError::Other(e.to_string()));
             }
             Decoded::PageDone => {}
         }
@@ -1085,35 +1109,35 @@ fn decode_items(
             Chunk::Data(chunk) => chunk,
         };
         let protobuf = matches!(splitter, Split::Proto(_));
-        let mut sink = |part: stream::Part<'_>| -> std::result::Result<(), String> {
+        let mut sink = |part: stream::Part<'_>| -> std::result::Result<(), ListDecodeError> {
             match part {
                 stream::Part::Metadata(b) => {
                     let (rv, cont) = if protobuf {
                         proto::list_meta(b)?
                     } else {
-                        let m: ListMeta = serde_json::from_slice(b).map_err(|e| e.to_string())?;
+                        let m: ListMeta = serde_json::from_slice(b)?;
                         (m.resource_version, m.cont)
                     };
                     out.send(Decoded::Meta { rv, cont })
-                        .map_err(|_| String::new())?;
+                        .map_err(|_| ListDecodeError::Closed)?;
                 }
                 stream::Part::Item(b) => {
                     let decoded = match (protobuf, items.proto, items.mask) {
-                        (true, Some(read), _) => read(b),
-                        (_, _, Some(m)) => stream::decode(b, m)
-                            .map(&convert)
-                            .map_err(|e| e.to_string()),
+                        (true, Some(read), _) => read(b).map_err(ItemError::from),
+                        (_, _, Some(m)) => {
+                            stream::decode(b, m).map(&convert).map_err(ItemError::from)
+                        }
                         _ => serde_json::from_slice(b)
                             .map(&convert)
-                            .map_err(|e| e.to_string()),
+                            .map_err(ItemError::from),
                     }
-                    .map_err(|e| format!("cannot decode a listed object: {e}"))?;
+                    .map_err(ListDecodeError::Item)?;
                     if let Some(o) = decoded.filter(|o| keep(o)) {
                         batch.push(o);
                     }
                     if batch.len() >= BATCH {
                         out.send(Decoded::Batch(std::mem::take(&mut batch)))
-                            .map_err(|_| String::new())?;
+                            .map_err(|_| ListDecodeError::Closed)?;
                     }
                 }
             }

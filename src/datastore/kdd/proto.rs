@@ -25,6 +25,25 @@ pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";
 /// The four bytes every protobuf document starts with.
 const MAGIC: &[u8] = b"k8s\0";
 
+/// Why protobuf bytes could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtoError {
+    #[error("malformed protobuf varint")]
+    Varint,
+    #[error("truncated protobuf message")]
+    Truncated,
+    #[error("unsupported protobuf wire type {0}")]
+    WireType(u64),
+    #[error("timestamp out of range: {0}")]
+    Timestamp(i64),
+    #[error("not a Kubernetes protobuf document")]
+    NotProtobuf,
+    #[error("protobuf field too long")]
+    FieldTooLong,
+    #[error("malformed protobuf list")]
+    MalformedList,
+}
+
 /// One field's value on the wire.
 enum Wire<'a> {
     Varint(u64),
@@ -35,7 +54,7 @@ enum Wire<'a> {
 
 /// Reads an unsigned varint at the start of `b`: the value and its length, or `None` when
 /// `b` ends inside it.
-fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, String> {
+fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, ProtoError> {
     let mut v = 0u64;
     for (i, &x) in b.iter().enumerate().take(10) {
         v |= u64::from(x & 0x7f) << (7 * i);
@@ -44,7 +63,7 @@ fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, String> {
         }
     }
     if b.len() >= 10 {
-        return Err("malformed protobuf varint".into());
+        return Err(ProtoError::Varint);
     }
     Ok(None)
 }
@@ -53,7 +72,7 @@ fn varint(b: &[u8]) -> Result<Option<(u64, usize)>, String> {
 struct Fields<'a>(&'a [u8]);
 
 impl<'a> Iterator for Fields<'a> {
-    type Item = Result<(u64, Wire<'a>), String>;
+    type Item = Result<(u64, Wire<'a>), ProtoError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.0.is_empty() {
@@ -61,7 +80,7 @@ impl<'a> Iterator for Fields<'a> {
         }
         let r = (|| {
             let b = self.0;
-            let truncated = || "truncated protobuf message".to_string();
+            let truncated = || ProtoError::Truncated;
             let (key, mut n) = varint(b)?.ok_or_else(truncated)?;
             let wire = match key & 7 {
                 0 => {
@@ -87,7 +106,7 @@ impl<'a> Iterator for Fields<'a> {
                     }
                     Wire::Fixed
                 }
-                w => return Err(format!("unsupported protobuf wire type {w}")),
+                w => return Err(ProtoError::WireType(w)),
             };
             self.0 = &b[n..];
             Ok((key >> 3, wire))
@@ -106,7 +125,7 @@ fn text(b: &[u8]) -> Value {
 
 /// A `metav1.Time` (`seconds` = 1, `nanos` = 2) as its JSON form: RFC 3339 in UTC to the
 /// second, or null for the zero time (an empty message).
-fn time(b: &[u8]) -> Result<Value, String> {
+fn time(b: &[u8]) -> Result<Value, ProtoError> {
     if b.is_empty() {
         return Ok(Value::Null);
     }
@@ -116,13 +135,12 @@ fn time(b: &[u8]) -> Result<Value, String> {
             secs = v as i64;
         }
     }
-    let t = chrono::DateTime::from_timestamp(secs, 0)
-        .ok_or_else(|| format!("timestamp out of range: {secs}"))?;
+    let t = chrono::DateTime::from_timestamp(secs, 0).ok_or(ProtoError::Timestamp(secs))?;
     Ok(Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
 }
 
 /// A `map<string, string>` field's entry (`key` = 1, `value` = 2) added to `out`.
-fn map_entry(b: &[u8], out: &mut Map<String, Value>) -> Result<(), String> {
+fn map_entry(b: &[u8], out: &mut Map<String, Value>) -> Result<(), ProtoError> {
     let (mut k, mut v): (&[u8], &[u8]) = (&[], &[]);
     for f in Fields(b) {
         match f? {
@@ -136,7 +154,7 @@ fn map_entry(b: &[u8], out: &mut Map<String, Value>) -> Result<(), String> {
 }
 
 /// The `ObjectMeta` fields the conversions read.
-fn object_meta(b: &[u8]) -> Result<Value, String> {
+fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
     let mut m = Map::new();
     let (mut labels, mut anns) = (None, None);
     for f in Fields(b) {
@@ -165,7 +183,7 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
 /// One Node (metadata = 1, spec = 2, status = 3) as the JSON fields of
 /// [`super::stream::NODE`]: spec.podCIDRs (7) and status.addresses (5; `type` = 1,
 /// `address` = 2).
-pub fn node(b: &[u8]) -> Result<Value, String> {
+pub fn node(b: &[u8]) -> Result<Value, ProtoError> {
     let mut m = Map::new();
     for f in Fields(b) {
         match f? {
@@ -212,7 +230,7 @@ pub fn node(b: &[u8]) -> Result<Value, String> {
 
 /// An object's `ObjectMeta` (field 1 of every core kind) as its JSON `metadata`, the rest
 /// skipped (Namespaces and ServiceAccounts, read as Profiles).
-pub fn metadata_only(b: &[u8]) -> Result<Value, String> {
+pub fn metadata_only(b: &[u8]) -> Result<Value, ProtoError> {
     let mut m = Map::new();
     for f in Fields(b) {
         if let (1, Wire::Bytes(x)) = f? {
@@ -228,7 +246,7 @@ fn cow(b: &[u8]) -> Cow<'_, str> {
 }
 
 /// A `metav1.Time` as RFC 3339 in UTC to the second, `None` for the zero time.
-fn time_text(b: &[u8]) -> Result<Option<String>, String> {
+fn time_text(b: &[u8]) -> Result<Option<String>, ProtoError> {
     if b.is_empty() {
         return Ok(None);
     }
@@ -238,13 +256,12 @@ fn time_text(b: &[u8]) -> Result<Option<String>, String> {
             secs = v as i64;
         }
     }
-    let t = chrono::DateTime::from_timestamp(secs, 0)
-        .ok_or_else(|| format!("timestamp out of range: {secs}"))?;
+    let t = chrono::DateTime::from_timestamp(secs, 0).ok_or(ProtoError::Timestamp(secs))?;
     Ok(Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
 }
 
 /// A `map<string, string>` entry (`key` = 1, `value` = 2), borrowed.
-fn pair(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), String> {
+fn pair(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), ProtoError> {
     let (mut k, mut v): (&[u8], &[u8]) = (&[], &[]);
     for f in Fields(b) {
         match f? {
@@ -257,7 +274,7 @@ fn pair(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), String> {
 }
 
 /// A `Container`'s `ports` (6) added to `out` (fields as in [`container_port`]).
-fn view_ports<'a>(b: &'a [u8], out: &mut Vec<PortView<'a>>) -> Result<(), String> {
+fn view_ports<'a>(b: &'a [u8], out: &mut Vec<PortView<'a>>) -> Result<(), ProtoError> {
     for f in Fields(b) {
         let (6, Wire::Bytes(p)) = f? else {
             continue;
@@ -280,7 +297,7 @@ fn view_ports<'a>(b: &'a [u8], out: &mut Vec<PortView<'a>>) -> Result<(), String
 
 /// One Pod's fields for the WorkloadEndpoint conversion, borrowed from its bytes (the same
 /// fields [`pod`] reads).
-pub fn pod_view(b: &[u8]) -> Result<PodView<'_>, String> {
+pub fn pod_view(b: &[u8]) -> Result<PodView<'_>, ProtoError> {
     let mut v = PodView::default();
     let (mut containers, mut inits) = (Vec::new(), Vec::new());
     for f in Fields(b) {
@@ -342,7 +359,7 @@ pub fn pod_view(b: &[u8]) -> Result<PodView<'_>, String> {
 }
 
 /// A `ListMeta`'s resourceVersion (2) and continue token (3).
-pub fn list_meta(b: &[u8]) -> Result<(String, String), String> {
+pub fn list_meta(b: &[u8]) -> Result<(String, String), ProtoError> {
     let (mut rv, mut cont) = (String::new(), String::new());
     for f in Fields(b) {
         match f? {
@@ -396,7 +413,7 @@ pub struct Splitter {
 
 impl Splitter {
     /// Appends `chunk` and hands every part completed by it to `sink`.
-    pub fn feed<E: From<String>>(
+    pub fn feed<E: From<ProtoError>>(
         &mut self,
         chunk: &[u8],
         sink: &mut dyn FnMut(Part<'_>) -> Result<(), E>,
@@ -408,7 +425,7 @@ impl Splitter {
         r
     }
 
-    fn scan<E: From<String>>(
+    fn scan<E: From<ProtoError>>(
         &mut self,
         pos: &mut usize,
         sink: &mut dyn FnMut(Part<'_>) -> Result<(), E>,
@@ -418,7 +435,7 @@ impl Splitter {
                 return Ok(());
             }
             if &self.buf[..MAGIC.len()] != MAGIC {
-                return Err("not a Kubernetes protobuf document".to_string().into());
+                return Err(ProtoError::NotProtobuf.into());
             }
             *pos = MAGIC.len();
             self.started = true;
@@ -451,16 +468,16 @@ impl Splitter {
                 5 => (4, kl),
                 2 => match varint(&b[kl..])? {
                     Some((len, l)) => (
-                        usize::try_from(len).map_err(|_| "protobuf field too long".to_string())?,
+                        usize::try_from(len).map_err(|_| ProtoError::FieldTooLong)?,
                         kl + l,
                     ),
                     None => return Ok(()),
                 },
-                w => return Err(format!("unsupported protobuf wire type {w}").into()),
+                w => return Err(ProtoError::WireType(w).into()),
             };
             if let Some(left) = self.list_left {
                 if hl.saturating_add(len) > left {
-                    return Err("malformed protobuf list".to_string().into());
+                    return Err(ProtoError::MalformedList.into());
                 }
                 if wire == 2 && (field == 1 || field == 2) {
                     if b.len() - hl < len {
@@ -770,7 +787,7 @@ mod tests {
             let mut s = Splitter::default();
             let (mut metas, mut items) = (Vec::new(), Vec::new());
             for c in doc.chunks(n) {
-                s.feed::<String>(c, &mut |p| {
+                s.feed::<ProtoError>(c, &mut |p| {
                     match p {
                         Part::Metadata(b) => metas.push(list_meta(b).unwrap()),
                         Part::Item(b) => items.push(b.to_vec()),
@@ -784,7 +801,7 @@ mod tests {
             assert!(s.buf.is_empty() && s.list_left.is_none(), "chunk {n}");
         }
         let mut s = Splitter::default();
-        assert!(s.feed::<String>(b"{\"kind\"", &mut |_| Ok(())).is_err());
+        assert!(s.feed::<ProtoError>(b"{\"kind\"", &mut |_| Ok(())).is_err());
     }
 
     #[test]
