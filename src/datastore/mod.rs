@@ -51,6 +51,9 @@ pub enum DatastoreError {
     /// Client-side validation failed (libcalico's `ErrorValidation`).
     #[error("{0}")]
     Validation(crate::model::validate::ValidationError),
+    /// A Kubernetes object that does not convert to or from its Calico form.
+    #[error("{0}")]
+    Convert(#[from] kdd::convert::ConvertError),
     #[error("{0}")]
     Other(String),
 }

@@ -345,6 +345,35 @@ fn read_map(v: Option<&Value>) -> Option<BTreeMap<String, String>> {
     })
 }
 
+/// Why a Kubernetes object does not convert to or from its Calico form; the texts are
+/// libcalico-go's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("Error parsing {0}, verify that WorkloadEndpoint name is correct")]
+    WepName(String),
+    /// A pod annotation that is not the JSON list it should be (`message`: the JSON reader's).
+    #[error("failed to parse '{text}' as JSON: {message}")]
+    AnnotationJson { text: String, message: String },
+    #[error("failed to parse '{0}' as a CIDR: invalid CIDR address: {0}")]
+    SourcePrefix(String),
+    #[error("invalid CIDR address: {0}")]
+    PodIp(String),
+    /// jsoniter's text for a kube-labels annotation that is not an object or `null`.
+    #[error("{0}")]
+    KubeLabelsNotObject(String),
+    #[error("{}: invalid JSON object: {message}", KUBE_LABELS_ANNOTATION)]
+    KubeLabelsJson { message: String },
+}
+
+impl ConvertError {
+    fn annotation_json(text: &str, e: serde_json::Error) -> Self {
+        ConvertError::AnnotationJson {
+            text: text.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Reads an IPAM CR spec back.
 pub fn ipam_value(key: &IpamKey, spec: &Value) -> Result<IpamValue, IpamValueError> {
     Ok(match key {
@@ -475,7 +504,7 @@ pub fn wep_name(node: &str, pod: &str) -> String {
 /// The pod a WorkloadEndpoint name `<node>-k8s-<pod>[-<endpoint>]` designates (`-` inside a
 /// component doubled): `None` when the name does not name one; an error when it has more
 /// than four components.
-pub fn wep_pod_name(name: &str) -> Result<Option<String>, String> {
+pub fn wep_pod_name(name: &str) -> Result<Option<String>, ConvertError> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut chars = name.chars().peekable();
@@ -491,9 +520,7 @@ pub fn wep_pod_name(name: &str) -> Result<Option<String>, String> {
     }
     parts.push(cur);
     if parts.len() > 4 {
-        return Err(format!(
-            "Error parsing {name}, verify that WorkloadEndpoint name is correct"
-        ));
+        return Err(ConvertError::WepName(name.to_string()));
     }
     Ok(match parts.as_slice() {
         [node, orch, pod, ..] if !node.is_empty() && orch == "k8s" && !pod.is_empty() => {
@@ -696,7 +723,7 @@ fn cidr_or_ip(s: &str) -> Option<String> {
 }
 
 /// `cni.projectcalico.org/allowedSourcePrefixes` (a JSON list of CIDRs), as networks.
-fn source_prefixes(p: &PodView) -> Result<Vec<String>, String> {
+fn source_prefixes(p: &PodView) -> Result<Vec<String>, ConvertError> {
     let Some(a) = p
         .annotation("cni.projectcalico.org/allowedSourcePrefixes")
         .filter(|s| !s.is_empty())
@@ -704,19 +731,19 @@ fn source_prefixes(p: &PodView) -> Result<Vec<String>, String> {
         return Ok(Vec::new());
     };
     let list: Vec<String> =
-        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
+        serde_json::from_str(a).map_err(|e| ConvertError::annotation_json(a, e))?;
     list.iter()
         .map(|p| {
             p.parse::<ipnet::IpNet>()
                 .map(|n| n.trunc().to_string())
-                .map_err(|_| format!("failed to parse '{p}' as a CIDR: invalid CIDR address: {p}"))
+                .map_err(|_| ConvertError::SourcePrefix(p.clone()))
         })
         .collect()
 }
 
 /// Pod → WorkloadEndpoint (None for unscheduled or host-networked pods), as libcalico-go's
 /// converter makes it; an error for annotations it cannot parse.
-pub fn pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
+pub fn pod_to_wep(pod: &Value) -> Result<Option<Value>, ConvertError> {
     pod_view_to_wep(&PodView::from_json(pod))
 }
 
@@ -729,14 +756,14 @@ fn put(m: &mut Map<String, Value>, k: &str, v: &str) {
 
 /// [`pod_to_wep`] from the pod's fields: the WorkloadEndpoint in its stored form (the field
 /// order of its Go struct, empty fields left out, labels sorted), built directly.
-pub fn pod_view_to_wep(p: &PodView) -> Result<Option<Value>, String> {
+pub fn pod_view_to_wep(p: &PodView) -> Result<Option<Value>, ConvertError> {
     if p.node_name.is_empty() || p.host_network {
         return Ok(None);
     }
     let (name, ns, node) = (&*p.name, &*p.namespace, &*p.node_name);
     let mut nets = Vec::new();
     for ip in p.ips() {
-        nets.push(cidr_or_ip(ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
+        nets.push(cidr_or_ip(ip).ok_or_else(|| ConvertError::PodIp(ip.to_string()))?);
     }
     if p.finished() {
         nets.clear();
@@ -820,7 +847,7 @@ pub fn pod_view_to_wep(p: &PodView) -> Result<Option<Value>, String> {
 
 /// `cni.projectcalico.org/floatingIPs` (a JSON list): each floating IP NATs to the pod's
 /// address of the same family (only read when the pod has an address).
-fn floating_ips(p: &PodView, nets: &[String]) -> Result<Vec<Value>, String> {
+fn floating_ips(p: &PodView, nets: &[String]) -> Result<Vec<Value>, ConvertError> {
     let Some(a) = p
         .annotation("cni.projectcalico.org/floatingIPs")
         .filter(|_| !nets.is_empty())
@@ -828,7 +855,7 @@ fn floating_ips(p: &PodView, nets: &[String]) -> Result<Vec<Value>, String> {
         return Ok(Vec::new());
     };
     let list: Vec<String> =
-        serde_json::from_str(a).map_err(|e| format!("failed to parse '{a}' as JSON: {e}"))?;
+        serde_json::from_str(a).map_err(|e| ConvertError::annotation_json(a, e))?;
     let addr = |v6: bool| {
         nets.iter()
             .filter_map(|n| n.split('/').next())
@@ -1185,7 +1212,7 @@ pub fn k8s_node_to_calico(node: &Value) -> Value {
 
 /// Writes a Calico Node's fields into a Kubernetes Node's annotations (and Calico-only labels
 /// into `projectcalico.org/labels`), returning the updated Kubernetes Node.
-pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Result<Value, String> {
+pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Result<Value, ConvertError> {
     let mut out = k8s.clone();
     let spec = calico.get("spec").cloned().unwrap_or(json!({}));
     let mut anns = str_map(k8s.get("metadata").and_then(|m| m.get("annotations")));
@@ -1269,7 +1296,7 @@ pub fn apply_calico_node(k8s: &Value, calico: &Value) -> Result<Value, String> {
 /// Kubernetes: those stay out of the `projectcalico.org/labels` annotation whatever their
 /// value. No (or an empty) annotation means none; one that is not a JSON object or `null`
 /// fails the write, with the JSON reader's message.
-fn kube_label_keys(calico: &Value) -> Result<Map<String, Value>, String> {
+fn kube_label_keys(calico: &Value) -> Result<Map<String, Value>, ConvertError> {
     let raw = meta::annotations(calico)
         .remove(KUBE_LABELS_ANNOTATION)
         .unwrap_or_default();
@@ -1278,8 +1305,12 @@ fn kube_label_keys(calico: &Value) -> Result<Map<String, Value>, String> {
     }
     match serde_json::from_str::<Option<Map<String, Value>>>(&raw) {
         Ok(m) => Ok(m.unwrap_or_default()),
-        Err(e) => Err(read_map_error(&raw)
-            .unwrap_or_else(|| format!("{KUBE_LABELS_ANNOTATION}: invalid JSON object: {e}"))),
+        Err(e) => Err(match read_map_error(&raw) {
+            Some(text) => ConvertError::KubeLabelsNotObject(text),
+            None => ConvertError::KubeLabelsJson {
+                message: e.to_string(),
+            },
+        }),
     }
 }
 
@@ -1418,7 +1449,7 @@ mod tests {
     /// The conversion as it was before [`pod_view_to_wep`]: a JSON tree in any order, then
     /// the schema decode of a WorkloadEndpoint gives the stored form. The reference the direct
     /// conversion must match, byte for byte.
-    fn reference_pod_to_wep(pod: &Value) -> Result<Option<Value>, String> {
+    fn reference_pod_to_wep(pod: &Value) -> Result<Option<Value>, ConvertError> {
         let view = PodView::from_json(pod);
         let node = str_at(pod, &["spec", "nodeName"]);
         if node.is_empty() || view.host_network {
@@ -1429,7 +1460,7 @@ mod tests {
         let anns = str_map(pod.get("metadata").and_then(|m| m.get("annotations")));
         let mut nets = Vec::new();
         for ip in view.ips() {
-            nets.push(cidr_or_ip(ip).ok_or_else(|| format!("invalid CIDR address: {ip}"))?);
+            nets.push(cidr_or_ip(ip).ok_or_else(|| ConvertError::PodIp(ip.to_string()))?);
         }
         if view.finished() {
             nets.clear();

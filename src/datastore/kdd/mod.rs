@@ -861,7 +861,7 @@ impl KddDatastore {
     /// (a strategic-merge patch of the pod's status subresource), as the CNI plugin does.
     async fn delete_wep(&self, ns: &str, name: &str) -> Result<Value> {
         let id = resource_id(KindId::WorkloadEndpoint.name(), ns, name);
-        let Some(pod_name) = wep_pod_name(name).map_err(DatastoreError::Other)? else {
+        let Some(pod_name) = wep_pod_name(name)? else {
             return Err(DatastoreError::Other(format!(
                 "insufficient identifiers, missing '{name}'"
             )));
@@ -886,9 +886,7 @@ impl KddDatastore {
                 "error with field node (field should be assigned)".into(),
             ));
         }
-        Ok(pod_to_wep(&pod)
-            .map_err(DatastoreError::Other)?
-            .unwrap_or(Value::Null))
+        Ok(pod_to_wep(&pod)?.unwrap_or(Value::Null))
     }
 
     async fn list_profiles(&self, name_prefix: Option<&str>) -> Result<ObjectList> {
@@ -1317,7 +1315,7 @@ impl Datastore for KddDatastore {
             }
             KddMapping::Pod => {
                 // The name says which pod to read; the pod must then give back that name.
-                let pod_name = wep_pod_name(name).map_err(DatastoreError::Other)?;
+                let pod_name = wep_pod_name(name)?;
                 let Some(pod_name) = pod_name else {
                     return Err(DatastoreError::NotFound {
                         id,
@@ -1328,8 +1326,7 @@ impl Datastore for KddDatastore {
                 let pod = self
                     .get_object(&format!("/api/v1/namespaces/{ns}/pods/{pod_name}"), &id)
                     .await?;
-                pod_to_wep(&pod)
-                    .map_err(DatastoreError::Other)?
+                pod_to_wep(&pod)?
                     .filter(|w| meta::name(w) == name)
                     .ok_or_else(|| DatastoreError::not_found(id))
             }
@@ -1477,7 +1474,7 @@ impl Datastore for KddDatastore {
                 let cur = self
                     .get_object(&format!("/api/v1/nodes/{name}"), &id)
                     .await?;
-                let updated = apply_calico_node(&cur, obj).map_err(DatastoreError::Other)?;
+                let updated = apply_calico_node(&cur, obj)?;
                 // The status subresource, which calico-node's RBAC allows; metadata still
                 // changes through it.
                 let out = self
