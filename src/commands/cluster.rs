@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::ClusterCommand;
-use crate::datastore::kdd::KddDatastore;
+use crate::datastore::kdd::{GetError, KddDatastore};
 use crate::gocompat::yaml::to_yaml;
 
 /// Core kinds written to `cluster/` (path, file).
@@ -140,7 +140,7 @@ async fn connect(ctx: &mut Ctx) -> Result<KddDatastore, Failure> {
     }
     KddDatastore::connect(&loaded.spec, ctx.timeout)
         .await
-        .map_err(Failure::Stderr)
+        .map_err(|e| Failure::Stderr(e.to_string()))
 }
 
 /// The bundle's folder as it fills: every item numbered, failures counted (and said).
@@ -158,7 +158,7 @@ impl Bundle {
         what: &str,
         path: &str,
         file: PathBuf,
-        body: Result<Vec<u8>, String>,
+        body: Result<Vec<u8>, GetError>,
     ) -> std::io::Result<()> {
         self.step += 1;
         let step = self.step;

@@ -202,7 +202,7 @@ const TOP_NODE_STEP: usize = 5;
 const EXTRA_POD_BASE: usize = 1 << 40;
 
 async fn seed(ctx: &mut Ctx, a: &SeedArgs) -> CmdResult {
-    let c = ctx.client().await.map_err(Failure::Stderr)?;
+    let c = ctx.client().await?;
     let ds = c.datastore().clone();
     let pool: IpNet = a
         .pool_cidr

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 
-use super::{Ctx, Failure, stdout_fail};
+use super::{ClientError, Ctx, Failure, stdout_fail};
 use crate::cli::FileArgs;
 use crate::datastore::client::Client;
 use crate::datastore::{DatastoreError, resource_id};
@@ -211,9 +211,9 @@ pub async fn prepare(
     // A config file that cannot be read stops the command at once; other client problems are
     // reported after the input has been read.
     if let Err(e) = &client
-        && e.starts_with("Error reading config file: ")
+        && e.is_missing_config()
     {
-        return Err(stdout_fail(e.clone()));
+        return Err(stdout_fail(e.to_string()));
     }
     if check_version
         && !ctx.allow_version_mismatch
@@ -234,9 +234,9 @@ pub async fn prepare(
 /// How CRUD commands report a client that could not be built: a missing non-default config
 /// file is its own bare line; everything else is "Failed to create Calico API client: …".
 /// Both go to stdout, as in calicoctl.
-pub fn client_failure(e: String) -> Failure {
-    if e.starts_with("Error reading config file: ") {
-        stdout_fail(e)
+pub fn client_failure(e: ClientError) -> Failure {
+    if e.is_missing_config() {
+        stdout_fail(e.to_string())
     } else {
         stdout_fail(format!("Failed to create Calico API client: {e}"))
     }
@@ -244,11 +244,11 @@ pub fn client_failure(e: String) -> Failure {
 
 /// How `datastore migrate` commands report a client that could not be built: a missing
 /// config file on stdout, anything else on stderr, both without the CRUD commands' prefix.
-pub fn bare_client_failure(e: String) -> Failure {
-    if e.starts_with("Error reading config file: ") {
-        stdout_fail(e)
+pub fn bare_client_failure(e: ClientError) -> Failure {
+    if e.is_missing_config() {
+        stdout_fail(e.to_string())
     } else {
-        Failure::Stderr(e)
+        Failure::Stderr(e.to_string())
     }
 }
 

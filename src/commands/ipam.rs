@@ -10,7 +10,7 @@ use super::engine;
 use super::{CmdResult, Ctx, Failure, stdout_fail};
 use crate::cli::{IpamArgs, IpamCommand};
 use crate::datastore::client::Client;
-use crate::datastore::{Datastore, ListOptions};
+use crate::datastore::{Datastore, DatastoreError, ListOptions};
 use crate::gocompat::json::to_go_json_indent;
 use crate::gocompat::yaml::to_yaml;
 use crate::ipam::{self, ReleaseOptions, check, show};
@@ -188,13 +188,9 @@ async fn services(
     ctx: &Ctx,
     c: &Client,
     kubeconfig: Option<&str>,
-) -> Result<Result<Vec<Value>, String>, Failure> {
+) -> Result<Result<Vec<Value>, DatastoreError>, Failure> {
     if c.datastore().is_kubernetes_api() {
-        return Ok(c
-            .datastore()
-            .kube_services()
-            .await
-            .map_err(|e| e.to_string()));
+        return Ok(c.datastore().kube_services().await);
     }
     let path = kubeconfig
         .map(str::to_string)
@@ -212,14 +208,8 @@ async fn services(
         calico_api_group: "crd.projectcalico.org/v1".into(),
         ..Default::default()
     };
-    let kube = crate::datastore::connect_kubernetes(&spec, ctx.timeout)
-        .await
-        .map_err(Failure::Stderr)?;
-    Ok(kube
-        .datastore()
-        .kube_services()
-        .await
-        .map_err(|e| e.to_string()))
+    let kube = crate::datastore::connect_kubernetes(&spec, ctx.timeout).await?;
+    Ok(kube.datastore().kube_services().await)
 }
 
 /// The workloads that currently use an IP (for the live-workload guard).

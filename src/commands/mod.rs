@@ -68,6 +68,22 @@ pub fn stdout_fail(msg: impl Into<String>) -> Failure {
     Failure::Stdout(msg.into())
 }
 
+/// Why a command's datastore client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Config(#[from] cfg::ConfigError),
+    #[error(transparent)]
+    Connect(#[from] crate::datastore::ConnectError),
+}
+
+impl ClientError {
+    /// A non-default `--config` file that does not exist: calicoctl prints it bare, on stdout.
+    pub fn is_missing_config(&self) -> bool {
+        matches!(self, ClientError::Config(cfg::ConfigError::Missing(_)))
+    }
+}
+
 /// What every command needs from the global options.
 pub struct Ctx {
     pub config_path: String,
@@ -92,8 +108,8 @@ impl Ctx {
     }
 
     /// Builds a client for the configured datastore. Errors are libcalico's client texts.
-    pub async fn client(&mut self) -> Result<Client, String> {
-        let loaded = self.load_config().map_err(|e| e.to_string())?;
-        crate::datastore::connect(&loaded.spec, self.timeout).await
+    pub async fn client(&mut self) -> Result<Client, ClientError> {
+        let loaded = self.load_config()?;
+        Ok(crate::datastore::connect(&loaded.spec, self.timeout).await?)
     }
 }

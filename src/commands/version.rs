@@ -44,7 +44,7 @@ pub async fn run(ctx: &mut Ctx, args: &VersionArgs) -> CmdResult {
             writeln!(ctx.out, "Unable to detect installed Calico version")?;
             return Ok(0);
         }
-        Err(e) => return Err(Failure::Stderr(e)),
+        Err(e) => return Err(Failure::Stderr(e.to_string())),
     };
     let ci = KindId::ClusterInformation.info();
     let mut last: Option<(String, String)> = None;

@@ -90,19 +90,43 @@ impl DatastoreError {
 
 pub type Result<T> = std::result::Result<T, DatastoreError>;
 
+/// Why a datastore client could not be built; the texts are libcalico-go's (etcd settings)
+/// and client-go's (Kubernetes configuration).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "multiple discovery or bootstrap options specified, use either \"etcdEndpoints\" or \"etcdDiscoverySrv\""
+    )]
+    EndpointsAndDiscovery,
+    #[error("no etcd endpoints specified")]
+    NoEndpoints,
+    #[error("Cannot mix inline certificate-key and certificate / key files")]
+    MixedCertificates,
+    #[error(
+        "failed to discover etcd endpoints through SRV discovery: SRV discovery of {0} is not supported by this build; set etcdEndpoints"
+    )]
+    SrvDiscovery(String),
+    #[error("could not initialize etcdv3 client: {0}")]
+    Etcd(DatastoreError),
+    #[error(transparent)]
+    Kubernetes(#[from] kdd::KubeConfigError),
+    #[error("unknown datastore type: {0}")]
+    UnknownType(String),
+}
+
 /// Builds a client for the configured datastore, either backend, with calicoctl's texts for
 /// invalid etcd settings.
 pub async fn connect(
     spec: &crate::config::Spec,
     timeout: std::time::Duration,
-) -> std::result::Result<client::Client, String> {
+) -> std::result::Result<client::Client, ConnectError> {
     match spec.datastore_type.as_str() {
         "etcdv3" => {
             if !spec.etcd_endpoints.is_empty() && !spec.etcd_discovery_srv.is_empty() {
-                return Err("multiple discovery or bootstrap options specified, use either \"etcdEndpoints\" or \"etcdDiscoverySrv\"".into());
+                return Err(ConnectError::EndpointsAndDiscovery);
             }
             if spec.etcd_endpoints.is_empty() && spec.etcd_discovery_srv.is_empty() {
-                return Err("no etcd endpoints specified".into());
+                return Err(ConnectError::NoEndpoints);
             }
             let inline = !spec.etcd_key.is_empty()
                 || !spec.etcd_cert.is_empty()
@@ -111,13 +135,10 @@ pub async fn connect(
                 || !spec.etcd_cert_file.is_empty()
                 || !spec.etcd_ca_cert_file.is_empty();
             if inline && files {
-                return Err("Cannot mix inline certificate-key and certificate / key files".into());
+                return Err(ConnectError::MixedCertificates);
             }
             if !spec.etcd_discovery_srv.is_empty() {
-                return Err(format!(
-                    "failed to discover etcd endpoints through SRV discovery: SRV discovery of {} is not supported by this build; set etcdEndpoints",
-                    spec.etcd_discovery_srv
-                ));
+                return Err(ConnectError::SrvDiscovery(spec.etcd_discovery_srv.clone()));
             }
             let settings = etcd::EtcdSettings {
                 endpoints: spec
@@ -138,11 +159,11 @@ pub async fn connect(
             };
             let ds = etcd::EtcdDatastore::connect(&settings)
                 .await
-                .map_err(|e| format!("could not initialize etcdv3 client: {e}"))?;
+                .map_err(ConnectError::Etcd)?;
             Ok(client::Client::new(std::sync::Arc::new(ds)))
         }
-        "kubernetes" => connect_kubernetes(spec, timeout).await,
-        other => Err(format!("unknown datastore type: {other}")),
+        "kubernetes" => Ok(connect_kubernetes(spec, timeout).await?),
+        other => Err(ConnectError::UnknownType(other.to_string())),
     }
 }
 
@@ -150,7 +171,7 @@ pub async fn connect(
 pub async fn connect_kubernetes(
     spec: &crate::config::Spec,
     timeout: std::time::Duration,
-) -> std::result::Result<client::Client, String> {
+) -> std::result::Result<client::Client, kdd::KubeConfigError> {
     // kube's TLS stack needs a process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ds = kdd::KddDatastore::connect(spec, timeout).await?;

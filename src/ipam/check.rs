@@ -144,7 +144,7 @@ pub enum CheckError {
     Io(#[from] std::io::Error),
     /// Listing the Services failed.
     #[error("{0}")]
-    Kubernetes(String),
+    Services(DatastoreError),
 }
 
 /// The result: what was found (the report's data) and the problem count.
@@ -522,7 +522,7 @@ impl CheckData {
 pub async fn check(
     ds: &dyn Datastore,
     opts: &CheckOptions,
-    services: std::result::Result<Vec<Value>, String>,
+    services: std::result::Result<Vec<Value>, DatastoreError>,
     out: &mut dyn Write,
 ) -> std::result::Result<CheckResult, CheckError> {
     let show = Show {
@@ -742,13 +742,13 @@ async fn record_node_tunnels(
 /// Step 4: with the LoadBalancer controller configured, the addresses Calico gave Services.
 async fn record_load_balancers(
     ds: &dyn Datastore,
-    services: std::result::Result<Vec<Value>, String>,
+    services: std::result::Result<Vec<Value>, DatastoreError>,
     show: Show,
     in_use: &mut InUse,
     out: &mut dyn Write,
 ) -> std::result::Result<(), CheckError> {
     writeln!(out, "Loading all service load balancer IPs.")?;
-    let services = services.map_err(CheckError::Kubernetes)?;
+    let services = services.map_err(CheckError::Services)?;
     let kcc = ds
         .get(KindId::KubeControllersConfiguration.info(), "", "default")
         .await?;

@@ -80,9 +80,75 @@ fn status_error(code: u16, v: &Value, bytes: &[u8]) -> ApiError {
     }
 }
 
-fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+/// Why the Kubernetes client configuration could not be built; the texts are client-go's
+/// where calicoctl prints client-go's.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeConfigError {
+    #[error("invalid inline kubeconfig: {0}")]
+    Inline(kube::config::KubeconfigError),
+    #[error("invalid configuration: {0}")]
+    Kubeconfig(kube::config::KubeconfigError),
+    #[error("{0}")]
+    Merge(kube::config::KubeconfigError),
+    /// None of the `:`-separated kubeconfig paths exists.
+    #[error("stat {0}: no such file or directory")]
+    NoKubeconfig(String),
+    #[error(
+        "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable"
+    )]
+    NoConfiguration,
+    #[error("context \"{0}\" does not exist")]
+    NoSuchContext(String),
+    #[error(
+        "invalid configuration: [context was not found for specified context: {0}, cluster has no server defined]"
+    )]
+    ContextNotFound(String),
+    #[error("invalid configuration: cluster has no server defined")]
+    NoServer,
+    #[error("invalid k8sAPIEndpoint {endpoint}: {source}")]
+    Endpoint {
+        endpoint: String,
+        source: http::uri::InvalidUri,
+    },
+    #[error("cannot read {path}: {source}")]
+    CaRead {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("bad PEM in {path}: {source}")]
+    CaPem {
+        path: String,
+        source: base64::DecodeError,
+    },
+    #[error("no certificate found in {0}")]
+    NoCertificate(String),
+    #[error("invalid configuration: {0}")]
+    Client(kube::Error),
+    #[error("unknown calicoAPIGroup {0:?}: use crd.projectcalico.org/v1 or projectcalico.org/v3")]
+    ApiGroup(String),
+}
+
+/// Why a raw GET ([`KddDatastore::get_bytes`]) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    /// The request could not be sent or its body read (described as for other requests).
+    #[error("{0}")]
+    Transport(String),
+    /// A non-2xx answer: the server's message, else its body.
+    #[error("{status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("no answer within {}s", .0.as_secs_f64())]
+    Timeout(Duration),
+}
+
+fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, KubeConfigError> {
     use base64::Engine;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|source| KubeConfigError::CaRead {
+        path: path.to_string(),
+        source,
+    })?;
     let mut out = Vec::new();
     let mut cur: Option<String> = None;
     for line in text.lines() {
@@ -93,7 +159,10 @@ fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
                 out.push(
                     base64::engine::general_purpose::STANDARD
                         .decode(b.trim())
-                        .map_err(|e| format!("bad PEM in {path}: {e}"))?,
+                        .map_err(|source| KubeConfigError::CaPem {
+                            path: path.to_string(),
+                            source,
+                        })?,
                 );
             }
         } else if let Some(b) = cur.as_mut() {
@@ -101,7 +170,7 @@ fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!("no certificate found in {path}"));
+        return Err(KubeConfigError::NoCertificate(path.to_string()));
     }
     Ok(out)
 }
@@ -111,17 +180,14 @@ fn read_pem_certs(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
 pub async fn kube_config(
     spec: &Spec,
     timeout: Duration,
-) -> std::result::Result<kube::Config, String> {
+) -> std::result::Result<kube::Config, KubeConfigError> {
     let opts = KubeConfigOptions {
         context: (!spec.k8s_current_context.is_empty()).then(|| spec.k8s_current_context.clone()),
         cluster: None,
         user: None,
     };
     let kc: Option<Kubeconfig> = if !spec.kubeconfig_inline.is_empty() {
-        Some(
-            Kubeconfig::from_yaml(&spec.kubeconfig_inline)
-                .map_err(|e| format!("invalid inline kubeconfig: {e}"))?,
-        )
+        Some(Kubeconfig::from_yaml(&spec.kubeconfig_inline).map_err(KubeConfigError::Inline)?)
     } else if !spec.kubeconfig.is_empty() {
         // A `:` list is merged like kubectl: the first file to set a value wins.
         let mut merged: Option<Kubeconfig> = None;
@@ -129,17 +195,14 @@ pub async fn kube_config(
             if !std::path::Path::new(p).exists() {
                 continue;
             }
-            let k = Kubeconfig::read_from(p).map_err(|e| format!("invalid configuration: {e}"))?;
+            let k = Kubeconfig::read_from(p).map_err(KubeConfigError::Kubeconfig)?;
             merged = Some(match merged {
                 None => k,
-                Some(m) => m.merge(k).map_err(|e| e.to_string())?,
+                Some(m) => m.merge(k).map_err(KubeConfigError::Merge)?,
             });
         }
         if merged.is_none() {
-            return Err(format!(
-                "stat {}: no such file or directory",
-                spec.kubeconfig
-            ));
+            return Err(KubeConfigError::NoKubeconfig(spec.kubeconfig.clone()));
         }
         merged
     } else {
@@ -153,21 +216,25 @@ pub async fn kube_config(
     let mut cfg = match kc {
         Some(k) => kube::Config::from_custom_kubeconfig(k, &opts)
             .await
-            .map_err(|e| format!("invalid configuration: {e}"))?,
-        None if !spec.k8s_api_endpoint.is_empty() => kube::Config::new(
-            spec.k8s_api_endpoint
-                .parse()
-                .map_err(|e| format!("invalid k8sAPIEndpoint {}: {e}", spec.k8s_api_endpoint))?,
-        ),
-        None => kube::Config::incluster().map_err(|_| {
-            "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable".to_string()
-        })?,
+            .map_err(KubeConfigError::Kubeconfig)?,
+        None if !spec.k8s_api_endpoint.is_empty() => {
+            kube::Config::new(spec.k8s_api_endpoint.parse().map_err(|source| {
+                KubeConfigError::Endpoint {
+                    endpoint: spec.k8s_api_endpoint.clone(),
+                    source,
+                }
+            })?)
+        }
+        None => kube::Config::incluster().map_err(|_| KubeConfigError::NoConfiguration)?,
     };
     if !spec.k8s_api_endpoint.is_empty() {
-        cfg.cluster_url = spec
-            .k8s_api_endpoint
-            .parse()
-            .map_err(|e| format!("invalid k8sAPIEndpoint {}: {e}", spec.k8s_api_endpoint))?;
+        cfg.cluster_url =
+            spec.k8s_api_endpoint
+                .parse()
+                .map_err(|source| KubeConfigError::Endpoint {
+                    endpoint: spec.k8s_api_endpoint.clone(),
+                    source,
+                })?;
     }
     if !spec.k8s_ca_file.is_empty() {
         cfg.root_cert = Some(read_pem_certs(&spec.k8s_ca_file)?);
@@ -191,16 +258,18 @@ pub async fn kube_config(
 }
 
 /// client-go's checks of the context a kubeconfig selects, with its messages.
-fn check_kubeconfig(k: &Kubeconfig, context: Option<&str>) -> std::result::Result<(), String> {
-    const EMPTY: &str = "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable";
+fn check_kubeconfig(
+    k: &Kubeconfig,
+    context: Option<&str>,
+) -> std::result::Result<(), KubeConfigError> {
     if let Some(c) = context
         && !k.contexts.iter().any(|x| x.name == c)
     {
-        return Err(format!("context \"{c}\" does not exist"));
+        return Err(KubeConfigError::NoSuchContext(c.to_string()));
     }
     let name = context.or(k.current_context.as_deref()).unwrap_or_default();
     if name.is_empty() {
-        return Err(EMPTY.into());
+        return Err(KubeConfigError::NoConfiguration);
     }
     let Some(ctx) = k
         .contexts
@@ -208,9 +277,7 @@ fn check_kubeconfig(k: &Kubeconfig, context: Option<&str>) -> std::result::Resul
         .find(|x| x.name == name)
         .and_then(|x| x.context.as_ref())
     else {
-        return Err(format!(
-            "invalid configuration: [context was not found for specified context: {name}, cluster has no server defined]"
-        ));
+        return Err(KubeConfigError::ContextNotFound(name.to_string()));
     };
     let has_cluster = k.clusters.iter().any(|c| c.name == ctx.cluster);
     let has_user = ctx
@@ -218,19 +285,21 @@ fn check_kubeconfig(k: &Kubeconfig, context: Option<&str>) -> std::result::Resul
         .as_deref()
         .is_some_and(|u| k.auth_infos.iter().any(|a| a.name == u));
     match (has_cluster, has_user) {
-        (false, false) => Err(EMPTY.into()),
-        (false, true) => Err("invalid configuration: cluster has no server defined".into()),
+        (false, false) => Err(KubeConfigError::NoConfiguration),
+        (false, true) => Err(KubeConfigError::NoServer),
         _ => Ok(()),
     }
 }
 
 impl KddDatastore {
     /// Connects and picks the CRD layout (calicoAPIGroup, else discovery as upstream does).
-    pub async fn connect(spec: &Spec, timeout: Duration) -> std::result::Result<Self, String> {
+    pub async fn connect(
+        spec: &Spec,
+        timeout: Duration,
+    ) -> std::result::Result<Self, KubeConfigError> {
         let cfg = kube_config(spec, timeout).await?;
         let server = cfg.cluster_url.to_string();
-        let client =
-            kube::Client::try_from(cfg).map_err(|e| format!("invalid configuration: {e}"))?;
+        let client = kube::Client::try_from(cfg).map_err(KubeConfigError::Client)?;
         let mut ds = KddDatastore {
             client,
             mode: Mode::V1,
@@ -260,9 +329,7 @@ impl KddDatastore {
                 }
             }
             other => {
-                return Err(format!(
-                    "unknown calicoAPIGroup {other:?}: use crd.projectcalico.org/v1 or projectcalico.org/v3"
-                ));
+                return Err(KubeConfigError::ApiGroup(other.to_string()));
             }
         };
         Ok(ds)
@@ -274,44 +341,43 @@ impl KddDatastore {
 
     /// GET of any API path as raw bytes (JSON documents, or text such as pod logs), with the
     /// request timeout; errors as one line with the status and the server's message.
-    pub async fn get_bytes(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
+    pub async fn get_bytes(&self, path: &str) -> std::result::Result<Vec<u8>, GetError> {
         let req = http::Request::builder()
             .method(http::Method::GET)
             .uri(path)
             .header(http::header::USER_AGENT, user_agent(path))
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
+            .body(Vec::new())?;
         let fut = async {
             let resp = self
                 .client
                 .send(req.map(kube::client::Body::from))
                 .await
-                .map_err(|e| describe_kube_error(&e))?;
+                .map_err(|e| GetError::Transport(describe_kube_error(&e)))?;
             let status = resp.status().as_u16();
             print_warnings(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect_bytes()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| GetError::Transport(e.to_string()))?;
             if (200..300).contains(&status) {
                 Ok(bytes.to_vec())
             } else {
                 let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let m = str_at(&v, &["message"]);
-                Err(format!(
-                    "{status}: {}",
-                    if m.is_empty() {
+                Err(GetError::Status {
+                    status,
+                    message: if m.is_empty() {
                         String::from_utf8_lossy(&bytes).trim().to_string()
                     } else {
                         m
-                    }
-                ))
+                    },
+                })
             }
         };
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer within {}s", self.timeout.as_secs_f64())),
+            Err(_) => Err(GetError::Timeout(self.timeout)),
         }
     }
 
