@@ -174,10 +174,10 @@ impl Snapshot {
 pub fn established_peers(
     path: &std::path::Path,
     timeout: Duration,
-) -> std::result::Result<BTreeSet<IpAddr>, String> {
-    let mut c = crate::bird::BirdClient::connect(path, timeout).map_err(|e| e.to_string())?;
-    let lines = c.command("show protocols").map_err(|e| e.to_string())?;
-    let protos = crate::bird::parse_protocols(&lines).map_err(|e| e.to_string())?;
+) -> std::result::Result<BTreeSet<IpAddr>, crate::bird::BirdError> {
+    let mut c = crate::bird::BirdClient::connect(path, timeout)?;
+    let lines = c.command("show protocols")?;
+    let protos = crate::bird::parse_protocols(&lines)?;
     Ok(protos
         .iter()
         .filter(|p| p.proto == "BGP" && p.info.starts_with("Established"))
