@@ -48,7 +48,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         });
     }
     p.client.ensure_initialized().await;
-    let ns_errs: Vec<Option<String>> = resources
+    let ns_errs: Vec<Option<engine::NamespaceError>> = resources
         .iter_mut()
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
@@ -61,7 +61,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> CmdResult {
         let done = pre[i].clone();
         async move {
             if let Some(e) = ns_err {
-                return Err(e);
+                return Err(e.into());
             }
             if let Some(r) = done {
                 return r;

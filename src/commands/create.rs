@@ -15,7 +15,7 @@ pub async fn run(ctx: &mut Ctx, args: &CreateArgs) -> CmdResult {
         all_namespaces: false,
     };
     let mut resources = p.input.resources;
-    let ns_errs: Vec<Option<String>> = resources
+    let ns_errs: Vec<Option<engine::NamespaceError>> = resources
         .iter_mut()
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
@@ -29,7 +29,7 @@ pub async fn run(ctx: &mut Ctx, args: &CreateArgs) -> CmdResult {
         let done = pre[i].clone();
         async move {
             if let Some(e) = ns_err {
-                return Err(e);
+                return Err(e.into());
             }
             if let Some(r) = done {
                 return r;

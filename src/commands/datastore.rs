@@ -19,7 +19,7 @@ async fn set_ready(ctx: &mut Ctx, ready: bool) -> CmdResult {
     };
     let c = ctx.client().await.map_err(engine::bare_client_failure)?;
     if !ctx.allow_version_mismatch {
-        engine::version_check(&c).await.map_err(Failure::Stderr)?;
+        engine::version_check(&c).await?;
     }
     // Only locking initialises the datastore; unlocking needs the ClusterInformation there.
     if !ready {

@@ -21,7 +21,7 @@ pub async fn run(ctx: &mut Ctx, args: &DeleteArgs) -> CmdResult {
     };
     let from_file = p.input.from_file;
     let mut resources = p.input.resources;
-    let ns_errs: Vec<Option<String>> = resources
+    let ns_errs: Vec<Option<engine::NamespaceError>> = resources
         .iter_mut()
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
@@ -31,7 +31,7 @@ pub async fn run(ctx: &mut Ctx, args: &DeleteArgs) -> CmdResult {
         let ns_err = ns_errs[i].clone();
         async move {
             if let Some(e) = ns_err {
-                return Err(e);
+                return Err(e.into());
             }
             engine::do_delete(client, r, from_file, skip).await
         }

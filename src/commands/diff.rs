@@ -45,7 +45,7 @@ pub async fn compute(client: &Client, resources: &mut [Resource], flags: &NsFlag
     let mut out = Vec::with_capacity(resources.len());
     for r in resources.iter_mut() {
         if let Err(e) = engine::resolve_namespace(r, flags) {
-            out.push(Change::Error(e));
+            out.push(Change::Error(e.to_string()));
             continue;
         }
         let ns = meta::namespace(&r.obj);

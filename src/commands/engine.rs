@@ -17,6 +17,7 @@ use crate::model::kinds::{API_VERSION, ClientRule, KindId, KindInfo, by_cli_name
 use crate::model::manifest::{self, ManifestError, Resource};
 use crate::model::meta;
 use crate::model::schema::schema;
+use crate::model::validate::ValidationError;
 
 /// Concurrent datastore operations in flight for bulk commands.
 pub const CONCURRENCY: usize = 32;
@@ -96,6 +97,68 @@ pub fn skeleton(k: &KindInfo, name: &str) -> Value {
     schema().decode(&k.type_name(), &raw, false).unwrap_or(raw)
 }
 
+/// Why a resource and the namespace flags do not fit together; the texts are calicoctl's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("cannot use both --namespace and --all-namespaces flags at the same time")]
+    BothFlags,
+    #[error("resource namespace does not match client namespace. {resource} != {client}")]
+    Mismatch { resource: String, client: String },
+    #[error(
+        "namespace should not be specified for a non-namespaced resource. {0} is not a namespaced resource"
+    )]
+    NamespaceGiven(&'static str),
+    #[error("{0} is not namespaced")]
+    NotNamespaced(&'static str),
+}
+
+/// Why the version check stops a command; the texts are calicoctl's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VersionError {
+    #[error(
+        "unable to get Cluster Information to verify version mismatch: {0}\nUse --allow-version-mismatch to override"
+    )]
+    ClusterInformation(DatastoreError),
+    #[error(
+        "version mismatch.\nClient Version:   {ours}\nCluster Version:  {cluster}\nUse --allow-version-mismatch to override"
+    )]
+    Mismatch { ours: String, cluster: String },
+}
+
+/// Why one resource of a bulk command (create, apply, replace, delete, validate) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ResourceError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Datastore(#[from] DatastoreError),
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Every attempt of an update without a resourceVersion conflicted (Go prints a nil
+    /// error here).
+    #[error("failed to update the resource: %!s(<nil>)")]
+    UpdateRetries,
+}
+
+impl ResourceError {
+    /// One of the etcd backend's connection failures (they name the endpoints, not a resource,
+    /// so a batch that hit one repeats it for every object).
+    fn is_connection_failure(&self) -> bool {
+        matches!(self, ResourceError::Datastore(DatastoreError::Connection(t))
+            if crate::datastore::is_connection_failure(t))
+    }
+}
+
+/// `operation <op> is not supported on <Kind>…` for a kind calicoctl cannot write.
+fn unsupported(op: &str, id: String, reason: &str) -> ResourceError {
+    DatastoreError::Unsupported {
+        operation: op.to_string(),
+        id,
+        reason: reason.to_string(),
+    }
+    .into()
+}
+
 /// Namespace flags of a command.
 #[derive(Debug, Clone, Default)]
 pub struct NsFlags {
@@ -105,14 +168,12 @@ pub struct NsFlags {
 
 /// Applies calicoctl's namespace rules (`-n`, `-A`, `default`) to one resource; returns the
 /// namespace to use ("" for cluster-scoped, "" with `-A` for "all namespaces").
-pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, String> {
+pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, NamespaceError> {
     let cli_ns = flags.namespace.clone().unwrap_or_default();
     let res_ns = meta::namespace(&res.obj);
     if res.kind.namespaced {
         if flags.all_namespaces && !cli_ns.is_empty() {
-            return Err(
-                "cannot use both --namespace and --all-namespaces flags at the same time".into(),
-            );
+            return Err(NamespaceError::BothFlags);
         }
         let ns = if flags.all_namespaces {
             String::new()
@@ -123,9 +184,10 @@ pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, 
                 cli_ns
             }
         } else if !cli_ns.is_empty() && res_ns != cli_ns {
-            return Err(format!(
-                "resource namespace does not match client namespace. {res_ns} != {cli_ns}"
-            ));
+            return Err(NamespaceError::Mismatch {
+                resource: res_ns,
+                client: cli_ns,
+            });
         } else {
             res_ns
         };
@@ -137,13 +199,10 @@ pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, 
         Ok(ns)
     } else {
         if !res_ns.is_empty() {
-            return Err(format!(
-                "namespace should not be specified for a non-namespaced resource. {} is not a namespaced resource",
-                res.kind.kind
-            ));
+            return Err(NamespaceError::NamespaceGiven(res.kind.kind));
         }
         if flags.all_namespaces || flags.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
-            return Err(format!("{} is not namespaced", res.kind.kind));
+            return Err(NamespaceError::NotNamespaced(res.kind.kind));
         }
         Ok(String::new())
     }
@@ -162,16 +221,12 @@ pub fn client_version() -> String {
 
 /// The version-mismatch check: compares our version with ClusterInformation's (exact
 /// major.minor.patch). Errors are calicoctl's texts.
-pub async fn version_check(client: &Client) -> Result<(), String> {
+pub async fn version_check(client: &Client) -> Result<(), VersionError> {
     let ci = KindId::ClusterInformation.info();
     let info = match client.get(ci, "", "default").await {
         Ok(i) => i,
         Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => {
-            return Err(format!(
-                "unable to get Cluster Information to verify version mismatch: {e}\nUse --allow-version-mismatch to override"
-            ));
-        }
+        Err(e) => return Err(VersionError::ClusterInformation(e)),
     };
     let cluster = info
         .get("spec")
@@ -183,10 +238,10 @@ pub async fn version_check(client: &Client) -> Result<(), String> {
     }
     let ours = client_version();
     if normalize_version(&ours) != normalize_version(cluster) {
-        return Err(format!(
-            "version mismatch.\nClient Version:   {ours}\nCluster Version:  {}\nUse --allow-version-mismatch to override",
-            normalize_version(cluster)
-        ));
+        return Err(VersionError::Mismatch {
+            ours,
+            cluster: normalize_version(cluster),
+        });
     }
     Ok(())
 }
@@ -257,7 +312,7 @@ pub fn bare_client_failure(e: ClientError) -> Failure {
 pub async fn checked_client(ctx: &mut Ctx) -> Result<Client, Failure> {
     let c = ctx.client().await.map_err(bare_client_failure)?;
     if !ctx.allow_version_mismatch {
-        version_check(&c).await.map_err(Failure::Stderr)?;
+        version_check(&c).await?;
     }
     Ok(c)
 }
@@ -281,10 +336,11 @@ fn is_knp(res: &Resource) -> bool {
 }
 
 /// libcalico prints the whole object with Go's `%v`.
-fn knp_error(op: &str, res: &Resource) -> String {
-    format!(
-        "operation {op} is not supported on {}: kubernetes network policies must be managed through the kubernetes API",
-        crate::model::govalue::go_v_resource(&res.kind.type_name(), &res.obj)
+fn knp_error(op: &str, res: &Resource) -> ResourceError {
+    unsupported(
+        op,
+        crate::model::govalue::go_v_resource(&res.kind.type_name(), &res.obj),
+        ": kubernetes network policies must be managed through the kubernetes API",
     )
 }
 
@@ -293,12 +349,9 @@ pub async fn do_create(
     client: &Client,
     res: &Resource,
     skip_exists: bool,
-) -> Result<Value, String> {
+) -> Result<Value, ResourceError> {
     if res.kind.flags.readonly {
-        return Err(format!(
-            "operation create or apply is not supported on {}",
-            res.kind.kind
-        ));
+        return Err(unsupported("create or apply", res.kind.kind.into(), ""));
     }
     if is_knp(res) {
         return Err(knp_error("create or apply", res));
@@ -306,16 +359,17 @@ pub async fn do_create(
     match client.create(res.kind, &reduce_metadata(&res.obj)).await {
         Ok(v) => Ok(v),
         Err(e) if skip_exists && e.is_already_exists() => Ok(res.obj.clone()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Apply = create, falling back to the update algorithm when the object exists.
-pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, String> {
+pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, ResourceError> {
     if res.kind.flags.readonly {
-        return Err(format!(
-            "operation apply is not supported on {}: resource is readonly",
-            res.kind.kind
+        return Err(unsupported(
+            "apply",
+            res.kind.kind.into(),
+            ": resource is readonly",
         ));
     }
     let rv = meta::resource_version(&res.obj);
@@ -335,17 +389,14 @@ pub async fn do_apply(client: &Client, res: &Resource) -> Result<Value, String> 
             );
             do_update(client, &with_rv).await
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Replace: calicoctl's update algorithm (shared with apply's update path and label).
-pub async fn do_replace(client: &Client, res: &Resource) -> Result<Value, String> {
+pub async fn do_replace(client: &Client, res: &Resource) -> Result<Value, ResourceError> {
     if res.kind.flags.readonly {
-        return Err(format!(
-            "operation apply or replace is not supported on {}",
-            res.kind.kind
-        ));
+        return Err(unsupported("apply or replace", res.kind.kind.into(), ""));
     }
     do_update(client, res).await
 }
@@ -381,33 +432,24 @@ pub fn merge_for_update(current: &Value, input: &Value) -> Value {
 }
 
 /// With a resourceVersion, one CAS attempt; without, up to 5 attempts 1 s apart (as calicoctl).
-pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String> {
+pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, ResourceError> {
     let kind = res.kind;
     let ns = meta::namespace(&res.obj);
     let name = meta::name(&res.obj);
     let rv = meta::resource_version(&res.obj);
     if !rv.is_empty() {
-        let cur = client
-            .get(kind, &ns, &name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let cur = client.get(kind, &ns, &name).await?;
         if meta::resource_version(&cur) != rv {
             return Err(DatastoreError::Conflict {
                 id: resource_id(kind.kind, &ns, &name),
             }
-            .to_string());
+            .into());
         }
         let merged = merge_for_update(&cur, &res.obj);
-        return client
-            .update(kind, &merged)
-            .await
-            .map_err(|e| e.to_string());
+        return Ok(client.update(kind, &merged).await?);
     }
     for attempt in 0..5 {
-        let cur = client
-            .get(kind, &ns, &name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let cur = client.get(kind, &ns, &name).await?;
         let merged = merge_for_update(&cur, &res.obj);
         match client.update(kind, &merged).await {
             Ok(v) => return Ok(v),
@@ -416,10 +458,10 @@ pub async fn do_update(client: &Client, res: &Resource) -> Result<Value, String>
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err("failed to update the resource: %!s(<nil>)".to_string())
+    Err(ResourceError::UpdateRetries)
 }
 
 /// Delete one resource; resourceVersion from a file is enforced.
@@ -428,12 +470,9 @@ pub async fn do_delete(
     res: &Resource,
     from_file: bool,
     skip_not_exists: bool,
-) -> Result<Value, String> {
+) -> Result<Value, ResourceError> {
     if res.kind.flags.readonly {
-        return Err(format!(
-            "operation delete is not supported on {}",
-            res.kind.kind
-        ));
+        return Err(unsupported("delete", res.kind.kind.into(), ""));
     }
     if is_knp(res) {
         return Err(knp_error("delete", res));
@@ -462,7 +501,7 @@ pub async fn do_delete(
     match deleted {
         Ok(v) => Ok(v),
         Err(e) if skip_not_exists && e.is_not_found() => Ok(res.obj.clone()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -491,9 +530,9 @@ fn identity(r: &Resource) -> (&'static str, String, String) {
 pub async fn create_batched(
     client: &Client,
     resources: &[Resource],
-    ns_errs: &[Option<String>],
+    ns_errs: &[Option<NamespaceError>],
 ) -> Batched {
-    let mut pre: Vec<Option<Result<Value, String>>> = vec![None; resources.len()];
+    let mut pre: Vec<Option<Result<Value, ResourceError>>> = vec![None; resources.len()];
     if !client.datastore().batches_creates() || resources.len() < 8 {
         return Batched {
             pre,
@@ -519,7 +558,7 @@ pub async fn create_batched(
                 objs.push((r.kind, o));
                 idx.push(i);
             }
-            Err(e) => pre[i] = Some(Err(e.to_string())),
+            Err(e) => pre[i] = Some(Err(e.into())),
         }
     }
     let mut existing = Vec::new();
@@ -530,7 +569,7 @@ pub async fn create_batched(
         match r {
             Ok(v) => pre[i] = Some(Ok(v)),
             Err(e) if e.is_already_exists() => existing.push(i),
-            Err(e) => pre[i] = Some(Err(e.to_string())),
+            Err(e) => pre[i] = Some(Err(e.into())),
         }
     }
     Batched { pre, existing }
@@ -539,7 +578,7 @@ pub async fn create_batched(
 /// What the batched create step settled.
 pub struct Batched {
     /// Per input: the final result, or `None` for the one-at-a-time path.
-    pub pre: Vec<Option<Result<Value, String>>>,
+    pub pre: Vec<Option<Result<Value, ResourceError>>>,
     /// Batched resources that already exist (their `pre` is `None`).
     pub existing: Vec<usize>,
 }
@@ -570,7 +609,7 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
             Ok(c) => c,
             Err(e) if e.is_not_found() => continue,
             Err(e) => {
-                batched.pre[i] = Some(Err(e.to_string()));
+                batched.pre[i] = Some(Err(e.into()));
                 continue;
             }
         };
@@ -582,7 +621,7 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
                 objs.push((r.kind, o));
                 idx.push(i);
             }
-            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+            Err(e) => batched.pre[i] = Some(Err(e.into())),
         }
     }
     for (i, r) in idx
@@ -592,7 +631,7 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
         match r {
             Ok(v) => batched.pre[i] = Some(Ok(v)),
             Err(e) if e.is_conflict() || e.is_not_found() => {}
-            Err(e) => batched.pre[i] = Some(Err(e.to_string())),
+            Err(e) => batched.pre[i] = Some(Err(e.into())),
         }
     }
 }
@@ -601,10 +640,10 @@ pub async fn update_batched(client: &Client, resources: &[Resource], batched: &m
 /// bounded concurrency where that cannot be told apart: the input is cut into runs in which no
 /// two resources are the same object or have a cross-object rule between their kinds
 /// (`KindInfo::hooks.reads`); a run starts only when the one before it has finished.
-pub async fn run_all<'a, F, Fut>(resources: &'a [Resource], op: F) -> Vec<Result<Value, String>>
+pub async fn run_all<'a, F, Fut, E>(resources: &'a [Resource], op: F) -> Vec<Result<Value, E>>
 where
     F: Fn(usize, &'a Resource) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, String>> + 'a,
+    Fut: std::future::Future<Output = Result<Value, E>> + 'a,
 {
     let mut results = Vec::with_capacity(resources.len());
     let mut start = 0;
@@ -625,7 +664,7 @@ where
             kinds.insert(r.kind.id);
             end += 1;
         }
-        let outs: Vec<Result<Value, String>> = stream::iter(start..end)
+        let outs: Vec<Result<Value, E>> = stream::iter(start..end)
             .map(|i| op(i, &resources[i]))
             .buffered(CONCURRENCY)
             .collect()
@@ -673,20 +712,21 @@ const GROUP_NAMES: usize = 3;
 /// resources is given once with their count and the first few names (calicoctl never prints
 /// such a list: it waits on an unreachable datastore), so a stalled batch of thousands stays
 /// one short line. Every other error is listed per resource, as calicoctl does.
-fn batch_errors(resources: &[Resource], results: &[Result<Value, String>]) -> String {
+fn batch_errors(resources: &[Resource], results: &[Result<Value, ResourceError>]) -> String {
     let mut parts: Vec<String> = Vec::new();
     // Connection failure text -> (its place in `parts`, the resources that hit it).
-    let mut groups: std::collections::HashMap<&str, (usize, Vec<usize>)> = Default::default();
+    let mut groups: std::collections::HashMap<String, (usize, Vec<usize>)> = Default::default();
     for (i, r) in results.iter().enumerate() {
         let Err(e) = r else { continue };
-        if crate::datastore::is_connection_failure(e) {
-            if let Some((_, hit)) = groups.get_mut(e.as_str()) {
+        let text = e.to_string();
+        if e.is_connection_failure() {
+            if let Some((_, hit)) = groups.get_mut(&text) {
                 hit.push(i);
                 continue;
             }
-            groups.insert(e, (parts.len(), vec![i]));
+            groups.insert(text.clone(), (parts.len(), vec![i]));
         }
-        parts.push(e.clone());
+        parts.push(text);
     }
     for (e, (pos, hit)) in groups {
         if hit.len() > 1 {
@@ -708,7 +748,7 @@ pub fn report_cav(
     verb: Verb,
     single_kind: Option<&str>,
     resources: &[Resource],
-    results: &[Result<Value, String>],
+    results: &[Result<Value, ResourceError>],
 ) -> Result<i32, Failure> {
     let total = results.len();
     let failed = results.iter().filter(|r| r.is_err()).count();
@@ -778,13 +818,18 @@ mod tests {
         let rs: Vec<Resource> = (0..6).map(|i| res("IPPool", &format!("p{i}"))).collect();
         let down = "error connecting to etcd at http://127.0.0.1:1: connection refused";
         let bad = "error with field CIDR = 'x' (invalid CIDR)";
-        let results: Vec<Result<Value, String>> = vec![
-            Err(down.into()),
+        let down_err = || -> Result<Value, ResourceError> {
+            Err(DatastoreError::Connection(down.into()).into())
+        };
+        let bad_err =
+            || -> Result<Value, ResourceError> { Err(DatastoreError::Other(bad.into()).into()) };
+        let results: Vec<Result<Value, ResourceError>> = vec![
+            down_err(),
             Ok(Value::Null),
-            Err(bad.into()),
-            Err(down.into()),
-            Err(bad.into()),
-            Err(down.into()),
+            bad_err(),
+            down_err(),
+            bad_err(),
+            down_err(),
         ];
         assert_eq!(
             batch_errors(&rs, &results),
@@ -793,7 +838,7 @@ mod tests {
             )
         );
         let rs: Vec<Resource> = (0..5).map(|i| res("IPPool", &format!("p{i}"))).collect();
-        let results: Vec<Result<Value, String>> = (0..5).map(|_| Err(down.into())).collect();
+        let results: Vec<Result<Value, ResourceError>> = (0..5).map(|_| down_err()).collect();
         assert!(batch_errors(&rs, &results).ends_with("ippool.projectcalico.org/p2, …)]"));
         // A single failure is printed as it is.
         assert_eq!(batch_errors(&rs[..1], &results[..1]), format!("[{down}]"));
@@ -811,7 +856,7 @@ mod tests {
                 log.borrow_mut().push((i, true));
                 tokio::task::yield_now().await;
                 log.borrow_mut().push((i, false));
-                Ok(Value::Null)
+                Ok::<_, ResourceError>(Value::Null)
             }
         }));
         assert_eq!(results.len(), resources.len());

@@ -53,7 +53,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         && engine::resolve_namespace(&mut p.input.resources[0].clone(), &flags).is_ok()
     {
         let mut res = p.input.resources.into_iter().next().expect("one resource");
-        let ns = engine::resolve_namespace(&mut res, &flags).map_err(Failure::Stderr)?;
+        let ns = engine::resolve_namespace(&mut res, &flags)?;
         return stream_list(ctx, &p.client, res.kind, ns, args, &format, print_namespace).await;
     }
     let mut printed: Vec<Printed> = Vec::new();
@@ -62,7 +62,7 @@ pub async fn run(ctx: &mut Ctx, args: &GetArgs) -> CmdResult {
         let ns = match engine::resolve_namespace(&mut res, &flags) {
             Ok(ns) => ns,
             Err(e) => {
-                errors.push(e);
+                errors.push(e.to_string());
                 continue;
             }
         };

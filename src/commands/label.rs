@@ -10,13 +10,14 @@ use crate::model::meta;
 
 pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
     let (kind_arg, name) = (&args.kind, &args.name);
-    let get_err =
-        |e: String| Failure::Stderr(format!("failed to get {kind_arg} {name}, error {e}"));
+    let get_err = |e: &dyn std::fmt::Display| {
+        Failure::Stderr(format!("failed to get {kind_arg} {name}, error {e}"))
+    };
     let client = ctx.client().await;
     if !ctx.allow_version_mismatch
         && let Ok(c) = &client
     {
-        engine::version_check(c).await.map_err(get_err)?;
+        engine::version_check(c).await.map_err(|e| get_err(&e))?;
     }
     if name.is_empty() {
         return Err(Failure::Stderr("resource name may not be empty".into()));
@@ -32,7 +33,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
         (parts[0].to_string(), Some(parts[1].to_string()))
     };
     let kind = by_cli_name(kind_arg)
-        .ok_or_else(|| get_err(format!("resource type '{kind_arg}' is not supported")))?;
+        .ok_or_else(|| get_err(&format!("resource type '{kind_arg}' is not supported")))?;
     let client = client.map_err(engine::client_failure)?;
     let mut res = Resource {
         kind,
@@ -50,7 +51,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::LabelArgs) -> CmdResult {
         if !kind.namespaced {
             Failure::Stderr(format!("{kind_arg} {name} not found"))
         } else {
-            get_err(e)
+            get_err(&e)
         }
     })?;
     // A label is one field: when another writer moved the object between our read and our

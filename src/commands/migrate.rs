@@ -65,7 +65,7 @@ fn title_case(s: &str) -> String {
 pub async fn export(ctx: &mut Ctx) -> CmdResult {
     let c = ctx.client().await.map_err(engine::bare_client_failure)?;
     if !ctx.allow_version_mismatch {
-        engine::version_check(&c).await.map_err(Failure::Stderr)?;
+        engine::version_check(&c).await?;
     }
     // The lock is checked first, on any datastore.
     let ci = KindId::ClusterInformation.info();
@@ -444,16 +444,13 @@ async fn import_resources(
         let ok = budget.take();
         async move {
             if !ok {
-                return Err(STOPPED.to_string());
+                return Err(StepError::Stopped);
             }
-            engine::do_apply(c, r).await
+            engine::do_apply(c, r).await.map_err(StepError::Failed)
         }
     })
     .await;
-    if results
-        .iter()
-        .any(|r| r.as_ref().is_err_and(|e| e == STOPPED))
-    {
+    if results.iter().any(|r| matches!(r, Err(StepError::Stopped))) {
         return Err(Failure::Stderr(STOPPED.into()));
     }
     let applied = results.iter().filter(|r| r.is_ok()).count();
@@ -465,7 +462,10 @@ async fn import_resources(
         Some(k) => writeln!(ctx.out, "Successfully applied {applied} '{k}' resource(s)")?,
         None => writeln!(ctx.out, "Successfully applied {applied} resource(s)")?,
     }
-    let errors: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
+    let errors: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
     if !errors.is_empty() {
         let mut msg = String::new();
         for e in &errors {
@@ -516,13 +516,13 @@ async fn import_ipam(
     let bar = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(ipam_kvs.len() as u64));
-    let ipam_results: Vec<Result<(), String>> = stream::iter(ipam_kvs.iter())
+    let ipam_results: Vec<Result<(), StepError<DatastoreError>>> = stream::iter(ipam_kvs.iter())
         .map(|kv| {
             let bar = bar.clone();
             let ok = budget.take();
             async move {
                 if !ok {
-                    return Err(STOPPED.to_string());
+                    return Err(StepError::Stopped);
                 }
                 let r = match &kv.key {
                     IpamKey::Config => c.datastore().ipam_put(kv).await.map(|_| ()),
@@ -535,7 +535,7 @@ async fn import_ipam(
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
-                r.map_err(|e| e.to_string())
+                r.map_err(StepError::Failed)
             }
         })
         .buffer_unordered(16)
@@ -546,12 +546,15 @@ async fn import_ipam(
     }
     if ipam_results
         .iter()
-        .any(|r| r.as_ref().is_err_and(|e| e == STOPPED))
+        .any(|r| matches!(r, Err(StepError::Stopped)))
     {
         return Err(Failure::Stderr(STOPPED.into()));
     }
     let ok = ipam_results.iter().filter(|r| r.is_ok()).count();
-    let errs: Vec<String> = ipam_results.into_iter().filter_map(|r| r.err()).collect();
+    let errs: Vec<String> = ipam_results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
     if !errs.is_empty() {
         return Err(Failure::Stderr(format!(
             "Partial success: applied the first {ok} out of {} IPAM resources:\nhit error(s): [{}]",
@@ -564,4 +567,13 @@ async fn import_ipam(
 }
 
 /// Error text of the import test hook.
+/// One import step's failure: stopped by `--stop-after-steps`, or the step's own error.
+#[derive(Debug, thiserror::Error)]
+enum StepError<E: std::error::Error + 'static> {
+    #[error("{}", STOPPED)]
+    Stopped,
+    #[error(transparent)]
+    Failed(E),
+}
+
 pub const STOPPED: &str = "datastore import stopped by --stop-after-steps (test hook)";

@@ -16,7 +16,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
     if !ctx.allow_version_mismatch
         && let Ok(c) = &client
     {
-        engine::version_check(c).await.map_err(Failure::Stderr)?;
+        engine::version_check(c).await?;
     }
     if args.name.is_empty() {
         return Err(Failure::Stderr("resource name may not be empty".into()));
@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
         Failure::Stderr(format!("resource type '{}' is not supported", args.kind))
     })?;
     let client = client.map_err(engine::client_failure)?;
-    let hit = |e: String| Failure::Stderr(format!("hit error: {e}"));
+    let hit = |e: &dyn std::fmt::Display| Failure::Stderr(format!("hit error: {e}"));
     let mut res = Resource {
         kind,
         obj: engine::skeleton(kind, &args.name),
@@ -37,11 +37,11 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
             all_namespaces: false,
         },
     )
-    .map_err(hit)?;
+    .map_err(|e| hit(&e))?;
     let current = client
         .get(kind, &ns, &args.name)
         .await
-        .map_err(|e| hit(e.to_string()))?;
+        .map_err(|e| hit(&e))?;
     // Strategic merge decodes the patch into a map; whatever does not decode into one is
     // "invalid JSON document", and `null` is an empty patch.
     let patch = match serde_json::from_str::<Value>(&args.patch) {
@@ -49,13 +49,13 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
         Ok(p @ Value::Object(_)) => p,
         _ => {
             return Err(hit(
-                "performing strategic merge patch: invalid JSON document".into(),
+                &"performing strategic merge patch: invalid JSON document",
             ));
         }
     };
     let patched = strategic_merge(&current, &patch);
     let decoded = decode_one(kind, &patched)
-        .map_err(|e| hit(format!("creating resource from patched data: {e}")))?;
+        .map_err(|e| hit(&format!("creating resource from patched data: {e}")))?;
     let mut obj = decoded.obj;
     // The update carries the revision just read.
     meta::set_meta_str(
@@ -66,7 +66,7 @@ pub async fn run(ctx: &mut Ctx, args: &crate::cli::PatchArgs) -> CmdResult {
     client
         .update(kind, &obj)
         .await
-        .map_err(|e| hit(format!("updating existing resource: {e}")))?;
+        .map_err(|e| hit(&format!("updating existing resource: {e}")))?;
     writeln!(ctx.out, "Successfully patched 1 '{}' resource", kind.kind)?;
     Ok(0)
 }

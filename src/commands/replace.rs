@@ -18,7 +18,7 @@ pub async fn run(ctx: &mut Ctx, args: &ReplaceArgs) -> CmdResult {
         all_namespaces: false,
     };
     let mut resources = p.input.resources;
-    let ns_errs: Vec<Option<String>> = resources
+    let ns_errs: Vec<Option<engine::NamespaceError>> = resources
         .iter_mut()
         .map(|r| engine::resolve_namespace(r, &flags).err())
         .collect();
@@ -27,7 +27,7 @@ pub async fn run(ctx: &mut Ctx, args: &ReplaceArgs) -> CmdResult {
         let ns_err = ns_errs[i].clone();
         async move {
             if let Some(e) = ns_err {
-                return Err(e);
+                return Err(e.into());
             }
             engine::do_replace(client, r).await
         }

@@ -13,13 +13,13 @@ pub async fn run(ctx: &mut Ctx, args: &ValidateArgs) -> CmdResult {
     if input.resources.is_empty() {
         return engine::no_resources(&mut ctx.out);
     }
-    let results: Vec<Result<serde_json::Value, String>> = input
+    let results: Vec<Result<serde_json::Value, engine::ResourceError>> = input
         .resources
         .iter()
         .map(|r| {
             validate(r.kind, &r.obj)
                 .map(|_| r.obj.clone())
-                .map_err(|e| e.to_string())
+                .map_err(engine::ResourceError::from)
         })
         .collect();
     engine::report_cav(
