@@ -68,7 +68,7 @@ impl SnapshotBuilder {
     /// Adds a converted policy, or notes why it was skipped.
     pub fn add_policy(
         &mut self,
-        p: Result<Policy, String>,
+        p: Result<Policy, model::ConvertError>,
         kind: PolicyKind,
         obj: &serde_json::Value,
     ) {

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::model::kinds::str_at;
-use crate::model::selector::{self, Selector};
+use crate::model::selector::{self, Selector, SelectorError};
 
 pub const NS_LABEL: &str = "projectcalico.org/namespace";
 pub const ORCH_LABEL: &str = "projectcalico.org/orchestrator";
@@ -122,6 +122,32 @@ impl std::fmt::Display for PortSpec {
     }
 }
 
+/// Why a policy or profile cannot be converted (it is then ignored, as Felix does).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConvertError {
+    /// `field` names what holds the selector: `selector`, `namespaceSelector` or
+    /// `serviceAccountSelector`.
+    #[error("invalid {field} {text:?}: {source}")]
+    Selector {
+        field: &'static str,
+        text: String,
+        source: SelectorError,
+    },
+    #[error("tier {0:?} is neither Admin nor Baseline")]
+    ClusterTier(String),
+    #[error("its subject selects neither namespaces nor pods")]
+    ClusterSubject,
+}
+
+/// Parses `text`, the selector held by `field`.
+fn parse_selector(field: &'static str, text: &str) -> Result<Selector, ConvertError> {
+    selector::parse(text).map_err(|source| ConvertError::Selector {
+        field,
+        text: text.to_string(),
+        source,
+    })
+}
+
 /// A selector with its effective (rewritten) text.
 #[derive(Debug, Clone)]
 pub struct Sel {
@@ -130,8 +156,8 @@ pub struct Sel {
 }
 
 impl Sel {
-    pub fn parse(text: &str) -> Result<Sel, String> {
-        let sel = selector::parse(text).map_err(|e| format!("invalid selector {text:?}: {e}"))?;
+    pub fn parse(text: &str) -> Result<Sel, ConvertError> {
+        let sel = parse_selector("selector", text)?;
         Ok(Sel {
             text: text.to_string(),
             sel,
@@ -429,8 +455,8 @@ fn prefixed(
     prefix: &str,
     all_to: &str,
     global_to: Option<&str>,
-) -> Result<String, String> {
-    let sel = selector::parse(text).map_err(|e| format!("invalid selector {text:?}: {e}"))?;
+) -> Result<String, ConvertError> {
+    let sel = parse_selector("selector", text)?;
     let mut out = sel.prefixed(prefix).canonical().replace("all()", all_to);
     if let Some(g) = global_to {
         out = out.replace("global()", g);
@@ -440,7 +466,7 @@ fn prefixed(
 
 /// Rewrites one rule side (libcalico's `GetEntityRuleSelector`); `ns` is the policy's
 /// namespace (empty for global policies and profiles).
-fn side(v: Option<&Value>, ns: &str) -> Result<Side, String> {
+fn side(v: Option<&Value>, ns: &str) -> Result<Side, ConvertError> {
     let Some(v) = v else {
         return Ok(Side::default());
     };
@@ -531,7 +557,7 @@ fn icmp(v: Option<&Value>) -> Option<(Option<u8>, Option<u8>)> {
 }
 
 /// A v3 rule → normalised rule.
-pub fn rule(v: &Value, ns: &str) -> Result<Rule, String> {
+pub fn rule(v: &Value, ns: &str) -> Result<Rule, ConvertError> {
     let protocol = v.get("protocol").and_then(protocol_number);
     let implied = match v.get("protocol") {
         Some(Value::String(p)) if p.eq_ignore_ascii_case("icmp") => Some(4),
@@ -556,7 +582,7 @@ pub fn rule(v: &Value, ns: &str) -> Result<Rule, String> {
     })
 }
 
-fn rules(v: Option<&Value>, ns: &str) -> Result<Vec<Rule>, String> {
+fn rules(v: Option<&Value>, ns: &str) -> Result<Vec<Rule>, ConvertError> {
     v.and_then(Value::as_array)
         .map(|a| a.iter().map(|r| rule(r, ns)).collect())
         .unwrap_or_else(|| Ok(Vec::new()))
@@ -579,7 +605,7 @@ fn governs(spec: &Value) -> (bool, bool) {
 }
 
 /// A Calico NetworkPolicy / GlobalNetworkPolicy (or staged variant) as Felix sees it.
-pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
+pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, ConvertError> {
     let name = str_at(obj, &["metadata", "name"]);
     let namespace = str_at(obj, &["metadata", "namespace"]);
     let spec = obj.get("spec").unwrap_or(&Value::Null);
@@ -594,16 +620,14 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         let mut t = written.clone();
         let ns_sel = s(spec, "namespaceSelector");
         if !ns_sel.is_empty() {
-            let p = selector::parse(ns_sel)
-                .map_err(|e| format!("invalid namespaceSelector {ns_sel:?}: {e}"))?
+            let p = parse_selector("namespaceSelector", ns_sel)?
                 .prefixed("pcns.")
                 .canonical();
             t = and(&[t, p]).replace("all()", &format!("has({NS_LABEL})"));
         }
         let sa_sel = s(spec, "serviceAccountSelector");
         if !sa_sel.is_empty() {
-            let p = selector::parse(sa_sel)
-                .map_err(|e| format!("invalid serviceAccountSelector {sa_sel:?}: {e}"))?
+            let p = parse_selector("serviceAccountSelector", sa_sel)?
                 .prefixed("pcsa.")
                 .canonical();
             t = and(&[t, p]).replace("all()", &format!("has({SA_LABEL})"));
@@ -613,8 +637,7 @@ pub fn calico_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
         let mut t = and(&[written.clone(), format!("{NS_LABEL} == \"{namespace}\"")]);
         let sa_sel = s(spec, "serviceAccountSelector");
         if !sa_sel.is_empty() {
-            let p = selector::parse(sa_sel)
-                .map_err(|e| format!("invalid serviceAccountSelector {sa_sel:?}: {e}"))?
+            let p = parse_selector("serviceAccountSelector", sa_sel)?
                 .prefixed("pcsa.")
                 .canonical();
             t = and(&[t, p]);
@@ -702,7 +725,7 @@ fn ns_selector(v: &Value) -> String {
 
 /// The rules of one K8s ingress/egress entry (Calico's `k8sRuleToCalico`): peers outer,
 /// protocols (sorted) inner, every rule Allow.
-fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, String> {
+fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, ConvertError> {
     let peers_key = if ingress { "from" } else { "to" };
     let peers: Vec<Option<&Value>> = match entry.get(peers_key).and_then(Value::as_array) {
         Some(a) if !a.is_empty() => a.iter().map(Some).collect(),
@@ -784,7 +807,7 @@ fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, 
 
 /// A Kubernetes `networking.k8s.io/v1` NetworkPolicy (or a StagedKubernetesNetworkPolicy) as
 /// Calico converts it: tier `default`, order 1000, pods of its namespace only.
-pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
+pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, ConvertError> {
     let name = str_at(obj, &["metadata", "name"]);
     let namespace = str_at(obj, &["metadata", "namespace"]);
     let spec = obj.get("spec").unwrap_or(&Value::Null);
@@ -796,7 +819,7 @@ pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
     if !gi && !ge {
         gi = true;
     }
-    let entries = |k: &str, ingress: bool| -> Result<Vec<Rule>, String> {
+    let entries = |k: &str, ingress: bool| -> Result<Vec<Rule>, ConvertError> {
         let mut v = Vec::new();
         for e in spec.get(k).and_then(Value::as_array).into_iter().flatten() {
             v.extend(k8s_entry_rules(e, ingress, &namespace)?);
@@ -827,12 +850,12 @@ pub fn k8s_policy(kind: PolicyKind, obj: &Value) -> Result<Policy, String> {
 /// is of a type Calico does not know fails closed: a Deny or Pass rule becomes an unconditional
 /// Deny, an Accept rule is dropped. Err (the policy is ignored) for another tier or a subject
 /// that is neither `namespaces` nor `pods`.
-pub fn cluster_network_policy(obj: &Value) -> Result<Policy, String> {
+pub fn cluster_network_policy(obj: &Value) -> Result<Policy, ConvertError> {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let tier = match s(spec, "tier") {
         "Admin" => "kube-admin",
         "Baseline" => "kube-baseline",
-        t => return Err(format!("tier {t:?} is neither Admin nor Baseline")),
+        t => return Err(ConvertError::ClusterTier(t.to_string())),
     };
     let subject = spec.get("subject").unwrap_or(&Value::Null);
     let (ns_sel, pod_sel) = if let Some(n) = subject.get("namespaces") {
@@ -843,7 +866,7 @@ pub fn cluster_network_policy(obj: &Value) -> Result<Policy, String> {
             pod_selector(p.get("podSelector")),
         )
     } else {
-        return Err("its subject selects neither namespaces nor pods".into());
+        return Err(ConvertError::ClusterSubject);
     };
     let convert = |key: &str, ingress: bool| -> Vec<Value> {
         let mut out = Vec::new();
@@ -1126,7 +1149,7 @@ pub fn network_set(obj: &Value, global: bool) -> NetSet {
     }
 }
 
-pub fn profile(obj: &Value) -> Result<Profile, String> {
+pub fn profile(obj: &Value) -> Result<Profile, ConvertError> {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     Ok(Profile {
         name: str_at(obj, &["metadata", "name"]),
