@@ -51,11 +51,31 @@ pub fn with_exit(f: Failure, code: i32) -> Failure {
     }
 }
 
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::Stderr(e.to_string())
-    }
+/// The errors commands pass up with `?`, all printed on stderr with their text (after
+/// calicoctl's error massaging), exit 1. Errors printed elsewhere or with another exit code
+/// are mapped where they occur (`stdout_fail`, [`with_exit`], [`engine::client_failure`]).
+macro_rules! printed_on_stderr {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Failure::Stderr(e.to_string())
+            }
+        }
+    )*};
 }
+
+printed_on_stderr!(
+    std::io::Error,
+    std::fmt::Error,
+    serde_json::Error,
+    ClientError,
+    engine::NamespaceError,
+    engine::VersionError,
+    crate::datastore::kdd::KubeConfigError,
+    crate::host::autodetect::AutodetectError,
+    crate::output::OutputError,
+    crate::policy::eval::PolicyError,
+);
 
 /// A command's result: the exit code, or how it failed.
 pub type CmdResult = Result<i32, Failure>;
