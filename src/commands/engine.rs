@@ -18,6 +18,7 @@ use crate::model::manifest::{self, ManifestError, Resource};
 use crate::model::meta;
 use crate::model::schema::schema;
 use crate::model::validate::ValidationError;
+use crate::model::version::client_version;
 
 /// Concurrent datastore operations in flight for bulk commands.
 pub const CONCURRENCY: usize = 32;
@@ -212,11 +213,6 @@ pub fn resolve_namespace(res: &mut Resource, flags: &NsFlags) -> Result<String, 
 pub fn normalize_version(v: &str) -> String {
     let v = v.strip_prefix('v').unwrap_or(v);
     v.split('-').next().unwrap_or(v).to_string()
-}
-
-/// The client version this binary reports.
-pub fn client_version() -> String {
-    format!("v{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The version-mismatch check: compares our version with ClusterInformation's (exact

@@ -289,7 +289,7 @@ async fn release_from_reports(
                 "cluster does not match the provided report ({f}): mismatched cluster GUID. Refusing to release"
             )));
         }
-        if r.version != engine::client_version() {
+        if r.version != crate::model::version::client_version() {
             if !a.force {
                 return Err(Failure::Stderr(format!(
                     "the provided report ({f}) was produced using a different version ({}) of calicoctl. Refusing to release",

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::engine::client_version;
 use super::{CmdResult, Ctx, Failure};
 use crate::cli::VersionArgs;
 use crate::model::kinds::KindId;
+use crate::model::version::client_version;
 
 /// The git commit baked in at build time.
 pub const GIT_COMMIT: &str = env!("CALICOCTL_GIT_COMMIT");

@@ -504,7 +504,7 @@ impl CheckData {
             });
         }
         Report {
-            version: crate::commands::engine::client_version(),
+            version: crate::model::version::client_version(),
             cluster_guid: self.guid.clone(),
             datastore_locked: self.locked,
             cluster_information_revision: self.ci_rev.clone(),

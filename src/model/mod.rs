@@ -15,4 +15,5 @@ pub mod schema;
 pub mod selector;
 pub mod structval;
 pub mod validate;
+pub mod version;
 pub mod yaml_in;
