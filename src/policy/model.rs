@@ -723,6 +723,70 @@ fn ns_selector(v: &Value) -> String {
     }
 }
 
+/// The protocols of one Kubernetes rule and the destination ports of each (None: every
+/// port; protocol "": any protocol), grouped as Calico's K8s conversions group them, in the
+/// protocols' sorted order.
+#[derive(Default)]
+struct ProtocolPorts(BTreeMap<String, Option<Vec<Value>>>);
+
+impl ProtocolPorts {
+    /// Any protocol, any port (replaces what was grouped so far).
+    fn any() -> ProtocolPorts {
+        let mut p = ProtocolPorts::default();
+        p.every_port("");
+        p
+    }
+
+    /// Every port of `proto` (wins over ports listed for it).
+    fn every_port(&mut self, proto: &str) {
+        self.0.insert(proto.to_string(), None);
+    }
+
+    /// One more port (number, `a:b` range or name) of `proto`, unless every port is already in.
+    fn port(&mut self, proto: &str, port: Value) {
+        let entry = self
+            .0
+            .entry(proto.to_string())
+            .or_insert_with(|| Some(Vec::new()));
+        if let Some(list) = entry {
+            list.push(port);
+        }
+    }
+
+    /// The v3 rules: one per (peer side, protocol), peers outer. Ingress puts the peer in
+    /// `source` and the ports in `destination`; egress puts both in `destination`.
+    fn rules(
+        &self,
+        action: &str,
+        peers: &[serde_json::Map<String, Value>],
+        ingress: bool,
+    ) -> Vec<Value> {
+        let mut out = Vec::new();
+        for peer in peers {
+            for (proto, ports) in &self.0 {
+                let mut port_side = serde_json::Map::new();
+                if let Some(p) = ports {
+                    port_side.insert("ports".into(), Value::Array(p.clone()));
+                }
+                let (src, dst) = if ingress {
+                    (peer.clone(), port_side)
+                } else {
+                    let mut d = peer.clone();
+                    d.extend(port_side);
+                    (serde_json::Map::new(), d)
+                };
+                let mut r =
+                    serde_json::json!({"action": action, "source": src, "destination": dst});
+                if !proto.is_empty() {
+                    r["protocol"] = Value::String(proto.clone());
+                }
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
 /// The rules of one K8s ingress/egress entry (Calico's `k8sRuleToCalico`): peers outer,
 /// protocols (sorted) inner, every rule Allow.
 fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, ConvertError> {
@@ -731,47 +795,37 @@ fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, 
         Some(a) if !a.is_empty() => a.iter().map(Some).collect(),
         _ => vec![None],
     };
-    let mut by_proto: BTreeMap<String, Option<Vec<Value>>> = BTreeMap::new();
-    let ports = entry.get("ports").and_then(Value::as_array);
-    match ports {
+    let mut by_proto = ProtocolPorts::default();
+    match entry.get("ports").and_then(Value::as_array) {
         Some(a) if !a.is_empty() => {
             for p in a {
                 let proto = s(p, "protocol");
                 let port = p.get("port");
                 if proto.is_empty() && port.is_none() {
-                    by_proto.clear();
-                    by_proto.insert(String::new(), None);
+                    by_proto = ProtocolPorts::any();
                     break;
                 }
-                let proto = if proto.is_empty() { "TCP" } else { proto }.to_string();
+                let proto = if proto.is_empty() { "TCP" } else { proto };
                 match port {
-                    None => {
-                        by_proto.insert(proto, None);
-                    }
-                    Some(pv) => {
-                        let entry = by_proto.entry(proto).or_insert_with(|| Some(Vec::new()));
-                        if let Some(list) = entry {
-                            match (pv.as_u64(), p.get("endPort").and_then(Value::as_u64)) {
-                                (Some(a), Some(b)) => list.push(Value::String(format!("{a}:{b}"))),
-                                _ => list.push(pv.clone()),
-                            }
+                    None => by_proto.every_port(proto),
+                    Some(pv) => match (pv.as_u64(), p.get("endPort").and_then(Value::as_u64)) {
+                        (Some(a), Some(b)) => {
+                            by_proto.port(proto, Value::String(format!("{a}:{b}")))
                         }
-                    }
+                        _ => by_proto.port(proto, pv.clone()),
+                    },
                 }
             }
         }
-        _ => {
-            by_proto.insert(String::new(), None);
-        }
+        _ => by_proto = ProtocolPorts::any(),
     }
-    let mut out = Vec::new();
-    for peer in peers {
-        for (proto, ports) in &by_proto {
+    let sides: Vec<serde_json::Map<String, Value>> = peers
+        .into_iter()
+        .map(|peer| {
             let mut peer_side = serde_json::Map::new();
             if let Some(peer) = peer {
                 let pod = peer.get("podSelector");
-                let nsel = peer.get("namespaceSelector");
-                if let Some(nsel) = nsel {
+                if let Some(nsel) = peer.get("namespaceSelector") {
                     peer_side.insert("namespaceSelector".into(), ns_selector(nsel).into());
                     peer_side.insert("selector".into(), pod_selector(pod).into());
                 } else if pod.is_some() {
@@ -784,25 +838,14 @@ fn k8s_entry_rules(entry: &Value, ingress: bool, ns: &str) -> Result<Vec<Rule>, 
                     }
                 }
             }
-            let mut port_side = serde_json::Map::new();
-            if let Some(p) = ports {
-                port_side.insert("ports".into(), Value::Array(p.clone()));
-            }
-            let (src, dst) = if ingress {
-                (peer_side, port_side)
-            } else {
-                let mut d = peer_side;
-                d.extend(port_side);
-                (serde_json::Map::new(), d)
-            };
-            let mut r = serde_json::json!({"action": "Allow", "source": src, "destination": dst});
-            if !proto.is_empty() {
-                r["protocol"] = Value::String(proto.clone());
-            }
-            out.push(rule(&r, ns)?);
-        }
-    }
-    Ok(out)
+            peer_side
+        })
+        .collect();
+    by_proto
+        .rules("Allow", &sides, ingress)
+        .iter()
+        .map(|r| rule(r, ns))
+        .collect()
 }
 
 /// A Kubernetes `networking.k8s.io/v1` NetworkPolicy (or a StagedKubernetesNetworkPolicy) as
@@ -951,15 +994,13 @@ fn cnp_rule(r: &Value, action: &str, ingress: bool) -> Option<Vec<Value>> {
         }
         sides.push(side);
     }
-    // Protocol → destination ports (None: every port); "" is a named port of any protocol.
-    let mut by_proto: BTreeMap<&str, Option<Vec<Value>>> = BTreeMap::new();
+    // Named ports have no protocol ("").
+    let mut by_proto = ProtocolPorts::default();
     match r.get("protocols").and_then(Value::as_array) {
         Some(list) if !list.is_empty() => {
             for pr in list {
                 if let Some(name) = pr.get("destinationNamedPort").and_then(Value::as_str) {
-                    if let Some(ports) = by_proto.entry("").or_insert_with(|| Some(Vec::new())) {
-                        ports.push(Value::String(name.to_string()));
-                    }
+                    by_proto.port("", Value::String(name.to_string()));
                     continue;
                 }
                 let Some((proto, body)) = [("TCP", "tcp"), ("UDP", "udp"), ("SCTP", "sctp")]
@@ -967,14 +1008,11 @@ fn cnp_rule(r: &Value, action: &str, ingress: bool) -> Option<Vec<Value>> {
                     .find_map(|(p, k)| pr.get(k).map(|b| (p, b)))
                 else {
                     // An empty protocol entry: any protocol, any port.
-                    by_proto.clear();
-                    by_proto.insert("", None);
+                    by_proto = ProtocolPorts::any();
                     break;
                 };
-                let port = body.get("destinationPort");
-                let port = match port {
-                    None => None,
-                    Some(d) => match (d.get("number"), d.get("range")) {
+                let port = body.get("destinationPort").and_then(|d| {
+                    match (d.get("number"), d.get("range")) {
                         (Some(n), _) => Some(n.clone()),
                         (None, Some(rg)) => Some(Value::String(format!(
                             "{}:{}",
@@ -982,48 +1020,17 @@ fn cnp_rule(r: &Value, action: &str, ingress: bool) -> Option<Vec<Value>> {
                             rg.get("end").and_then(Value::as_u64).unwrap_or(0)
                         ))),
                         (None, None) => None,
-                    },
-                };
+                    }
+                });
                 match port {
-                    None => {
-                        by_proto.insert(proto, None);
-                    }
-                    Some(v) => {
-                        if let Some(ports) =
-                            by_proto.entry(proto).or_insert_with(|| Some(Vec::new()))
-                        {
-                            ports.push(v);
-                        }
-                    }
+                    None => by_proto.every_port(proto),
+                    Some(v) => by_proto.port(proto, v),
                 }
             }
         }
-        _ => {
-            by_proto.insert("", None);
-        }
+        _ => by_proto = ProtocolPorts::any(),
     }
-    let mut out = Vec::new();
-    for side in sides {
-        for (proto, ports) in &by_proto {
-            let mut port_side = serde_json::Map::new();
-            if let Some(p) = ports {
-                port_side.insert("ports".into(), Value::Array(p.clone()));
-            }
-            let (src, dst) = if ingress {
-                (side.clone(), port_side)
-            } else {
-                let mut d = side.clone();
-                d.extend(port_side);
-                (serde_json::Map::new(), d)
-            };
-            let mut rule = serde_json::json!({"action": action, "source": src, "destination": dst});
-            if !proto.is_empty() {
-                rule["protocol"] = Value::String(proto.to_string());
-            }
-            out.push(rule);
-        }
-    }
-    Some(out)
+    Some(by_proto.rules(action, &sides, ingress))
 }
 
 pub fn tier(obj: &Value) -> Tier {
