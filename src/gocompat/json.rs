@@ -193,6 +193,12 @@ mod tests {
             to_go_json(&json!({"sel": "has(x) && y == 'a'"})),
             r#"{"sel":"has(x) \u0026\u0026 y == 'a'"}"#
         );
+        // Other characters whose UTF-8 starts with 0xE2 (as U+2028/U+2029 do) pass unchanged,
+        // also at the very end of the string.
+        assert_eq!(
+            to_go_json(&json!("€\u{2027}\u{202a}←\u{2028}€")),
+            "\"€\u{2027}\u{202a}←\\u2028€\""
+        );
     }
 
     #[test]
