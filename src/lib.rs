@@ -27,6 +27,7 @@ use std::io::Write;
 use clap::{CommandFactory, FromArgMatches};
 
 use commands::{Ctx, Failure};
+use gocompat::stdio;
 
 /// The clap command, named for plugin mode when needed.
 pub fn cli_command(plugin: bool) -> clap::Command {
@@ -82,9 +83,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
             stdout,
             stderr,
         } => {
-            print!("{stdout}");
-            eprint!("{stderr}");
-            let _ = std::io::stdout().flush();
+            let _ = stdio::stdout().write_all(stdout.as_bytes());
+            let _ = stdio::stderr().write_all(stderr.as_bytes());
             return code;
         }
     };
@@ -97,7 +97,8 @@ pub fn run(args: Vec<OsString>) -> i32 {
         Err(e) => return usage_error(e, calicoctl_usage),
     };
     let Some(level) = log::parse_level(&parsed.global.log_level) else {
-        println!(
+        let _ = writeln!(
+            stdio::stdout(),
             "Unknown log level: {}, expected one of: \npanic, fatal, error, warn, info, debug.",
             parsed.global.log_level
         );
@@ -107,19 +108,21 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let (timeout, rt) = match timeout_and_runtime(&parsed.global.timeout) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("{e:#}");
+            let _ = writeln!(stdio::stderr(), "{e:#}");
             return 1;
         }
     };
-    let stdout = std::io::stdout();
     let mut ctx = Ctx {
         config_path: parsed.global.config.clone(),
         context: parsed.global.context.clone(),
         allow_version_mismatch: parsed.global.allow_version_mismatch,
         timeout,
         program: program.to_string(),
-        out: Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout)),
-        err: Box::new(std::io::stderr()),
+        out: Box::new(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            stdio::stdout(),
+        )),
+        err: Box::new(stdio::stderr()),
     };
     let result = rt.block_on(dispatch(&mut ctx, &parsed.command));
     let _ = ctx.out.flush();
@@ -157,10 +160,6 @@ fn report(result: commands::CmdResult, ctx: &mut Ctx) -> i32 {
 
 fn print_failure(f: Failure, ctx: &mut Ctx) -> i32 {
     match f {
-        // `calicoctl get … | head`: the reader went away; end quietly like other CLI tools.
-        // (SIGPIPE stays ignored: a default SIGPIPE would also kill us on a TLS socket
-        // that the server closed.)
-        Failure::Stderr(m) if m.contains("Broken pipe (os error 32)") => 141,
         Failure::Stderr(m) => {
             let _ = writeln!(ctx.err, "{}", massage_error(&m));
             1
@@ -207,15 +206,15 @@ fn usage_error(e: clap::Error, calicoctl_usage: Option<String>) -> i32 {
     use clap::error::ErrorKind;
     match (e.kind(), calicoctl_usage) {
         (ErrorKind::DisplayHelp | ErrorKind::DisplayVersion, _) => {
-            let _ = e.print();
+            let _ = e.print().map_err(stdio::check);
             0
         }
         (_, Some(usage)) => {
-            eprint!("{usage}");
+            let _ = stdio::stderr().write_all(usage.as_bytes());
             1
         }
         _ => {
-            let _ = e.print();
+            let _ = e.print().map_err(stdio::check);
             1
         }
     }

@@ -1,6 +1,7 @@
 //! A tiny logrus-style logger to stderr. Default level `panic` (silent), like calicoctl.
 //! Callers must never pass secrets (we log keys and endpoints, never config values).
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(0);
@@ -27,9 +28,11 @@ fn log(level: u8, msg: &str) {
     if LEVEL.load(Ordering::Relaxed) >= level {
         let msg = &redact_url_passwords(msg);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        eprintln!(
+        let _ = writeln!(
+            crate::gocompat::stdio::stderr(),
             "time=\"{now}\" level={} msg={:?}",
-            LEVELS[level as usize], msg
+            LEVELS[level as usize],
+            msg
         );
     }
 }
@@ -92,7 +95,8 @@ pub fn go_quote(s: &str) -> String {
 /// structured-logging call quotes it.
 pub fn klog_info(source: &str, msg: &str) {
     let now = chrono::Local::now();
-    eprintln!(
+    let _ = writeln!(
+        crate::gocompat::stdio::stderr(),
         "I{} {:>7} {source}] {}",
         now.format("%m%d %H:%M:%S%.6f"),
         std::process::id(),

@@ -580,7 +580,10 @@ pub fn b64(s: &str) -> String {
 pub struct Out {
     pub stdout: String,
     pub stderr: String,
+    /// The exit status, or -1 when a signal ended the process.
     pub code: i32,
+    /// The signal that ended the process.
+    pub signal: Option<i32>,
 }
 
 impl Out {
@@ -667,6 +670,14 @@ pub struct Run {
     cwd: Option<PathBuf>,
     argv0: Option<PathBuf>,
     timeout: Duration,
+    reader_gone: Option<Stream>,
+}
+
+/// A standard output stream of the binary.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
 }
 
 /// Starts building a run of `calicoctl ARGS`.
@@ -678,6 +689,7 @@ pub fn calicoctl<S: AsRef<str>>(args: &[S]) -> Run {
         cwd: None,
         argv0: None,
         timeout: Duration::from_secs(60),
+        reader_gone: None,
     }
 }
 
@@ -708,6 +720,13 @@ impl Run {
         self
     }
 
+    /// Connects `stream` to a pipe whose reader has already gone (`calicoctl … | head` after
+    /// head exited); that stream then reads as empty.
+    pub fn reader_gone(mut self, stream: Stream) -> Self {
+        self.reader_gone = Some(stream);
+        self
+    }
+
     /// Runs with the environment cleared except PATH/HOME/LANG (no CALICO_*, ETCD_*,
     /// DATASTORE_TYPE, KUBECONFIG, K8S_* leak in), with a hard timeout.
     pub fn run(self) -> Out {
@@ -726,6 +745,14 @@ impl Run {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(stream) = self.reader_gone {
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            match stream {
+                Stream::Stdout => cmd.stdout(writer),
+                Stream::Stderr => cmd.stderr(writer),
+            };
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -739,16 +766,20 @@ impl Run {
                 let _ = sin.write_all(input.as_bytes());
             });
         }
-        let mut so = child.stdout.take().unwrap();
-        let mut se = child.stderr.take().unwrap();
+        let so = child.stdout.take();
+        let se = child.stderr.take();
         let t_out = std::thread::spawn(move || {
             let mut b = Vec::new();
-            let _ = so.read_to_end(&mut b);
+            if let Some(mut so) = so {
+                let _ = so.read_to_end(&mut b);
+            }
             b
         });
         let t_err = std::thread::spawn(move || {
             let mut b = Vec::new();
-            let _ = se.read_to_end(&mut b);
+            if let Some(mut se) = se {
+                let _ = se.read_to_end(&mut b);
+            }
             b
         });
         let deadline = Instant::now() + self.timeout;
@@ -766,6 +797,7 @@ impl Run {
             stdout: String::from_utf8_lossy(&t_out.join().unwrap()).to_string(),
             stderr: String::from_utf8_lossy(&t_err.join().unwrap()).to_string(),
             code: status.code().unwrap_or(-1),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
         }
     }
 }

@@ -215,3 +215,19 @@ fn applied_manifests_store_calicoctls_exact_values() {
     }
     assert!(checked >= 30, "only {checked} fixtures checked");
 }
+
+/// `get … | head`: a list printed into a pipe whose reader has gone ends by SIGPIPE, as
+/// calicoctl does, with nothing on stderr (it used to exit 141 by a match on the error text).
+#[test]
+fn get_into_a_gone_reader_ends_by_sigpipe() {
+    let env = Env::new();
+    seed(&env.etcd);
+    for format in ["yaml", "json", "wide"] {
+        let out = env
+            .ctl(&["get", "workloadendpoints", "-A", "-o", format])
+            .reader_gone(Stream::Stdout)
+            .run();
+        assert_eq!(out.signal, Some(libc::SIGPIPE), "-o {format}: {out:?}");
+        assert_eq!(out.stderr, "", "-o {format}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod ipam;
 pub mod keys;
 
 use std::future::Future;
+use std::io::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -140,7 +141,8 @@ fn go_client_warning(first_endpoint: &str, method: &str, error: &str) {
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     // zap's field order, so not a JSON map.
     let q = |s: &str| Value::String(s.to_string()).to_string();
-    eprintln!(
+    let _ = writeln!(
+        crate::gocompat::stdio::stderr(),
         "{{\"level\":\"warn\",\"ts\":{},\"logger\":\"etcd-client\",\"caller\":\"v3@v3.6.5/retry_interceptor.go:65\",\"msg\":\"retrying of unary invoker failed\",\"target\":{},\"method\":{},\"attempt\":0,\"error\":{}}}",
         q(&chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.6fZ")
