@@ -897,11 +897,11 @@ fn stall(lower_chain: &str) -> bool {
 }
 
 /// The connection broke with the request possibly delivered: only reads may be repeated.
+/// Every way the peer closes or resets a connection counts ([`closed`]), and so do the
+/// transport failures tonic reports without saying how.
 fn dropped(lower_chain: &str) -> bool {
-    lower_chain.contains("connection reset")
-        || lower_chain.contains("broken pipe")
+    closed(lower_chain)
         || lower_chain.contains("transport error")
-        || lower_chain.contains("h2 protocol error")
         || lower_chain.contains("unavailable")
 }
 
@@ -1703,7 +1703,7 @@ pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
 
 #[cfg(test)]
 mod tests {
-    use super::closed;
+    use super::{closed, dropped};
 
     #[test]
     fn a_reset_reads_as_closed_in_either_spelling() {
@@ -1713,7 +1713,16 @@ mod tests {
             "transport error: connection reset by peer (os error 104)",
         ] {
             assert!(closed(chain), "{chain}");
+            assert!(dropped(chain), "{chain}");
         }
         assert!(!closed("connection refused"));
+        assert!(!dropped("connection refused"));
+        // A reset in hyper's Debug form alone, without tonic's "transport error" around it,
+        // is still a dropped connection (a read is repeated on another member).
+        assert!(dropped("hyper::error(io, kind(connectionreset))"));
+        assert!(dropped(
+            "status: unavailable, message: \"h2 protocol error\""
+        ));
+        assert!(!closed("status: unavailable"));
     }
 }
