@@ -16,6 +16,15 @@ pub fn to_go_json(v: &Value) -> String {
     out
 }
 
+/// Compact encoding of an unstructured value, like Go's `json.Marshal` of a
+/// `map[string]interface{}`: object keys sorted bytewise at every level (kubectl's jsonpath
+/// prints maps and lists this way).
+pub fn to_go_json_sorted(v: &Value) -> String {
+    let mut out = String::new();
+    write_value_keys(&mut out, v, None, 0, true);
+    out
+}
+
 /// Indented encoding, like Go's `json.MarshalIndent(v, "", "  ")`; no
 /// trailing newline (calicoctl prints none).
 pub fn to_go_json_indent(v: &Value) -> String {
@@ -47,10 +56,22 @@ fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
 enum Frame<'a> {
     Array(std::slice::Iter<'a, Value>),
     Object(serde_json::map::Iter<'a>),
+    Sorted(std::vec::IntoIter<(&'a String, &'a Value)>),
 }
 
 /// Writes one value; `indent` is `None` for compact output.
 fn write_value(out: &mut String, root: &Value, indent: Option<&str>, base: usize) {
+    write_value_keys(out, root, indent, base, false);
+}
+
+/// [`write_value`], with object keys in the value's order or, with `sort_keys`, sorted.
+fn write_value_keys(
+    out: &mut String,
+    root: &Value,
+    indent: Option<&str>,
+    base: usize,
+    sort_keys: bool,
+) {
     let mut stack: Vec<(Frame, bool)> = Vec::new();
     let mut next: Option<&Value> = Some(root);
     loop {
@@ -66,6 +87,12 @@ fn write_value(out: &mut String, root: &Value, indent: Option<&str>, base: usize
                     out.push('[');
                     stack.push((Frame::Array(items.iter()), true));
                 }
+                Value::Object(map) if sort_keys => {
+                    out.push('{');
+                    let mut entries: Vec<_> = map.iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                    stack.push((Frame::Sorted(entries.into_iter()), true));
+                }
                 Value::Object(map) => {
                     out.push('{');
                     stack.push((Frame::Object(map.iter()), true));
@@ -79,6 +106,7 @@ fn write_value(out: &mut String, root: &Value, indent: Option<&str>, base: usize
         let item = match frame {
             Frame::Array(it) => it.next().map(|v| (None, v)),
             Frame::Object(it) => it.next().map(|(k, v)| (Some(k), v)),
+            Frame::Sorted(it) => it.next().map(|(k, v)| (Some(k), v)),
         };
         match item {
             Some((key, v)) => {
@@ -198,6 +226,19 @@ mod tests {
         assert_eq!(
             to_go_json(&json!("€\u{2027}\u{202a}←\u{2028}€")),
             "\"€\u{2027}\u{202a}←\\u2028€\""
+        );
+    }
+
+    #[test]
+    fn sorted_keys_at_every_level() {
+        let v = json!({"z": 1, "a": [{"y": true, "b": null}], "m": {"k2": "<", "k1": {}}});
+        assert_eq!(
+            to_go_json_sorted(&v),
+            r#"{"a":[{"b":null,"y":true}],"m":{"k1":{},"k2":"\u003c"},"z":1}"#
+        );
+        assert_eq!(
+            to_go_json(&v),
+            r#"{"z":1,"a":[{"y":true,"b":null}],"m":{"k2":"\u003c","k1":{}}}"#
         );
     }
 

@@ -1,10 +1,12 @@
 //! kubectl's `-o jsonpath=TEMPLATE` (k8s.io/client-go/util/jsonpath): literal text with `{…}`
-//! actions, `range`/`end`, quoted literals, and Go `%v` printing of results. Missing keys print
+//! actions, `range`/`end`, quoted literals; results print as client-go's `PrintResults` prints
+//! them (maps and lists as JSON, scalars with Go's `%v`). Missing keys print
 //! nothing, as with kubectl's `--allow-missing-template-keys` default.
 
 use serde_json::Value;
 
 use super::gofmt::go_v;
+use super::json::to_go_json_sorted;
 
 /// A template or evaluation error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -556,6 +558,17 @@ impl JsonPath {
     }
 }
 
+/// One result as client-go's jsonpath prints it (`PrintResults`): maps and lists as
+/// `json.Marshal` writes an unstructured object (keys sorted), null as `null`, anything else
+/// as `%v`.
+fn result_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Array(_) | Value::Object(_) => to_go_json_sorted(v),
+        _ => go_v(v),
+    }
+}
+
 /// Inside a range, paths refer to the current item.
 fn run(nodes: &[Node], cur: &Value, out: &mut String) -> Result<(), TemplateError> {
     for n in nodes {
@@ -566,7 +579,7 @@ fn run(nodes: &[Node], cur: &Value, out: &mut String) -> Result<(), TemplateErro
             Node::Text(t) => out.push_str(t),
             Node::Path(p) => {
                 let vals = apply(p, vec![cur])?;
-                out.push_str(&vals.iter().map(go_v).collect::<Vec<_>>().join(" "));
+                out.push_str(&vals.iter().map(result_text).collect::<Vec<_>>().join(" "));
             }
             Node::Range(p, body) => {
                 let vals = apply(p, vec![cur])?;
@@ -616,11 +629,21 @@ mod tests {
         );
         assert_eq!(run("{..cidr}"), "10.0.0.0/16 10.1.0.0/16");
         assert_eq!(run("{.items[0:1].metadata.name}"), "a");
-        assert_eq!(run("{.items[0].metadata.labels}"), "map[x:1]");
+        // Maps and lists print as JSON with sorted keys (client-go v0.37 `PrintResults`).
+        assert_eq!(run("{.items[0].metadata.labels}"), r#"{"x":"1"}"#);
+        assert_eq!(
+            run("{.items[0].spec}"),
+            r#"{"blockSize":26,"cidr":"10.0.0.0/16","disabled":true}"#
+        );
+        // b has no labels: a missing key prints nothing.
+        assert_eq!(run("{.items[*].metadata.labels}"), r#"{"x":"1"}"#);
         assert_eq!(run("{$.kind}"), "IPPoolList");
         assert_eq!(run("pools: {.items[*]['metadata']['name']}"), "pools: a b");
         assert_eq!(run("{.missing}"), "");
-        assert_eq!(run("{.items[0].metadata['name','labels']}"), "a map[x:1]");
+        assert_eq!(
+            run("{.items[0].metadata['name','labels']}"),
+            r#"a {"x":"1"}"#
+        );
     }
 
     #[test]
