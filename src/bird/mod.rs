@@ -49,14 +49,7 @@ pub struct BirdClient {
     pub version: String,
 }
 
-fn errno_text(e: &std::io::Error) -> String {
-    match e.kind() {
-        ErrorKind::NotFound => "no such file or directory".into(),
-        ErrorKind::ConnectionRefused => "connection refused".into(),
-        ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string().to_lowercase(),
-    }
-}
+use crate::gocompat::goerr::errno_text;
 
 impl BirdClient {
     /// Connects and reads the greeting.

@@ -26,8 +26,12 @@ pub enum GoValue {
     Float(f64),
     String(String),
     Slice(Vec<GoValue>),
-    /// A `map[string]T`; printed and ranged in key order.
-    Map(Vec<(String, GoValue)>),
+    /// A `map[string]T` and the zero value of `T` (what `index` gives for a missing key);
+    /// printed and ranged in key order.
+    Map(Vec<(String, GoValue)>, Box<GoValue>),
+    /// Go's invalid `reflect.Value`: a missing map key reached by a field chain. Prints
+    /// `<no value>`; fields of it are missing too.
+    NoValue,
     Struct {
         type_name: String,
         fields: Vec<GoField>,
@@ -64,6 +68,7 @@ pub fn from_json_untyped(v: &Value) -> GoValue {
             m.iter()
                 .map(|(k, v)| (k.clone(), from_json_untyped(v)))
                 .collect(),
+            Box::new(GoValue::Nil),
         ),
     }
 }
@@ -79,7 +84,8 @@ impl GoValue {
             GoValue::Float(f) => fmt_v_float(*f),
             GoValue::String(s) => s.clone(),
             GoValue::Slice(v) => fmt_slice(v.iter().map(GoValue::print)),
-            GoValue::Map(m) => fmt_map(m.iter().map(|(k, v)| (k.as_str(), v.print()))),
+            GoValue::Map(m, _) => fmt_map(m.iter().map(|(k, v)| (k.as_str(), v.print()))),
+            GoValue::NoValue => "<no value>".into(),
             GoValue::Struct { fields, .. } => fmt_struct(fields.iter().map(|f| f.value.print())),
         }
     }
@@ -93,7 +99,8 @@ impl GoValue {
             GoValue::Float(f) => *f != 0.0,
             GoValue::String(s) => !s.is_empty(),
             GoValue::Slice(v) => !v.is_empty(),
-            GoValue::Map(m) => !m.is_empty(),
+            GoValue::Map(m, _) => !m.is_empty(),
+            GoValue::NoValue => false,
             GoValue::Struct { .. } => true,
         }
     }
@@ -107,7 +114,8 @@ impl GoValue {
             GoValue::Float(_) => "float64".into(),
             GoValue::String(_) => "string".into(),
             GoValue::Slice(_) => "[]interface {}".into(),
-            GoValue::Map(_) => "map[string]interface {}".into(),
+            GoValue::Map(..) => "map[string]interface {}".into(),
+            GoValue::NoValue => "<nil>".into(),
             GoValue::Struct { type_name, .. } => type_name.clone(),
         }
     }
@@ -123,12 +131,13 @@ impl GoValue {
                     .filter(|f| f.embedded)
                     .find_map(|f| f.value.field(name))
             }
-            GoValue::Map(m) => Some(
+            GoValue::Map(m, _) => Some(
                 m.iter()
                     .find(|(k, _)| k == name)
                     .map(|(_, v)| v.clone())
-                    .unwrap_or(GoValue::Nil),
+                    .unwrap_or(GoValue::NoValue),
             ),
+            GoValue::NoValue => Some(GoValue::NoValue),
             _ => None,
         }
     }
@@ -616,7 +625,7 @@ impl Exec<'_> {
                             .enumerate()
                             .map(|(i, x)| (GoValue::Int(i as i64), x))
                             .collect(),
-                        GoValue::Map(mut m) => {
+                        GoValue::Map(mut m, _) => {
                             m.sort_by(|a, b| a.0.cmp(&b.0));
                             m.into_iter()
                                 .map(|(k, x)| (GoValue::String(k), x))
@@ -744,7 +753,7 @@ impl Exec<'_> {
                 GoValue::Int(match &args[0] {
                     GoValue::String(s) => s.len() as i64,
                     GoValue::Slice(v) => v.len() as i64,
-                    GoValue::Map(m) => m.len() as i64,
+                    GoValue::Map(m, _) => m.len() as i64,
                     other => return Err(e(format!("len of type {}", other.type_name()))),
                 })
             }
@@ -756,11 +765,10 @@ impl Exec<'_> {
                             .get(*i as usize)
                             .cloned()
                             .ok_or_else(|| e(format!("index out of range: {i}")))?,
-                        (GoValue::Map(m), GoValue::String(key)) => m
+                        (GoValue::Map(m, zero), GoValue::String(key)) => m
                             .iter()
                             .find(|(mk, _)| mk == key)
-                            .map(|(_, x)| x.clone())
-                            .unwrap_or(GoValue::Nil),
+                            .map_or_else(|| (**zero).clone(), |(_, x)| x.clone()),
                         _ => return Err(e("can't index item")),
                     };
                 }
@@ -861,7 +869,7 @@ pub fn join(v: &GoValue, sep: &str, max: usize) -> String {
     let items: Vec<String> = match v {
         GoValue::Nil => return String::new(),
         GoValue::Slice(s) => s.iter().map(GoValue::print).collect(),
-        GoValue::Map(m) => {
+        GoValue::Map(m, _) => {
             let mut v: Vec<String> = m
                 .iter()
                 .map(|(k, x)| format!("{k}={}", x.print()))
@@ -1052,14 +1060,41 @@ mod tests {
         assert!(run("{{if true}}").is_err());
     }
 
+    /// text/template's missing keys: a field chain through a map gives the invalid value
+    /// (`<no value>`, and so do fields of it); `index` gives the element type's zero value.
+    #[test]
+    fn missing_map_keys() {
+        let labels = GoValue::Map(
+            vec![("a".into(), GoValue::String("b".into()))],
+            Box::new(GoValue::String(String::new())),
+        );
+        let untyped = from_json_untyped(&serde_json::json!({"k": 1}));
+        let none = |_: &str, _: &[GoValue]| -> Option<Result<GoValue, FuncError>> { None };
+        let t = "{{.a}}|{{.zz}}|{{.zz.deeper}}|{{index . \"zz\"}}|{{if .zz}}y{{else}}n{{end}}";
+        assert_eq!(
+            parse(t).unwrap().execute(&labels, &none).unwrap(),
+            "b|<no value>|<no value>||n"
+        );
+        assert_eq!(
+            parse("{{index . \"zz\"}}|{{.zz}}")
+                .unwrap()
+                .execute(&untyped, &none)
+                .unwrap(),
+            "<nil>|<no value>"
+        );
+    }
+
     #[test]
     fn join_vectors() {
-        let m = GoValue::Map(vec![
-            ("giraffe".into(), GoValue::String("praying mantis".into())),
-            ("bird".into(), GoValue::String("felix".into())),
-            ("go".into(), GoValue::String("gopher".into())),
-            ("elephant".into(), GoValue::String("hippo".into())),
-        ]);
+        let m = GoValue::Map(
+            vec![
+                ("giraffe".into(), GoValue::String("praying mantis".into())),
+                ("bird".into(), GoValue::String("felix".into())),
+                ("go".into(), GoValue::String("gopher".into())),
+                ("elephant".into(), GoValue::String("hippo".into())),
+            ],
+            Box::new(GoValue::String(String::new())),
+        );
         assert_eq!(join(&m, ",", 15), "bird=felix,e...");
         assert_eq!(
             join(
@@ -1075,7 +1110,10 @@ mod tests {
         );
         assert_eq!(
             join(
-                &GoValue::Map(vec![("123".into(), GoValue::Int(4567))]),
+                &GoValue::Map(
+                    vec![("123".into(), GoValue::Int(4567))],
+                    Box::new(GoValue::Int(0))
+                ),
                 ",",
                 3
             ),

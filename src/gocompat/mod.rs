@@ -2,10 +2,11 @@
 //! output or parsing rules calicoctl users see (encoding/json, fmt's `%v`, yaml.v2,
 //! text/tabwriter, olekukonko/tablewriter, text/template, kubectl's jsonpath). Pure functions
 //! over `serde_json::Value` and strings, plus Go's rule for a broken standard output or error
-//! (`stdio`): nothing here imports the model, the datastore or the
+//! (`stdio`) and Go's texts for OS errors (`goerr`): nothing here imports the model, the datastore or the
 //! commands (see README.md for the entry points).
 
 pub mod boxtable;
+pub mod goerr;
 pub mod gofmt;
 pub mod gotemplate;
 pub mod json;

@@ -110,12 +110,7 @@ fn read_file(p: &Path) -> Result<String, ManifestError> {
 
 /// Go's `open <path>: <reason>` text.
 pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
-    let reason = match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string().to_lowercase(),
-    };
-    format!("open {path}: {reason}")
+    crate::gocompat::goerr::path_error("open", path, e)
 }
 
 /// Go's `filepath.Walk` as calicoctl uses it: lexical order, symlinks never followed as

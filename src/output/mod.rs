@@ -8,6 +8,7 @@ use std::io::Write;
 
 use serde_json::{Map, Value};
 
+use crate::gocompat::goerr::read_file_error;
 use crate::gocompat::{gotemplate, json, jsonpath, tabwriter, yaml};
 
 use crate::model::kinds::{API_VERSION, ColumnCtx, KindInfo};
@@ -20,11 +21,9 @@ pub enum OutputError {
     NoTemplate,
     #[error("need to specify a template file")]
     NoTemplateFile,
-    #[error("error reading template file {path}: {source}")]
-    TemplateFile {
-        path: String,
-        source: std::io::Error,
-    },
+    /// Go's `os.ReadFile` text (`open PATH: no such file or directory`), as calicoctl prints it.
+    #[error("{0}")]
+    TemplateFile(String),
     #[error("need to specify at least one column")]
     NoColumns,
     #[error("error reading jsonpath file {path}: {source}")]
@@ -75,6 +74,9 @@ impl OutputFormat {
             "yaml" | "yml" => OutputFormat::Yaml,
             "json" => OutputFormat::Json,
             "name" => OutputFormat::Name,
+            // calicoctl's texts for the two template formats given without their value.
+            "go-template" => return Err(OutputError::NoTemplate),
+            "go-template-file" => return Err(OutputError::NoTemplateFile),
             _ => {
                 if let Some(t) = s.strip_prefix("go-template=") {
                     if t.is_empty() {
@@ -85,12 +87,10 @@ impl OutputFormat {
                     if f.is_empty() {
                         return Err(OutputError::NoTemplateFile);
                     }
-                    OutputFormat::GoTemplate(std::fs::read_to_string(f).map_err(|source| {
-                        OutputError::TemplateFile {
-                            path: f.to_string(),
-                            source,
-                        }
-                    })?)
+                    OutputFormat::GoTemplate(
+                        std::fs::read_to_string(f)
+                            .map_err(|e| OutputError::TemplateFile(read_file_error(f, &e)))?,
+                    )
                 } else if let Some(c) = s.strip_prefix("custom-columns=") {
                     if c.is_empty() {
                         return Err(OutputError::NoColumns);
@@ -438,6 +438,7 @@ pub fn go_view(ty: &Ty, v: Option<&Value>) -> gotemplate::GoValue {
                         .collect()
                 })
                 .unwrap_or_default(),
+            Box::new(go_view(elem, None)),
         ),
         Ty::Struct(name) => {
             let Some(def) = schema().get(name) else {
