@@ -11,8 +11,71 @@ use super::gofmt::{fmt_map, fmt_slice, fmt_struct, fmt_v_float};
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
+/// calicoctl names its template "get".
+const NAME: &str = "get";
+
 fn e(m: impl Into<String>) -> TemplateError {
-    TemplateError(format!("template: gotemplate: {}", m.into()))
+    TemplateError(format!("template: {NAME}: {}", m.into()))
+}
+
+/// A parse error as text/template reports it: the line it was found on.
+fn parse_error(line: usize, m: impl Into<String>) -> TemplateError {
+    TemplateError(format!("template: {NAME}:{line}: {}", m.into()))
+}
+
+/// `err` from a parser step that knew no line, placed on `line`.
+fn on_line(err: TemplateError, line: usize) -> TemplateError {
+    let prefix = format!("template: {NAME}: ");
+    match err.0.strip_prefix(&prefix) {
+        Some(m) => parse_error(line, m),
+        None => err,
+    }
+}
+
+/// The 1-based line of byte `at` of `src`.
+fn line_at(src: &str, at: usize) -> usize {
+    1 + src[..at.min(src.len())].matches('\n').count()
+}
+
+/// Functions a template may call: text/template's builtins and calicoctl's additions. Any
+/// other name fails the parse, as Go's parser checks names against its function map.
+const FUNCS: &[&str] = &[
+    "and",
+    "call",
+    "html",
+    "index",
+    "slice",
+    "js",
+    "len",
+    "not",
+    "or",
+    "print",
+    "printf",
+    "println",
+    "urlquery",
+    "eq",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "ne",
+    "join",
+    "joinAndTruncate",
+    "config",
+];
+
+/// An execution error as text/template reports it: the failing node's line and byte column
+/// (0-based, as `ErrorContext` counts) and its text.
+fn exec_error(src: &str, pos: usize, context: &str, m: &str) -> TemplateError {
+    let before = &src[..pos.min(src.len())];
+    let line = 1 + before.matches('\n').count();
+    let col = match before.rfind('\n') {
+        Some(nl) => pos - nl - 1,
+        None => pos,
+    };
+    TemplateError(format!(
+        "template: {NAME}:{line}:{col}: executing \"{NAME}\" at <{context}>: {m}"
+    ))
 }
 
 /// A Go value as a template sees it.
@@ -32,6 +95,9 @@ pub enum GoValue {
     /// Go's invalid `reflect.Value`: a missing map key reached by a field chain. Prints
     /// `<no value>`; fields of it are missing too.
     NoValue,
+    /// A value held in a `runtime.Object` interface: what calicoctl hands the template is a
+    /// `[]runtime.Object`, and an error names that static type, not the value's.
+    Object(Box<GoValue>),
     Struct {
         type_name: String,
         fields: Vec<GoField>,
@@ -86,6 +152,7 @@ impl GoValue {
             GoValue::Slice(v) => fmt_slice(v.iter().map(GoValue::print)),
             GoValue::Map(m, _) => fmt_map(m.iter().map(|(k, v)| (k.as_str(), v.print()))),
             GoValue::NoValue => "<no value>".into(),
+            GoValue::Object(v) => v.print(),
             GoValue::Struct { fields, .. } => fmt_struct(fields.iter().map(|f| f.value.print())),
         }
     }
@@ -101,6 +168,7 @@ impl GoValue {
             GoValue::Slice(v) => !v.is_empty(),
             GoValue::Map(m, _) => !m.is_empty(),
             GoValue::NoValue => false,
+            GoValue::Object(v) => v.truth(),
             GoValue::Struct { .. } => true,
         }
     }
@@ -113,10 +181,22 @@ impl GoValue {
             GoValue::Uint(_) => "uint".into(),
             GoValue::Float(_) => "float64".into(),
             GoValue::String(_) => "string".into(),
+            GoValue::Slice(v) if matches!(v.first(), Some(GoValue::Object(_))) => {
+                "[]runtime.Object".into()
+            }
             GoValue::Slice(_) => "[]interface {}".into(),
             GoValue::Map(..) => "map[string]interface {}".into(),
             GoValue::NoValue => "<nil>".into(),
+            GoValue::Object(_) => "runtime.Object".into(),
             GoValue::Struct { type_name, .. } => type_name.clone(),
+        }
+    }
+
+    /// The value itself, out of a `runtime.Object` interface.
+    fn unwrap_object(self) -> GoValue {
+        match self {
+            GoValue::Object(v) => *v,
+            other => other,
         }
     }
 
@@ -138,6 +218,7 @@ impl GoValue {
                     .unwrap_or(GoValue::NoValue),
             ),
             GoValue::NoValue => Some(GoValue::NoValue),
+            GoValue::Object(v) => v.field(name),
             _ => None,
         }
     }
@@ -147,12 +228,15 @@ impl GoValue {
 
 #[derive(Debug, Clone)]
 enum Arg {
-    Field(Vec<String>),       // .A.B (empty = dot)
-    Var(String, Vec<String>), // $x.A
+    /// `.A.B` (empty = dot) and its position in the source (Go's: that of the chain's
+    /// second field when there is one).
+    Field(Vec<String>, usize),
+    /// `$x.A`, positioned likewise.
+    Var(String, Vec<String>, usize),
     Lit(GoValue),
     Func(String),
     /// `(pipeline)` optionally followed by a field chain.
-    Pipe(Box<Pipeline>, Vec<String>),
+    Pipe(Box<Pipeline>, Vec<String>, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -179,11 +263,14 @@ enum Node {
 #[derive(Debug, Clone)]
 pub struct Template {
     nodes: Vec<Node>,
+    /// The source, for error positions.
+    src: String,
 }
 
 enum Item {
     Text(String),
-    Action(String),
+    /// An action's text and the source offset of its first byte.
+    Action(String, usize),
 }
 
 fn lex(src: &str) -> Result<Vec<Item>, TemplateError> {
@@ -210,14 +297,17 @@ fn lex(src: &str) -> Result<Vec<Item>, TemplateError> {
             items.push(Item::Text(text.to_string()));
         }
         let body_start = if trim_left { 1 } else { 0 };
-        let close = find_close(after).ok_or_else(|| e("unclosed action"))?;
+        let close = find_close(after)
+            .ok_or_else(|| parse_error(line_at(src, src.len() - after.len()), "unclosed action"))?;
         let mut body = &after[body_start..close];
         trim_next = false;
         if body.ends_with(" -") || body.ends_with("\t-") || body.ends_with("\n-") {
             body = &body[..body.len() - 1];
             trim_next = true;
         }
-        items.push(Item::Action(body.trim().to_string()));
+        let offset =
+            (src.len() - after.len()) + body_start + (body.len() - body.trim_start().len());
+        items.push(Item::Action(body.trim().to_string(), offset));
         rest = &after[close + 2..];
     }
     Ok(items)
@@ -255,19 +345,29 @@ fn find_close(s: &str) -> Option<usize> {
 pub fn parse(src: &str) -> Result<Template, TemplateError> {
     let items = lex(src)?;
     let mut pos = 0;
-    let (nodes, end) = parse_list(&items, &mut pos, 0)?;
-    if let Some(end) = end {
-        return Err(e(format!("unexpected {{{{{end}}}}}")));
+    let (nodes, end) = parse_list(src, &items, &mut pos, 0)?;
+    if let Some((end, at)) = end {
+        return Err(parse_error(
+            line_at(src, at),
+            format!("unexpected {{{{{end}}}}}"),
+        ));
     }
-    Ok(Template { nodes })
+    Ok(Template {
+        nodes,
+        src: src.to_string(),
+    })
 }
 
-/// Parses nodes until `end`/`else`; returns the terminator seen.
+/// An `end`/`else…` action that closed a list, and its source offset.
+type Terminator = Option<(String, usize)>;
+
+/// Parses nodes until `end`/`else`; returns the terminator seen and its offset.
 fn parse_list(
+    src: &str,
     items: &[Item],
     pos: &mut usize,
     depth: usize,
-) -> Result<(Vec<Node>, Option<String>), TemplateError> {
+) -> Result<(Vec<Node>, Terminator), TemplateError> {
     if depth > MAX_DEPTH {
         return Err(e("template nested too deeply"));
     }
@@ -277,17 +377,21 @@ fn parse_list(
         *pos += 1;
         match it {
             Item::Text(t) => out.push(Node::Text(t.clone())),
-            Item::Action(a) => {
+            Item::Action(a, at) => {
+                let at = *at;
                 if a.starts_with("/*") {
                     continue;
                 }
                 if a == "end" || a == "else" || a.starts_with("else ") {
-                    return Ok((out, Some(a.clone())));
+                    return Ok((out, Some((a.clone(), at))));
                 }
                 for kw in ["if", "range", "with"] {
                     if a == kw || a.starts_with(&format!("{kw} ")) {
-                        let pipe = parse_pipeline(a[kw.len()..].trim())?;
-                        let node = parse_control(kw, pipe, items, pos, depth)?;
+                        let rest = &a[kw.len()..];
+                        let skip = kw.len() + (rest.len() - rest.trim_start().len());
+                        let pipe = parse_pipeline(rest.trim(), at + skip)
+                            .map_err(|err| on_line(err, line_at(src, at)))?;
+                        let node = parse_control(src, kw, pipe, items, pos, depth)?;
                         out.push(node);
                         break;
                     }
@@ -298,7 +402,9 @@ fn parse_list(
                 {
                     continue;
                 }
-                out.push(Node::Action(parse_pipeline(a)?));
+                out.push(Node::Action(
+                    parse_pipeline(a, at).map_err(|err| on_line(err, line_at(src, at)))?,
+                ));
             }
         }
     }
@@ -306,27 +412,33 @@ fn parse_list(
 }
 
 fn parse_control(
+    src: &str,
     kw: &str,
     pipe: Pipeline,
     items: &[Item],
     pos: &mut usize,
     depth: usize,
 ) -> Result<Node, TemplateError> {
-    let (body, term) = parse_list(items, pos, depth + 1)?;
-    let (els, _) = match term.as_deref() {
+    let eof = || parse_error(line_at(src, src.len()), "unexpected EOF");
+    let (body, term) = parse_list(src, items, pos, depth + 1)?;
+    let (els, _) = match term.as_ref().map(|(t, _)| t.as_str()) {
         Some("end") => (Vec::new(), ()),
         Some("else") => {
-            let (els, t2) = parse_list(items, pos, depth + 1)?;
-            if t2.as_deref() != Some("end") {
-                return Err(e(format!("missing {{{{end}}}} for {kw}")));
+            let (els, t2) = parse_list(src, items, pos, depth + 1)?;
+            if t2.as_ref().map(|(t, _)| t.as_str()) != Some("end") {
+                return Err(eof());
             }
             (els, ())
         }
         Some(t) if t.starts_with("else if ") && kw == "if" => {
-            let inner = parse_pipeline(t["else if ".len()..].trim())?;
-            (vec![parse_control("if", inner, items, pos, depth + 1)?], ())
+            // (Positions inside an `else if` pipeline are not tracked: errors there name 0.)
+            let inner = parse_pipeline(t["else if ".len()..].trim(), 0)?;
+            (
+                vec![parse_control(src, "if", inner, items, pos, depth + 1)?],
+                (),
+            )
         }
-        _ => return Err(e(format!("unexpected EOF: missing {{{{end}}}} for {kw}"))),
+        _ => return Err(eof()),
     };
     Ok(match kw {
         "if" => Node::If(pipe, body, els),
@@ -335,8 +447,10 @@ fn parse_control(
     })
 }
 
-fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
+/// The tokens of an action and the offset of each in the action's text.
+fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
     let mut out = Vec::new();
+    let mut offs = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -345,6 +459,7 @@ fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
             b')' if b.get(i + 1) == Some(&b'.') => {
                 // `(pipeline).Field`: the chain applies to the parenthesised result.
                 out.push(")".into());
+                offs.push(i);
                 i += 1;
                 let st = i;
                 while i < b.len()
@@ -356,9 +471,11 @@ fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
                     i += 1;
                 }
                 out.push(format!("@{}", &s[st..i]));
+                offs.push(st);
             }
             b'|' | b'(' | b')' | b',' => {
                 out.push((b[i] as char).to_string());
+                offs.push(i);
                 i += 1;
             }
             b'"' => {
@@ -375,6 +492,7 @@ fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
                 }
                 i += 1;
                 out.push(s[st..i].to_string());
+                offs.push(st);
             }
             b'`' => {
                 let st = i;
@@ -387,9 +505,11 @@ fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
                 }
                 i += 1;
                 out.push(s[st..i].to_string());
+                offs.push(st);
             }
             b':' if b.get(i + 1) == Some(&b'=') => {
                 out.push(":=".into());
+                offs.push(i);
                 i += 2;
             }
             _ => {
@@ -406,16 +526,19 @@ fn tokenize(s: &str) -> Result<Vec<String>, TemplateError> {
                     i += 1;
                 }
                 out.push(s[st..i].to_string());
+                offs.push(st);
             }
         }
     }
-    Ok(out)
+    Ok((out, offs))
 }
 
-fn parse_pipeline(s: &str) -> Result<Pipeline, TemplateError> {
-    let toks = tokenize(s)?;
+/// Parses an action's pipeline; `at` is the source offset of its text.
+fn parse_pipeline(s: &str, at: usize) -> Result<Pipeline, TemplateError> {
+    let (toks, offs) = tokenize(s)?;
+    let offs: Vec<usize> = offs.into_iter().map(|o| o + at).collect();
     let mut pos = 0;
-    let p = pipeline_from(&toks, &mut pos, 0)?;
+    let p = pipeline_from(&toks, &offs, &mut pos, 0)?;
     if pos < toks.len() {
         return Err(e(format!("unexpected {:?} in operand", toks[pos])));
     }
@@ -424,6 +547,7 @@ fn parse_pipeline(s: &str) -> Result<Pipeline, TemplateError> {
 
 fn pipeline_from(
     toks: &[String],
+    offs: &[usize],
     pos: &mut usize,
     depth: usize,
 ) -> Result<Pipeline, TemplateError> {
@@ -458,16 +582,17 @@ fn pipeline_from(
             }
             "(" => {
                 *pos += 1;
-                let inner = pipeline_from(toks, pos, depth + 1)?;
+                let inner = pipeline_from(toks, offs, pos, depth + 1)?;
                 if toks.get(*pos).map(String::as_str) != Some(")") {
                     return Err(e("unclosed left paren"));
                 }
                 *pos += 1;
-                let mut arg = Arg::Pipe(Box::new(inner), Vec::new());
+                let mut arg = Arg::Pipe(Box::new(inner), Vec::new(), 0);
                 if let Some(chain) = toks.get(*pos).and_then(|t| t.strip_prefix("@.")) {
+                    let at = offs.get(*pos).copied().unwrap_or(0);
                     arg = match arg {
-                        Arg::Pipe(p, _) => {
-                            Arg::Pipe(p, chain.split('.').map(str::to_string).collect())
+                        Arg::Pipe(p, ..) => {
+                            Arg::Pipe(p, chain.split('.').map(str::to_string).collect(), at)
                         }
                         other => other,
                     };
@@ -478,8 +603,9 @@ fn pipeline_from(
                 }
             }
             _ => {
+                let at = offs.get(*pos).copied().unwrap_or(0);
                 *pos += 1;
-                let a = parse_arg(&t)?;
+                let a = parse_arg(&t, at)?;
                 if let Some(c) = cmds.last_mut() {
                     c.args.push(a);
                 }
@@ -492,17 +618,35 @@ fn pipeline_from(
     Ok(Pipeline { decl, cmds })
 }
 
-fn parse_arg(t: &str) -> Result<Arg, TemplateError> {
+/// Go's position of a chained operand at `at`: that of its second field, if any.
+fn chain_pos(t: &str, at: usize) -> usize {
+    match t[1..].find('.') {
+        Some(i) if t.starts_with('.') => at + 1 + i,
+        _ => match t.find('.') {
+            Some(i) if t.starts_with('$') => at + i,
+            _ => at,
+        },
+    }
+}
+
+fn parse_arg(t: &str, at: usize) -> Result<Arg, TemplateError> {
     if t == "." {
-        return Ok(Arg::Field(Vec::new()));
+        return Ok(Arg::Field(Vec::new(), at));
     }
     if let Some(rest) = t.strip_prefix('.') {
-        return Ok(Arg::Field(rest.split('.').map(str::to_string).collect()));
+        return Ok(Arg::Field(
+            rest.split('.').map(str::to_string).collect(),
+            chain_pos(t, at),
+        ));
     }
     if t.starts_with('$') {
         let mut parts = t.split('.');
         let v = parts.next().unwrap_or("$").to_string();
-        return Ok(Arg::Var(v, parts.map(str::to_string).collect()));
+        return Ok(Arg::Var(
+            v,
+            parts.map(str::to_string).collect(),
+            chain_pos(t, at),
+        ));
     }
     if t.starts_with('"') {
         return serde_json::from_str::<String>(t)
@@ -525,6 +669,9 @@ fn parse_arg(t: &str) -> Result<Arg, TemplateError> {
         return Ok(Arg::Lit(GoValue::Float(f)));
     }
     if t.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        if !FUNCS.contains(&t) {
+            return Err(e(format!("function {t:?} not defined")));
+        }
         return Ok(Arg::Func(t.to_string()));
     }
     Err(e(format!("unexpected {t:?} in operand")))
@@ -536,6 +683,7 @@ struct Exec<'a> {
     vars: Vec<(String, GoValue)>,
     funcs: Funcs<'a>,
     out: String,
+    src: &'a str,
 }
 
 impl Template {
@@ -545,13 +693,15 @@ impl Template {
             vars: vec![("$".into(), data.clone())],
             funcs,
             out: String::new(),
+            src: &self.src,
         };
         x.nodes(&self.nodes, data, 0)?;
         Ok(x.out)
     }
 }
 
-fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, TemplateError> {
+/// Follows a field chain; a failure is text/template's message, placed by the caller.
+fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, String> {
     for p in path {
         if p.is_empty() {
             continue;
@@ -560,12 +710,12 @@ fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, TemplateError
             Some(x) => x,
             None => {
                 if matches!(v, GoValue::Nil) {
-                    return Err(e(format!("nil pointer evaluating <nil>.{p}")));
+                    return Err(format!("nil pointer evaluating <nil>.{p}"));
                 }
-                return Err(e(format!(
+                return Err(format!(
                     "can't evaluate field {p} in type {}",
                     v.type_name()
-                )));
+                ));
             }
         };
     }
@@ -674,7 +824,7 @@ impl Exec<'_> {
         for c in &p.cmds {
             last = Some(self.command(c, dot, last)?);
         }
-        let v = last.unwrap_or(GoValue::Nil);
+        let v = last.unwrap_or(GoValue::Nil).unwrap_object();
         for d in &p.decl {
             self.vars.push((d.clone(), v.clone()));
         }
@@ -682,13 +832,24 @@ impl Exec<'_> {
     }
 
     fn eval_arg(&mut self, a: &Arg, dot: &GoValue) -> Result<GoValue, TemplateError> {
+        let src = self.src;
+        let placed =
+            |at: usize, context: String| move |m: String| exec_error(src, at, &context, &m);
         match a {
-            Arg::Field(path) => walk_fields(dot.clone(), path),
-            Arg::Var(v, path) => walk_fields(self.var(v)?, path),
+            Arg::Field(path, at) => {
+                walk_fields(dot.clone(), path).map_err(placed(*at, format!(".{}", path.join("."))))
+            }
+            Arg::Var(v, path, at) => {
+                let context = std::iter::once(v.as_str())
+                    .chain(path.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(".");
+                walk_fields(self.var(v)?, path).map_err(placed(*at, context))
+            }
             Arg::Lit(l) => Ok(l.clone()),
-            Arg::Pipe(p, chain) => {
+            Arg::Pipe(p, chain, at) => {
                 let v = self.pipeline(p, dot)?;
-                walk_fields(v, chain)
+                walk_fields(v, chain).map_err(placed(*at, format!(".{}", chain.join("."))))
             }
             Arg::Func(f) => self.call(f, Vec::new()),
         }
@@ -721,6 +882,7 @@ impl Exec<'_> {
     }
 
     fn call(&mut self, f: &str, args: Vec<GoValue>) -> Result<GoValue, TemplateError> {
+        let args: Vec<GoValue> = args.into_iter().map(GoValue::unwrap_object).collect();
         let want = |n: usize| -> Result<(), TemplateError> {
             if args.len() != n {
                 Err(e(format!(
@@ -1082,6 +1244,42 @@ mod tests {
                 .unwrap(),
             "<nil>|<no value>"
         );
+    }
+
+    /// Error texts as calicoctl v3.32.1 prints them (each checked against it): execution
+    /// errors name the node's line, byte column and text, and the static type — the
+    /// `[]runtime.Object` calicoctl hands over and its `runtime.Object` items; parse errors
+    /// name the line.
+    #[test]
+    fn error_positions_and_static_types() {
+        let none = |_: &str, _: &[GoValue]| -> Option<Result<GoValue, FuncError>> { None };
+        let objects = GoValue::Slice(vec![GoValue::Object(Box::new(pool("a")))]);
+        let run = |t: &str| match parse(t) {
+            Ok(tpl) => tpl.execute(&objects, &none).unwrap_err().0,
+            Err(err) => err.0,
+        };
+        assert_eq!(
+            run("{{range .}}{{.Missing}}{{end}}"),
+            "template: get:1:13: executing \"get\" at <.Missing>: can't evaluate field Missing in type runtime.Object"
+        );
+        assert_eq!(
+            run("{{.Spec.CIDR}}"),
+            "template: get:1:7: executing \"get\" at <.Spec.CIDR>: can't evaluate field Spec in type []runtime.Object"
+        );
+        assert_eq!(
+            run("line1\n  {{range $k, $v := .}} {{$v.Spec.Zip}}{{end}}"),
+            "template: get:2:28: executing \"get\" at <$v.Spec.Zip>: can't evaluate field Zip in type v3.IPPoolSpec"
+        );
+        assert_eq!(
+            run("{{range .}}{{.Name}}"),
+            "template: get:1: unexpected EOF"
+        );
+        assert_eq!(
+            run("a\n{{if true}}{{nope}}{{end}}"),
+            "template: get:2: function \"nope\" not defined"
+        );
+        assert_eq!(run("{{end}}"), "template: get:1: unexpected {{end}}");
+        assert_eq!(run("\n{{.Name"), "template: get:2: unclosed action");
     }
 
     #[test]

@@ -256,7 +256,13 @@ pub fn print(
         }
         OutputFormat::GoTemplate(t) => {
             let tpl = gotemplate::parse(t)?;
-            let data = gotemplate::GoValue::Slice(printed.iter().map(go_view_printed).collect());
+            // calicoctl hands the template a `[]runtime.Object`.
+            let data = gotemplate::GoValue::Slice(
+                printed
+                    .iter()
+                    .map(|p| gotemplate::GoValue::Object(Box::new(go_view_printed(p))))
+                    .collect(),
+            );
             let asn = opts.column_ctx.default_asn.clone();
             let funcs = move |name: &str,
                               args: &[gotemplate::GoValue]|
