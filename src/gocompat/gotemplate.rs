@@ -23,13 +23,15 @@ fn parse_error(line: usize, m: impl Into<String>) -> TemplateError {
     TemplateError(format!("template: {NAME}:{line}: {}", m.into()))
 }
 
-/// `err` from a parser step that knew no line, placed on `line`.
-fn on_line(err: TemplateError, line: usize) -> TemplateError {
-    let prefix = format!("template: {NAME}: ");
-    match err.0.strip_prefix(&prefix) {
-        Some(m) => parse_error(line, m),
-        None => err,
-    }
+/// A failure of a step that does not know where in the source it is (an action's pipeline
+/// being parsed, a field chain being followed); the caller places it with [`parse_error`] or
+/// [`exec_error`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unplaced(String);
+
+fn unplaced(m: impl Into<String>) -> Unplaced {
+    Unplaced(m.into())
 }
 
 /// The 1-based line of byte `at` of `src`.
@@ -66,9 +68,9 @@ const FUNCS: &[&str] = &[
 
 /// An execution error as text/template reports it: the failing node's line and byte column
 /// (0-based, as `ErrorContext` counts) and its text.
-fn exec_error(src: &str, pos: usize, context: &str, m: &str) -> TemplateError {
+fn exec_error(src: &str, pos: usize, context: &str, m: &Unplaced) -> TemplateError {
     let before = &src[..pos.min(src.len())];
-    let line = 1 + before.matches('\n').count();
+    let line = line_at(src, pos);
     let col = match before.rfind('\n') {
         Some(nl) => pos - nl - 1,
         None => pos,
@@ -385,26 +387,15 @@ fn parse_list(
                 if a == "end" || a == "else" || a.starts_with("else ") {
                     return Ok((out, Some((a.clone(), at))));
                 }
-                for kw in ["if", "range", "with"] {
-                    if a == kw || a.starts_with(&format!("{kw} ")) {
-                        let rest = &a[kw.len()..];
-                        let skip = kw.len() + (rest.len() - rest.trim_start().len());
-                        let pipe = parse_pipeline(rest.trim(), at + skip)
-                            .map_err(|err| on_line(err, line_at(src, at)))?;
-                        let node = parse_control(src, kw, pipe, items, pos, depth)?;
-                        out.push(node);
-                        break;
-                    }
-                }
-                if ["if", "range", "with"]
-                    .iter()
-                    .any(|kw| a == kw || a.starts_with(&format!("{kw} ")))
-                {
+                let control = ["if", "range", "with"]
+                    .into_iter()
+                    .find(|kw| a == kw || a.starts_with(&format!("{kw} ")));
+                if let Some(kw) = control {
+                    let pipe = parse_pipeline(src, &a[kw.len()..], at + kw.len())?;
+                    out.push(parse_control(src, kw, pipe, items, pos, depth)?);
                     continue;
                 }
-                out.push(Node::Action(
-                    parse_pipeline(a, at).map_err(|err| on_line(err, line_at(src, at)))?,
-                ));
+                out.push(Node::Action(parse_pipeline(src, a, at)?));
             }
         }
     }
@@ -431,8 +422,8 @@ fn parse_control(
             (els, ())
         }
         Some(t) if t.starts_with("else if ") && kw == "if" => {
-            // (Positions inside an `else if` pipeline are not tracked: errors there name 0.)
-            let inner = parse_pipeline(t["else if ".len()..].trim(), 0)?;
+            let at = term.as_ref().map_or(0, |(_, at)| *at) + "else if ".len();
+            let inner = parse_pipeline(src, &t["else if ".len()..], at)?;
             (
                 vec![parse_control(src, "if", inner, items, pos, depth + 1)?],
                 (),
@@ -447,10 +438,9 @@ fn parse_control(
     })
 }
 
-/// The tokens of an action and the offset of each in the action's text.
-fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
+/// The tokens of an action, each with its offset in the action's text.
+fn tokenize(s: &str) -> Result<Vec<(String, usize)>, Unplaced> {
     let mut out = Vec::new();
-    let mut offs = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -458,8 +448,7 @@ fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
             b' ' | b'\t' | b'\n' | b'\r' => i += 1,
             b')' if b.get(i + 1) == Some(&b'.') => {
                 // `(pipeline).Field`: the chain applies to the parenthesised result.
-                out.push(")".into());
-                offs.push(i);
+                out.push((")".into(), i));
                 i += 1;
                 let st = i;
                 while i < b.len()
@@ -470,12 +459,10 @@ fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
                 {
                     i += 1;
                 }
-                out.push(format!("@{}", &s[st..i]));
-                offs.push(st);
+                out.push((format!("@{}", &s[st..i]), st));
             }
             b'|' | b'(' | b')' | b',' => {
-                out.push((b[i] as char).to_string());
-                offs.push(i);
+                out.push(((b[i] as char).to_string(), i));
                 i += 1;
             }
             b'"' => {
@@ -488,11 +475,10 @@ fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
                     i += 1;
                 }
                 if i >= b.len() {
-                    return Err(e("unterminated quoted string"));
+                    return Err(unplaced("unterminated quoted string"));
                 }
                 i += 1;
-                out.push(s[st..i].to_string());
-                offs.push(st);
+                out.push((s[st..i].to_string(), st));
             }
             b'`' => {
                 let st = i;
@@ -501,15 +487,13 @@ fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
                     i += 1;
                 }
                 if i >= b.len() {
-                    return Err(e("unterminated raw quoted string"));
+                    return Err(unplaced("unterminated raw quoted string"));
                 }
                 i += 1;
-                out.push(s[st..i].to_string());
-                offs.push(st);
+                out.push((s[st..i].to_string(), st));
             }
             b':' if b.get(i + 1) == Some(&b'=') => {
-                out.push(":=".into());
-                offs.push(i);
+                out.push((":=".into(), i));
                 i += 2;
             }
             _ => {
@@ -525,22 +509,26 @@ fn tokenize(s: &str) -> Result<(Vec<String>, Vec<usize>), TemplateError> {
                     }
                     i += 1;
                 }
-                out.push(s[st..i].to_string());
-                offs.push(st);
+                out.push((s[st..i].to_string(), st));
             }
         }
     }
-    Ok((out, offs))
+    Ok(out)
 }
 
-/// Parses an action's pipeline; `at` is the source offset of its text.
-fn parse_pipeline(s: &str, at: usize) -> Result<Pipeline, TemplateError> {
-    let (toks, offs) = tokenize(s)?;
-    let offs: Vec<usize> = offs.into_iter().map(|o| o + at).collect();
+/// Parses the pipeline `s`, which starts at byte `at` of the template `src`; a failure is a
+/// parse error on that line.
+fn parse_pipeline(src: &str, s: &str, at: usize) -> Result<Pipeline, TemplateError> {
+    pipeline_at(s, at).map_err(|m| parse_error(line_at(src, at), m.0))
+}
+
+fn pipeline_at(s: &str, at: usize) -> Result<Pipeline, Unplaced> {
+    let (toks, offs): (Vec<String>, Vec<usize>) =
+        tokenize(s)?.into_iter().map(|(t, o)| (t, o + at)).unzip();
     let mut pos = 0;
     let p = pipeline_from(&toks, &offs, &mut pos, 0)?;
     if pos < toks.len() {
-        return Err(e(format!("unexpected {:?} in operand", toks[pos])));
+        return Err(unplaced(format!("unexpected {:?} in operand", toks[pos])));
     }
     Ok(p)
 }
@@ -550,9 +538,9 @@ fn pipeline_from(
     offs: &[usize],
     pos: &mut usize,
     depth: usize,
-) -> Result<Pipeline, TemplateError> {
+) -> Result<Pipeline, Unplaced> {
     if depth > MAX_DEPTH {
-        return Err(e("pipeline nested too deeply"));
+        return Err(unplaced("pipeline nested too deeply"));
     }
     let mut decl = Vec::new();
     // `$x := …` or `$i, $e := …`
@@ -584,28 +572,25 @@ fn pipeline_from(
                 *pos += 1;
                 let inner = pipeline_from(toks, offs, pos, depth + 1)?;
                 if toks.get(*pos).map(String::as_str) != Some(")") {
-                    return Err(e("unclosed left paren"));
+                    return Err(unplaced("unclosed left paren"));
                 }
                 *pos += 1;
-                let mut arg = Arg::Pipe(Box::new(inner), Vec::new(), 0);
-                if let Some(chain) = toks.get(*pos).and_then(|t| t.strip_prefix("@.")) {
-                    let at = offs.get(*pos).copied().unwrap_or(0);
-                    arg = match arg {
-                        Arg::Pipe(p, ..) => {
-                            Arg::Pipe(p, chain.split('.').map(str::to_string).collect(), at)
-                        }
-                        other => other,
-                    };
-                    *pos += 1;
-                }
+                // `(pipeline).A.B`: the chain and its position.
+                let (chain, at) = match toks.get(*pos).and_then(|t| t.strip_prefix("@.")) {
+                    Some(chain) => {
+                        let at = offs[*pos];
+                        *pos += 1;
+                        (chain.split('.').map(str::to_string).collect(), at)
+                    }
+                    None => (Vec::new(), 0),
+                };
                 if let Some(c) = cmds.last_mut() {
-                    c.args.push(arg);
+                    c.args.push(Arg::Pipe(Box::new(inner), chain, at));
                 }
             }
             _ => {
-                let at = offs.get(*pos).copied().unwrap_or(0);
+                let a = parse_arg(&t, offs[*pos])?;
                 *pos += 1;
-                let a = parse_arg(&t, at)?;
                 if let Some(c) = cmds.last_mut() {
                     c.args.push(a);
                 }
@@ -613,23 +598,19 @@ fn pipeline_from(
         }
     }
     if cmds.iter().any(|c| c.args.is_empty()) {
-        return Err(e("missing value for command"));
+        return Err(unplaced("missing value for command"));
     }
     Ok(Pipeline { decl, cmds })
 }
 
-/// Go's position of a chained operand at `at`: that of its second field, if any.
+/// Go's position of the operand `t` (`.A.B`, `$x.A`) found at `at`: that of the field after
+/// its first element, if there is one.
 fn chain_pos(t: &str, at: usize) -> usize {
-    match t[1..].find('.') {
-        Some(i) if t.starts_with('.') => at + 1 + i,
-        _ => match t.find('.') {
-            Some(i) if t.starts_with('$') => at + i,
-            _ => at,
-        },
-    }
+    let first = usize::from(t.starts_with('.'));
+    t[first..].find('.').map_or(at, |i| at + first + i)
 }
 
-fn parse_arg(t: &str, at: usize) -> Result<Arg, TemplateError> {
+fn parse_arg(t: &str, at: usize) -> Result<Arg, Unplaced> {
     if t == "." {
         return Ok(Arg::Field(Vec::new(), at));
     }
@@ -651,7 +632,7 @@ fn parse_arg(t: &str, at: usize) -> Result<Arg, TemplateError> {
     if t.starts_with('"') {
         return serde_json::from_str::<String>(t)
             .map(|s| Arg::Lit(GoValue::String(s)))
-            .map_err(|_| e(format!("bad string literal {t}")));
+            .map_err(|_| unplaced(format!("bad string literal {t}")));
     }
     if t.starts_with('`') {
         return Ok(Arg::Lit(GoValue::String(t[1..t.len() - 1].to_string())));
@@ -670,11 +651,11 @@ fn parse_arg(t: &str, at: usize) -> Result<Arg, TemplateError> {
     }
     if t.chars().all(|c| c.is_alphanumeric() || c == '_') {
         if !FUNCS.contains(&t) {
-            return Err(e(format!("function {t:?} not defined")));
+            return Err(unplaced(format!("function {t:?} not defined")));
         }
         return Ok(Arg::Func(t.to_string()));
     }
-    Err(e(format!("unexpected {t:?} in operand")))
+    Err(unplaced(format!("unexpected {t:?} in operand")))
 }
 
 // ---- execution --------------------------------------------------------------------------
@@ -701,7 +682,7 @@ impl Template {
 }
 
 /// Follows a field chain; a failure is text/template's message, placed by the caller.
-fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, String> {
+fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, Unplaced> {
     for p in path {
         if p.is_empty() {
             continue;
@@ -710,12 +691,12 @@ fn walk_fields(mut v: GoValue, path: &[String]) -> Result<GoValue, String> {
             Some(x) => x,
             None => {
                 if matches!(v, GoValue::Nil) {
-                    return Err(format!("nil pointer evaluating <nil>.{p}"));
+                    return Err(unplaced(format!("nil pointer evaluating <nil>.{p}")));
                 }
-                return Err(format!(
+                return Err(unplaced(format!(
                     "can't evaluate field {p} in type {}",
                     v.type_name()
-                ));
+                )));
             }
         };
     }
@@ -834,7 +815,7 @@ impl Exec<'_> {
     fn eval_arg(&mut self, a: &Arg, dot: &GoValue) -> Result<GoValue, TemplateError> {
         let src = self.src;
         let placed =
-            |at: usize, context: String| move |m: String| exec_error(src, at, &context, &m);
+            |at: usize, context: String| move |m: Unplaced| exec_error(src, at, &context, &m);
         match a {
             Arg::Field(path, at) => {
                 walk_fields(dot.clone(), path).map_err(placed(*at, format!(".{}", path.join("."))))
@@ -1277,6 +1258,10 @@ mod tests {
         assert_eq!(
             run("a\n{{if true}}{{nope}}{{end}}"),
             "template: get:2: function \"nope\" not defined"
+        );
+        assert_eq!(
+            run("{{range .}}{{if false}}x{{else if .Spec.Nope}}y{{end}}{{end}}"),
+            "template: get:1:39: executing \"get\" at <.Spec.Nope>: can't evaluate field Nope in type v3.IPPoolSpec"
         );
         assert_eq!(run("{{end}}"), "template: get:1: unexpected {{end}}");
         assert_eq!(run("\n{{.Name"), "template: get:2: unclosed action");
