@@ -282,7 +282,7 @@ async fn release_from_reports(
     let mut reports = Vec::new();
     for f in &a.from_report {
         let text = std::fs::read_to_string(f)
-            .map_err(|e| Failure::Stderr(crate::model::manifest::go_open_error(f, &e)))?;
+            .map_err(|e| Failure::Stderr(crate::gocompat::goerr::open_error(f, &e)))?;
         let r = parse_report(f, &text).map_err(Failure::Stderr)?;
         if r.cluster_guid != guid {
             return Err(Failure::Stderr(format!(

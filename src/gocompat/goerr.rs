@@ -23,6 +23,11 @@ pub fn path_error(op: &str, path: &str, e: &io::Error) -> String {
     format!("{op} {path}: {}", errno_text(e))
 }
 
+/// `open PATH: …`, what Go's `os.Open`/`os.Stat`-style calls report.
+pub fn open_error(path: &str, e: &io::Error) -> String {
+    path_error("open", path, e)
+}
+
 /// What Go's `os.ReadFile(path)` reports for `e`: opening failed, or reading did (a
 /// directory opens and then fails to read).
 pub fn read_file_error(path: &str, e: &io::Error) -> String {

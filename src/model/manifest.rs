@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::kinds::{API_VERSION, KindInfo, by_kind, by_list_kind};
 use super::schema::{self, schema};
 use super::yaml_in;
+use crate::gocompat::goerr::open_error;
 
 /// One resource read from input.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub fn read_input(
         return Ok(res);
     }
     let p = Path::new(path);
-    let md = std::fs::metadata(p).map_err(|e| ManifestError::Io(go_open_error(path, &e)))?;
+    let md = std::fs::metadata(p).map_err(|e| ManifestError::Io(open_error(path, &e)))?;
     if md.is_dir() {
         let mut files = Vec::new();
         walk(p, recursive, &mut files)?;
@@ -103,14 +104,9 @@ pub fn read_input(
 
 fn read_file(p: &Path) -> Result<String, ManifestError> {
     let bytes =
-        std::fs::read(p).map_err(|e| ManifestError::Io(go_open_error(&p.to_string_lossy(), &e)))?;
+        std::fs::read(p).map_err(|e| ManifestError::Io(open_error(&p.to_string_lossy(), &e)))?;
     String::from_utf8(bytes)
         .map_err(|_| ManifestError::Yaml(format!("{}: input is not valid UTF-8", p.display())))
-}
-
-/// Go's `open <path>: <reason>` text.
-pub fn go_open_error(path: &str, e: &std::io::Error) -> String {
-    crate::gocompat::goerr::path_error("open", path, e)
 }
 
 /// Go's `filepath.Walk` as calicoctl uses it: lexical order, symlinks never followed as
@@ -128,7 +124,7 @@ fn walk(root: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Mani
 
 fn walk_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| ManifestError::Io(go_open_error(&dir.to_string_lossy(), &e)))?
+        .map_err(|e| ManifestError::Io(open_error(&dir.to_string_lossy(), &e)))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();

@@ -257,7 +257,7 @@ fn load_pem(inline: &str, file: &str) -> Result<Option<Vec<u8>>> {
     }
     std::fs::read(file)
         .map(Some)
-        .map_err(|e| DatastoreError::Connection(crate::model::manifest::go_open_error(file, &e)))
+        .map_err(|e| DatastoreError::Connection(crate::gocompat::goerr::open_error(file, &e)))
 }
 
 impl EtcdDatastore {
